@@ -1,0 +1,235 @@
+package core
+
+import (
+	"context"
+	"strings"
+)
+
+// Action is what a chat message or button asks the engine to do.
+type Action string
+
+// Actions. A plain message is ActionPrompt: it generates when the session has
+// no image yet and refines otherwise.
+const (
+	ActionPrompt      Action = "prompt"
+	ActionRegenerate  Action = "regenerate"
+	ActionVariations  Action = "variations"
+	ActionHighQuality Action = "high_quality"
+	ActionUndo        Action = "undo"
+)
+
+// Flags are the inline options of a prompt (PRODUCT.md §2). The zero value of
+// each field means "not given": a refinement inherits it from its base.
+type Flags struct {
+	Aspect      string `json:"ar,omitempty"`      // "16:9"; resolved into Size
+	Size        string `json:"size,omitempty"`    // "1536x1024"
+	Quality     string `json:"quality,omitempty"` // low, medium, high, auto
+	N           int    `json:"n,omitempty"`
+	Model       string `json:"model,omitempty"`
+	Provider    string `json:"provider,omitempty"`
+	Transparent bool   `json:"transparent,omitempty"`
+	Format      string `json:"format,omitempty"` // png, webp, jpeg
+	Seed        *int64 `json:"seed,omitempty"`
+	Avoid       string `json:"no,omitempty"` // --no "things to avoid"
+}
+
+// Inherit returns f with every unset field taken from base, except N and
+// Seed, which belong to a single request.
+func (f Flags) Inherit(base Flags) Flags {
+	if f.Size == "" {
+		f.Size, f.Aspect = base.Size, base.Aspect
+	}
+	if f.Quality == "" {
+		f.Quality = base.Quality
+	}
+	if f.Model == "" {
+		f.Model = base.Model
+	}
+	if f.Provider == "" {
+		f.Provider = base.Provider
+	}
+	if f.Format == "" {
+		f.Format = base.Format
+		f.Transparent = f.Transparent || base.Transparent
+	}
+	if f.Avoid == "" {
+		f.Avoid = base.Avoid
+	}
+	return f
+}
+
+// Image is image bytes in memory with their media type.
+type Image struct {
+	Data []byte
+	MIME string // "image/png", "image/jpeg", "image/webp"
+	Name string // a display name; never used as a path
+}
+
+// Ext returns the file extension, with its dot, for the image's media type.
+func (im Image) Ext() string { return ExtForMIME(im.MIME) }
+
+// ExtForMIME returns the file extension, with its dot, for an image media type.
+func ExtForMIME(mime string) string {
+	switch mime {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/webp":
+		return ".webp"
+	case "image/gif":
+		return ".gif"
+	default:
+		return ".png"
+	}
+}
+
+// MIMEForFormat returns the media type of an output format flag value.
+func MIMEForFormat(format string) string {
+	switch format {
+	case "jpeg":
+		return "image/jpeg"
+	case "webp":
+		return "image/webp"
+	default:
+		return "image/png"
+	}
+}
+
+// GenerateRequest is everything a provider needs for one turn.
+type GenerateRequest struct {
+	Kind TurnKind
+	// Prompt is this turn's instruction: the whole request for a generation,
+	// the change asked for in a refinement.
+	Prompt string
+	// History holds the prompts that led to Base, oldest first: the original
+	// request, then each refinement. Empty for a fresh generation.
+	History []string
+	Flags   Flags
+	Model   string // resolved model name
+	N       int    // images wanted, at least 1
+	// Base is the image being refined (refine, branch, high quality); nil otherwise.
+	Base *Image
+	// Inputs are images the user attached.
+	Inputs []Image
+	// Mask marks the region of Base to edit (transparent pixels); optional.
+	Mask *Image
+	// Version is the number the first output will get, and Parent the version
+	// it descends from (0 for none); providers may draw them.
+	Version, Parent int
+	// Progress, if not nil, receives partial images while the provider streams.
+	Progress func(Partial)
+}
+
+// FullPrompt returns the prompt sent to a model: for a refinement the
+// original request and earlier refinements are restated so the picture stays
+// consistent, and things to avoid are appended.
+func (r GenerateRequest) FullPrompt() string {
+	var b strings.Builder
+	switch {
+	case r.Kind == KindHighQuality:
+		b.WriteString("Re-render this exact image at higher quality and resolution. Keep the composition, subjects, colours and any text identical.")
+		if len(r.History) > 0 {
+			b.WriteString("\nIt depicts: " + strings.Join(r.History, "; then "))
+		}
+	case len(r.History) > 0:
+		b.WriteString("Edit the provided image. It was made from this request: " + r.History[0])
+		if len(r.History) > 1 {
+			b.WriteString("\nChanges already applied, in order:")
+			for _, h := range r.History[1:] {
+				b.WriteString("\n- " + h)
+			}
+		}
+		b.WriteString("\nNow apply this change and keep everything else as it is: " + r.Prompt)
+	default:
+		b.WriteString(r.Prompt)
+	}
+	if r.Flags.Avoid != "" {
+		b.WriteString("\nAvoid: " + r.Flags.Avoid)
+	}
+	return b.String()
+}
+
+// Partial is an intermediate image streamed by a provider while it renders.
+type Partial struct {
+	Index int // 0-based, increasing
+	Image Image
+}
+
+// Result is what a provider returns for a request.
+type Result struct {
+	// Images are the outputs, exactly as the provider returned them: they are
+	// stored and uploaded unchanged so embedded provenance (C2PA) survives.
+	Images   []Image
+	Model    string // the model that produced them
+	Usage    Usage
+	CostUSD  float64 // estimated from the provider's price table
+	Attempts int     // provider calls made, retries included
+}
+
+// Generator makes images. It is implemented by one package per provider.
+type Generator interface {
+	// Generate returns the images for req. Errors are *Error values whose
+	// kind says what happened: Refused for moderation, Quota for billing,
+	// RateLimited, Unavailable for outages and timeouts, Invalid for a request
+	// the provider cannot serve. Generate calls req.Progress, if set, from the
+	// calling goroutine.
+	Generate(ctx context.Context, req GenerateRequest) (Result, error)
+}
+
+// RequestChecker is implemented by Generators that can reject a request
+// before it is queued, so invalid flags cost nothing and are reported at once.
+type RequestChecker interface {
+	// CheckRequest returns an Invalid *Error naming the offending flag or
+	// model, or nil.
+	CheckRequest(req GenerateRequest) error
+}
+
+// Thread is the chat thread a session lives in, as a platform adapter
+// presents it to the engine. Methods may be called from several goroutines.
+type Thread interface {
+	// Reply posts a text message in the thread.
+	Reply(ctx context.Context, text string) error
+	// PostImage posts a finished image with its caption and buttons.
+	PostImage(ctx context.Context, post ImagePost) error
+	// SetStatus shows, updates or (with "") removes the thread's status line.
+	SetStatus(ctx context.Context, status string) error
+}
+
+// Previewer is implemented by Threads that can show a partial image while a
+// turn renders.
+type Previewer interface {
+	// Preview shows img as the current partial result of the running turn.
+	Preview(ctx context.Context, img Image) error
+}
+
+// Finisher is implemented by Threads that mark the triggering message when a
+// turn ends (a ✅ or ❌ reaction, say).
+type Finisher interface {
+	// Finish marks the end of the turn that came from message source.
+	Finish(ctx context.Context, source string, ok bool) error
+}
+
+// ImagePost is one finished image as shown in a thread.
+type ImagePost struct {
+	SessionID string
+	Version   int
+	Image     Image
+	Path      string // where the bytes are stored locally
+	Caption   string
+	Buttons   []Button
+	User      User // who asked for it
+}
+
+// Button is an action offered under an image. Its value names the session and
+// version, so it works after a restart.
+type Button struct {
+	Action Action
+	Label  string
+}
+
+// Buttons are the actions offered under every result.
+var Buttons = []Button{
+	{ActionRegenerate, "Regenerate"},
+	{ActionVariations, "Variations"},
+	{ActionUndo, "Undo"},
+	{ActionHighQuality, "High quality"},
+}

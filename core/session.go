@@ -1,0 +1,195 @@
+// Package core is Easel's domain: refinement sessions, their turns and
+// versions, the requests sent to image providers, and the Engine that runs
+// turns in order. It depends on no platform SDK and no database; those live in
+// packages named after them and meet core through the small interfaces
+// declared here.
+package core
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Session is one refinement conversation, bound to one chat thread. Its
+// versions form a tree: each version's Parent is the version it was made from
+// (0 for a fresh generation). Head is the version the next reply refines.
+type Session struct {
+	ID        string    `json:"id"`
+	Platform  string    `json:"platform"`            // "console", "slack", "discord"
+	Workspace string    `json:"workspace,omitempty"` // Slack team or Discord guild
+	Channel   string    `json:"channel,omitempty"`
+	Thread    string    `json:"thread"` // platform thread key, unique per platform
+	CreatedBy User      `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Head      int       `json:"head"`     // version number; 0 before the first image
+	Versions  []Version `json:"versions"` // Versions[i].N == i+1
+	Turns     []Turn    `json:"turns"`    // Turns[i].ID == i+1
+}
+
+// User identifies the person behind a message.
+type User struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Admin bool   `json:"-"`
+}
+
+// Version is one image in a session's tree.
+type Version struct {
+	N      int      `json:"n"`
+	Parent int      `json:"parent"` // 0 for a root
+	Turn   int      `json:"turn"`   // the turn that produced it
+	Image  ImageRef `json:"image"`
+}
+
+// ImageRef names image bytes kept in content-addressed storage.
+type ImageRef struct {
+	SHA256 string `json:"sha256"` // hex
+	MIME   string `json:"mime"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	Name   string `json:"name,omitempty"` // original attachment name, for display only
+}
+
+// TurnKind is what a turn asked for.
+type TurnKind string
+
+// Turn kinds, as in PRODUCT.md §3.
+const (
+	KindGenerate    TurnKind = "generate"
+	KindRefine      TurnKind = "refine"
+	KindBranch      TurnKind = "branch" // a refinement of a version other than head
+	KindRegenerate  TurnKind = "regenerate"
+	KindVariations  TurnKind = "variations"
+	KindHighQuality TurnKind = "high_quality"
+	KindUndo        TurnKind = "undo"
+)
+
+// TurnStatus is where a turn's job stands.
+type TurnStatus string
+
+// Turn statuses. A turn is recorded as queued before any provider call and
+// ends done or failed.
+const (
+	StatusQueued  TurnStatus = "queued"
+	StatusRunning TurnStatus = "running"
+	StatusDone    TurnStatus = "done"
+	StatusFailed  TurnStatus = "failed"
+)
+
+// Active reports whether a turn in this status still has work to do.
+func (s TurnStatus) Active() bool { return s == StatusQueued || s == StatusRunning }
+
+// Turn is one request in a session and everything recorded about it.
+type Turn struct {
+	ID       int        `json:"id"`
+	Kind     TurnKind   `json:"kind"`
+	Action   Action     `json:"action"`
+	User     User       `json:"user"`
+	Text     string     `json:"text"`   // the message as typed
+	Prompt   string     `json:"prompt"` // Text without its flags
+	Flags    Flags      `json:"flags"`
+	Inputs   []ImageRef `json:"inputs,omitempty"` // attachments
+	Target   int        `json:"target,omitempty"` // version asked for (0: head at run time)
+	Base     int        `json:"base,omitempty"`   // version the turn started from
+	Provider string     `json:"provider,omitempty"`
+	Model    string     `json:"model,omitempty"`
+	Outputs  []int      `json:"outputs,omitempty"` // version numbers produced
+	Usage    Usage      `json:"usage"`
+	CostUSD  float64    `json:"cost_usd"`
+	Attempts int        `json:"attempts,omitempty"`
+	Status   TurnStatus `json:"status"`
+	Error    string     `json:"error,omitempty"`     // the message shown to the user
+	ErrorRef string     `json:"error_ref,omitempty"` // log reference of an internal error
+	Source   string     `json:"source,omitempty"`    // platform message id, for replies and dedupe
+
+	QueuedAt   time.Time `json:"queued_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Usage is what a provider reports having consumed for a turn.
+type Usage struct {
+	InputTextTokens  int64 `json:"input_text_tokens,omitempty"`
+	InputImageTokens int64 `json:"input_image_tokens,omitempty"`
+	OutputTokens     int64 `json:"output_tokens,omitempty"`
+}
+
+// Add returns u plus v.
+func (u Usage) Add(v Usage) Usage {
+	return Usage{
+		InputTextTokens:  u.InputTextTokens + v.InputTextTokens,
+		InputImageTokens: u.InputImageTokens + v.InputImageTokens,
+		OutputTokens:     u.OutputTokens + v.OutputTokens,
+	}
+}
+
+// NewSessionID returns a fresh, random, URL- and filename-safe session id.
+func NewSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Version returns version n, or nil if there is none.
+func (s *Session) Version(n int) *Version {
+	if n < 1 || n > len(s.Versions) {
+		return nil
+	}
+	return &s.Versions[n-1]
+}
+
+// Turn returns turn id, or nil if there is none.
+func (s *Session) Turn(id int) *Turn {
+	if id < 1 || id > len(s.Turns) {
+		return nil
+	}
+	return &s.Turns[id-1]
+}
+
+// Lineage returns the versions from the root down to version n, inclusive.
+func (s *Session) Lineage(n int) []*Version {
+	var line []*Version
+	for v := s.Version(n); v != nil; v = s.Version(v.Parent) {
+		line = append(line, v)
+		if len(line) > len(s.Versions) { // a cycle would be corruption; stop rather than spin
+			break
+		}
+	}
+	for i, j := 0, len(line)-1; i < j; i, j = i+1, j-1 {
+		line[i], line[j] = line[j], line[i]
+	}
+	return line
+}
+
+// Children returns the version numbers whose parent is n, in order.
+func (s *Session) Children(n int) []int {
+	var kids []int
+	for _, v := range s.Versions {
+		if v.Parent == n {
+			kids = append(kids, v.N)
+		}
+	}
+	return kids
+}
+
+// addVersion appends a version made by turn t from parent and returns its number.
+func (s *Session) addVersion(parent, turn int, img ImageRef) int {
+	n := len(s.Versions) + 1
+	s.Versions = append(s.Versions, Version{N: n, Parent: parent, Turn: turn, Image: img})
+	return n
+}
+
+// ActiveTurns returns the ids of turns that are queued or running.
+func (s *Session) ActiveTurns() []int {
+	var ids []int
+	for _, t := range s.Turns {
+		if t.Status.Active() {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,39 @@
+package core
+
+import "context"
+
+// Store keeps sessions and image bytes. It is implemented by package storage.
+// No method holds a database transaction across a call back into the engine
+// other than the update function itself, which must not do network I/O.
+type Store interface {
+	// SessionByThread returns the session bound to a platform thread. It
+	// returns a NotFound *Error when the thread has none.
+	SessionByThread(ctx context.Context, platform, thread string) (*Session, error)
+	// Session returns the session with id, or a NotFound *Error.
+	Session(ctx context.Context, id string) (*Session, error)
+	// CreateSession stores s (whose ID must be new) and binds its thread to it,
+	// replacing any earlier binding of that thread.
+	CreateSession(ctx context.Context, s *Session) error
+	// UpdateSession loads session id, calls fn on it and, if fn returns nil,
+	// stores the result atomically, keeping the job index and usage counters
+	// in step with the turns' statuses. It returns the stored session, or a
+	// NotFound *Error, or fn's error unchanged (then nothing is written).
+	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
+	// PutImage stores image bytes by content hash (durably, before
+	// returning) and returns their reference. Storing the same bytes twice is
+	// cheap and returns the same reference.
+	PutImage(ctx context.Context, img Image) (ImageRef, error)
+	// Image returns the bytes of ref, or a NotFound *Error.
+	Image(ctx context.Context, ref ImageRef) (Image, error)
+	// ImagePath returns the local file path of ref's bytes.
+	ImagePath(ref ImageRef) string
+	// ActiveJobs returns the (session id, turn id) pairs of every queued or
+	// running turn, oldest first.
+	ActiveJobs(ctx context.Context) ([]JobRef, error)
+}
+
+// JobRef names one turn's job.
+type JobRef struct {
+	SessionID string `json:"session"`
+	TurnID    int    `json:"turn"`
+}

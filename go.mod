@@ -1,0 +1,3 @@
+module github.com/easel-bot/easel
+
+go 1.26.8
