@@ -25,6 +25,9 @@ const (
 	Unavailable ErrorKind = "unavailable"
 	// Busy is a limit of Easel's own: too many requests in flight.
 	Busy ErrorKind = "busy"
+	// Forbidden is a request from someone not allowed to make it, such as
+	// pressing a button on another person's image.
+	Forbidden ErrorKind = "forbidden"
 	// Conflict is a request that does not fit the session's state, such as undo with nothing to undo.
 	Conflict ErrorKind = "conflict"
 	// Internal is everything else; its detail is logged, never shown.

@@ -1,0 +1,254 @@
+// Package console is the terminal as a chat platform: every line read is a
+// message in one thread, results are image files whose paths are printed.
+// It runs the same engine as the Slack and Discord adapters, so the whole
+// refinement loop can be tried, scripted and tested without a chat account.
+package console
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Platform is the platform name of console sessions.
+const Platform = "console"
+
+// Engine is what the console needs of core.Engine.
+type Engine interface {
+	// Handle queues a message; see core.Engine.Handle.
+	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
+	// Session returns the current session of a thread, or a NotFound *core.Error.
+	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+}
+
+// Options configure a Console.
+type Options struct {
+	// User is who types; the OS user name makes a good ID.
+	User core.User
+	// Thread is the thread key to continue; empty starts a new thread.
+	Thread string
+	// ImagePath returns where an image is stored, for /history.
+	ImagePath func(core.ImageRef) string
+	// Log receives internal errors.
+	Log *slog.Logger
+}
+
+// Console reads messages from a reader and prints replies to a writer.
+type Console struct {
+	engine Engine
+	opts   Options
+	out    *output
+}
+
+// New returns a Console that sends messages to engine and writes to out.
+func New(engine Engine, out io.Writer, opts Options) *Console {
+	if opts.Thread == "" {
+		opts.Thread = "chat-" + core.NewSessionID()
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Console{engine: engine, opts: opts, out: &output{w: out}}
+}
+
+// Thread returns the console's thread key.
+func (c *Console) Thread() string { return c.opts.Thread }
+
+// ThreadFor returns the core.Thread that prints to this console, for resuming
+// the work of an earlier run.
+func (c *Console) ThreadFor() core.Thread { return c.out }
+
+const help = `Type a prompt to make an image, then reply to refine it.
+Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..4
+  --model NAME  --provider NAME  --transparent  --format png|webp|jpeg  --seed N  --no "things to avoid"
+Commands:
+  /undo [vN]     go back to the previous version (no cost)
+  /regen [vN]    a new sample of the same request
+  /vary [vN] [n] n variations of the same request
+  /hq [vN]       re-render at high quality and a larger size
+  @vN <text>     refine version N instead of the latest (branch)
+  /history       the version tree of this session
+  /new           start a new session
+  /quit          leave (also end of input)`
+
+// Run reads lines until end of input, ctx's end or /quit. Each line is
+// handed to the engine; Run does not wait for the images, which arrive as
+// the engine finishes them.
+func (c *Console) Run(ctx context.Context, in io.Reader) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	newSession := false
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return nil
+		}
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		msg := core.Message{Platform: Platform, Thread: c.opts.Thread, User: c.opts.User, Action: core.ActionPrompt, Text: line}
+		if strings.HasPrefix(line, "/") {
+			var done bool
+			var err error
+			if msg, done, err = c.command(ctx, line, msg, &newSession); err != nil {
+				c.out.printf("❌ %s\n", err)
+				continue
+			}
+			if done {
+				return nil
+			}
+			if msg.Action == "" {
+				continue
+			}
+		} else if v, rest, ok := versionPrefix(line); ok {
+			msg.Version, msg.Text = v, rest
+		}
+		if msg.Action == core.ActionPrompt && newSession {
+			msg.NewSession, newSession = true, false
+		}
+		c.send(ctx, msg)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("console: read input: %w", err)
+	}
+	return nil
+}
+
+// command interprets a /command. It returns a message to send (Action ""
+// for none) and whether to stop.
+func (c *Console) command(ctx context.Context, line string, msg core.Message, newSession *bool) (core.Message, bool, error) {
+	fields := strings.Fields(line)
+	args := fields[1:]
+	msg.Text = ""
+	switch fields[0] {
+	case "/quit", "/exit":
+		return msg, true, nil
+	case "/help":
+		c.out.printf("%s\n", help)
+	case "/new":
+		*newSession = true
+		c.out.printf("the next prompt starts a new session\n")
+	case "/history":
+		c.history(ctx)
+	case "/undo", "/regen", "/vary", "/hq":
+		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
+		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
+			n, err := strconv.Atoi(args[0][1:])
+			if err != nil || n < 1 {
+				return msg, false, fmt.Errorf("%s: %q is not a version; use v1, v2, …", fields[0], args[0])
+			}
+			msg.Version, args = n, args[1:]
+		}
+		if len(args) > 0 && msg.Action == core.ActionVariations {
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return msg, false, fmt.Errorf("/vary: %q is not a number of variations", args[0])
+			}
+			args, msg.N = args[1:], n
+		}
+		if len(args) > 0 {
+			return msg, false, fmt.Errorf("%s: unexpected %q; see /help", fields[0], strings.Join(args, " "))
+		}
+		return msg, false, nil
+	default:
+		return msg, false, fmt.Errorf("unknown command %s; try /help", fields[0])
+	}
+	msg.Action = ""
+	return msg, false, nil
+}
+
+// send hands msg to the engine and prints where it stands.
+func (c *Console) send(ctx context.Context, msg core.Message) {
+	q, err := c.engine.Handle(ctx, c.out, msg)
+	if err != nil {
+		ref := core.NewRef()
+		if core.KindOf(err) == core.Internal {
+			c.opts.Log.Error("console message failed", "ref", ref, "err", err)
+		}
+		c.out.printf("❌ %s\n", core.UserMessage(err, ref))
+		return
+	}
+	c.out.session(q.SessionID)
+}
+
+// history prints the session's version tree and turns.
+func (c *Console) history(ctx context.Context) {
+	sess, err := c.engine.Session(ctx, Platform, c.opts.Thread)
+	switch {
+	case core.KindOf(err) == core.NotFound:
+		c.out.printf("no images yet: type a prompt\n")
+	case err != nil:
+		ref := core.NewRef()
+		c.opts.Log.Error("console history failed", "ref", ref, "err", err)
+		c.out.printf("❌ %s\n", core.UserMessage(err, ref))
+	default:
+		c.out.mu.Lock()
+		defer c.out.mu.Unlock()
+		fmt.Fprintf(c.out.w, "session %s\n", sess.ID)
+		_ = core.WriteTree(c.out.w, sess, c.opts.ImagePath)
+	}
+}
+
+// versionPrefix splits "@v2 make it red" into 2 and "make it red".
+func versionPrefix(line string) (int, string, bool) {
+	if !strings.HasPrefix(line, "@v") {
+		return 0, "", false
+	}
+	head, rest, _ := strings.Cut(line[2:], " ")
+	n, err := strconv.Atoi(head)
+	if err != nil || n < 1 {
+		return 0, "", false
+	}
+	return n, strings.TrimSpace(rest), true
+}
+
+// output is the console's core.Thread: it prints, one line at a time, from
+// whichever goroutine the engine calls it on.
+type output struct {
+	mu      sync.Mutex
+	w       io.Writer
+	current string // session id last announced
+}
+
+func (o *output) printf(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, format, args...)
+}
+
+// session announces the session id the first time it is seen.
+func (o *output) session(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if id != o.current {
+		o.current = id
+		fmt.Fprintf(o.w, "session %s (see it later with: easel sessions show %s)\n", id, id)
+	}
+}
+
+// Reply prints a message from Easel.
+func (o *output) Reply(_ context.Context, text string) error {
+	o.printf("%s\n", text)
+	return nil
+}
+
+// PostImage prints the image's caption and file path.
+func (o *output) PostImage(_ context.Context, p core.ImagePost) error {
+	o.printf("✅ %s\n   %s\n", p.Caption, p.Path)
+	return nil
+}
+
+// SetStatus prints status changes; clearing the status prints nothing.
+func (o *output) SetStatus(_ context.Context, status string) error {
+	if status != "" {
+		o.printf("%s\n", status)
+	}
+	return nil
+}

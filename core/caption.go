@@ -1,0 +1,133 @@
+package core
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Caption returns the line shown under version n: its number and lineage,
+// the prompt, model, size, time taken and estimated cost.
+func Caption(s *Session, n int) string {
+	v := s.Version(n)
+	if v == nil {
+		return ""
+	}
+	t := s.Turn(v.Turn)
+	parts := []string{fmt.Sprintf("v%d", n)}
+	switch {
+	case t.Kind == KindGenerate:
+	case v.Parent != 0:
+		parts[0] += fmt.Sprintf(" (%s of v%d)", kindLabel(t.Kind), v.Parent)
+	default:
+		parts[0] += " (" + kindLabel(t.Kind) + ")"
+	}
+	if t.Prompt != "" {
+		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
+	}
+	parts = append(parts, t.Provider+"/"+t.Model)
+	if v.Image.Width > 0 {
+		parts = append(parts, fmt.Sprintf("%dx%d", v.Image.Width, v.Image.Height))
+	}
+	if !t.StartedAt.IsZero() && !t.FinishedAt.IsZero() {
+		parts = append(parts, t.FinishedAt.Sub(t.StartedAt).Round(100*time.Millisecond).String())
+	}
+	parts = append(parts, FormatCost(t.CostUSD))
+	return strings.Join(parts, " · ")
+}
+
+func kindLabel(k TurnKind) string {
+	switch k {
+	case KindHighQuality:
+		return "high quality"
+	case KindRegenerate:
+		return "regeneration"
+	default:
+		return string(k)
+	}
+}
+
+// FormatCost renders an estimated cost in US dollars.
+func FormatCost(usd float64) string {
+	return fmt.Sprintf("$%.3f", usd)
+}
+
+// Truncate shortens s to at most n characters, ending with "…" if cut, and
+// puts it on one line.
+func Truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// WriteTree writes the version tree of s, one version per line, with the
+// turn that made it; path, if not nil, gives each image's file path.
+func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
+	var err error
+	var walk func(parent int, indent string)
+	walk = func(parent int, indent string) {
+		kids := s.Children(parent)
+		for i, n := range kids {
+			branch, next := "├─ ", "│  "
+			if i == len(kids)-1 {
+				branch, next = "└─ ", "   "
+			}
+			if parent == 0 {
+				branch, next = "", ""
+			}
+			head := ""
+			if n == s.Head {
+				head = "  ← head"
+			}
+			if _, e := fmt.Fprintf(w, "%s%s%s\n", indent, branch, Caption(s, n)+head); e != nil && err == nil {
+				err = e
+			}
+			if path != nil {
+				fmt.Fprintf(w, "%s%s   %s\n", indent, next, path(s.Version(n).Image))
+			}
+			walk(n, indent+next)
+		}
+	}
+	walk(0, "")
+	return err
+}
+
+// WriteTurns writes every turn of s: who asked what, how it went, and the
+// turns that made no image (undo, failures, queued work).
+func WriteTurns(w io.Writer, s *Session) error {
+	for _, t := range s.Turns {
+		line := fmt.Sprintf("#%d %s %s", t.ID, t.QueuedAt.Format("2006-01-02 15:04:05"), either(string(t.Kind), string(t.Action)))
+		if t.Text != "" {
+			line += " “" + Truncate(t.Text, 100) + "”"
+		}
+		if t.User.Name != "" || t.User.ID != "" {
+			line += " by " + displayName(t.User)
+		}
+		line += " · " + string(t.Status)
+		if len(t.Outputs) > 0 {
+			outs := make([]string, len(t.Outputs))
+			for i, n := range t.Outputs {
+				outs[i] = fmt.Sprintf("v%d", n)
+			}
+			line += " → " + strings.Join(outs, ", ")
+		}
+		if t.Attempts > 1 {
+			line += fmt.Sprintf(" · %d attempts", t.Attempts)
+		}
+		if t.Usage != (Usage{}) {
+			line += fmt.Sprintf(" · tokens in %d text + %d image, out %d", t.Usage.InputTextTokens, t.Usage.InputImageTokens, t.Usage.OutputTokens)
+		}
+		if t.Error != "" {
+			line += " · " + t.Error
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
