@@ -1,0 +1,323 @@
+// Package config is Easel's configuration: one TOML file, documented key by
+// key in config.example.toml at the repository root, plus environment
+// variables for the secrets, which never come from the file.
+//
+// Load reads a file over DefaultConfig, applies the environment and checks
+// the result; every problem it reports is an *Error naming the key and, for
+// keys in the file, the line.
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config is the whole configuration of an Easel process.
+type Config struct {
+	Storage  Storage  `toml:"storage"`
+	Provider Provider `toml:"provider"`
+	Engine   Engine   `toml:"engine"`
+	OpenAI   OpenAI   `toml:"openai"`
+	Preview  Preview  `toml:"preview"`
+	Slack    Slack    `toml:"slack"`
+	Discord  Discord  `toml:"discord"`
+	Log      Log      `toml:"log"`
+	Secrets  Secrets  `toml:"-"` // from the environment only, never from the file
+}
+
+// Storage says where sessions and images are kept.
+type Storage struct {
+	// Dir holds the bbolt database and the image files. EASEL_DATA_DIR
+	// overrides it.
+	Dir string `toml:"dir"`
+	// OpenTimeout is how long to wait for the lock on the database, which
+	// another Easel process may hold, before giving up with an error.
+	OpenTimeout Duration `toml:"open_timeout"`
+}
+
+// Provider chooses the image provider used when a prompt names none.
+type Provider struct {
+	// Default is "openai", "preview", or "" to choose automatically: see
+	// Config.ProviderName.
+	Default string `toml:"default"`
+	// Timeout bounds one whole turn, retries included.
+	Timeout Duration `toml:"timeout"`
+}
+
+// Engine limits how much work Easel takes on.
+type Engine struct {
+	// MaxConcurrent bounds the provider calls in flight across all sessions.
+	MaxConcurrent int `toml:"max_concurrent"`
+	// MaxPerUser bounds one user's queued and running turns.
+	MaxPerUser int `toml:"max_per_user"`
+	// MaxQueue bounds the turns waiting in one session.
+	MaxQueue int `toml:"max_queue"`
+	// Variations is how many images the Variations button asks for.
+	Variations int `toml:"variations"`
+	// MaxN is the largest --n a prompt may ask for.
+	MaxN int `toml:"max_n"`
+	// MaxPromptChars is the longest prompt accepted, in characters.
+	MaxPromptChars int `toml:"max_prompt_chars"`
+	// Admins are the platform user ids that may press anyone's buttons.
+	Admins []string `toml:"admins"`
+}
+
+// OpenAI configures the OpenAI Images API provider. Its key is
+// Secrets.OpenAIKey.
+type OpenAI struct {
+	// BaseURL is the API root, such as "https://api.openai.com/v1".
+	// OPENAI_BASE_URL overrides it.
+	BaseURL string `toml:"base_url"`
+	// Model is the model used when a prompt names none.
+	Model string `toml:"model"`
+	// Timeout bounds one HTTP attempt.
+	Timeout Duration `toml:"timeout"`
+	// MaxRetries is how many times a failed attempt is retried.
+	MaxRetries int `toml:"max_retries"`
+	// Stream asks for partial images while a picture renders.
+	Stream bool `toml:"stream"`
+	// PartialImages is how many partial images to stream (0 to 3).
+	PartialImages int `toml:"partial_images"`
+	// Moderation is the strictness of OpenAI's moderation: "auto" or "low".
+	Moderation string `toml:"moderation"`
+	// Prices estimate what each model costs, by model name. Entries from the
+	// file replace the built-in entry for their model; the built-in entries
+	// of models the file does not mention stay.
+	Prices map[string]Price `toml:"prices"`
+}
+
+// Price is what a model costs, in US dollars per million tokens. Easel uses
+// it to estimate costs for display and budgets; it is not billing data.
+type Price struct {
+	TextInput  float64 `toml:"text_input"`
+	ImageInput float64 `toml:"image_input"`
+	Output     float64 `toml:"output"`
+}
+
+// Preview configures the offline preview renderer.
+type Preview struct {
+	// Delay is a simulated rendering time, for demos and load tests.
+	Delay Duration `toml:"delay"`
+}
+
+// Slack configures the Slack adapter. Its tokens are in Secrets.
+type Slack struct {
+	// Enabled starts the adapter.
+	Enabled bool `toml:"enabled"`
+	// Mode is "socket" (Socket Mode: no public URL needed) or "http" (the
+	// Events API, served on Listen).
+	Mode string `toml:"mode"`
+	// Listen is the address the Events API is served on in http mode.
+	Listen string `toml:"listen"`
+	// APIURL is the Web API root, ending with "/".
+	APIURL string `toml:"api_url"`
+	// Command is the slash command, such as "/imagine".
+	Command string `toml:"command"`
+}
+
+// Discord configures the Discord adapter. Its token is in Secrets.
+type Discord struct {
+	// Enabled starts the adapter.
+	Enabled bool `toml:"enabled"`
+	// APIURL is the REST API root, ending with "/". The gateway URL comes
+	// from the API.
+	APIURL string `toml:"api_url"`
+	// Guilds are the guild ids where /imagine is registered, which takes
+	// effect at once; with none it is registered globally.
+	Guilds []string `toml:"guilds"`
+	// MessageContent requests the privileged Message Content intent, without
+	// which replies in a thread must mention Easel.
+	MessageContent bool `toml:"message_content"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is "debug", "info", "warn" or "error".
+	Level string `toml:"level"`
+	// Format is "text" or "json".
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration that configuration files write as a string in
+// time.ParseDuration's syntax, such as "30s", "5m" or "1h30m".
+type Duration time.Duration
+
+// String returns d in time.Duration's format, such as "5m0s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText returns d as String does; UnmarshalText reads it back.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a duration such as "30s". Its error quotes text and
+// shows the expected syntax.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf(`not a duration: %q (write a number and a unit, such as "30s", "5m" or "1h30m")`, text)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Providers that provider.default may name.
+const (
+	ProviderOpenAI  = "openai"
+	ProviderPreview = "preview"
+)
+
+// DefaultConfig returns the configuration used for every key a file leaves
+// out. Each call returns new slices and maps.
+func DefaultConfig() Config {
+	return Config{
+		Storage:  Storage{Dir: "./easel-data", OpenTimeout: Duration(2 * time.Second)},
+		Provider: Provider{Default: "", Timeout: Duration(5 * time.Minute)},
+		Engine: Engine{
+			MaxConcurrent:  4,
+			MaxPerUser:     3,
+			MaxQueue:       10,
+			Variations:     4,
+			MaxN:           4,
+			MaxPromptChars: 32000,
+			Admins:         []string{},
+		},
+		OpenAI: OpenAI{
+			BaseURL:       "https://api.openai.com/v1",
+			Model:         "gpt-image-2",
+			Timeout:       Duration(3 * time.Minute),
+			MaxRetries:    2,
+			Stream:        true,
+			PartialImages: 2,
+			Moderation:    "auto",
+			Prices: map[string]Price{
+				"gpt-image-2":      {TextInput: 5, ImageInput: 8, Output: 30},
+				"gpt-image-1.5":    {TextInput: 5, ImageInput: 8, Output: 32},
+				"gpt-image-1-mini": {TextInput: 2, ImageInput: 2.5, Output: 8},
+			},
+		},
+		Preview: Preview{Delay: 0},
+		Slack: Slack{
+			Mode:    "socket",
+			Listen:  ":3000",
+			APIURL:  "https://slack.com/api/",
+			Command: "/imagine",
+		},
+		Discord: Discord{APIURL: "https://discord.com/api/", Guilds: []string{}},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load returns DefaultConfig overlaid with the TOML file at path (none if
+// path is ""), then with the environment read through getenv (os.Getenv if
+// nil), checked by Validate.
+//
+// The file may not contain keys that Config lacks. From the environment,
+// OPENAI_BASE_URL overrides openai.base_url, EASEL_DATA_DIR overrides
+// storage.dir, and the Secrets are read; secrets missing for the enabled
+// parts are not an error here (see MissingSecrets).
+//
+// A file that cannot be read yields an error wrapping its *fs.PathError.
+// Otherwise every problem found is an *Error, joined with errors.Join, in the
+// order of the lines they concern (those not in the file last): the syntax
+// error, if any, alone; else the unknown keys and the values of the wrong
+// type; else the values that fail validation. A value that came from the
+// environment is reported under the variable's name. No error shows the
+// value of a secret. On error the returned Config is the zero value.
+func Load(path string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := DefaultConfig()
+	cfg.Secrets = secretsFrom(getenv)
+	var keys *keyIndex
+	var problems []*Error
+	if path != "" {
+		doc, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		keys, problems = decode(doc, &cfg)
+		for _, p := range problems {
+			p.File = path
+		}
+	}
+	if len(problems) == 0 {
+		fromEnv := cfg.override(getenv)
+		problems = cfg.problems()
+		for _, p := range problems {
+			if env, ok := fromEnv[p.Key]; ok {
+				p.Key = env
+			} else if keys != nil {
+				p.File, p.Line = path, keys.line(p.Key)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		cfg.Secrets.redact(problems)
+		return Config{}, inLineOrder(problems)
+	}
+	return cfg, nil
+}
+
+// override applies the environment variables that override keys, read
+// through getenv. It returns the keys it overrode, mapped to the variables.
+func (c *Config) override(getenv func(string) string) map[string]string {
+	overrides := []struct {
+		env, key string
+		field    *string
+	}{
+		{"OPENAI_BASE_URL", "openai.base_url", &c.OpenAI.BaseURL},
+		{"EASEL_DATA_DIR", "storage.dir", &c.Storage.Dir},
+	}
+	fromEnv := make(map[string]string)
+	for _, o := range overrides {
+		if v := getenv(o.env); v != "" {
+			*o.field = v
+			fromEnv[o.key] = o.env
+		}
+	}
+	return fromEnv
+}
+
+// ProviderName returns the provider used when a prompt names none:
+// provider.default if set, else "openai" if OPENAI_API_KEY is set, else
+// "preview".
+func (c Config) ProviderName() string {
+	switch {
+	case c.Provider.Default != "":
+		return c.Provider.Default
+	case c.Secrets.OpenAIKey != "":
+		return ProviderOpenAI
+	default:
+		return ProviderPreview
+	}
+}
+
+// MissingSecrets returns the environment variables that the enabled parts of
+// c need but are unset, in a fixed order, or nil: OPENAI_API_KEY when the
+// default provider is "openai"; SLACK_BOT_TOKEN and, for Socket Mode,
+// SLACK_APP_TOKEN or, for http mode, SLACK_SIGNING_SECRET when Slack is
+// enabled; DISCORD_BOT_TOKEN when Discord is enabled.
+func (c Config) MissingSecrets() []string {
+	var missing []string
+	need := func(env, value string) {
+		if value == "" {
+			missing = append(missing, env)
+		}
+	}
+	if c.ProviderName() == ProviderOpenAI {
+		need(envOpenAIKey, c.Secrets.OpenAIKey)
+	}
+	if c.Slack.Enabled {
+		need(envSlackBotToken, c.Secrets.SlackBotToken)
+		if c.Slack.Mode == "http" {
+			need(envSlackSigningSecret, c.Secrets.SlackSigningSecret)
+		} else {
+			need(envSlackAppToken, c.Secrets.SlackAppToken)
+		}
+	}
+	if c.Discord.Enabled {
+		need(envDiscordBotToken, c.Secrets.DiscordBotToken)
+	}
+	return missing
+}
