@@ -15,7 +15,8 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// EngineConfig tunes the Engine.
+// EngineConfig tunes the Engine. Zero values take the defaults of
+// config.example.toml.
 type EngineConfig struct {
 	// MaxConcurrent bounds provider calls in flight across all sessions.
 	MaxConcurrent int
@@ -111,10 +112,10 @@ func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg.MaxConcurrent = max(cfg.MaxConcurrent, 1)
-	cfg.MaxPerUser = max(cfg.MaxPerUser, 1)
-	cfg.MaxQueue = max(cfg.MaxQueue, 1)
-	cfg.Variations = max(cfg.Variations, 1)
+	cfg.MaxConcurrent = either(max(cfg.MaxConcurrent, 0), 4)
+	cfg.MaxPerUser = either(max(cfg.MaxPerUser, 0), 3)
+	cfg.MaxQueue = either(max(cfg.MaxQueue, 0), 10)
+	cfg.Variations = either(max(cfg.Variations, 0), 4)
 	if cfg.TurnTimeout <= 0 {
 		cfg.TurnTimeout = 5 * time.Minute
 	}
@@ -396,10 +397,10 @@ func (e *Engine) runNext(id string, th Thread) (bool, error) {
 		return false, nil
 	}
 	t := *sess.Turn(active[0])
-	userKey := sess.Platform + "\x00" + t.User.ID
-	err = e.runTurn(sess, t, th, len(active)-1)
-	if e.runCtx.Err() == nil {
-		e.release(userKey)
+	j := &job{sess: sess, turn: t, thread: th, userKey: sess.Platform + "\x00" + t.User.ID, started: e.now()}
+	err = e.runTurn(j, len(active)-1)
+	if !j.ended && e.runCtx.Err() == nil {
+		e.release(j.userKey)
 	}
 	return true, err
 }
@@ -414,13 +415,15 @@ type job struct {
 	parent  int // parent of the outputs
 	req     GenerateRequest
 	gen     Generator
+	userKey string
 	started time.Time
+	ended   bool // the turn reached a terminal state and released its user slot
 }
 
 // runTurn runs turn t of sess to a terminal state. It returns an error only
 // when the turn's state could not be recorded.
-func (e *Engine) runTurn(sess *Session, t Turn, th Thread, behind int) error {
-	j := &job{sess: sess, turn: t, thread: th, started: e.now()}
+func (e *Engine) runTurn(j *job, behind int) error {
+	sess, t, th := j.sess, j.turn, j.thread
 	if t.Action == ActionUndo {
 		return e.undo(j)
 	}
@@ -692,10 +695,13 @@ func (e *Engine) interrupted(j *job, cause error) error {
 	return fmt.Errorf("turn %d: %w", j.turn.ID, cause)
 }
 
-// end clears the status line and marks the triggering message.
+// end releases the user's slot, clears the status line and marks the
+// triggering message.
 func (e *Engine) end(ctx context.Context, j *job, ok bool) {
+	e.release(j.userKey)
+	j.ended = true
 	e.status(j.thread, "")
-	if f, isF := j.thread.(Finisher); isF && j.turn.Source != "" {
+	if f, isF := j.thread.(Finisher); isF {
 		if err := f.Finish(ctx, j.turn.Source, ok); err != nil {
 			e.log.Warn("finish marker failed", "session", j.sess.ID, "err", err)
 		}

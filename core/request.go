@@ -204,7 +204,8 @@ type Previewer interface {
 // Finisher is implemented by Threads that mark the triggering message when a
 // turn ends (a ✅ or ❌ reaction, say).
 type Finisher interface {
-	// Finish marks the end of the turn that came from message source.
+	// Finish marks the end of a turn; source is the platform id of the
+	// message that asked for it, empty for a button press.
 	Finish(ctx context.Context, source string, ok bool) error
 }
 

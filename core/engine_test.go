@@ -1,0 +1,603 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/storage"
+)
+
+// fakeGen is a Generator that draws a distinct small PNG per call and
+// records every request. Its behaviour per call can be scripted.
+type fakeGen struct {
+	mu       sync.Mutex
+	requests []core.GenerateRequest
+	errs     []error       // returned by successive calls (nil: succeed)
+	gate     chan struct{} // if set, each call waits for a value
+	running  atomic.Int64
+	peak     atomic.Int64
+	calls    atomic.Int64
+}
+
+func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
+	n := g.running.Add(1)
+	defer g.running.Add(-1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	call := g.calls.Add(1)
+	g.mu.Lock()
+	g.requests = append(g.requests, req)
+	var err error
+	if len(g.errs) > 0 {
+		err, g.errs = g.errs[0], g.errs[1:]
+	}
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return core.Result{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return core.Result{}, err
+	}
+	res := core.Result{Model: "fake-1", Usage: core.Usage{InputTextTokens: 10, OutputTokens: 100}, CostUSD: 0.01, Attempts: 1}
+	for i := range max(req.N, 1) {
+		res.Images = append(res.Images, core.Image{Data: testPNG(int(call)*10 + i), MIME: "image/png"})
+	}
+	return res, nil
+}
+
+func (g *fakeGen) request(i int) core.GenerateRequest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.requests[i]
+}
+
+// testPNG returns a valid 32x32 PNG that differs for every seed.
+func testPNG(seed int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+	for i := range img.Pix {
+		img.Pix[i] = byte(seed*7 + i)
+	}
+	img.Set(0, 0, color.RGBA{byte(seed), byte(seed >> 8), 1, 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// fakeThread records what the engine shows in a thread.
+type fakeThread struct {
+	mu       sync.Mutex
+	replies  []string
+	posts    []core.ImagePost
+	statuses []string
+	finished []bool
+	changed  chan struct{}
+}
+
+func newThread() *fakeThread { return &fakeThread{changed: make(chan struct{}, 1000)} }
+
+func (t *fakeThread) note() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (t *fakeThread) Reply(_ context.Context, text string) error {
+	t.mu.Lock()
+	t.replies = append(t.replies, text)
+	t.mu.Unlock()
+	t.note()
+	return nil
+}
+
+func (t *fakeThread) PostImage(_ context.Context, p core.ImagePost) error {
+	t.mu.Lock()
+	t.posts = append(t.posts, p)
+	t.mu.Unlock()
+	t.note()
+	return nil
+}
+
+func (t *fakeThread) SetStatus(_ context.Context, s string) error {
+	t.mu.Lock()
+	t.statuses = append(t.statuses, s)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *fakeThread) Finish(_ context.Context, _ string, ok bool) error {
+	t.mu.Lock()
+	t.finished = append(t.finished, ok)
+	t.mu.Unlock()
+	t.note()
+	return nil
+}
+
+// waitFor waits until cond holds for the thread, failing after a generous
+// deadline (a hang guard, not a speed assertion).
+func (t *fakeThread) waitFor(tb testing.TB, what string, cond func(*fakeThread) bool) {
+	tb.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		t.mu.Lock()
+		ok := cond(t)
+		t.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-t.changed:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			tb.Fatalf("timed out waiting for %s; replies %q, %d posts", what, t.replies, len(t.posts))
+		}
+	}
+}
+
+func (t *fakeThread) waitTurns(tb testing.TB, n int) {
+	tb.Helper()
+	t.waitFor(tb, fmt.Sprintf("%d finished turns", n), func(t *fakeThread) bool { return len(t.finished) >= n })
+}
+
+type harness struct {
+	t      *testing.T
+	dir    string
+	db     *storage.DB
+	gen    *fakeGen
+	engine *core.Engine
+	logs   *bytes.Buffer
+}
+
+func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), gen: &fakeGen{}, logs: &bytes.Buffer{}}
+	h.open(cfg)
+	t.Cleanup(func() { h.close() })
+	return h
+}
+
+func (h *harness) open(cfg core.EngineConfig) {
+	h.t.Helper()
+	db, err := storage.Open(context.Background(), h.dir, storage.Options{Timeout: time.Second})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if cfg.DefaultProvider == "" {
+		cfg.DefaultProvider = "fake"
+	}
+	if cfg.Limits.MaxN == 0 {
+		cfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 32000}
+	}
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, nil))
+	e, err := core.NewEngine(cfg, db, map[string]core.Generator{"fake": h.gen}, log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.db, h.engine = db, e
+}
+
+func (h *harness) close() {
+	if h.engine == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.engine.Close(ctx); err != nil {
+		h.t.Errorf("engine close: %v", err)
+	}
+	if err := h.db.Close(); err != nil {
+		h.t.Errorf("db close: %v", err)
+	}
+	h.engine = nil
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+var ana = core.User{ID: "U1", Name: "ana"}
+
+func msg(thread, text string) core.Message {
+	return core.Message{Platform: "test", Thread: thread, User: ana, Text: text}
+}
+
+func (h *harness) send(th core.Thread, m core.Message) core.Queued {
+	h.t.Helper()
+	q, err := h.engine.Handle(context.Background(), th, m)
+	if err != nil {
+		h.t.Fatalf("Handle(%q): %v", m.Text, err)
+	}
+	return q
+}
+
+func (h *harness) session(id string) *core.Session {
+	h.t.Helper()
+	s, err := h.db.Session(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func (h *harness) imageBytes(ref core.ImageRef) []byte {
+	h.t.Helper()
+	img, err := h.db.Image(context.Background(), ref)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return img.Data
+}
+
+func TestEngineTurnKinds(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{Variations: 2})
+	th := newThread()
+	q := h.send(th, msg("t1", "a red fox --ar 16:9"))
+	th.waitTurns(t, 1)
+	h.send(th, msg("t1", "make it blue"))
+	th.waitTurns(t, 2)
+	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionUndo})
+	th.waitTurns(t, 3)
+	h.send(th, msg("t1", "make it green --quality low"))
+	th.waitTurns(t, 4)
+
+	s := h.session(q.SessionID)
+	if len(s.Versions) != 3 || s.Version(2).Parent != 1 || s.Version(3).Parent != 1 || s.Head != 3 {
+		t.Fatalf("tree after generate, refine, undo, refine: head v%d, versions %+v", s.Head, s.Versions)
+	}
+	if s.Turn(3).Kind != core.KindUndo || s.Turn(3).Status != core.StatusDone || h.gen.calls.Load() != 3 {
+		t.Errorf("undo turn %+v, provider calls %d (undo must not call the provider)", s.Turn(3), h.gen.calls.Load())
+	}
+	// Refinement: previous image as input, original request as context, flags inherited.
+	refine := h.gen.request(1)
+	if refine.Kind != core.KindRefine || refine.Base == nil || !bytes.Equal(refine.Base.Data, h.imageBytes(s.Version(1).Image)) {
+		t.Errorf("refine request: kind %s, base given %v", refine.Kind, refine.Base != nil)
+	}
+	if len(refine.History) != 1 || refine.History[0] != "a red fox" || refine.Flags.Size != "1360x768" {
+		t.Errorf("refine history %q flags %+v", refine.History, refine.Flags)
+	}
+	if p := refine.FullPrompt(); !strings.Contains(p, "a red fox") || !strings.Contains(p, "make it blue") {
+		t.Errorf("refine prompt lacks context: %q", p)
+	}
+	green := h.gen.request(2)
+	if green.Flags.Quality != "low" || !bytes.Equal(green.Base.Data, h.imageBytes(s.Version(1).Image)) {
+		t.Errorf("refine after undo: quality %q, base is v1: %v", green.Flags.Quality, bytes.Equal(green.Base.Data, h.imageBytes(s.Version(1).Image)))
+	}
+
+	// Regenerate v3: a sibling of v3 from the same request.
+	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionRegenerate})
+	th.waitTurns(t, 5)
+	// Variations: two more siblings.
+	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionVariations})
+	th.waitTurns(t, 6)
+	// High quality of head.
+	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionHighQuality})
+	th.waitTurns(t, 7)
+	// Branch: refine v2, an older version.
+	b := msg("t1", "add a hat")
+	b.Version = 2
+	h.send(th, b)
+	th.waitTurns(t, 8)
+
+	s = h.session(q.SessionID)
+	want := []struct{ parent, turn int }{{0, 1}, {1, 2}, {1, 4}, {1, 5}, {1, 6}, {1, 6}, {5, 7}, {2, 8}}
+	if len(s.Versions) != len(want) {
+		t.Fatalf("got %d versions, want %d: %+v", len(s.Versions), len(want), s.Versions)
+	}
+	for i, w := range want {
+		if v := s.Versions[i]; v.Parent != w.parent || v.Turn != w.turn {
+			t.Errorf("v%d: parent v%d turn %d, want parent v%d turn %d", v.N, v.Parent, v.Turn, w.parent, w.turn)
+		}
+	}
+	kinds := []core.TurnKind{core.KindGenerate, core.KindRefine, core.KindUndo, core.KindRefine, core.KindRegenerate, core.KindVariations, core.KindHighQuality, core.KindBranch}
+	for i, k := range kinds {
+		if tk := s.Turns[i].Kind; tk != k || s.Turns[i].Status != core.StatusDone {
+			t.Errorf("turn %d: kind %s status %s, want %s done", i+1, tk, s.Turns[i].Status, k)
+		}
+	}
+	regen := h.gen.request(3)
+	if regen.Prompt != "make it green" || regen.N != 1 || !bytes.Equal(regen.Base.Data, h.imageBytes(s.Version(1).Image)) {
+		t.Errorf("regenerate request: prompt %q n %d", regen.Prompt, regen.N)
+	}
+	if vary := h.gen.request(4); vary.Kind != core.KindVariations || vary.N != 2 {
+		t.Errorf("variations request: kind %s n %d", vary.Kind, vary.N)
+	}
+	hq := h.gen.request(5)
+	if hq.Kind != core.KindHighQuality || hq.Flags.Quality != "high" || hq.Flags.Size != "64x64" || !bytes.Equal(hq.Base.Data, h.imageBytes(s.Version(5).Image)) {
+		t.Errorf("high quality request: kind %s flags %+v", hq.Kind, hq.Flags)
+	}
+	branch := h.gen.request(6)
+	if branch.Kind != core.KindBranch || !bytes.Equal(branch.Base.Data, h.imageBytes(s.Version(2).Image)) || len(branch.History) != 2 {
+		t.Errorf("branch request: kind %s history %q", branch.Kind, branch.History)
+	}
+	if s.Head != 8 {
+		t.Errorf("head = v%d after branch, want v8", s.Head)
+	}
+	// Each image was posted once, with buttons and a caption naming its version.
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if len(th.posts) != 8 {
+		t.Fatalf("%d images posted, want 8", len(th.posts))
+	}
+	for i, p := range th.posts {
+		if p.Version != i+1 || len(p.Buttons) != 4 || !strings.HasPrefix(p.Caption, fmt.Sprintf("v%d", i+1)) || p.SessionID != s.ID {
+			t.Errorf("post %d: version %d caption %q buttons %d", i, p.Version, p.Caption, len(p.Buttons))
+		}
+	}
+	if s.Turn(1).CostUSD != 0.01 || s.Turn(1).Model != "fake-1" || s.Turn(1).Usage.OutputTokens != 100 {
+		t.Errorf("turn 1 usage not recorded: %+v", s.Turn(1))
+	}
+}
+
+func TestEngineErrors(t *testing.T) {
+	classes := []struct {
+		err  error
+		want string
+	}{
+		{core.Errorf(core.Refused, "declined by safety"), "❌ declined by safety"},
+		{core.Errorf(core.Quota, "out of credits"), "❌ out of credits"},
+		{core.Errorf(core.RateLimited, "slow down"), "❌ slow down"},
+		{core.Errorf(core.Unavailable, "provider down"), "❌ provider down"},
+		{errors.New("secret internal detail"), "❌ something went wrong on our side (ref "},
+		{context.DeadlineExceeded, "❌ the image took longer than"},
+	}
+	for i, c := range classes {
+		h := newHarness(t, core.EngineConfig{})
+		h.gen.errs = []error{c.err}
+		th := newThread()
+		q := h.send(th, msg("t", "a fox"))
+		th.waitTurns(t, 1)
+		th.mu.Lock()
+		if len(th.replies) != 1 || !strings.HasPrefix(th.replies[0], c.want) || th.finished[0] {
+			t.Errorf("class %d: replies %q, want prefix %q", i, th.replies, c.want)
+		}
+		if strings.Contains(strings.Join(th.replies, ""), "secret internal detail") {
+			t.Errorf("internal detail shown to the user: %q", th.replies)
+		}
+		th.mu.Unlock()
+		turn := h.session(q.SessionID).Turn(1)
+		if turn.Status != core.StatusFailed || turn.Error == "" {
+			t.Errorf("class %d: turn %+v not recorded as failed", i, turn)
+		}
+		if core.KindOf(c.err) == core.Internal && !errors.Is(c.err, context.DeadlineExceeded) {
+			if turn.ErrorRef == "" || !strings.Contains(h.logs.String(), turn.ErrorRef) || !strings.Contains(h.logs.String(), "secret internal detail") {
+				t.Errorf("internal error not logged under its ref %q: %s", turn.ErrorRef, h.logs)
+			}
+		}
+		// The session still works after a failure.
+		h.send(th, msg("t", "a fox again"))
+		th.waitTurns(t, 2)
+		if s := h.session(q.SessionID); s.Head != 1 || s.Turn(2).Kind != core.KindGenerate {
+			t.Errorf("class %d: after a failure the next prompt should generate v1: head %d", i, s.Head)
+		}
+		h.close()
+	}
+}
+
+func TestEngineRejectsBadInputBeforeRecording(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	th := newThread()
+	ctx := context.Background()
+	for _, text := range []string{"", "fox --n 99", "fox --ar 1:9", "fox --bogus", strings.Repeat("a", 40000), "fox --provider nope"} {
+		if _, err := h.engine.Handle(ctx, th, msg("t", text)); core.KindOf(err) != core.Invalid {
+			t.Errorf("Handle(%.20q) = %v, want an invalid-input error", text, err)
+		}
+	}
+	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionUndo}); core.KindOf(err) != core.NotFound {
+		t.Errorf("undo in a thread without a session = %v, want not found", err)
+	}
+	if _, err := h.db.SessionByThread(ctx, "test", "t"); core.KindOf(err) != core.NotFound {
+		t.Errorf("bad input created a session: %v", err)
+	}
+	if h.gen.calls.Load() != 0 {
+		t.Errorf("bad input reached the provider")
+	}
+
+	// Undo with nothing to undo, and buttons pressed by someone else.
+	q := h.send(th, msg("t", "a fox"))
+	th.waitTurns(t, 1)
+	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: core.User{ID: "U2", Name: "bo"}, Action: core.ActionRegenerate, SessionID: q.SessionID, Version: 1}); core.KindOf(err) != core.Forbidden || !strings.Contains(err.Error(), "only ana") {
+		t.Errorf("button pressed by another user = %v, want forbidden naming ana", err)
+	}
+	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: core.User{ID: "U9", Admin: true}, Action: core.ActionRegenerate, Version: 1}); err != nil {
+		t.Errorf("admin pressing a button: %v", err)
+	}
+	th.waitTurns(t, 2)
+	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionHighQuality, Version: 7}); core.KindOf(err) != core.NotFound {
+		t.Errorf("button on a missing version = %v, want not found", err)
+	}
+	h.send(th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionUndo, Version: 1})
+	th.waitTurns(t, 3)
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if last := th.replies[len(th.replies)-1]; !strings.Contains(last, "nothing to undo") {
+		t.Errorf("undo of the first image replied %q", last)
+	}
+}
+
+func TestEngineOrdersTurnsInASession(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{MaxPerUser: 20, MaxQueue: 20, MaxConcurrent: 4})
+	th := newThread()
+	q := h.send(th, msg("t", "a fox"))
+	th.waitTurns(t, 1)
+
+	h.gen.mu.Lock()
+	h.gen.gate = make(chan struct{})
+	h.gen.mu.Unlock()
+	const n = 8
+	var wg sync.WaitGroup
+	positions := make(chan int, n)
+	for i := range n {
+		wg.Go(func() {
+			positions <- h.send(th, msg("t", fmt.Sprintf("change %d", i))).Position
+		})
+	}
+	wg.Wait()
+	close(positions)
+	seen := map[int]bool{}
+	for p := range positions {
+		seen[p] = true
+	}
+	for p := range n {
+		if !seen[p] {
+			t.Errorf("no message was told queue position %d: %v", p, seen)
+		}
+	}
+	for range n {
+		h.gen.gate <- struct{}{}
+	}
+	th.waitTurns(t, n+1)
+
+	s := h.session(q.SessionID)
+	for i := 2; i <= n+1; i++ {
+		turn := s.Turn(i)
+		if turn.Base != i-1 || turn.Outputs[0] != i || s.Version(i).Parent != i-1 {
+			t.Errorf("turn %d refined v%d into v%d, want v%d into v%d", i, turn.Base, turn.Outputs[0], i-1, i)
+		}
+		if turn.StartedAt.Before(s.Turn(i - 1).FinishedAt) {
+			t.Errorf("turn %d started before turn %d finished", i, i-1)
+		}
+	}
+	if peak := h.gen.peak.Load(); peak != 1 {
+		t.Errorf("%d provider calls of one session ran at once, want 1", peak)
+	}
+}
+
+func TestEngineLimits(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{MaxConcurrent: 2, MaxPerUser: 2})
+	h.gen.gate = make(chan struct{})
+	ctx := context.Background()
+	threads := make([]*fakeThread, 6)
+	for i := range threads {
+		threads[i] = newThread()
+		user := core.User{ID: fmt.Sprintf("W%d", i)}
+		if _, err := h.engine.Handle(ctx, threads[i], core.Message{Platform: "test", Thread: fmt.Sprint(i), User: user, Text: "fox"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Per-user cap: a user with two in flight is told to wait; nothing is recorded.
+	for range 2 {
+		if _, err := h.engine.Handle(ctx, threads[0], core.Message{Platform: "test", Thread: "x", User: ana, Text: "fox"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.engine.Handle(ctx, threads[0], core.Message{Platform: "test", Thread: "y", User: ana, Text: "fox"}); core.KindOf(err) != core.Busy {
+		t.Errorf("third request from a user with two in flight = %v, want busy", err)
+	}
+	if _, err := h.db.SessionByThread(ctx, "test", "y"); core.KindOf(err) != core.NotFound {
+		t.Errorf("a refused request created a session")
+	}
+	// Global cap: waiting turns are told so.
+	threads[5].waitFor(t, "a waiting status", func(ft *fakeThread) bool {
+		return len(ft.statuses) > 0 && strings.Contains(strings.Join(ft.statuses, "|"), "waiting for a free renderer")
+	})
+	close(h.gen.gate)
+	for _, th := range threads {
+		th.waitTurns(t, 1)
+	}
+	if peak := h.gen.peak.Load(); peak > 2 {
+		t.Errorf("%d provider calls ran at once, want at most 2", peak)
+	}
+	// Once finished, the user may ask again.
+	th := newThread()
+	h.send(th, core.Message{Platform: "test", Thread: "z", User: core.User{ID: "W0"}, Text: "fox"})
+	th.waitTurns(t, 1)
+}
+
+func TestEngineResumesAfterRestart(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	h.gen.gate = make(chan struct{})
+	th := newThread()
+	q := h.send(th, msg("t", "a fox"))
+	h.send(th, msg("t", "make it blue"))
+	// Wait until the first turn is running, then stop without letting it finish.
+	for h.gen.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.engine.Close(ctx); err == nil {
+		t.Error("Close with an expired context reported that every turn finished")
+	}
+	if err := h.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.engine = nil
+
+	h.gen = &fakeGen{}
+	h.open(core.EngineConfig{})
+	s := h.session(q.SessionID)
+	if len(s.Turns) != 2 || !s.Turns[0].Status.Active() || !s.Turns[1].Status.Active() {
+		t.Fatalf("after an interrupted stop the turns should still be active: %+v", s.Turns)
+	}
+	th2 := newThread()
+	n, err := h.engine.Resume(context.Background(), func(s *core.Session) (core.Thread, bool) { return th2, true })
+	if err != nil || n != 1 {
+		t.Fatalf("Resume = %d, %v; want 1 session", n, err)
+	}
+	th2.waitTurns(t, 2)
+	s = h.session(q.SessionID)
+	if s.Head != 2 || s.Version(2).Parent != 1 || s.Turn(2).Kind != core.KindRefine {
+		t.Errorf("resumed turns: head v%d, versions %+v", s.Head, s.Versions)
+	}
+	if jobs, _ := h.db.ActiveJobs(context.Background()); len(jobs) != 0 {
+		t.Errorf("active jobs left after resume: %v", jobs)
+	}
+}
+
+func TestEngineAttachmentsAndNewSession(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	th := newThread()
+	m := msg("t", "put this logo on a mug")
+	m.Inputs = []core.Image{{Data: testPNG(999), MIME: "image/png", Name: "logo.png"}}
+	q1 := h.send(th, m)
+	th.waitTurns(t, 1)
+	req := h.gen.request(0)
+	if len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, testPNG(999)) || req.Base != nil {
+		t.Errorf("generate with an attachment: %d inputs, base %v", len(req.Inputs), req.Base != nil)
+	}
+	if turn := h.session(q1.SessionID).Turn(1); len(turn.Inputs) != 1 || turn.Inputs[0].Name != "logo.png" {
+		t.Errorf("attachment not recorded: %+v", turn.Inputs)
+	}
+	m = msg("t", "a new idea")
+	m.NewSession = true
+	q2 := h.send(th, m)
+	th.waitTurns(t, 2)
+	if q2.SessionID == q1.SessionID || h.gen.request(1).Kind != core.KindGenerate {
+		t.Errorf("NewSession did not start a fresh session")
+	}
+	if cur, _ := h.engine.Session(context.Background(), "test", "t"); cur.ID != q2.SessionID {
+		t.Errorf("thread bound to %s, want the new session %s", cur.ID, q2.SessionID)
+	}
+}
