@@ -27,7 +27,11 @@ func Caption(s *Session, n int) string {
 	if t.Prompt != "" {
 		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
 	}
-	parts = append(parts, t.Provider+"/"+t.Model)
+	if t.Model == "" || t.Model == t.Provider {
+		parts = append(parts, t.Provider)
+	} else {
+		parts = append(parts, t.Model)
+	}
 	if v.Image.Width > 0 {
 		parts = append(parts, fmt.Sprintf("%dx%d", v.Image.Width, v.Image.Height))
 	}

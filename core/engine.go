@@ -245,7 +245,8 @@ func (e *Engine) sessionFor(ctx context.Context, msg Message) (*Session, error) 
 
 // admit checks a turn against the session before it is recorded: buttons
 // need an image and a permitted presser; the provider must exist and accept
-// the request.
+// the request. A turn aimed at a head that earlier queued turns will make is
+// checked again when it runs.
 func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 	if msg.Version != 0 && sess.Version(msg.Version) == nil {
 		return Errorf(NotFound, "v%d does not exist in this session", msg.Version)
@@ -253,9 +254,13 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 	if t.Action != ActionPrompt {
 		target := either(msg.Version, sess.Head)
 		v := sess.Version(target)
-		if v == nil {
+		if v == nil && len(sess.ActiveTurns()) == 0 {
 			return Errorf(Conflict, "there is no image in this thread yet; start with a prompt")
 		}
+	}
+	if t.Action != ActionPrompt && sess.Version(either(msg.Version, sess.Head)) != nil {
+		target := either(msg.Version, sess.Head)
+		v := sess.Version(target)
 		owner := sess.Turn(v.Turn).User
 		if !msg.User.Admin && owner.ID != msg.User.ID {
 			return Errorf(Forbidden, "only %s (who asked for v%d) or an admin can use its buttons", displayName(owner), target)

@@ -38,6 +38,9 @@ type Options struct {
 	ImagePath func(core.ImageRef) string
 	// Log receives internal errors.
 	Log *slog.Logger
+	// Wait makes Run wait for each message's turn to end before reading the
+	// next line, so scripted input gives one result after another.
+	Wait bool
 }
 
 // Console reads messages from a reader and prints replies to a writer.
@@ -55,7 +58,7 @@ func New(engine Engine, out io.Writer, opts Options) *Console {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Console{engine: engine, opts: opts, out: &output{w: out}}
+	return &Console{engine: engine, opts: opts, out: &output{w: out, waiting: map[string]chan struct{}{}}}
 }
 
 // Thread returns the console's thread key.
@@ -85,7 +88,7 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	newSession := false
-	for sc.Scan() {
+	for lineNo := 1; sc.Scan(); lineNo++ {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -93,7 +96,8 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 		if line == "" {
 			continue
 		}
-		msg := core.Message{Platform: Platform, Thread: c.opts.Thread, User: c.opts.User, Action: core.ActionPrompt, Text: line}
+		msg := core.Message{Platform: Platform, Thread: c.opts.Thread, User: c.opts.User, Action: core.ActionPrompt, Text: line,
+			Source: "line-" + strconv.Itoa(lineNo)}
 		if strings.HasPrefix(line, "/") {
 			var done bool
 			var err error
@@ -164,8 +168,13 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 	return msg, false, nil
 }
 
-// send hands msg to the engine and prints where it stands.
+// send hands msg to the engine and prints where it stands; with opts.Wait
+// it returns when the turn has ended.
 func (c *Console) send(ctx context.Context, msg core.Message) {
+	var done chan struct{}
+	if c.opts.Wait {
+		done = c.out.expect(msg.Source)
+	}
 	q, err := c.engine.Handle(ctx, c.out, msg)
 	if err != nil {
 		ref := core.NewRef()
@@ -176,6 +185,12 @@ func (c *Console) send(ctx context.Context, msg core.Message) {
 		return
 	}
 	c.out.session(q.SessionID)
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // history prints the session's version tree and turns.
@@ -214,7 +229,28 @@ func versionPrefix(line string) (int, string, bool) {
 type output struct {
 	mu      sync.Mutex
 	w       io.Writer
-	current string // session id last announced
+	current string                   // session id last announced
+	waiting map[string]chan struct{} // message source → closed when its turn ends
+}
+
+// expect returns a channel closed when the turn from source ends.
+func (o *output) expect(source string) chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ch := make(chan struct{})
+	o.waiting[source] = ch
+	return ch
+}
+
+// Finish wakes whoever waits for the turn from source.
+func (o *output) Finish(_ context.Context, source string, _ bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ch, ok := o.waiting[source]; ok {
+		close(ch)
+		delete(o.waiting, source)
+	}
+	return nil
 }
 
 func (o *output) printf(format string, args ...any) {

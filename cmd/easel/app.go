@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/easel-bot/easel/config"
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai"
+	"github.com/easel-bot/easel/core/preview"
+	"github.com/easel-bot/easel/storage"
+)
+
+// app is Easel wired together: the store, the providers and the engine.
+type app struct {
+	cfg    config.Config
+	db     *storage.DB
+	engine *core.Engine
+	log    *slog.Logger
+}
+
+// newLogger returns a logger writing cfg's format at cfg's level, or at
+// least at floor.
+func newLogger(w io.Writer, cfg config.Log, floor slog.Level) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: max(level, floor)}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens the data dir named by cfg.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage.DB, error) {
+	return storage.Open(ctx, cfg.Storage.Dir, storage.Options{Timeout: time.Duration(cfg.Storage.OpenTimeout), Logger: log})
+}
+
+// openApp opens the store and builds the providers and engine of cfg.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	providers, err := newProviders(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := core.NewEngine(core.EngineConfig{
+		MaxConcurrent:   cfg.Engine.MaxConcurrent,
+		MaxPerUser:      cfg.Engine.MaxPerUser,
+		MaxQueue:        cfg.Engine.MaxQueue,
+		Variations:      cfg.Engine.Variations,
+		Limits:          core.Limits{MaxN: cfg.Engine.MaxN, MaxPromptChars: cfg.Engine.MaxPromptChars},
+		TurnTimeout:     time.Duration(cfg.Provider.Timeout),
+		DefaultProvider: cfg.ProviderName(),
+		Admins:          cfg.Engine.Admins,
+	}, db, providers, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, db: db, engine: engine, log: log}, nil
+}
+
+// newProviders returns the providers cfg can run: preview always, openai
+// when a key is configured. The default provider must be among them.
+func newProviders(cfg config.Config, log *slog.Logger) (map[string]core.Generator, error) {
+	providers := map[string]core.Generator{
+		"preview": preview.New(preview.Config{Delay: time.Duration(cfg.Preview.Delay)}),
+	}
+	if cfg.Secrets.OpenAIKey != "" {
+		prices := map[string]openai.Price{}
+		for model, p := range cfg.OpenAI.Prices {
+			prices[model] = openai.Price{TextInput: p.TextInput, ImageInput: p.ImageInput, Output: p.Output}
+		}
+		gen, err := openai.New(openai.Config{
+			APIKey:        cfg.Secrets.OpenAIKey,
+			BaseURL:       cfg.OpenAI.BaseURL,
+			Model:         cfg.OpenAI.Model,
+			Timeout:       time.Duration(cfg.OpenAI.Timeout),
+			MaxRetries:    cfg.OpenAI.MaxRetries,
+			Stream:        cfg.OpenAI.Stream,
+			PartialImages: cfg.OpenAI.PartialImages,
+			Moderation:    cfg.OpenAI.Moderation,
+			Prices:        prices,
+			Logger:        log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("openai provider: %w", err)
+		}
+		providers["openai"] = gen
+	}
+	if name := cfg.ProviderName(); providers[name] == nil {
+		if name == "openai" {
+			return nil, errors.New("provider openai needs an API key: set OPENAI_API_KEY, or use --provider preview")
+		}
+		return nil, fmt.Errorf("unknown provider %q: use openai or preview", name)
+	}
+	return providers, nil
+}
+
+// close stops the engine, waiting up to grace for running turns, then closes
+// the store.
+func (a *app) close(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return errors.Join(a.engine.Close(ctx), a.db.Close())
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/easel-bot/easel/config"
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/storage"
+)
+
+const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
+
+  list                 every stored session, newest first
+  show ID              the version tree of a session: prompts, flags, provider,
+                       model, cost, timings and image paths
+  export ID -o DIR     the session's images plus session.json and index.html
+
+Each takes -config FILE and -data DIR to choose the data dir.`
+
+func cmdSessions(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprintln(e.stderr, sessionsUsage)
+		if len(args) == 0 {
+			return usageError{"missing subcommand: list, show or export"}
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlagSet(e, "sessions "+sub, "sessions "+sub+" [flags]"+map[string]string{"list": "", "show": " ID", "export": " ID -o DIR"}[sub])
+	configPath := fs.String("config", "", "TOML config `file` (default: the embedded defaults)")
+	data := fs.String("data", "", "data `dir` (default: storage.dir, ./easel-data)")
+	out := new(string)
+	asJSON := new(bool)
+	switch sub {
+	case "list":
+	case "show":
+		asJSON = fs.Bool("json", false, "print the session record as JSON")
+	case "export":
+		out = fs.String("o", "", "output `dir` (created if missing)")
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q: use list, show or export", sub)}
+	}
+	// Accept the session id before or after the flags.
+	var id string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		id, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if sub != "list" && id == "" {
+		return usageError{"missing session ID (see: easel sessions list)"}
+	}
+	if sub == "export" && *out == "" {
+		return usageError{"missing -o DIR"}
+	}
+
+	cfg, err := config.Load(*configPath, e.getenv)
+	if err != nil {
+		return err
+	}
+	applyOverrides(&cfg, *data, "")
+	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "list":
+		return listSessions(ctx, e.stdout, db)
+	case "show":
+		return showSession(ctx, e.stdout, db, id, *asJSON)
+	default:
+		return exportSession(ctx, e.stdout, db, id, *out)
+	}
+}
+
+func listSessions(ctx context.Context, w io.Writer, db *storage.DB) error {
+	sessions, err := db.Sessions(ctx)
+	if err != nil {
+		return err
+	}
+	if len(sessions) == 0 {
+		fmt.Fprintln(w, "no sessions yet: try `easel chat`")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPLATFORM\tUPDATED\tVERSIONS\tTURNS\tCOST\tFIRST PROMPT")
+	for _, s := range sessions {
+		first := ""
+		if len(s.Turns) > 0 {
+			first = core.Truncate(s.Turns[0].Prompt, 50)
+		}
+		var cost float64
+		for _, t := range s.Turns {
+			cost += t.CostUSD
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Platform, s.UpdatedAt.Local().Format("2006-01-02 15:04"),
+			len(s.Versions), len(s.Turns), core.FormatCost(cost), first)
+	}
+	return tw.Flush()
+}
+
+func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, asJSON bool) error {
+	s, err := db.Session(ctx, id)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(w, "session %s · %s · started %s by %s · head v%d\n\nversions:\n",
+		s.ID, s.Platform, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), s.CreatedBy.Name, s.Head)
+	if len(s.Versions) == 0 {
+		fmt.Fprintln(w, "(none yet)")
+	}
+	if err := core.WriteTree(w, s, db.ImagePath); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nturns:")
+	if err := core.WriteTurns(w, s); err != nil {
+		return err
+	}
+	for _, t := range s.Turns {
+		if f := t.Flags; f != (core.Flags{}) {
+			b, _ := json.Marshal(f)
+			fmt.Fprintf(w, "  #%d flags %s\n", t.ID, b)
+		}
+	}
+	return nil
+}
+
+// exportSession copies a session's images into dir as v1.png, v2.png, … and
+// writes session.json and index.html beside them.
+func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir string) error {
+	s, err := db.Session(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	files := make([]string, len(s.Versions))
+	for i, v := range s.Versions {
+		img, err := db.Image(ctx, v.Image)
+		if err != nil {
+			return fmt.Errorf("export v%d: %w", v.N, err)
+		}
+		files[i] = fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
+		if err := os.WriteFile(filepath.Join(dir, files[i]), img.Data, 0o644); err != nil {
+			return fmt.Errorf("export v%d: %w", v.N, err)
+		}
+	}
+	record, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "session.json"), append(record, '\n'), 0o644); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "index.html"))
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	err = exportPage.Execute(f, exportData(s, files))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("export: write index.html: %w", err)
+	}
+	fmt.Fprintf(w, "exported %d images of session %s to %s\n", len(files), s.ID, dir)
+	return nil
+}
+
+type exportVersion struct {
+	File, Caption string
+	N, Parent     int
+	Head          bool
+}
+
+func exportData(s *core.Session, files []string) any {
+	vs := make([]exportVersion, len(s.Versions))
+	for i, v := range s.Versions {
+		vs[i] = exportVersion{File: files[i], Caption: core.Caption(s, v.N), N: v.N, Parent: v.Parent, Head: v.N == s.Head}
+	}
+	return struct {
+		Session  *core.Session
+		Versions []exportVersion
+	}{s, vs}
+}
+
+var exportPage = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Easel session {{.Session.ID}}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;background:#fafafa}figure{display:inline-block;margin:1rem;vertical-align:top;max-width:340px}
+img{max-width:320px;border:1px solid #ccc;background:#fff}.head img{border:3px solid #2a7}figcaption{font-size:.85rem;color:#333}</style></head>
+<body><h1>Easel session {{.Session.ID}}</h1>
+<p>{{.Session.Platform}} · started {{.Session.CreatedAt.Format "2006-01-02 15:04"}} · head v{{.Session.Head}}</p>
+{{range .Versions}}<figure{{if .Head}} class="head"{{end}} id="v{{.N}}"><a href="{{.File}}"><img src="{{.File}}" alt="v{{.N}}"></a>
+<figcaption>{{.Caption}}{{if .Parent}} · from <a href="#v{{.Parent}}">v{{.Parent}}</a>{{end}}</figcaption></figure>
+{{end}}</body></html>
+`))
