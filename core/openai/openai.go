@@ -1,0 +1,533 @@
+// Package openai is Easel's image provider for OpenAI's Images API: it
+// implements core.Generator and core.RequestChecker with the official Go SDK
+// (github.com/openai/openai-go/v3).
+//
+// Fresh generations go to POST /images/generations; anything with an input
+// image (a refinement's base, attachments, a mask) goes to POST /images/edits
+// as multipart. With streaming enabled, partial images are passed to the
+// request's Progress callback as they arrive. Output bytes are returned
+// exactly as OpenAI sent them, so embedded C2PA provenance survives.
+//
+// Retries are Easel's own, not the SDK's (which would also retry a 429 that
+// means the account is out of credits): only rate limits, 500/502/503/504,
+// dropped connections, truncated answers and mid-stream errors are retried,
+// honouring Retry-After. Every failure is a *core.Error whose message can be
+// shown in a chat; the API key never appears in any error text.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/easel-bot/easel/core"
+	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+)
+
+// Defaults used by DefaultConfig and for zero Config fields.
+const (
+	DefaultModel          = "gpt-image-2"
+	DefaultTimeout        = 5 * time.Minute
+	DefaultMaxRetries     = 2
+	DefaultPartialImages  = 2
+	DefaultRetryBaseDelay = 500 * time.Millisecond
+	DefaultRetryMaxDelay  = 30 * time.Second
+)
+
+// Config configures a Generator.
+type Config struct {
+	// APIKey is the OpenAI API key. Required.
+	APIKey string
+	// BaseURL is the API base, such as "https://api.openai.com/v1" (proxies,
+	// gateways and fakes have others). Empty means OPENAI_BASE_URL from the
+	// environment, else OpenAI's.
+	BaseURL string
+	// Model is used when a request names none. Empty means DefaultModel.
+	Model string
+	// Timeout bounds each HTTP attempt, streaming included. Zero means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// MaxRetries is how many times a transient failure is retried: a request
+	// makes at most 1+MaxRetries attempts. Zero means no retries; negative
+	// values are rejected.
+	MaxRetries int
+	// Stream asks for partial images while a single image renders (requests
+	// for several images never stream).
+	Stream bool
+	// PartialImages is how many partial images to ask for when streaming,
+	// 0 to 3. Streaming is used only when it is above zero.
+	PartialImages int
+	// Moderation is the moderation level of generations: "auto" (OpenAI's
+	// default) or "low"; empty leaves OpenAI's default. The edits endpoint has
+	// no such parameter, so it is not sent there.
+	Moderation string
+	// Prices maps model names to prices for cost estimates. Nil means
+	// DefaultPrices(); models missing from the table cost 0.
+	Prices map[string]Price
+	// HTTPClient, if set, sends the requests (its Timeout, if any, applies on
+	// top of Timeout).
+	HTTPClient *http.Client
+	// Logger receives retries at Info and request details at Debug. Prompts
+	// and keys are never logged. Nil discards.
+	Logger *slog.Logger
+	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff between
+	// attempts when OpenAI does not say how long to wait. Zero means
+	// DefaultRetryBaseDelay and DefaultRetryMaxDelay. A Retry-After longer
+	// than RetryMaxDelay is not waited for: the error is returned at once.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+}
+
+// DefaultConfig returns a Config with Easel's defaults and no API key.
+func DefaultConfig() Config {
+	return Config{
+		Model:          DefaultModel,
+		Timeout:        DefaultTimeout,
+		MaxRetries:     DefaultMaxRetries,
+		Stream:         true,
+		PartialImages:  DefaultPartialImages,
+		Moderation:     "auto",
+		Prices:         DefaultPrices(),
+		RetryBaseDelay: DefaultRetryBaseDelay,
+		RetryMaxDelay:  DefaultRetryMaxDelay,
+	}
+}
+
+// Generator makes images with OpenAI's Images API. It is safe for
+// concurrent use.
+type Generator struct {
+	images oai.ImageService
+	cfg    Config
+	log    *slog.Logger
+
+	// Seams for tests.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+	rnd   func(n int64) int64
+}
+
+var (
+	_ core.Generator      = (*Generator)(nil)
+	_ core.RequestChecker = (*Generator)(nil)
+)
+
+// New returns a Generator for cfg. It returns an error if the API key is
+// missing, the default model is retired (gpt-image-1, dall-e-*), or a
+// setting is out of range.
+func New(cfg Config) (*Generator, error) {
+	cfg.APIKey = strings.TrimSpace(cfg.APIKey)
+	if cfg.APIKey == "" {
+		return nil, errors.New("openai: an API key is required (set OPENAI_API_KEY)")
+	}
+	cfg.Model = strings.TrimSpace(cfg.Model)
+	if cfg.Model == "" {
+		cfg.Model = DefaultModel
+	}
+	if why := retiredReason(cfg.Model); why != "" {
+		return nil, fmt.Errorf("openai: %s", why)
+	}
+	if cfg.MaxRetries < 0 {
+		return nil, fmt.Errorf("openai: max retries must be 0 or more, not %d", cfg.MaxRetries)
+	}
+	if cfg.PartialImages < 0 || cfg.PartialImages > 3 {
+		return nil, fmt.Errorf("openai: partial images must be between 0 and 3, not %d", cfg.PartialImages)
+	}
+	switch cfg.Moderation {
+	case "", "auto", "low":
+	default:
+		return nil, fmt.Errorf("openai: moderation must be \"auto\" or \"low\", not %q", cfg.Moderation)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("openai: timeout must not be negative")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.RetryBaseDelay <= 0 {
+		cfg.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if cfg.RetryMaxDelay <= 0 {
+		cfg.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	if cfg.Prices == nil {
+		cfg.Prices = DefaultPrices()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	opts := []option.RequestOption{
+		option.WithAPIKey(cfg.APIKey),
+		// Easel retries itself: the SDK would also retry a 429
+		// insufficient_quota, which waiting never fixes.
+		option.WithMaxRetries(0),
+	}
+	if cfg.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	client := oai.NewClient(opts...)
+
+	return &Generator{
+		images: client.Images,
+		cfg:    cfg,
+		log:    log.With("provider", "openai"),
+		now:    time.Now,
+		sleep:  sleep,
+		rnd:    randInt64N,
+	}, nil
+}
+
+// Model returns the model used for requests that name none.
+func (g *Generator) Model() string { return g.cfg.Model }
+
+// call is a request resolved into what is sent to OpenAI.
+type call struct {
+	model   string
+	prompt  string
+	n       int
+	size    string // "auto" or WIDTHxHEIGHT
+	quality string // "" for OpenAI's default
+	format  string // requested output format, "" for png
+	edit    bool
+	stream  bool
+	req     core.GenerateRequest
+}
+
+// resolve checks req and works out the call for it.
+func (g *Generator) resolve(req core.GenerateRequest) (*call, error) {
+	if err := g.CheckRequest(req); err != nil {
+		return nil, err
+	}
+	c := &call{
+		model:   g.modelFor(req),
+		prompt:  req.FullPrompt(),
+		n:       max(1, req.N),
+		quality: req.Flags.Quality,
+		format:  req.Flags.Format,
+		edit:    req.Base != nil || len(req.Inputs) > 0,
+		req:     req,
+	}
+	if c.quality == "" && req.Kind == core.KindHighQuality {
+		c.quality = "high"
+	}
+	c.size, _ = resolveSize(c.model, req.Flags) // checked by CheckRequest
+	c.stream = g.cfg.Stream && c.n == 1 && g.cfg.PartialImages > 0
+	return c, nil
+}
+
+// Generate makes the images req asks for. Requests with a base image,
+// attachments or a mask are edits; others are generations. Errors are
+// *core.Error values: Invalid for a request OpenAI cannot serve (checked
+// first with CheckRequest, then as OpenAI reports it), Refused for
+// moderation, Quota for billing limits, RateLimited when rate limits outlast
+// the retries, Unavailable for outages, timeouts, dropped connections, a
+// rejected API key and cancellation (which also matches ctx.Err() with
+// errors.Is). The Result returned with an error still carries Attempts.
+// Progress, if set, is called from this goroutine with partial images whose
+// Index increases across retries.
+func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
+	c, err := g.resolve(req)
+	if err != nil {
+		return core.Result{}, err
+	}
+	maxAttempts := 1 + g.cfg.MaxRetries
+	partials := 0
+	for attempt := 1; ; attempt++ {
+		g.log.DebugContext(ctx, "openai request", "endpoint", c.endpoint(), "model", c.model,
+			"size", c.size, "quality", c.quality, "n", c.n, "stream", c.stream,
+			"inputs", len(req.Inputs), "base", req.Base != nil, "mask", req.Mask != nil,
+			"prompt_chars", len(c.prompt), "attempt", attempt)
+		var meta respMeta
+		res, err := g.attempt(ctx, c, &meta, &partials)
+		if err == nil {
+			res.Model = c.model
+			res.Attempts = attempt
+			res.CostUSD = g.cost(ctx, c.model, res.Usage)
+			return res, nil
+		}
+		f := g.classify(ctx, err, meta)
+		if !f.retry || attempt >= maxAttempts {
+			level := slog.LevelWarn
+			if f.err.Kind == core.Invalid || f.err.Kind == core.Refused {
+				level = slog.LevelInfo // about the request, not the service
+			}
+			g.log.Log(ctx, level, "openai request failed", "kind", f.err.Kind, "attempt", attempt, "error", f.err.Err)
+			return core.Result{Model: c.model, Attempts: attempt}, f.err
+		}
+		wait := f.wait
+		if !f.hasWait {
+			wait = backoff(attempt, g.cfg.RetryBaseDelay, g.cfg.RetryMaxDelay, g.rnd)
+		}
+		if wait > g.cfg.RetryMaxDelay || exceedsDeadline(ctx, g.now().Add(wait)) {
+			g.log.WarnContext(ctx, "openai request failed; retry wait too long", "kind", f.err.Kind,
+				"attempt", attempt, "wait", wait, "error", f.err.Err)
+			return core.Result{Model: c.model, Attempts: attempt}, f.err
+		}
+		g.log.InfoContext(ctx, "openai request failed; retrying", "kind", f.err.Kind,
+			"attempt", attempt, "wait", wait, "error", f.err.Err)
+		if err := g.sleep(ctx, wait); err != nil {
+			return core.Result{Model: c.model, Attempts: attempt}, g.classify(ctx, err, respMeta{}).err
+		}
+	}
+}
+
+func exceedsDeadline(ctx context.Context, t time.Time) bool {
+	d, ok := ctx.Deadline()
+	return ok && t.After(d)
+}
+
+func (c *call) endpoint() string {
+	if c.edit {
+		return "images/edits"
+	}
+	return "images/generations"
+}
+
+// attempt makes one HTTP request (and reads its stream) within the
+// per-attempt timeout. meta receives the status and headers of the answer.
+func (g *Generator) attempt(ctx context.Context, c *call, meta *respMeta, partials *int) (core.Result, error) {
+	actx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
+	defer cancel()
+	observe := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		res, err := next(r)
+		if res != nil {
+			meta.status, meta.header = res.StatusCode, res.Header.Clone()
+		}
+		return res, err
+	})
+
+	var (
+		res core.Result
+		err error
+	)
+	switch {
+	case c.edit && c.stream:
+		res, err = readStream(g, c, g.images.EditStreaming(actx, g.editParams(c), observe), editEvent, partials)
+	case c.edit:
+		var resp *oai.ImagesResponse
+		if resp, err = g.images.Edit(actx, g.editParams(c), observe); err == nil {
+			res, err = g.readResponse(c, resp)
+		}
+	case c.stream:
+		res, err = readStream(g, c, g.images.GenerateStreaming(actx, g.generateParams(c), observe), genEvent, partials)
+	default:
+		var resp *oai.ImagesResponse
+		if resp, err = g.images.Generate(actx, g.generateParams(c), observe); err == nil {
+			res, err = g.readResponse(c, resp)
+		}
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		err = &timeoutError{after: g.cfg.Timeout, err: err}
+	}
+	return res, err
+}
+
+// generateParams returns the body of POST /images/generations.
+func (g *Generator) generateParams(c *call) oai.ImageGenerateParams {
+	p := oai.ImageGenerateParams{
+		Prompt: c.prompt,
+		Model:  c.model,
+		N:      oai.Int(int64(c.n)),
+		Size:   oai.ImageGenerateParamsSize(c.size),
+	}
+	if c.quality != "" {
+		p.Quality = oai.ImageGenerateParamsQuality(c.quality)
+	}
+	if c.format != "" {
+		p.OutputFormat = oai.ImageGenerateParamsOutputFormat(c.format)
+	}
+	if c.req.Flags.Transparent {
+		p.Background = oai.ImageGenerateParamsBackgroundTransparent
+	}
+	if g.cfg.Moderation != "" {
+		p.Moderation = oai.ImageGenerateParamsModeration(g.cfg.Moderation)
+	}
+	if c.stream {
+		p.PartialImages = oai.Int(int64(g.cfg.PartialImages))
+	}
+	return p
+}
+
+// editParams returns the multipart body of POST /images/edits, with fresh
+// readers (a body is consumed by each attempt). The base image comes first,
+// then the attachments: the SDK sends a single image as the "image" part and
+// several as "image[]" parts.
+func (g *Generator) editParams(c *call) oai.ImageEditParams {
+	var files []io.Reader
+	if b := c.req.Base; b != nil {
+		files = append(files, upload(*b, "base"))
+	}
+	for i, in := range c.req.Inputs {
+		files = append(files, upload(in, fmt.Sprintf("input-%d", i+1)))
+	}
+	p := oai.ImageEditParams{
+		Prompt: c.prompt,
+		Model:  c.model,
+		N:      oai.Int(int64(c.n)),
+		Size:   oai.ImageEditParamsSize(c.size),
+	}
+	if len(files) == 1 {
+		p.Image.OfFile = files[0]
+	} else {
+		p.Image.OfFileArray = files
+	}
+	if m := c.req.Mask; m != nil {
+		p.Mask = upload(*m, "mask")
+	}
+	if c.quality != "" {
+		p.Quality = oai.ImageEditParamsQuality(c.quality)
+	}
+	if c.format != "" {
+		p.OutputFormat = oai.ImageEditParamsOutputFormat(c.format)
+	}
+	if c.req.Flags.Transparent {
+		p.Background = oai.ImageEditParamsBackgroundTransparent
+	}
+	if c.req.Base != nil && supportsInputFidelity(c.model) {
+		// Keep faces, logos and text of the image being refined.
+		p.InputFidelity = oai.ImageEditParamsInputFidelityHigh
+	}
+	if c.stream {
+		p.PartialImages = oai.Int(int64(g.cfg.PartialImages))
+	}
+	return p
+}
+
+// upload returns im as a multipart file named stem plus the extension of its
+// media type, sent with that media type.
+func upload(im core.Image, stem string) io.Reader {
+	mime := imageMIME(im)
+	return oai.File(bytes.NewReader(im.Data), stem+core.ExtForMIME(mime), mime)
+}
+
+// imageMIME returns im's media type, sniffing it from the bytes when unset.
+func imageMIME(im core.Image) string {
+	if im.MIME != "" {
+		return im.MIME
+	}
+	return http.DetectContentType(im.Data)
+}
+
+// readResponse turns a JSON answer into a Result.
+func (g *Generator) readResponse(c *call, resp *oai.ImagesResponse) (core.Result, error) {
+	if len(resp.Data) == 0 {
+		return core.Result{}, errNoImages
+	}
+	var res core.Result
+	for i, d := range resp.Data {
+		data, err := base64.StdEncoding.DecodeString(d.B64JSON)
+		if err != nil || len(data) == 0 {
+			return core.Result{}, fmt.Errorf("image %d: %w", i+1, errBadImage)
+		}
+		res.Images = append(res.Images, core.Image{Data: data, MIME: outputMIME(string(resp.OutputFormat), c.format, data)})
+	}
+	u := resp.Usage
+	res.Usage = usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)
+	return res, nil
+}
+
+// streamEvent is what Easel needs of an image generation or edit stream event.
+type streamEvent struct {
+	typ, b64, format string
+	index            int64
+	usage            core.Usage
+	raw              string
+}
+
+func genEvent(e oai.ImageGenStreamEventUnion) streamEvent {
+	u := e.Usage
+	return streamEvent{typ: e.Type, b64: e.B64JSON, format: e.OutputFormat, index: e.PartialImageIndex, raw: e.RawJSON(),
+		usage: usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)}
+}
+
+func editEvent(e oai.ImageEditStreamEventUnion) streamEvent {
+	u := e.Usage
+	return streamEvent{typ: e.Type, b64: e.B64JSON, format: e.OutputFormat, index: e.PartialImageIndex, raw: e.RawJSON(),
+		usage: usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)}
+}
+
+// readStream reads a stream of partial images up to its completed event,
+// passing partials to the request's Progress. An error event, or a stream
+// that ends before the completed event, is an error. *partials counts the
+// partials delivered by earlier attempts, so indexes keep increasing.
+func readStream[T any](g *Generator, c *call, s *ssestream.Stream[T], conv func(T) streamEvent, partials *int) (core.Result, error) {
+	defer s.Close()
+	for s.Next() {
+		ev := conv(s.Current())
+		switch {
+		case strings.HasSuffix(ev.typ, ".partial_image"):
+			data, err := base64.StdEncoding.DecodeString(ev.b64)
+			if err != nil || len(data) == 0 {
+				g.log.Debug("openai: skipping undecodable partial image", "index", ev.index)
+				continue
+			}
+			if c.req.Progress != nil {
+				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: outputMIME(ev.format, c.format, data)}})
+			}
+			*partials++
+		case strings.HasSuffix(ev.typ, ".completed"):
+			data, err := base64.StdEncoding.DecodeString(ev.b64)
+			if err != nil || len(data) == 0 {
+				return core.Result{}, errBadImage
+			}
+			return core.Result{
+				Images: []core.Image{{Data: data, MIME: outputMIME(ev.format, c.format, data)}},
+				Usage:  ev.usage,
+			}, nil
+		default:
+			if se, ok := parseStreamError([]byte(ev.raw)); ok {
+				return core.Result{}, se
+			}
+			g.log.Debug("openai: ignoring unknown stream event", "type", ev.typ)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return core.Result{}, err
+	}
+	return core.Result{}, errTruncated
+}
+
+// outputMIME returns the media type of an output image: from the answer's
+// output_format, else sniffed from the bytes, else the requested format's.
+func outputMIME(answered, requested string, data []byte) string {
+	switch answered {
+	case "png", "jpeg", "webp", "gif":
+		return "image/" + answered
+	}
+	if sniffed := http.DetectContentType(data); slices.Contains([]string{"image/png", "image/jpeg", "image/webp", "image/gif"}, sniffed) {
+		return sniffed
+	}
+	return core.MIMEForFormat(requested)
+}
+
+// usageOf maps OpenAI's token counts onto core.Usage. When the answer has no
+// breakdown of its input tokens, they are counted as text.
+func usageOf(input, text, image, output int64) core.Usage {
+	if text == 0 && image == 0 {
+		text = input
+	}
+	return core.Usage{InputTextTokens: text, InputImageTokens: image, OutputTokens: output}
+}
+
+// cost estimates what usage of model cost, from the price table.
+func (g *Generator) cost(ctx context.Context, model string, u core.Usage) float64 {
+	p, ok := g.price(model)
+	if !ok {
+		g.log.DebugContext(ctx, "openai: no price for model; cost counted as 0", "model", model)
+		return 0
+	}
+	return p.Cost(u)
+}
