@@ -278,7 +278,9 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 		return err
 	}
 	t.Provider = name
-	if c, ok := gen.(RequestChecker); ok {
+	// Button turns reuse a request that was checked when it was made; they
+	// are checked again, complete, when they run.
+	if c, ok := gen.(RequestChecker); ok && t.Action == ActionPrompt {
 		return c.CheckRequest(GenerateRequest{Kind: KindGenerate, Prompt: t.Prompt, Flags: flags, Model: flags.Model, N: max(flags.N, 1)})
 	}
 	return nil

@@ -93,3 +93,49 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return f
 }
+
+// TestChatOpenAITurnKinds drives every turn kind through the SDK into the
+// fake and checks which endpoint each one uses and with which image.
+func TestChatOpenAITurnKinds(t *testing.T) {
+	srv := openaitest.NewServer(t)
+	srv.FullSize = true
+	environ := map[string]string{"OPENAI_API_KEY": "sk-test-kinds", "OPENAI_BASE_URL": srv.URL()}
+	script := "a lighthouse --size 384x256\nadd a boat\n/regen\n/vary 2\n/hq\n@v1 make it night\n/undo\n"
+	out, errOut, code := easel(t, script, environ, "chat", "--data", t.TempDir())
+	if code != 0 {
+		t.Fatalf("chat exited %d\n%s\n%s", code, out, errOut)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 6 {
+		t.Fatalf("%d provider requests, want 6 (undo costs nothing):\n%s", len(reqs), out)
+	}
+	returned := func(i int) []byte { return reqs[i].Returned[0] }
+	tests := []struct {
+		name, path string
+		base       []byte // the image part sent, nil for a generation
+		n          int
+		quality    string
+		size       string
+	}{
+		{"generate", "/v1/images/generations", nil, 1, "", "384x256"},
+		{"refine v1", "/v1/images/edits", returned(0), 1, "", "384x256"},
+		{"regenerate v2 (from v1 again)", "/v1/images/edits", returned(0), 1, "", "384x256"},
+		{"variations of v3", "/v1/images/edits", returned(0), 2, "", "384x256"},
+		{"high quality of v4", "/v1/images/edits", returned(3), 1, "high", "768x512"},
+		{"branch from v1", "/v1/images/edits", returned(0), 1, "", "384x256"},
+	}
+	for i, tt := range tests {
+		r := reqs[i]
+		if r.Path != tt.path || r.N != tt.n || r.Quality != tt.quality || r.Size != tt.size {
+			t.Errorf("%s: %s n=%d quality=%q size=%q; want %s n=%d quality=%q size=%q", tt.name, r.Path, r.N, r.Quality, r.Size, tt.path, tt.n, tt.quality, tt.size)
+		}
+		if tt.base != nil && (len(r.Images) == 0 || !bytes.Equal(r.Images[0].Data, tt.base)) {
+			t.Errorf("%s: the image sent is not the expected earlier result", tt.name)
+		}
+	}
+	for _, want := range []string{"✅ v7 (branch of v1)", "↩️ back to v1", "v6 (high quality of v4)", "v3 (regeneration of v1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

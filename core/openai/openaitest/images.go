@@ -23,12 +23,16 @@ var tinyWebP = []byte("RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\
 
 // makeImage encodes a small solid image whose colour depends on seq, in
 // format ("png", "jpeg" or "webp"), with a fake provenance block naming seq.
-// Its dimensions follow the requested size scaled down by 64 so a test can
-// check the aspect ratio; "auto" or "" gives 16x16.
-func makeImage(seq int, format, size string, partial bool) ([]byte, error) {
+// Its dimensions are the requested size divided by scale (at most 64 pixels
+// per edge when scale > 1) so a test can check the aspect ratio; "auto" or ""
+// gives 16x16.
+func makeImage(seq int, format, size string, scale int, partial bool) ([]byte, error) {
 	w, h := 16, 16
 	if sw, sh, ok := parseSize(size); ok {
-		w, h = clamp(sw/64, 1, 64), clamp(sh/64, 1, 64)
+		w, h = sw, sh
+		if scale > 1 {
+			w, h = clamp(sw/scale, 1, 64), clamp(sh/scale, 1, 64)
+		}
 	}
 	kind := "final"
 	if partial {

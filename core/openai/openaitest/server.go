@@ -44,6 +44,10 @@ type Server struct {
 	// Models are the model names served besides the gpt-image-2 family;
 	// others get a 404 model_not_found. Defaults to DefaultModels.
 	Models []string
+	// FullSize makes returned images as large as the requested size (auto:
+	// 1024x1024) instead of scaled down by 64, for tests that look at
+	// dimensions or need realistic payloads.
+	FullSize bool
 	// StallLimit bounds how long a FaultStall waits when the client does not
 	// give up first. Defaults to one minute.
 	StallLimit time.Duration
@@ -556,9 +560,16 @@ images:
 func (s *Server) newImage(format, size string, partial bool) ([]byte, error) {
 	s.mu.Lock()
 	s.seq++
-	seq := s.seq
+	seq, full := s.seq, s.FullSize
 	s.mu.Unlock()
-	return makeImage(seq, format, size, partial)
+	scale := 64
+	if full {
+		scale = 1
+		if _, _, ok := parseSize(size); !ok {
+			size = "1024x1024"
+		}
+	}
+	return makeImage(seq, format, size, scale, partial)
 }
 
 func (s *Server) requestID() string {

@@ -102,7 +102,7 @@ func wantError(t *testing.T, res *http.Response, status int, param, code string)
 
 func pngBytes(t *testing.T) []byte {
 	t.Helper()
-	b, err := makeImage(1, "png", "", false)
+	b, err := makeImage(1, "png", "", 64, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestGenerationStream(t *testing.T) {
 func TestEdits(t *testing.T) {
 	s := NewServer(t)
 	img := pngBytes(t)
-	jpg, _ := makeImage(2, "jpeg", "", false)
+	jpg, _ := makeImage(2, "jpeg", "", 64, false)
 	res := postMultipart(t, s, map[string]string{"prompt": "gift basket", "model": "gpt-image-1.5", "input_fidelity": "high"},
 		[]filePart{{"image[]", "a.png", "image/png", img}, {"image[]", "b.jpg", "image/jpeg", jpg}, {"mask", "m.png", "image/png", img}})
 	if res.StatusCode != 200 {
