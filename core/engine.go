@@ -422,8 +422,9 @@ type job struct {
 	parent  int // parent of the outputs
 	req     GenerateRequest
 	gen     Generator
-	userKey string
-	started time.Time
+	userKey  string
+	started  time.Time
+	attempts int // provider calls made, retries included
 	ended   bool // the turn reached a terminal state and released its user slot
 }
 
@@ -470,10 +471,11 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		}
 	}
 	res, err := j.gen.Generate(ctx, j.req)
+	j.attempts = max(res.Attempts, 1)
 	switch {
 	case e.runCtx.Err() != nil:
 		return e.interrupted(j, err)
-	case errors.Is(err, context.DeadlineExceeded):
+	case KindOf(err) == Internal && errors.Is(err, context.DeadlineExceeded):
 		return e.fail(j, WrapError(Unavailable, err, "the image took longer than %s; try again, perhaps at a lower --quality", e.cfg.TurnTimeout))
 	case err != nil:
 		return e.fail(j, err)
@@ -607,7 +609,7 @@ func (e *Engine) finish(j *job, res Result) error {
 		}
 		s.Head = t.Outputs[0]
 		t.Status, t.FinishedAt = StatusDone, e.now()
-		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, t.Attempts+max(res.Attempts, 1)
+		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, t.Attempts+j.attempts
 		return nil
 	})
 	if err != nil {
@@ -671,6 +673,7 @@ func (e *Engine) fail(j *job, cause error) error {
 	_, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		t.Status, t.FinishedAt, t.Error = StatusFailed, e.now(), msg
+		t.Attempts += j.attempts
 		if KindOf(cause) == Internal {
 			t.ErrorRef = ref
 		}

@@ -57,7 +57,10 @@ func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.
 		}
 	}
 	if err != nil {
-		return core.Result{}, err
+		return core.Result{Attempts: 2}, err
+	}
+	if req.Progress != nil {
+		req.Progress(core.Partial{Index: 0, Image: core.Image{Data: testPNG(-int(call)), MIME: "image/png"}})
 	}
 	res := core.Result{Model: "fake-1", Usage: core.Usage{InputTextTokens: 10, OutputTokens: 100}, CostUSD: 0.01, Attempts: 1}
 	for i := range max(req.N, 1) {
@@ -89,6 +92,7 @@ func testPNG(seed int) []byte {
 // fakeThread records what the engine shows in a thread.
 type fakeThread struct {
 	mu       sync.Mutex
+	previews int
 	replies  []string
 	posts    []core.ImagePost
 	statuses []string
@@ -118,6 +122,13 @@ func (t *fakeThread) PostImage(_ context.Context, p core.ImagePost) error {
 	t.posts = append(t.posts, p)
 	t.mu.Unlock()
 	t.note()
+	return nil
+}
+
+func (t *fakeThread) Preview(_ context.Context, img core.Image) error {
+	t.mu.Lock()
+	t.previews++
+	t.mu.Unlock()
 	return nil
 }
 
@@ -350,6 +361,9 @@ func TestEngineTurnKinds(t *testing.T) {
 	if len(th.posts) != 8 {
 		t.Fatalf("%d images posted, want 8", len(th.posts))
 	}
+	if th.previews != 7 {
+		t.Errorf("%d partial previews shown, want one per provider call (7)", th.previews)
+	}
 	for i, p := range th.posts {
 		if p.Version != i+1 || len(p.Buttons) != 4 || !strings.HasPrefix(p.Caption, fmt.Sprintf("v%d", i+1)) || p.SessionID != s.ID {
 			t.Errorf("post %d: version %d caption %q buttons %d", i, p.Version, p.Caption, len(p.Buttons))
@@ -387,7 +401,7 @@ func TestEngineErrors(t *testing.T) {
 		}
 		th.mu.Unlock()
 		turn := h.session(q.SessionID).Turn(1)
-		if turn.Status != core.StatusFailed || turn.Error == "" {
+		if turn.Status != core.StatusFailed || turn.Error == "" || turn.Attempts != 2 {
 			t.Errorf("class %d: turn %+v not recorded as failed", i, turn)
 		}
 		if core.KindOf(c.err) == core.Internal && !errors.Is(c.err, context.DeadlineExceeded) {
