@@ -160,6 +160,25 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		turn.Prompt, turn.Flags = prompt, flags
 	}
 
+	userKey := msg.Platform + "\x00" + msg.User.ID
+	q, err := e.record(ctx, msg, turn, userKey)
+	if err != nil {
+		return Queued{}, err
+	}
+	if q.Position > 0 {
+		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
+	}
+	if !e.startWorker(q.SessionID, th) {
+		// Closed while we were recording: the turn stays queued for the next start.
+		e.release(userKey)
+	}
+	return q, nil
+}
+
+// record admits turn, reserves its user's slot and stores it as queued in
+// msg's session, creating the session if needed. On error nothing is
+// reserved and no turn is recorded.
+func (e *Engine) record(ctx context.Context, msg Message, turn Turn, userKey string) (q Queued, err error) {
 	unlock := e.lockThread(msg.Platform + "\x00" + msg.Thread)
 	defer unlock()
 	sess, err := e.sessionFor(ctx, msg)
@@ -169,14 +188,17 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 	if err := e.admit(sess, &turn, msg); err != nil {
 		return Queued{}, err
 	}
-	userKey := msg.Platform + "\x00" + msg.User.ID
 	if err := e.reserve(userKey); err != nil {
 		return Queued{}, err
 	}
+	defer func() {
+		if err != nil {
+			e.release(userKey)
+		}
+	}()
 	for _, in := range msg.Inputs {
 		ref, err := e.store.PutImage(ctx, in)
 		if err != nil {
-			e.release(userKey)
 			return Queued{}, fmt.Errorf("engine: store attachment: %w", err)
 		}
 		turn.Inputs = append(turn.Inputs, ref)
@@ -187,33 +209,20 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 			Thread: msg.Thread, CreatedBy: msg.User, CreatedAt: e.now(),
 		}
 		if err := e.store.CreateSession(ctx, sess); err != nil {
-			e.release(userKey)
 			return Queued{}, fmt.Errorf("engine: create session: %w", err)
 		}
 	}
-	var q Queued
 	_, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
-		if n := len(s.ActiveTurns()); n >= e.cfg.MaxQueue {
-			return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", n)
+		active := len(s.ActiveTurns())
+		if active >= e.cfg.MaxQueue {
+			return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
 		}
-		turn.ID = len(s.Turns) + 1
-		turn.QueuedAt = e.now()
-		q = Queued{SessionID: s.ID, TurnID: turn.ID, Position: len(s.ActiveTurns())}
+		turn.ID, turn.QueuedAt = len(s.Turns)+1, e.now()
 		s.Turns = append(s.Turns, turn)
+		q = Queued{SessionID: s.ID, TurnID: turn.ID, Position: active}
 		return nil
 	})
-	if err != nil {
-		e.release(userKey)
-		return Queued{}, err
-	}
-	if q.Position > 0 {
-		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
-	}
-	if !e.startWorker(sess.ID, th) {
-		// Closed while we were recording: the turn stays queued for the next start.
-		e.release(userKey)
-	}
-	return q, nil
+	return q, err
 }
 
 // sessionFor returns the session msg belongs to, or an empty Session (ID "")
@@ -414,18 +423,18 @@ func (e *Engine) runNext(id string, th Thread) (bool, error) {
 
 // job is one turn being run, with what it resolved to.
 type job struct {
-	sess    *Session
-	turn    Turn
-	thread  Thread
-	kind    TurnKind
-	base    int // version whose image is the input (0: none)
-	parent  int // parent of the outputs
-	req     GenerateRequest
-	gen     Generator
+	sess     *Session
+	turn     Turn
+	thread   Thread
+	kind     TurnKind
+	base     int // version whose image is the input (0: none)
+	parent   int // parent of the outputs
+	req      GenerateRequest
+	gen      Generator
 	userKey  string
 	started  time.Time
-	attempts int // provider calls made, retries included
-	ended   bool // the turn reached a terminal state and released its user slot
+	attempts int  // provider calls made, retries included
+	ended    bool // the turn reached a terminal state and released its user slot
 }
 
 // runTurn runs turn t of sess to a terminal state. It returns an error only
