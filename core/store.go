@@ -11,13 +11,17 @@ type Store interface {
 	SessionByThread(ctx context.Context, platform, thread string) (*Session, error)
 	// Session returns the session with id, or a NotFound *Error.
 	Session(ctx context.Context, id string) (*Session, error)
-	// CreateSession stores s (whose ID must be new) and binds its thread to it,
-	// replacing any earlier binding of that thread.
+	// CreateSession stores s and binds its thread to it, replacing any
+	// earlier binding of that thread. It returns a Conflict *Error if s.ID
+	// exists.
 	CreateSession(ctx context.Context, s *Session) error
 	// UpdateSession loads session id, calls fn on it and, if fn returns nil,
 	// stores the result atomically, keeping the job index and usage counters
-	// in step with the turns' statuses. It returns the stored session, or a
-	// NotFound *Error, or fn's error unchanged (then nothing is written).
+	// in step with the turns' statuses. fn runs inside the store's single
+	// write transaction: it must do no I/O, must not call the Store, and must
+	// not change the session's ID or remove turns. It returns the stored
+	// session, or a NotFound *Error, or fn's error unchanged (then nothing is
+	// written).
 	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
 	// PutImage stores image bytes by content hash (durably, before
 	// returning) and returns their reference. Storing the same bytes twice is
@@ -25,7 +29,8 @@ type Store interface {
 	PutImage(ctx context.Context, img Image) (ImageRef, error)
 	// Image returns the bytes of ref, or a NotFound *Error.
 	Image(ctx context.Context, ref ImageRef) (Image, error)
-	// ImagePath returns the local file path of ref's bytes.
+	// ImagePath returns the local file path of ref's bytes, or "" when ref's
+	// hash is malformed.
 	ImagePath(ref ImageRef) string
 	// ActiveJobs returns the (session id, turn id) pairs of every queued or
 	// running turn, oldest first.

@@ -1,0 +1,125 @@
+// Package storage keeps Easel's refinement sessions in a bbolt database and
+// their image bytes in content-addressed files beside it.
+//
+// A data dir holds easel.db (sessions, turns, the job index, usage counters
+// and processed event ids) and images/, where each image is stored once under
+// its SHA-256. Image bytes never go into bbolt: bbolt files never shrink.
+//
+// DB implements core.Store. Every write is one bbolt transaction; bbolt allows
+// one writer at a time, so concurrent updates of a session are serialised
+// and none is lost. No transaction spans anything but bbolt itself.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// DBFile is the name of the bbolt file inside a data dir.
+const DBFile = "easel.db"
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Timeout bounds the wait for the database file lock, which another
+	// Easel process on the same data dir holds. Default 2s.
+	Timeout time.Duration
+	// Logger receives notes about schema migrations and odd inputs.
+	// Default: discard.
+	Logger *slog.Logger
+	// Now returns the current time; tests set it. Default time.Now.
+	Now func() time.Time
+}
+
+// DB is an open data dir. Its methods may be called from many goroutines.
+type DB struct {
+	dir    string
+	bolt   *bolt.DB
+	images string // dir/images
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// DB is Easel's session store.
+var _ core.Store = (*DB)(nil)
+
+// Open opens the data dir, creating it, its images/ directory (mode 0700)
+// and its database (mode 0600) as needed, and brings the database's schema
+// up to date. It returns an error naming dir when the database stays locked
+// by another process for opts.Timeout, is not a valid Easel database (empty,
+// truncated, damaged, or another program's), or was written by a newer
+// Easel; the message says what to do, so show it as it is.
+func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	images := filepath.Join(dir, "images")
+	if err := os.MkdirAll(images, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	db := &DB{dir: dir, images: images, log: opts.Logger, now: opts.Now}
+	if err := db.open(ctx, opts.Timeout); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dir returns the data dir the DB was opened on.
+func (db *DB) Dir() string { return db.dir }
+
+// Close releases the database and its lock. It returns bbolt's error, if
+// any. The DB must not be used afterwards.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// update runs fn in a write transaction, after checking ctx. It returns fn's
+// error unchanged (then nothing is written) or bbolt's failure to commit.
+func (db *DB) update(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer db.recoverDamage(&err)
+	var fnErr error
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("storage: write %s: %w", db.bolt.Path(), err)
+	}
+	return err
+}
+
+// view runs fn in a read-only transaction, after checking ctx. It returns
+// fn's error unchanged.
+func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer db.recoverDamage(&err)
+	return db.bolt.View(fn)
+}
+
+// recoverDamage turns a panic inside a transaction (bbolt panics on some
+// damaged pages) into an error, so one bad read fails one request instead of
+// the process. bbolt has already rolled the transaction back.
+func (db *DB) recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("storage: %s failed (%v); the database may be damaged: run `easel sessions list` to check, and restore a backup if it fails", db.bolt.Path(), r)
+	}
+}

@@ -1,0 +1,203 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// webp1x1 is a lossless 1×1 WebP image.
+const webp1x1 = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA=="
+
+func TestPutImage(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	data := pngBytes(t, 7, 5, 1)
+
+	ref, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.ImageRef{SHA256: ref.SHA256, MIME: "image/png", Size: int64(len(data)), Width: 7, Height: 5, Name: "fox.png"}
+	if ref != want || !isHash(ref.SHA256) {
+		t.Errorf("ref = %+v, want %+v", ref, want)
+	}
+	path := db.ImagePath(ref)
+	if wantPath := filepath.Join(db.Dir(), "images", ref.SHA256[:2], ref.SHA256+".png"); path != wantPath {
+		t.Errorf("ImagePath = %s, want %s", path, wantPath)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("file content differs from input (err %v)", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode() != 0o644 {
+		t.Errorf("file mode = %v, %v; want 0644", fi.Mode(), err)
+	}
+
+	again, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
+	if err != nil || again != ref {
+		t.Errorf("second PutImage = %+v, %v; want %+v", again, err, ref)
+	}
+	img, err := db.Image(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(img.Data, data) || img.MIME != "image/png" || img.Name != "fox.png" {
+		t.Errorf("Image = %d bytes %s %q", len(img.Data), img.MIME, img.Name)
+	}
+	assertNoTempFiles(t, db)
+}
+
+func TestPutImageTypes(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	var jpg, gf bytes.Buffer
+	if err := jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 9, 4)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := gif.Encode(&gf, image.NewPaletted(image.Rect(0, 0, 3, 8), color.Palette{color.Black}), nil); err != nil {
+		t.Fatal(err)
+	}
+	wp, _ := base64.StdEncoding.DecodeString(webp1x1)
+	for _, tc := range []struct {
+		data          []byte
+		label         string // a wrong label is overruled by the bytes
+		mime, ext     string
+		width, height int
+	}{
+		{jpg.Bytes(), "image/png", "image/jpeg", ".jpg", 9, 4},
+		{gf.Bytes(), "", "image/gif", ".gif", 3, 8},
+		{wp, "image/jpeg", "image/webp", ".webp", 1, 1},
+		{pngBytes(t, 2, 3, 9), "image/webp", "image/png", ".png", 2, 3},
+	} {
+		ref, err := db.PutImage(ctx, core.Image{Data: tc.data, MIME: tc.label})
+		if err != nil {
+			t.Errorf("%s: %v", tc.mime, err)
+			continue
+		}
+		if ref.MIME != tc.mime || ref.Width != tc.width || ref.Height != tc.height {
+			t.Errorf("%s: ref = %+v", tc.mime, ref)
+		}
+		if !strings.HasSuffix(db.ImagePath(ref), tc.ext) {
+			t.Errorf("%s: path %s, want extension %s", tc.mime, db.ImagePath(ref), tc.ext)
+		}
+		if _, err := db.Image(ctx, ref); err != nil {
+			t.Errorf("%s: Image: %v", tc.mime, err)
+		}
+	}
+}
+
+func TestPutImageRefused(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	truncated := pngBytes(t, 4, 4, 0)[:20] // a PNG signature and half a header
+	for name, data := range map[string][]byte{
+		"text":      []byte("hello, not an image"),
+		"html":      []byte("<html><body><img src=x></body></html>"),
+		"empty":     nil,
+		"pdf":       []byte("%PDF-1.7\n"),
+		"truncated": truncated,
+	} {
+		_, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: name + ".png"})
+		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png") {
+			t.Errorf("%s: err = %v, want an Invalid *core.Error naming the image", name, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(db.Dir(), "images"))
+	if len(entries) != 0 {
+		t.Errorf("refused images left %d entries in images/", len(entries))
+	}
+}
+
+func TestPutImageNameNotInPath(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	dir := filepath.Join(root, "data")
+	db := openTest(t, dir, newClock())
+	for _, name := range []string{"../../etc/passwd", "/etc/passwd", `..\..\x.png`, "a/../../b"} {
+		ref, err := db.PutImage(ctx, core.Image{Data: pngBytes(t, 1, 1, byte(len(name))), Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Name != name {
+			t.Errorf("Name = %q, want %q", ref.Name, name)
+		}
+		path := db.ImagePath(ref)
+		if rel, err := filepath.Rel(filepath.Join(dir, "images"), path); err != nil || strings.HasPrefix(rel, "..") || strings.Contains(path, "passwd") {
+			t.Errorf("name %q stored at %s", name, path)
+		}
+	}
+	// Nothing was written outside images/.
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && filepath.Dir(filepath.Dir(path)) != filepath.Join(dir, "images") && path != filepath.Join(dir, DBFile) {
+			t.Errorf("unexpected file %s", path)
+		}
+		return nil
+	})
+}
+
+func TestImageErrors(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	ref, err := db.PutImage(ctx, core.Image{Data: pngBytes(t, 2, 2, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	missing := ref
+	missing.SHA256 = strings.Repeat("ab", 32)
+	if _, err := db.Image(ctx, missing); core.KindOf(err) != core.NotFound || !strings.Contains(err.Error(), missing.SHA256) {
+		t.Errorf("missing image: err = %v, want NotFound naming it", err)
+	}
+	for _, bad := range []string{"", "../../../etc/passwd", strings.Repeat("AB", 32), strings.Repeat("a", 63)} {
+		if db.ImagePath(core.ImageRef{SHA256: bad}) != "" {
+			t.Errorf("ImagePath(%q) is not empty", bad)
+		}
+		if _, err := db.Image(ctx, core.ImageRef{SHA256: bad}); core.KindOf(err) != core.NotFound {
+			t.Errorf("Image(%q): err = %v, want NotFound", bad, err)
+		}
+	}
+
+	path := db.ImagePath(ref)
+	if err := os.WriteFile(path, pngBytes(t, 2, 2, 4), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Image(ctx, ref); core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), path) {
+		t.Errorf("damaged image: err = %v, want Internal naming %s", err, path)
+	}
+	// Storing the bytes again repairs a damaged file of the wrong size.
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orig := pngBytes(t, 2, 2, 3)
+	if _, err := db.PutImage(ctx, core.Image{Data: orig}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, orig) {
+		t.Error("PutImage did not rewrite a short file")
+	}
+}
+
+// assertNoTempFiles fails t if a temporary file is left under images/.
+func assertNoTempFiles(t *testing.T, db *DB) {
+	t.Helper()
+	_ = filepath.WalkDir(filepath.Join(db.Dir(), "images"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
+			t.Errorf("temporary file left: %s", path)
+		}
+		return err
+	})
+}

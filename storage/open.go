@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// open opens and locks dir/easel.db, checks that it is whole and brings its
+// schema up to date, setting db.bolt. bbolt trusts the file it maps: a
+// damaged one can make it panic, or fault on a page past the end of the
+// file. Both are caught here and reported as an invalid database.
+func (db *DB) open(ctx context.Context, timeout time.Duration) (err error) {
+	path := filepath.Join(db.dir, DBFile)
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		// bbolt would quietly start a new database in an empty file, hiding
+		// the loss of the old one.
+		return notDatabase(db.dir, errors.New("the file is empty"))
+	}
+	var file *os.File // kept to release the lock if bolt.Open panics
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = notDatabase(db.dir, fmt.Errorf("bbolt: %v", r))
+		}
+		if err == nil {
+			return
+		}
+		if db.bolt != nil {
+			_ = db.bolt.Close()
+			db.bolt = nil
+		} else if file != nil {
+			unlock(file)
+			_ = file.Close()
+		}
+	}()
+	db.bolt, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
+	if err != nil {
+		return openError(db.dir, timeout, err)
+	}
+	if err := db.checkSize(); err != nil {
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	return syncDir(db.dir) // make the new easel.db and images/ entries durable
+}
+
+// openError explains an error from bolt.Open.
+func openError(dir string, timeout time.Duration, err error) error {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("data dir %s is in use by another Easel process (could not lock %s within %s); stop it or use another data dir",
+			dir, filepath.Join(dir, DBFile), timeout)
+	case errors.As(err, new(*fs.PathError)), errors.As(err, &errno):
+		return fmt.Errorf("data dir %s: open %s: %w", dir, DBFile, err)
+	default: // bbolt's own complaints about the file's contents
+		return notDatabase(dir, err)
+	}
+}
+
+// notDatabase returns the error for a data dir whose easel.db cannot be
+// used, with why.
+func notDatabase(dir string, why error) error {
+	return fmt.Errorf("data dir %s: %s is not a valid Easel database (%w); move it aside or restore a backup", dir, DBFile, why)
+}
+
+// checkSize refuses a file shorter than the pages its metadata claims.
+// Reading those pages would fault, so this runs before anything else reads.
+func (db *DB) checkSize() error {
+	fi, err := os.Stat(db.bolt.Path())
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", db.dir, err)
+	}
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		if fi.Size() < tx.Size() {
+			return notDatabase(db.dir, fmt.Errorf("the file is truncated: %d bytes, its pages need %d", fi.Size(), tx.Size()))
+		}
+		return nil
+	})
+}

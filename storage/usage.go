@@ -1,0 +1,89 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// UsageRow is one usage counter: what the done turns counted under Key
+// consumed.
+type UsageRow struct {
+	Key     string  `json:"key,omitempty"` // not stored: the bucket key
+	Turns   int64   `json:"turns"`
+	Images  int64   `json:"images"`
+	CostUSD float64 `json:"cost_usd"`
+}
+
+// Usage returns the usage counters whose keys start with prefix ("" for all),
+// in key order. There are two kinds of key, dated in UTC by when the turn
+// finished:
+//
+//	user/<platform>/<user id>/<YYYY-MM-DD>         per user per day
+//	workspace/<platform>/<workspace or ->/<YYYY-MM> per workspace per month
+//
+// Only turns that end done are counted, each once.
+func (db *DB) Usage(ctx context.Context, prefix string) ([]UsageRow, error) {
+	var rows []UsageRow
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUsage).Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			var row UsageRow
+			if err := json.Unmarshal(v, &row); err != nil {
+				return fmt.Errorf("storage: usage %s: %w", k, err)
+			}
+			row.Key = string(k)
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	return rows, err
+}
+
+// countUsage adds turn t of session s, just done, to its user's daily and
+// its workspace's monthly counters in usage. The turn's FinishedAt, or now,
+// dates it.
+func countUsage(usage *bolt.Bucket, s *core.Session, t *core.Turn, now time.Time) error {
+	at := t.FinishedAt
+	if at.IsZero() {
+		at = now
+	}
+	at = at.UTC()
+	keys := []string{
+		"user/" + s.Platform + "/" + orDash(t.User.ID) + "/" + at.Format(time.DateOnly),
+		"workspace/" + s.Platform + "/" + orDash(s.Workspace) + "/" + at.Format("2006-01"),
+	}
+	for _, key := range keys {
+		var row UsageRow
+		if v := usage.Get([]byte(key)); v != nil {
+			if err := json.Unmarshal(v, &row); err != nil {
+				return fmt.Errorf("usage %s: %w", key, err)
+			}
+		}
+		row.Turns++
+		row.Images += int64(len(t.Outputs))
+		row.CostUSD += t.CostUSD
+		v, err := json.Marshal(row)
+		if err == nil {
+			err = usage.Put([]byte(key), v)
+		}
+		if err != nil {
+			return fmt.Errorf("usage %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// orDash returns s, or "-" when s is empty, for a key segment.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
