@@ -69,6 +69,11 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	dir = abs // image paths are shown to people: make them unambiguous
 	images := filepath.Join(dir, "images")
 	if err := os.MkdirAll(images, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
@@ -80,7 +85,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// Dir returns the data dir the DB was opened on.
+// Dir returns the absolute path of the data dir the DB was opened on.
 func (db *DB) Dir() string { return db.dir }
 
 // Close releases the database and its lock. It returns bbolt's error, if
