@@ -1,0 +1,91 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// recorder is an Engine that records messages and ends each turn at once.
+type recorder struct {
+	msgs []core.Message
+	err  error
+}
+
+func (r *recorder) Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error) {
+	if r.err != nil {
+		return core.Queued{}, r.err
+	}
+	r.msgs = append(r.msgs, msg)
+	if f, ok := th.(core.Finisher); ok {
+		f.Finish(ctx, msg.Source, true)
+	}
+	return core.Queued{SessionID: "s1", TurnID: len(r.msgs)}, nil
+}
+
+func (r *recorder) Session(context.Context, string, string) (*core.Session, error) {
+	return nil, core.Errorf(core.NotFound, "none")
+}
+
+func TestRunTranslatesLines(t *testing.T) {
+	rec := &recorder{}
+	var out bytes.Buffer
+	c := New(rec, &out, Options{User: core.User{ID: "me"}, Wait: true})
+	input := "a fox\n\n/undo\n/regen v2\n/vary 3\n/vary v1 2\n/hq\n@v2 make it red\n/new\nfresh idea\n/history\n/help\n/quit\nnever read\n"
+	if err := c.Run(context.Background(), strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	want := []core.Message{
+		{Action: core.ActionPrompt, Text: "a fox"},
+		{Action: core.ActionUndo},
+		{Action: core.ActionRegenerate, Version: 2},
+		{Action: core.ActionVariations, N: 3},
+		{Action: core.ActionVariations, Version: 1, N: 2},
+		{Action: core.ActionHighQuality},
+		{Action: core.ActionPrompt, Version: 2, Text: "make it red"},
+		{Action: core.ActionPrompt, Text: "fresh idea", NewSession: true},
+	}
+	if len(rec.msgs) != len(want) {
+		t.Fatalf("got %d messages, want %d: %+v", len(rec.msgs), len(want), rec.msgs)
+	}
+	for i, w := range want {
+		m := rec.msgs[i]
+		if m.Action != w.Action || m.Version != w.Version || m.Text != w.Text || m.N != w.N || m.NewSession != w.NewSession {
+			t.Errorf("message %d = %+v, want %+v", i, m, w)
+		}
+		if m.Platform != Platform || m.Thread != c.Thread() || m.User.ID != "me" || m.Source == "" {
+			t.Errorf("message %d lacks its origin: %+v", i, m)
+		}
+	}
+	for _, s := range []string{"session s1", "no images yet", "/undo [vN]"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("output lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestRunReportsMistakes(t *testing.T) {
+	rec := &recorder{}
+	var out bytes.Buffer
+	c := New(rec, &out, Options{})
+	if err := c.Run(context.Background(), strings.NewReader("/frob\n/regen vx\n/vary many\n/undo now\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"unknown command /frob", `/regen: "vx" is not a version`, `/vary: "many" is not a number`, `/undo: unexpected "now"`} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("output lacks %q:\n%s", s, out.String())
+		}
+	}
+	if len(rec.msgs) != 0 {
+		t.Errorf("mistakes reached the engine: %+v", rec.msgs)
+	}
+	rec.err = core.Errorf(core.Busy, "slow down")
+	out.Reset()
+	c.Run(context.Background(), strings.NewReader("a fox\n"))
+	if !strings.Contains(out.String(), "❌ slow down") {
+		t.Errorf("engine error not shown: %s", out.String())
+	}
+}
