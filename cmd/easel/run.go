@@ -2,13 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/config"
+	"github.com/easel-bot/easel/core"
 )
+
+// stopGrace is how long a stopping `easel run` lets running turns finish;
+// turns still running then stay queued and resume on the next start.
+const stopGrace = 30 * time.Second
+
+// bot is a chat platform adapter served by `easel run`.
+type bot interface {
+	// Run serves the platform until ctx ends.
+	Run(ctx context.Context) error
+	// Thread rebuilds the thread of a stored session of this platform.
+	Thread(sess *core.Session) (core.Thread, bool)
+}
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "run", "run -config FILE")
@@ -25,27 +42,69 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	applyOverrides(&cfg, *data, "")
-	log := newLogger(e.stderr, cfg.Log, slog.LevelDebug)
-
-	var enabled []string
-	if cfg.Slack.Enabled {
-		enabled = append(enabled, "slack")
-	}
-	if cfg.Discord.Enabled {
-		enabled = append(enabled, "discord")
-	}
-	if len(enabled) == 0 {
-		return fmt.Errorf("nothing to run: enable [slack] or [discord] in the config file (see config.example.toml), or try `easel chat`")
+	if !cfg.Slack.Enabled && !cfg.Discord.Enabled {
+		return errors.New("nothing to run: enable [slack] or [discord] in the config file (see config.example.toml), or try `easel chat`")
 	}
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("missing environment variables: %s", strings.Join(missing, ", "))
 	}
+	if cfg.Discord.Enabled {
+		return errors.New("discord: not available yet in this build of Easel; disable [discord] or use `easel chat`")
+	}
+	log := newLogger(e.stderr, cfg.Log, slog.LevelDebug)
+
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer a.close(30 * time.Second)
-	// The platform adapters are not part of this build yet: say so plainly
-	// rather than pretending to serve.
-	return fmt.Errorf("%s: not available yet in this build of Easel; use `easel chat` meanwhile", strings.Join(enabled, " and "))
+	bots, err := newBots(cfg, a, log)
+	if err != nil {
+		a.close(0)
+		return err
+	}
+	n, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {
+		for _, b := range bots {
+			if th, ok := b.Thread(s); ok {
+				return th, true
+			}
+		}
+		return nil, false
+	})
+	if err != nil {
+		a.close(0)
+		return err
+	}
+	log.Info("easel running", "platforms", len(bots), "provider", cfg.ProviderName(), "data", a.db.Dir(), "resumed_sessions", n)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, b := range bots {
+		g.Go(func() error { return b.Run(gctx) })
+	}
+	runErr := g.Wait()
+	log.Info("stopping: letting running turns finish", "grace", stopGrace)
+	if err := a.close(stopGrace); err != nil {
+		log.Warn("stopped with turns unfinished; they resume on the next start", "err", err)
+	}
+	return runErr
+}
+
+// newBots builds the adapters of the enabled platforms.
+func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
+	var bots []bot
+	if cfg.Slack.Enabled {
+		b, err := slack.New(slack.Config{
+			BotToken:      cfg.Secrets.SlackBotToken,
+			AppToken:      cfg.Secrets.SlackAppToken,
+			SigningSecret: cfg.Secrets.SlackSigningSecret,
+			Mode:          cfg.Slack.Mode,
+			Listen:        cfg.Slack.Listen,
+			APIURL:        cfg.Slack.APIURL,
+			Command:       cfg.Slack.Command,
+		}, a.engine, a.db, log.With("platform", slack.Platform))
+		if err != nil {
+			return nil, err
+		}
+		bots = append(bots, b)
+	}
+	return bots, nil
 }

@@ -1,0 +1,140 @@
+package slack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/easel-bot/easel/bots/slack/slacktest"
+	"github.com/easel-bot/easel/core"
+)
+
+func TestAttachmentIsAnInput(t *testing.T) {
+	h := newHarness(t, options{})
+	logo := testPNG(42)
+	f := h.fake.AddFile(ana, "logo.png", "image/png", logo)
+	mention := "<@" + h.fake.BotUserID + "> put this logo on a mug"
+	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: mention, Files: []slacktest.File{f}})
+	h.deliver(envs...)
+	h.images(1)
+	req := h.gen.Requests()[0]
+	if len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, logo) {
+		t.Fatalf("provider got %d inputs, want the attached logo", len(req.Inputs))
+	}
+
+	// A reply with an attachment in the session thread: a refinement with
+	// both the previous image and the attachment.
+	first := h.images(1)[0]
+	mug := testPNG(43)
+	g := h.fake.AddFile(ana, "mug.png", "image/png", mug)
+	_, envs = h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "use this mug instead", ThreadTS: first.ThreadTS,
+		Files: []slacktest.File{g}})
+	h.deliver(envs...)
+	h.images(2)
+	req = h.gen.Requests()[1]
+	if req.Kind != core.KindRefine || req.Base == nil || !bytes.Equal(req.Base.Data, first.Data) ||
+		len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, mug) {
+		t.Errorf("reply with attachment sent %s with %d inputs", req.Kind, len(req.Inputs))
+	}
+	for _, c := range h.fake.Calls("download") {
+		if c.Token != h.fake.BotToken || c.Status != http.StatusOK {
+			t.Errorf("download with token %q answered %d", c.Token, c.Status)
+		}
+	}
+}
+
+func TestBadAttachmentsAreExplained(t *testing.T) {
+	h := newHarness(t, options{cfg: func(c *Config) { c.MaxAttachment = 4 << 10 }})
+	var foreignHits atomic.Int64
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		foreignHits.Add(1)
+		w.Write(testPNG(1))
+	}))
+	defer foreign.Close()
+
+	large := h.fake.AddFile(ana, "huge.png", "image/png", bigPNG(t))
+	text := h.fake.AddFile(ana, "notes.png", "image/png", []byte("not an image at all, just words"))
+	elsewhere := slacktest.File{ID: "F0EVIL", Name: "evil.png", Mimetype: "image/png", Size: 100,
+		URLPrivate: foreign.URL + "/evil.png", URLPrivateDownload: foreign.URL + "/evil.png"}
+	cases := []struct {
+		file slacktest.File
+		want string
+	}{
+		{large, "huge.png is"},
+		{text, "notes.png is not an image I can use"},
+		{elsewhere, "evil.png is not stored on Slack"},
+	}
+	for _, c := range cases {
+		ts, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "<@" + h.fake.BotUserID + "> use this",
+			Files: []slacktest.File{c.file}})
+		h.deliver(envs...)
+		h.fake.WaitFor(t, "the explanation "+c.want, func() bool {
+			for _, r := range h.fake.Replies("C1", ts) {
+				if strings.Contains(r.Text, c.want) {
+					return true
+				}
+			}
+			return false
+		})
+		h.reacted("C1", ts)
+	}
+	if n := h.engine.handles.Load(); n != 0 {
+		t.Errorf("%d bad attachments reached the engine", n)
+	}
+	if foreignHits.Load() != 0 {
+		t.Error("the bot fetched a file from a host that is not Slack's")
+	}
+}
+
+// bigPNG returns a PNG of noise, larger than 4 KiB.
+func bigPNG(t *testing.T) []byte {
+	img := image.NewGray(image.Rect(0, 0, 128, 128))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = byte(rng.Uint32())
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() <= 4<<10 {
+		t.Fatalf("test image is only %d bytes", b.Len())
+	}
+	return b.Bytes()
+}
+
+func TestCheckImage(t *testing.T) {
+	if _, err := checkImage("ok.png", testPNG(1)); err != nil {
+		t.Errorf("a small PNG: %v", err)
+	}
+	for name, data := range map[string][]byte{
+		"too wide":  pngHeader(maxEdge+1, 1),
+		"too many":  pngHeader(maxEdge, maxPixels/maxEdge+1),
+		"truncated": testPNG(1)[:20],
+		"html":      []byte("<!DOCTYPE html><html></html>"),
+		"gif":       []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"),
+	} {
+		if _, err := checkImage(name, data); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// pngHeader returns the start of a PNG of w×h pixels: enough for
+// DecodeConfig, far too little to decode.
+func pngHeader(w, h int) []byte {
+	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, 8, 0, 0, 0, 0) // 8-bit greyscale
+	b := append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13)
+	b = append(b, ihdr...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
+}

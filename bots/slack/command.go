@@ -1,0 +1,130 @@
+package slack
+
+import (
+	"context"
+	"net/url"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// command handles the slash command: a root message "@user: prompt" in the
+// channel, and the session in its thread. Slack allows no slash commands in
+// threads, so every command starts a new session.
+func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
+	if cmd.Command != b.cfg.Command {
+		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
+		return
+	}
+	if !b.firstDelivery(ctx, cmd.TriggerID) {
+		return
+	}
+	text := unescape(cmd.Text)
+	if err := precheck(text); err != nil {
+		b.respond(ctx, cmd, err)
+		return
+	}
+	user := b.user(ctx, cmd.UserID, cmd.UserName)
+	var root string
+	err := b.call(ctx, "chat.postMessage", func() (err error) {
+		_, root, err = b.api.PostMessageContext(ctx, cmd.ChannelID, slackapi.MsgOptionText("<@"+cmd.UserID+">: "+escape(text), false))
+		return err
+	})
+	if err != nil {
+		b.respond(ctx, cmd, postError(err))
+		return
+	}
+	th := b.thread(cmd.ChannelID, root)
+	th.working(ctx, root)
+	msg := core.Message{
+		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
+		User: user, Action: core.ActionPrompt, Text: text, Source: root,
+	}
+	q, err := b.engine.Handle(ctx, th, msg)
+	if err == nil {
+		b.queued(q, msg)
+		return
+	}
+	// Nothing was queued: take the root message back and say why.
+	derr := b.call(ctx, "chat.delete", func() error {
+		_, _, err := b.api.DeleteMessageContext(ctx, cmd.ChannelID, root)
+		return err
+	})
+	if derr != nil {
+		b.log.Warn("slack: could not delete the root of a rejected command", "err", derr)
+	}
+	b.respond(ctx, cmd, err)
+}
+
+// respond tells the person who typed cmd about err, privately: through the
+// command's response URL, which works even where the bot is not a member,
+// or else as an ephemeral message.
+func (b *Bot) respond(ctx context.Context, cmd slackapi.SlashCommand, err error) {
+	u, perr := url.Parse(cmd.ResponseURL)
+	if cmd.ResponseURL == "" || perr != nil || !b.trusted(u) {
+		b.tell(ctx, cmd.ChannelID, cmd.UserID, "", err)
+		return
+	}
+	text := "❌ " + b.userMessage(err)
+	err = b.call(ctx, "response_url", func() error {
+		_, _, err := b.api.PostMessageContext(ctx, "",
+			slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral),
+			slackapi.MsgOptionText(escape(text), false))
+		return err
+	})
+	if err != nil {
+		b.log.Warn("slack: response_url post failed", "err", err)
+	}
+}
+
+// postError explains why the root message of a command could not be posted.
+func postError(err error) error {
+	switch errorCode(err) {
+	case "not_in_channel":
+		return core.WrapError(core.Invalid, err, "I'm not in this channel yet: add me with /invite, then try again")
+	case "channel_not_found", "is_archived":
+		return core.WrapError(core.Invalid, err, "I can't post in this conversation: use the command in a channel I'm in, or in a direct message with me")
+	}
+	return err
+}
+
+// tell shows err to user alone, in channel (in the thread rooted at root,
+// if any), as an ephemeral message.
+func (b *Bot) tell(ctx context.Context, channel, user, root string, err error) {
+	text := "❌ " + b.userMessage(err)
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(text), false)}
+	if root != "" {
+		opts = append(opts, slackapi.MsgOptionTS(root))
+	}
+	err = b.call(ctx, "chat.postEphemeral", func() error {
+		_, err := b.api.PostEphemeralContext(ctx, channel, user, opts...)
+		return err
+	})
+	if err != nil {
+		b.log.Warn("slack: ephemeral message failed", "err", err)
+	}
+}
+
+// say tells the whole thread about err.
+func (b *Bot) say(ctx context.Context, th *thread, err error) {
+	if err := th.Reply(ctx, "❌ "+b.userMessage(err)); err != nil {
+		b.log.Warn("slack: thread reply failed", "err", err)
+	}
+}
+
+// queued logs an accepted request; the prompt itself is not logged.
+func (b *Bot) queued(q core.Queued, msg core.Message) {
+	b.log.Info("slack: request queued", "session", q.SessionID, "turn", q.TurnID, "position", q.Position,
+		"action", msg.Action, "channel", msg.Channel, "user", msg.User.ID, "inputs", len(msg.Inputs))
+}
+
+// userMessage returns what a person may read about err; internal errors
+// are logged under the reference it names.
+func (b *Bot) userMessage(err error) string {
+	ref := core.NewRef()
+	if core.KindOf(err) == core.Internal {
+		b.log.Error("slack: request failed", "ref", ref, "err", err)
+	}
+	return core.UserMessage(err, ref)
+}

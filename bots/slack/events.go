@@ -1,0 +1,131 @@
+package slack
+
+import (
+	"context"
+
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// post is a person's message that may be a prompt: a mention, a reply in a
+// thread or a direct message.
+type post struct {
+	delivery string // event id, for dedupe
+	team     string
+	channel  string
+	user     string
+	text     string
+	ts       string
+	threadTS string // "" for a top-level message
+	files    []slackapi.File
+}
+
+// thread returns the timestamp of the thread the post belongs to, or
+// starts: its root, or the post itself when it is top-level.
+func (p post) thread() string { return either(p.threadTS, p.ts) }
+
+// event queues the work of an Events API delivery, dropping at once the
+// events Easel never acts on. It runs on the reader, after the ack.
+func (b *Bot) event(ev slackevents.EventsAPIEvent, retry int) {
+	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
+	if !ok {
+		b.log.Warn("slack: unexpected Events API delivery", "type", ev.Type)
+		return
+	}
+	if retry > 0 {
+		b.log.Debug("slack: event redelivered", "event", cb.EventID, "retry", retry)
+	}
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.AppMentionEvent:
+		if e.BotID != "" || e.Edited != nil || e.User == b.botUser {
+			return
+		}
+		p := post{delivery: cb.EventID, team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, files: e.Files}
+		b.enqueue(func(ctx context.Context) { b.prompt(ctx, p) })
+	case *slackevents.MessageEvent:
+		if !b.personal(e) {
+			return
+		}
+		p := post{delivery: cb.EventID, team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp}
+		if e.Message != nil {
+			p.files = e.Message.Files
+		}
+		if e.ChannelType == "im" {
+			b.enqueue(func(ctx context.Context) { b.prompt(ctx, p) })
+			return
+		}
+		b.enqueue(func(ctx context.Context) { b.reply(ctx, p) })
+	}
+}
+
+// personal reports whether a message event is a person's new message that
+// Easel might act on: not a bot's, not an edit or deletion, and in a channel
+// not one that mentions Easel (those also arrive as app_mention) or a
+// top-level message (only replies in session threads count).
+func (b *Bot) personal(e *slackevents.MessageEvent) bool {
+	switch e.SubType {
+	case "", "file_share", "thread_broadcast":
+	default:
+		return false
+	}
+	if e.BotID != "" || e.User == "" || e.User == b.botUser {
+		return false
+	}
+	if e.ChannelType == "im" {
+		return true
+	}
+	return e.ThreadTimeStamp != "" && !mentions(e.Text, b.botUser)
+}
+
+// reply handles a reply in a channel thread: a refinement when the thread
+// is a session, nothing otherwise.
+func (b *Bot) reply(ctx context.Context, p post) {
+	_, err := b.engine.Session(ctx, Platform, threadKey(p.channel, p.threadTS))
+	switch {
+	case core.KindOf(err) == core.NotFound:
+		return
+	case err != nil:
+		b.log.Error("slack: find session", "channel", p.channel, "err", err)
+		return
+	}
+	b.prompt(ctx, p)
+}
+
+// prompt hands a person's message to the engine as a prompt in its
+// thread's session, creating the session if the thread has none: ⏳ on the
+// message while it is accepted, its attachments downloaded as inputs.
+// Problems with the prompt are told to its author alone; problems with an
+// attachment are told in the thread.
+func (b *Bot) prompt(ctx context.Context, p post) {
+	if !b.firstDelivery(ctx, p.delivery) {
+		return
+	}
+	text := promptText(p.text, b.botUser)
+	if err := precheck(text); err != nil {
+		b.tell(ctx, p.channel, p.user, p.thread(), err)
+		return
+	}
+	th := b.thread(p.channel, p.thread())
+	th.working(ctx, p.ts)
+	inputs, err := b.attachments(ctx, p.files)
+	if err != nil {
+		th.notWorking(ctx, p.ts)
+		b.say(ctx, th, err)
+		return
+	}
+	msg := core.Message{
+		Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
+		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts,
+	}
+	q, err := b.engine.Handle(ctx, th, msg)
+	if err != nil {
+		th.notWorking(ctx, p.ts)
+		b.tell(ctx, p.channel, p.user, p.thread(), err)
+		return
+	}
+	b.queued(q, msg)
+}

@@ -1,0 +1,262 @@
+// Package slack is Easel's Slack adapter. Slash commands, mentions, thread
+// replies, direct messages and button presses come in over Socket Mode (the
+// default) or the HTTP Events API; each is acknowledged at once and then
+// handed to the engine, whose replies, status lines and images go back into
+// the Slack thread the session lives in.
+//
+// A session is bound to one Slack thread: its key is the channel id and the
+// thread's root timestamp, "C0123/1712345678.000100". Button values name the
+// session and version, so buttons keep working after a restart.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Platform is the platform name of Slack sessions.
+const Platform = "slack"
+
+// Defaults of Config.
+const (
+	DefaultAPIURL        = "https://slack.com/api/"
+	DefaultCommand       = "/imagine"
+	DefaultListen        = ":3000"
+	DefaultWorkers       = 16
+	DefaultMaxAttachment = 20 << 20
+)
+
+// eventTTL is how long a delivered event, command or interaction id is
+// remembered for dedupe; Slack retries within minutes.
+const eventTTL = 24 * time.Hour
+
+// Engine is what the adapter needs of core.Engine.
+type Engine interface {
+	// Handle queues a message; see core.Engine.Handle. It returns an
+	// *core.Error for anything the sender should be told directly.
+	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
+	// Session returns the current session of a platform thread, or a
+	// NotFound *core.Error when the thread has none.
+	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+}
+
+// EventLog remembers which deliveries were handled, so a retried or
+// redelivered event starts no second job. *storage.DB implements it.
+type EventLog interface {
+	// MarkEvent records key and reports whether this is its first delivery
+	// within ttl; false means a duplicate.
+	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+}
+
+// Config configures a Bot. Only the secrets for the chosen mode are needed.
+type Config struct {
+	BotToken      string // SLACK_BOT_TOKEN (xoxb-…), always needed
+	AppToken      string // SLACK_APP_TOKEN (xapp-…), for Socket Mode
+	SigningSecret string // SLACK_SIGNING_SECRET, for http mode
+	// Mode is "socket" (default: Socket Mode, no public URL needed) or
+	// "http" (the Events API, served on Listen).
+	Mode string
+	// Listen is the address served in http mode; default ":3000".
+	Listen string
+	// APIURL is the Web API root, ending with "/"; default
+	// "https://slack.com/api/". File downloads and response URLs are trusted
+	// on Slack's own hosts and on this URL's host.
+	APIURL string
+	// Command is the slash command, such as "/imagine" (the default).
+	Command string
+	// HTTPClient, if set, makes every Web API call and file download.
+	HTTPClient *http.Client
+	// Workers bounds the deliveries handled at once after their ack;
+	// default 16. More wait in a queue of 64 per worker; beyond that the
+	// reader waits before acknowledging more.
+	Workers int
+	// MaxAttachment bounds the bytes of one attached image; default 20 MB.
+	MaxAttachment int64
+}
+
+// Bot is the Slack adapter. Run it with Run; its methods are safe for
+// concurrent use.
+type Bot struct {
+	cfg    Config
+	api    client
+	raw    *slackapi.Client // the same client, for Socket Mode
+	engine Engine
+	events EventLog
+	log    *slog.Logger
+	apiURL *url.URL
+	files  *http.Client // downloads: no redirects off Slack's hosts
+
+	botUser string // the bot's user id, from auth.test
+	botID   string
+
+	threads *threadCache
+	users   *userCache
+
+	jobs chan func(context.Context)
+	wg   sync.WaitGroup
+}
+
+// New returns a Bot for cfg that hands messages to engine and records
+// deliveries in events. It checks cfg but makes no network call.
+func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, error) {
+	if engine == nil || events == nil {
+		return nil, errors.New("slack: New needs an engine and an event log")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Mode = either(cfg.Mode, "socket")
+	cfg.Listen = either(cfg.Listen, DefaultListen)
+	cfg.APIURL = either(cfg.APIURL, DefaultAPIURL)
+	if !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	cfg.Command = either(cfg.Command, DefaultCommand)
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.MaxAttachment <= 0 {
+		cfg.MaxAttachment = DefaultMaxAttachment
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	apiURL, err := url.Parse(cfg.APIURL)
+	if err != nil || apiURL.Host == "" || (apiURL.Scheme != "https" && apiURL.Scheme != "http") {
+		return nil, fmt.Errorf("slack: api_url %q is not an http(s) URL", cfg.APIURL)
+	}
+	opts := []slackapi.Option{
+		slackapi.OptionAPIURL(cfg.APIURL),
+		slackapi.OptionHTTPClient(cfg.HTTPClient),
+		slackapi.OptionLog(slog.NewLogLogger(log.Handler(), slog.LevelDebug)),
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slackapi.OptionAppLevelToken(cfg.AppToken))
+	}
+	raw := slackapi.New(cfg.BotToken, opts...)
+	b := &Bot{
+		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
+		threads: newThreadCache(), users: newUserCache(),
+	}
+	b.files = downloadClient(cfg.HTTPClient, b.trusted)
+	return b, nil
+}
+
+// check reports the first problem with cfg, naming the setting but never a
+// secret's value.
+func (cfg Config) check() error {
+	switch {
+	case cfg.BotToken == "":
+		return errors.New("slack: the bot token (SLACK_BOT_TOKEN, xoxb-…) is missing")
+	case cfg.Mode == "socket" && cfg.AppToken == "":
+		return errors.New("slack: Socket Mode needs an app-level token (SLACK_APP_TOKEN, xapp-…) with connections:write")
+	case cfg.Mode == "http" && cfg.SigningSecret == "":
+		return errors.New("slack: http mode needs the signing secret (SLACK_SIGNING_SECRET)")
+	case cfg.Mode != "socket" && cfg.Mode != "http":
+		return fmt.Errorf("slack: mode %q is not allowed: use socket or http", cfg.Mode)
+	case !strings.HasPrefix(cfg.Command, "/"):
+		return fmt.Errorf("slack: command %q must start with /", cfg.Command)
+	}
+	return nil
+}
+
+// Run connects to Slack and handles deliveries until ctx ends: over Socket
+// Mode, or in http mode by serving /slack/events, /slack/commands and
+// /slack/interactivity on cfg.Listen. It returns nil when ctx ends, after
+// the deliveries already acknowledged have been handed to the engine, or an
+// error when the bot token is rejected, the address cannot be served or the
+// Socket Mode connection fails for good.
+func (b *Bot) Run(ctx context.Context) error {
+	var ln net.Listener
+	if b.cfg.Mode == "http" {
+		var err error
+		if ln, err = net.Listen("tcp", b.cfg.Listen); err != nil {
+			return fmt.Errorf("slack: listen: %w", err)
+		}
+	}
+	return b.run(ctx, ln)
+}
+
+// run is Run with the http-mode listener already open (nil in Socket Mode).
+func (b *Bot) run(ctx context.Context, ln net.Listener) error {
+	if err := b.identify(ctx); err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	b.startWorkers(ctx)
+	defer b.stopWorkers()
+	if ln != nil {
+		return b.serveHTTP(ctx, ln)
+	}
+	return b.runSocket(ctx)
+}
+
+// identify learns the bot's own user id, so its messages and mentions are
+// recognised.
+func (b *Bot) identify(ctx context.Context) error {
+	var who *slackapi.AuthTestResponse
+	err := b.call(ctx, "auth.test", func() (err error) {
+		who, err = b.api.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("slack: check the bot token (auth.test): %w", err)
+	}
+	b.botUser, b.botID = who.UserID, who.BotID
+	b.log.Info("slack connected", "team", who.Team, "bot_user", who.UserID, "mode", b.cfg.Mode)
+	return nil
+}
+
+// Thread returns the core.Thread of a stored Slack session, for resuming its
+// queued turns after a restart; false for another platform's session or a
+// thread key that is not Slack's.
+func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
+	if sess.Platform != Platform {
+		return nil, false
+	}
+	channel, ts, ok := splitKey(sess.Thread)
+	if !ok {
+		return nil, false
+	}
+	return b.thread(channel, ts), true
+}
+
+// trusted reports whether u is on one of Slack's own hosts (https only) or
+// on the configured API host, where the bot token may be sent.
+func (b *Bot) trusted(u *url.URL) bool {
+	if strings.EqualFold(u.Host, b.apiURL.Host) && u.Scheme == b.apiURL.Scheme {
+		return true
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, domain := range []string{"slack.com", "slack-gov.com"} {
+		if u.Scheme == "https" && (host == domain || strings.HasSuffix(host, "."+domain)) {
+			return true
+		}
+	}
+	return false
+}
+
+// either returns a if it is set, else b.
+func either(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,305 @@
+package slacktest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// fault is an answer queued for an upcoming call of a method.
+type fault struct {
+	retryAfter time.Duration // > 0: HTTP 429
+	code       string        // error code
+}
+
+// RateLimit makes the next call of method answer HTTP 429 with a
+// Retry-After of retryAfter (whole seconds, as Slack sends) and the error
+// "ratelimited".
+func (s *Server) RateLimit(method string, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], fault{retryAfter: max(retryAfter, time.Second), code: "ratelimited"})
+}
+
+// Fail makes the next call of method answer {"ok": false, "error": code}.
+func (s *Server) Fail(method, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], fault{code: code})
+}
+
+// reply is a Web API answer: its fields besides "ok", or an error code.
+type reply struct {
+	fields map[string]any
+	err    string
+}
+
+func ok(fields map[string]any) reply { return reply{fields: fields} }
+func failed(code string) reply       { return reply{err: code} }
+
+// webAPI serves /api/{method}.
+func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	params, perr := readParams(r)
+	token := params["token"]
+	if h, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
+		token = h
+	}
+	delete(params, "token")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	call := Call{Method: method, Params: params, Token: token, At: time.Now(), Status: http.StatusOK}
+	var rep reply
+	switch {
+	case perr != nil:
+		rep = failed("invalid_form_data")
+	case s.takeFault(method, &call, w):
+		s.calls = append(s.calls, call)
+		s.changed()
+		return
+	default:
+		rep = s.authorize(method, token)
+		if rep.err == "" {
+			rep = s.method(method, params)
+		}
+	}
+	call.Error = rep.err
+	s.calls = append(s.calls, call)
+	s.changed()
+	body := map[string]any{"ok": rep.err == ""}
+	if rep.err != "" {
+		body["error"] = rep.err
+	}
+	for k, v := range rep.fields {
+		body[k] = v
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// takeFault answers with the next queued fault of method, if any; s.mu is
+// held.
+func (s *Server) takeFault(method string, call *Call, w http.ResponseWriter) bool {
+	q := s.faults[method]
+	if len(q) == 0 {
+		return false
+	}
+	f := q[0]
+	s.faults[method] = q[1:]
+	call.Error = f.code
+	if f.retryAfter > 0 {
+		call.Status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter/time.Second)))
+	}
+	writeJSON(w, call.Status, map[string]any{"ok": false, "error": f.code})
+	return true
+}
+
+// authorize checks the token a method needs: the app-level token for
+// apps.connections.open, the bot token for everything else.
+func (s *Server) authorize(method, token string) reply {
+	want := s.BotToken
+	if method == "apps.connections.open" {
+		want = s.AppToken
+	}
+	switch {
+	case token == "":
+		return failed("not_authed")
+	case token != want:
+		return failed("invalid_auth")
+	}
+	return reply{}
+}
+
+// method runs one Web API method; s.mu is held.
+func (s *Server) method(method string, p map[string]string) reply {
+	switch method {
+	case "auth.test":
+		return ok(map[string]any{"url": s.srv.URL + "/", "team": s.TeamDomain, "user": "easel",
+			"team_id": s.TeamID, "user_id": s.BotUserID, "bot_id": s.BotID, "is_enterprise_install": false})
+	case "apps.connections.open":
+		return ok(map[string]any{"url": s.openSocket()})
+	case "chat.postMessage":
+		return s.postMessage(p)
+	case "chat.update":
+		return s.update(p)
+	case "chat.delete":
+		return s.delete(p)
+	case "chat.postEphemeral":
+		return s.postEphemeral(p)
+	case "reactions.add", "reactions.remove":
+		return s.react(method == "reactions.add", p)
+	case "users.info":
+		name, found := s.users[p["user"]]
+		if !found {
+			return failed("user_not_found")
+		}
+		return ok(map[string]any{"user": map[string]any{"id": p["user"], "team_id": s.TeamID, "name": name,
+			"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name}}})
+	case "files.getUploadURLExternal":
+		return s.getUploadURL(p)
+	case "files.completeUploadExternal":
+		return s.completeUpload(p)
+	}
+	return failed("unknown_method")
+}
+
+func (s *Server) postMessage(p map[string]string) reply {
+	channel := p["channel"]
+	if channel == "" {
+		return failed("channel_not_found")
+	}
+	if p["text"] == "" && p["blocks"] == "" {
+		return failed("no_text")
+	}
+	if p["blocks"] != "" && !validBlocks(p["blocks"]) {
+		return failed("invalid_blocks")
+	}
+	if ts := p["thread_ts"]; ts != "" && s.find(channel, ts) == nil {
+		return failed("thread_not_found")
+	}
+	m := &Message{Channel: channel, TS: s.nextTS(), ThreadTS: p["thread_ts"], User: s.BotUserID, BotID: s.BotID,
+		Text: p["text"], Blocks: json.RawMessage(p["blocks"])}
+	s.messages = append(s.messages, m)
+	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": s.wire(m)})
+}
+
+func (s *Server) update(p map[string]string) reply {
+	m := s.find(p["channel"], p["ts"])
+	switch {
+	case m == nil || m.Deleted:
+		return failed("message_not_found")
+	case m.BotID != s.BotID:
+		return failed("cant_update_message")
+	case p["text"] == "" && p["blocks"] == "":
+		return failed("no_text")
+	}
+	m.Text, m.Edits = p["text"], m.Edits+1
+	if p["blocks"] != "" {
+		m.Blocks = json.RawMessage(p["blocks"])
+	}
+	return ok(map[string]any{"channel": m.Channel, "ts": m.TS, "text": m.Text, "message": s.wire(m)})
+}
+
+func (s *Server) delete(p map[string]string) reply {
+	m := s.find(p["channel"], p["ts"])
+	switch {
+	case m == nil || m.Deleted:
+		return failed("message_not_found")
+	case m.BotID != s.BotID:
+		return failed("cant_delete_message")
+	}
+	m.Deleted = true
+	return ok(map[string]any{"channel": m.Channel, "ts": m.TS})
+}
+
+func (s *Server) postEphemeral(p map[string]string) reply {
+	switch {
+	case p["channel"] == "":
+		return failed("channel_not_found")
+	case p["user"] == "":
+		return failed("user_not_in_channel")
+	case p["text"] == "" && p["blocks"] == "":
+		return failed("no_text")
+	}
+	s.ephemerals = append(s.ephemerals, Ephemeral{Channel: p["channel"], User: p["user"], ThreadTS: p["thread_ts"], Text: p["text"]})
+	return ok(map[string]any{"message_ts": s.nextTS()})
+}
+
+func (s *Server) react(add bool, p map[string]string) reply {
+	if p["name"] == "" {
+		return failed("invalid_name")
+	}
+	m := s.find(p["channel"], p["timestamp"])
+	if m == nil || m.Deleted {
+		return failed("message_not_found")
+	}
+	i := slices.Index(m.Reactions, p["name"])
+	switch {
+	case add && i >= 0:
+		return failed("already_reacted")
+	case add:
+		m.Reactions = append(m.Reactions, p["name"])
+	case i < 0:
+		return failed("no_reaction")
+	default:
+		m.Reactions = slices.Delete(m.Reactions, i, i+1)
+	}
+	return ok(nil)
+}
+
+// wire renders a message as the Web API returns it; s.mu is held.
+func (s *Server) wire(m *Message) map[string]any {
+	w := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
+	if m.BotID != "" {
+		w["bot_id"], w["app_id"] = m.BotID, s.AppID
+	}
+	if m.ThreadTS != "" {
+		w["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Blocks) > 0 {
+		w["blocks"] = m.Blocks
+	}
+	return w
+}
+
+// validBlocks reports whether s is a JSON array of objects with a type.
+func validBlocks(s string) bool {
+	var blocks []struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal([]byte(s), &blocks) != nil {
+		return false
+	}
+	for _, b := range blocks {
+		if b.Type == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// readParams returns a request's parameters: the query and a form body, or
+// a JSON object body's fields.
+func readParams(r *http.Request) (map[string]string, error) {
+	params := map[string]string{}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+			return params, fmt.Errorf("slacktest: JSON body: %w", err)
+		}
+		for k, v := range body {
+			if s, isString := v.(string); isString {
+				params[k] = s
+			} else {
+				b, _ := json.Marshal(v)
+				params[k] = string(b)
+			}
+		}
+		for k, v := range r.URL.Query() {
+			params[k] = v[0]
+		}
+		return params, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return params, err
+	}
+	for k, v := range r.Form {
+		params[k] = v[0]
+	}
+	return params, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,58 @@
+package slack
+
+import (
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/slack-go/slack/slackutilsx"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// threadKey is the session key of a Slack thread: its channel and the
+// timestamp of its root message.
+func threadKey(channel, rootTS string) string { return channel + "/" + rootTS }
+
+// splitKey undoes threadKey.
+func splitKey(key string) (channel, rootTS string, ok bool) {
+	channel, rootTS, ok = strings.Cut(key, "/")
+	return channel, rootTS, ok && channel != "" && rootTS != ""
+}
+
+// mentions reports whether Slack-formatted text mentions user.
+func mentions(text, user string) bool {
+	return user != "" && (strings.Contains(text, "<@"+user+">") || strings.Contains(text, "<@"+user+"|"))
+}
+
+// promptText turns Slack-formatted message text into the prompt the engine
+// sees: mentions of the bot removed, Slack's escapes undone and the text
+// trimmed.
+func promptText(text, bot string) string {
+	if bot != "" {
+		text = mentionOf(bot).ReplaceAllString(text, "")
+	}
+	return strings.TrimSpace(unescape(text))
+}
+
+func mentionOf(user string) *regexp.Regexp {
+	return regexp.MustCompile(`<@` + regexp.QuoteMeta(user) + `(\|[^>]*)?>`)
+}
+
+// unescape undoes the three escapes Slack applies to message text.
+func unescape(text string) string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
+}
+
+// escape makes text safe to post: & < > can no longer form mentions,
+// @channel pings or links.
+func escape(text string) string { return slackutilsx.EscapeMessage(text) }
+
+// precheck rejects a prompt whose flags cannot parse or that is empty,
+// before anything is posted or queued, so the common mistakes flash no
+// message and no reaction. The engine checks again with its configured
+// limits; that is why the limits here are open.
+func precheck(text string) error {
+	_, _, err := core.ParsePrompt(text, core.Limits{MaxN: math.MaxInt})
+	return err
+}

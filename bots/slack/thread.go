@@ -1,0 +1,233 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Reactions on the triggering message.
+const (
+	reactWorking = "hourglass_flowing_sand"
+	reactDone    = "white_check_mark"
+	reactFailed  = "x"
+)
+
+// thread is a Slack thread as the engine sees it. One value serves a thread
+// for the bot's lifetime (see threadCache), so its status message survives
+// from one engine call to the next.
+type thread struct {
+	bot     *Bot
+	channel string
+	root    string // timestamp of the thread's root message
+
+	mu       sync.Mutex // serialises status changes, in order
+	statusTS string     // the status message, "" when there is none
+	status   string
+
+	previewed bool // a partial image was shown for the running turn
+}
+
+var (
+	_ core.Thread    = (*thread)(nil)
+	_ core.Previewer = (*thread)(nil)
+	_ core.Finisher  = (*thread)(nil)
+)
+
+// Reply posts text in the thread.
+func (t *thread) Reply(ctx context.Context, text string) error {
+	_, err := t.post(ctx, slackapi.MsgOptionText(escape(text), false))
+	return err
+}
+
+// post posts a message in the thread and returns its timestamp.
+func (t *thread) post(ctx context.Context, opts ...slackapi.MsgOption) (string, error) {
+	var ts string
+	err := t.bot.call(ctx, "chat.postMessage", func() (err error) {
+		_, ts, err = t.bot.api.PostMessageContext(ctx, t.channel, append(opts, slackapi.MsgOptionTS(t.root))...)
+		return err
+	})
+	return ts, err
+}
+
+// PostImage uploads the image into the thread with its caption as the
+// comment (files.getUploadURLExternal, the upload, then
+// files.completeUploadExternal), then posts its buttons.
+func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
+	name := fmt.Sprintf("easel-%s-v%d%s", p.SessionID, p.Version, p.Image.Ext())
+	if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption); err != nil {
+		return err
+	}
+	if len(p.Buttons) == 0 {
+		return nil
+	}
+	_, err := t.post(ctx,
+		slackapi.MsgOptionText(fmt.Sprintf("v%d: reply in this thread to refine it", p.Version), false),
+		slackapi.MsgOptionBlocks(buttonBlocks(p)...))
+	return err
+}
+
+// upload shares img in the thread with comment.
+func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string) error {
+	return t.bot.call(ctx, "files.uploadV2", func() error {
+		_, err := t.bot.api.UploadFileContext(ctx, slackapi.UploadFileParameters{
+			Reader:          bytes.NewReader(img.Data),
+			FileSize:        len(img.Data),
+			Filename:        name,
+			Title:           title,
+			AltTxt:          core.Truncate(comment, 1000),
+			InitialComment:  escape(comment),
+			Channel:         t.channel,
+			ThreadTimestamp: t.root,
+		})
+		return err
+	})
+}
+
+// SetStatus shows status in the thread's status message: posted the first
+// time, edited as it changes, deleted when status is "".
+func (t *thread) SetStatus(ctx context.Context, status string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case status == t.status:
+		return nil
+	case status == "":
+		ts := t.statusTS
+		t.statusTS, t.status = "", ""
+		return t.bot.call(ctx, "chat.delete", func() error {
+			_, _, err := t.bot.api.DeleteMessageContext(ctx, t.channel, ts)
+			if errorCode(err) == "message_not_found" {
+				return nil // someone deleted it already
+			}
+			return err
+		})
+	case t.statusTS != "":
+		err := t.bot.call(ctx, "chat.update", func() error {
+			_, _, _, err := t.bot.api.UpdateMessageContext(ctx, t.channel, t.statusTS, slackapi.MsgOptionText(escape(status), false))
+			return err
+		})
+		if errorCode(err) != "message_not_found" {
+			if err == nil {
+				t.status = status
+			}
+			return err
+		}
+	}
+	ts, err := t.post(ctx, slackapi.MsgOptionText(escape(status), false))
+	if err != nil {
+		return err
+	}
+	t.statusTS, t.status = ts, status
+	return nil
+}
+
+// Preview shows the first partial image of a turn in the thread; later
+// partials of the same turn are skipped so the thread is not flooded.
+func (t *thread) Preview(ctx context.Context, img core.Image) error {
+	t.mu.Lock()
+	shown := t.previewed
+	t.previewed = true
+	t.mu.Unlock()
+	if shown {
+		return nil
+	}
+	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…")
+}
+
+// working puts ⏳ on the message ts that asked for a turn.
+func (t *thread) working(ctx context.Context, ts string) {
+	t.react(ctx, "reactions.add", reactWorking, ts)
+}
+
+// notWorking takes ⏳ off ts again, when its request was not queued.
+func (t *thread) notWorking(ctx context.Context, ts string) {
+	t.react(ctx, "reactions.remove", reactWorking, ts)
+}
+
+// Finish swaps ⏳ on the triggering message for ✅ or ❌, and ends the
+// turn's preview.
+func (t *thread) Finish(ctx context.Context, source string, ok bool) error {
+	t.mu.Lock()
+	t.previewed = false
+	t.mu.Unlock()
+	if source == "" {
+		return nil
+	}
+	t.react(ctx, "reactions.remove", reactWorking, source)
+	mark := reactDone
+	if !ok {
+		mark = reactFailed
+	}
+	t.react(ctx, "reactions.add", mark, source)
+	return nil
+}
+
+// react adds or removes a reaction, logging failures: a missing reaction is
+// cosmetic and never fails a turn.
+func (t *thread) react(ctx context.Context, method, name, ts string) {
+	if ts == "" {
+		return
+	}
+	item := slackapi.NewRefToMessage(t.channel, ts)
+	err := t.bot.call(ctx, method, func() error {
+		if method == "reactions.add" {
+			return t.bot.api.AddReactionContext(ctx, name, item)
+		}
+		return t.bot.api.RemoveReactionContext(ctx, name, item)
+	})
+	switch errorCode(err) {
+	case "", "already_reacted", "no_reaction":
+	default:
+		t.bot.log.Warn("slack: reaction failed", "method", method, "name", name, "err", err)
+	}
+}
+
+// threadCache keeps one thread value per Slack thread.
+type threadCache struct {
+	mu      sync.Mutex
+	threads map[string]*thread
+}
+
+// maxThreads bounds the cache; beyond it, threads without a status
+// message are forgotten (they are rebuilt on the next use).
+const maxThreads = 10000
+
+func newThreadCache() *threadCache { return &threadCache{threads: map[string]*thread{}} }
+
+// thread returns the thread rooted at root in channel.
+func (b *Bot) thread(channel, root string) *thread {
+	c := b.threads
+	key := threadKey(channel, root)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.threads[key]; t != nil {
+		return t
+	}
+	if len(c.threads) >= maxThreads {
+		c.evictIdle()
+	}
+	t := &thread{bot: b, channel: channel, root: root}
+	c.threads[key] = t
+	return t
+}
+
+// evictIdle forgets the threads that show no status message and are not
+// changing it right now.
+func (c *threadCache) evictIdle() {
+	for key, t := range c.threads {
+		if !t.mu.TryLock() {
+			continue
+		}
+		idle := t.statusTS == ""
+		t.mu.Unlock()
+		if idle {
+			delete(c.threads, key)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/bots/slack/slacktest"
+)
+
+// TestRunSlack starts `easel run` with a Slack section pointed at the
+// loopback fake, runs a slash command to a posted image, and stops it.
+func TestRunSlack(t *testing.T) {
+	srv := slacktest.NewServer(t)
+	cfgFile := writeFile(t, fmt.Sprintf("[slack]\nenabled = true\napi_url = %q\n", srv.APIURL()))
+	environ := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken, "SLACK_APP_TOKEN": srv.AppToken}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs bytes.Buffer
+	done := make(chan int)
+	go func() {
+		e := &env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &syncBuffer{b: &logs}, getenv: func(k string) string { return environ[k] }}
+		done <- run(ctx, []string{"run", "-config", cfgFile, "-data", t.TempDir()}, e)
+	}()
+	srv.Send(t, srv.SlashCommand("UANA", "C1", "a red fox --ar 16:9"))
+	// The preview renderer streams a partial image first, then the result.
+	srv.WaitFor(t, "the uploaded result", func() bool {
+		ups := srv.Uploads()
+		return len(ups) == 2 && ups[1].Completed
+	})
+	up := srv.Uploads()[1]
+	if up.Channel != "C1" || up.ThreadTS == "" || !strings.Contains(up.InitialComment, "a red fox") {
+		t.Errorf("upload to %s thread %q with comment %q: want it in the slash command's thread with a caption", up.Channel, up.ThreadTS, up.InitialComment)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("easel run exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("easel run did not stop after its context ended")
+	}
+	if strings.Contains(logs.String(), srv.BotToken) || strings.Contains(logs.String(), srv.AppToken) {
+		t.Errorf("a token appears in the logs")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
