@@ -1,0 +1,17 @@
+// Package bench is Easel's load harness: tests that drive the real engine,
+// the real bbolt store (in a temp dir) and the real Slack adapter over
+// Socket Mode against loopback fakes, and report medians and tails of ack
+// latency, per-turn overhead, memory per job and behaviour at scale.
+//
+// Reduced form (CI, well under 30 s):
+//
+//	go test ./bench/
+//
+// Full form (the figures in BENCHMARKS.md, a few minutes):
+//
+//	go test ./bench/ -run . -v -timeout 30m -args -full
+//
+// Micro-benchmarks of hot pure parts:
+//
+//	go test ./bench/ -run '^$' -bench . -count 5
+package bench
