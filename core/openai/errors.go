@@ -15,7 +15,6 @@ import (
 
 	"github.com/easel-bot/easel/core"
 	oai "github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // Messages shown to users. They say what happened and what to do, and never
@@ -195,17 +194,7 @@ func (g *Generator) classify(ctx context.Context, err error, meta respMeta) fail
 	}
 
 	var se *streamError
-	if !errors.As(err, &se) {
-		var sdkStream *ssestream.StreamError
-		if errors.As(err, &sdkStream) {
-			se, _ = parseStreamError(sdkStream.Event.Data)
-			if se == nil {
-				se = &streamError{Message: "unreadable error event"}
-			}
-			err = se
-		}
-	}
-	if se != nil {
+	if errors.As(err, &se) {
 		return g.classifyStream(se)
 	}
 

@@ -18,7 +18,7 @@ package openai
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +31,6 @@ import (
 	"github.com/easel-bot/easel/core"
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // Defaults used by DefaultConfig and for zero Config fields.
@@ -309,25 +308,29 @@ func (g *Generator) attempt(ctx context.Context, c *call, meta *respMeta, partia
 		return res, err
 	})
 
-	var (
-		res core.Result
-		err error
-	)
+	// The body is read here, not by the SDK: see body.go.
+	var raw *http.Response
+	opts := []option.RequestOption{observe, option.WithResponseBodyInto(&raw)}
+	var err error
+	if c.edit {
+		p := g.editParams(c)
+		if c.stream {
+			p.SetExtraFields(map[string]any{"stream": "true"})
+		}
+		_, err = g.images.Edit(actx, p, opts...)
+	} else {
+		if c.stream {
+			opts = append(opts, option.WithJSONSet("stream", true))
+		}
+		_, err = g.images.Generate(actx, g.generateParams(c), opts...)
+	}
+	var res core.Result
 	switch {
-	case c.edit && c.stream:
-		res, err = readStream(g, c, g.images.EditStreaming(actx, g.editParams(c), observe), editEvent, partials)
-	case c.edit:
-		var resp *oai.ImagesResponse
-		if resp, err = g.images.Edit(actx, g.editParams(c), observe); err == nil {
-			res, err = g.readResponse(c, resp)
-		}
+	case err != nil:
 	case c.stream:
-		res, err = readStream(g, c, g.images.GenerateStreaming(actx, g.generateParams(c), observe), genEvent, partials)
+		res, err = g.readStream(c, raw, partials)
 	default:
-		var resp *oai.ImagesResponse
-		if resp, err = g.images.Generate(actx, g.generateParams(c), observe); err == nil {
-			res, err = g.readResponse(c, resp)
-		}
+		res, err = g.readResponse(c, raw)
 	}
 	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
 		err = &timeoutError{after: g.cfg.Timeout, err: err}
@@ -422,16 +425,20 @@ func imageMIME(im core.Image) string {
 }
 
 // readResponse turns a JSON answer into a Result.
-func (g *Generator) readResponse(c *call, resp *oai.ImagesResponse) (core.Result, error) {
-	if len(resp.Data) == 0 {
+func (g *Generator) readResponse(c *call, raw *http.Response) (core.Result, error) {
+	ans, err := readAnswer(raw)
+	if err != nil {
+		return core.Result{}, err
+	}
+	var resp oai.ImagesResponse
+	if err := resp.UnmarshalJSON(ans.rest); err != nil {
+		return core.Result{}, fmt.Errorf("read answer: %w", err)
+	}
+	if len(ans.images) == 0 {
 		return core.Result{}, errNoImages
 	}
 	var res core.Result
-	for i, d := range resp.Data {
-		data, err := base64.StdEncoding.DecodeString(d.B64JSON)
-		if err != nil || len(data) == 0 {
-			return core.Result{}, fmt.Errorf("image %d: %w", i+1, errBadImage)
-		}
+	for _, data := range ans.images {
 		res.Images = append(res.Images, core.Image{Data: data, MIME: outputMIME(string(resp.OutputFormat), c.format, data)})
 	}
 	u := resp.Usage
@@ -439,65 +446,64 @@ func (g *Generator) readResponse(c *call, resp *oai.ImagesResponse) (core.Result
 	return res, nil
 }
 
-// streamEvent is what Easel needs of an image generation or edit stream event.
+// streamEvent is what Easel reads of an image generation or edit stream
+// event (both kinds share these fields).
 type streamEvent struct {
-	typ, b64, format string
-	index            int64
-	usage            core.Usage
-	raw              string
-}
-
-func genEvent(e oai.ImageGenStreamEventUnion) streamEvent {
-	u := e.Usage
-	return streamEvent{typ: e.Type, b64: e.B64JSON, format: e.OutputFormat, index: e.PartialImageIndex, raw: e.RawJSON(),
-		usage: usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)}
-}
-
-func editEvent(e oai.ImageEditStreamEventUnion) streamEvent {
-	u := e.Usage
-	return streamEvent{typ: e.Type, b64: e.B64JSON, format: e.OutputFormat, index: e.PartialImageIndex, raw: e.RawJSON(),
-		usage: usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)}
+	Type              string `json:"type"`
+	OutputFormat      string `json:"output_format"`
+	PartialImageIndex int64  `json:"partial_image_index"`
+	Usage             struct {
+		InputTokens        int64 `json:"input_tokens"`
+		OutputTokens       int64 `json:"output_tokens"`
+		InputTokensDetails struct {
+			TextTokens  int64 `json:"text_tokens"`
+			ImageTokens int64 `json:"image_tokens"`
+		} `json:"input_tokens_details"`
+	} `json:"usage"`
 }
 
 // readStream reads a stream of partial images up to its completed event,
 // passing partials to the request's Progress. An error event, or a stream
 // that ends before the completed event, is an error. *partials counts the
 // partials delivered by earlier attempts, so indexes keep increasing.
-func readStream[T any](g *Generator, c *call, s *ssestream.Stream[T], conv func(T) streamEvent, partials *int) (core.Result, error) {
-	defer s.Close()
-	for s.Next() {
-		ev := conv(s.Current())
+func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core.Result, error) {
+	var res core.Result
+	err := readEvents(raw, func(a answer) (bool, error) {
+		var ev streamEvent
+		if err := json.Unmarshal(a.rest, &ev); err != nil {
+			return false, fmt.Errorf("read stream event: %w", err)
+		}
 		switch {
-		case strings.HasSuffix(ev.typ, ".partial_image"):
-			data, err := base64.StdEncoding.DecodeString(ev.b64)
-			if err != nil || len(data) == 0 {
-				g.log.Debug("openai: skipping undecodable partial image", "index", ev.index)
-				continue
+		case strings.HasSuffix(ev.Type, ".partial_image"):
+			if len(a.images) == 0 {
+				g.log.Debug("openai: skipping a partial image event without an image", "index", ev.PartialImageIndex)
+				return false, nil
 			}
 			if c.req.Progress != nil {
-				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: outputMIME(ev.format, c.format, data)}})
+				data := a.images[0]
+				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: outputMIME(ev.OutputFormat, c.format, data)}})
 			}
 			*partials++
-		case strings.HasSuffix(ev.typ, ".completed"):
-			data, err := base64.StdEncoding.DecodeString(ev.b64)
-			if err != nil || len(data) == 0 {
-				return core.Result{}, errBadImage
+		case strings.HasSuffix(ev.Type, ".completed"):
+			if len(a.images) == 0 {
+				return false, errBadImage
 			}
-			return core.Result{
-				Images: []core.Image{{Data: data, MIME: outputMIME(ev.format, c.format, data)}},
-				Usage:  ev.usage,
-			}, nil
+			data := a.images[0]
+			u := ev.Usage
+			res = core.Result{
+				Images: []core.Image{{Data: data, MIME: outputMIME(ev.OutputFormat, c.format, data)}},
+				Usage:  usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens),
+			}
+			return true, nil
 		default:
-			if se, ok := parseStreamError([]byte(ev.raw)); ok {
-				return core.Result{}, se
+			if se, ok := parseStreamError(a.rest); ok {
+				return false, se
 			}
-			g.log.Debug("openai: ignoring unknown stream event", "type", ev.typ)
+			g.log.Debug("openai: ignoring unknown stream event", "type", ev.Type)
 		}
-	}
-	if err := s.Err(); err != nil {
-		return core.Result{}, err
-	}
-	return core.Result{}, errTruncated
+		return false, nil
+	})
+	return res, err
 }
 
 // outputMIME returns the media type of an output image: from the answer's

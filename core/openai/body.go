@@ -1,0 +1,282 @@
+package openai
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// An answer carries each image as a base64 string of about 1.37 times the
+// image's size. Decoding the whole answer as JSON would hold the body, the
+// string and the image at once; instead the reader below decodes every
+// "b64_json" value straight from the body into its image, and hands only the
+// rest of the document (small: usage, format, sizes) to encoding/json.
+
+// imageReader reads one JSON document (or, for server-sent events, one line
+// of one) from r, taking out the values of "b64_json" keys.
+type imageReader struct {
+	r    *bufio.Reader
+	hint int // expected size of the first decoded image, 0 if unknown
+}
+
+// read returns the document with every "b64_json" value replaced by "", and
+// the decoded images in document order. With line set it stops at a newline
+// outside a string (server-sent events carry one JSON line per data field).
+// It returns io.ErrUnexpectedEOF for a document cut short and errBadImage for
+// a value that is not base64.
+func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error) {
+	var out bytes.Buffer
+	var lastString []byte // the last string read outside a value, if short
+	afterString, b64Next := false, false
+	for {
+		c, err := ir.r.ReadByte()
+		if err == io.EOF {
+			return out.Bytes(), images, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case c == '"' && b64Next:
+			img, err := ir.decodeString()
+			if err != nil {
+				return nil, nil, err
+			}
+			images = append(images, img)
+			out.WriteString(`""`)
+			afterString, b64Next = false, false
+		case c == '"':
+			s, err := ir.readString()
+			if err != nil {
+				return nil, nil, err
+			}
+			out.WriteByte('"')
+			out.Write(s)
+			out.WriteByte('"')
+			lastString, afterString = s, true
+		case c == ':':
+			out.WriteByte(c)
+			b64Next = afterString && string(lastString) == "b64_json"
+			afterString = false
+		case c == '\n' && line:
+			return out.Bytes(), images, nil
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			out.WriteByte(c)
+		default:
+			out.WriteByte(c)
+			afterString, b64Next = false, false
+		}
+	}
+}
+
+// readString reads the rest of a JSON string whose opening quote was read,
+// returning its raw contents without the closing quote.
+func (ir *imageReader) readString() ([]byte, error) {
+	var s []byte
+	for {
+		chunk, err := ir.r.ReadSlice('"')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			s = append(s, chunk...)
+			continue
+		case errors.Is(err, io.EOF):
+			return nil, io.ErrUnexpectedEOF
+		case err != nil:
+			return nil, err
+		}
+		s = append(s, chunk...)
+		if backslashes(s[:len(s)-1])%2 == 0 {
+			return s[:len(s)-1], nil
+		}
+	}
+}
+
+// backslashes counts the backslashes that end b.
+func backslashes(b []byte) int {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\\' {
+		n++
+	}
+	return n
+}
+
+// decodeString base64-decodes the rest of a JSON string whose opening quote
+// was read, without holding the encoded text.
+func (ir *imageReader) decodeString() ([]byte, error) {
+	var img bytes.Buffer
+	if ir.hint > 0 {
+		img.Grow(ir.hint)
+		ir.hint = 0
+	}
+	_, err := img.ReadFrom(base64.NewDecoder(base64.StdEncoding, &stringReader{r: ir.r}))
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", errBadImage, err)
+	case img.Len() == 0:
+		return nil, errBadImage
+	}
+	return img.Bytes(), nil
+}
+
+// stringReader yields the characters of a JSON string up to its closing
+// quote. Base64 needs no escapes but "\/", which some encoders write for "/".
+type stringReader struct {
+	r    *bufio.Reader
+	done bool
+}
+
+func (s *stringReader) Read(p []byte) (int, error) {
+	if s.done {
+		return 0, io.EOF
+	}
+	if s.r.Buffered() == 0 {
+		if _, err := s.r.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+	buf, _ := s.r.Peek(min(len(p), s.r.Buffered()))
+	end := len(buf)
+	if i := bytes.IndexByte(buf, '"'); i >= 0 {
+		end = i
+	}
+	if i := bytes.IndexByte(buf[:end], '\\'); i >= 0 {
+		end = i
+	}
+	if end > 0 {
+		n := copy(p, buf[:end])
+		_, _ = s.r.Discard(n)
+		return n, nil
+	}
+	c, _ := s.r.ReadByte()
+	if c == '"' {
+		s.done = true
+		return 0, io.EOF
+	}
+	esc, err := s.r.ReadByte() // c is a backslash
+	if err != nil {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if esc != '/' {
+		return 0, fmt.Errorf("escape \\%c in base64", esc)
+	}
+	p[0] = '/'
+	return 1, nil
+}
+
+// answer is one JSON answer or stream event, its images taken out.
+type answer struct {
+	rest   []byte
+	images [][]byte
+}
+
+// readAnswer reads a JSON (non-streaming) answer.
+func readAnswer(resp *http.Response) (answer, error) {
+	defer resp.Body.Close()
+	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
+	if resp.ContentLength > 0 {
+		ir.hint = int(resp.ContentLength) * 3 / 4
+	}
+	rest, images, err := ir.read(false)
+	return answer{rest: rest, images: images}, err
+}
+
+// readEvents reads server-sent events, calling fn with each event's data
+// until fn returns done or an error. A stream that ends before fn is done
+// returns errTruncated: it must end with its completed event.
+func readEvents(resp *http.Response, fn func(answer) (done bool, err error)) error {
+	defer resp.Body.Close()
+	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
+	var ev answer
+	dispatch := func() (bool, error) {
+		if len(ev.rest) == 0 && len(ev.images) == 0 {
+			return false, nil
+		}
+		done, err := fn(ev)
+		ev = answer{}
+		return done, err
+	}
+	for {
+		name, err := ir.fieldName()
+		if errors.Is(err, io.EOF) {
+			if done, err := dispatch(); done || err != nil {
+				return err
+			}
+			return errTruncated
+		}
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "\n": // a blank line ends an event
+			if done, err := dispatch(); done || err != nil {
+				return err
+			}
+		case "data":
+			if c, err := ir.r.Peek(1); err == nil && c[0] == ' ' {
+				_, _ = ir.r.ReadByte()
+			}
+			rest, images, err := ir.read(true)
+			if err != nil {
+				return err
+			}
+			if len(ev.rest) > 0 {
+				ev.rest = append(ev.rest, '\n')
+			}
+			ev.rest = append(ev.rest, bytes.TrimRight(rest, "\r")...)
+			ev.images = append(ev.images, images...)
+		default: // event:, id:, retry: and comments carry nothing Easel needs
+			if err := ir.skipLine(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// fieldName reads a server-sent event field name up to its colon, or
+// returns "\n" for a blank line. A line without a colon is skipped.
+func (ir *imageReader) fieldName() (string, error) {
+	var name []byte
+	for {
+		c, err := ir.r.ReadByte()
+		if err != nil {
+			if len(name) > 0 && errors.Is(err, io.EOF) {
+				return "", io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		switch {
+		case c == '\r':
+		case c == '\n' && len(name) == 0:
+			return "\n", nil
+		case c == '\n':
+			name = name[:0] // a field without a value: ignored
+		case c == ':':
+			return string(name), nil
+		case len(name) < 64:
+			name = append(name, c)
+		}
+	}
+}
+
+// skipLine discards the rest of the current line.
+func (ir *imageReader) skipLine() error {
+	for {
+		_, err := ir.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+}

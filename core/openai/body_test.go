@@ -1,0 +1,96 @@
+package openai
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func response(body string) *http.Response {
+	return &http.Response{Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
+}
+
+func TestReadAnswer(t *testing.T) {
+	a, b := []byte("first image bytes \x00\xff"), []byte("second/image?>>")
+	encB := strings.ReplaceAll(base64.StdEncoding.EncodeToString(b), "/", `\/`)
+	body := `{"created": 1, "data": [{"b64_json": "` + base64.StdEncoding.EncodeToString(a) + `", "revised_prompt": "a \"quoted\" b64_json: x"},` +
+		` {"b64_json":"` + encB + `"}], "output_format": "png", "usage": {"input_tokens": 5}}`
+	ans, err := readAnswer(response(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.images) != 2 || !bytes.Equal(ans.images[0], a) || !bytes.Equal(ans.images[1], b) {
+		t.Fatalf("images = %q", ans.images)
+	}
+	want := `{"created": 1, "data": [{"b64_json": "", "revised_prompt": "a \"quoted\" b64_json: x"}, {"b64_json":""}], "output_format": "png", "usage": {"input_tokens": 5}}`
+	if string(ans.rest) != want {
+		t.Errorf("rest = %s\nwant   %s", ans.rest, want)
+	}
+}
+
+func TestReadAnswerErrors(t *testing.T) {
+	full := `{"data":[{"b64_json":"` + base64.StdEncoding.EncodeToString([]byte("image")) + `"}]}`
+	for cut := 5; cut < len(full)-3; cut += 3 {
+		if _, err := readAnswer(response(full[:cut])); err == nil && strings.Contains(full[:cut], `"b64_json":"`) {
+			t.Errorf("a body cut at %d (%q) was accepted", cut, full[:cut])
+		}
+	}
+	for _, body := range []string{`{"data":[{"b64_json":"!!!!"}]}`, `{"data":[{"b64_json":"aGVsbG8\n"}]}`, `{"data":[{"b64_json":""}]}`} {
+		if _, err := readAnswer(response(body)); !errors.Is(err, errBadImage) {
+			t.Errorf("readAnswer(%s) = %v, want a bad-image error", body, err)
+		}
+	}
+}
+
+func TestReadEvents(t *testing.T) {
+	p, f := []byte("partial"), []byte("final")
+	stream := ": keep-alive\r\n\r\n" +
+		"event: image_generation.partial_image\r\n" +
+		`data: {"type":"image_generation.partial_image","b64_json":"` + base64.StdEncoding.EncodeToString(p) + `","partial_image_index":0}` + "\r\n\r\n" +
+		"event: image_generation.completed\n" +
+		"data: {\"type\":\"image_generation.completed\",\n" +
+		`data: "b64_json":"` + base64.StdEncoding.EncodeToString(f) + `","usage":{"output_tokens":3}}` + "\n\n"
+	var events []answer
+	err := readEvents(response(stream), func(a answer) (bool, error) {
+		events = append(events, a)
+		return strings.Contains(string(a.rest), "completed"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || !bytes.Equal(events[0].images[0], p) || !bytes.Equal(events[1].images[0], f) {
+		t.Fatalf("events = %+v", events)
+	}
+	if got := string(events[1].rest); got != "{\"type\":\"image_generation.completed\",\n\"b64_json\":\"\",\"usage\":{\"output_tokens\":3}}" {
+		t.Errorf("multi-line data joined as %q", got)
+	}
+	// A stream that stops before its completed event is truncated.
+	err = readEvents(response(stream[:len(stream)/2]), func(answer) (bool, error) { return false, nil })
+	if err == nil {
+		t.Error("a truncated stream was accepted")
+	}
+	if err := readEvents(response("event: x\ndata: {\"type\":\"x\"}\n\n"), func(answer) (bool, error) { return false, nil }); !errors.Is(err, errTruncated) {
+		t.Errorf("a stream without a completed event = %v, want errTruncated", err)
+	}
+}
+
+// BenchmarkReadAnswer reads a JSON answer carrying a 2 MB image: the bytes
+// allocated per op should stay near the image's size, not a multiple of it.
+func BenchmarkReadAnswer(b *testing.B) {
+	img := make([]byte, 2<<20)
+	_, _ = rand.Read(img)
+	body := `{"created":1,"data":[{"b64_json":"` + base64.StdEncoding.EncodeToString(img) + `"}],"usage":{"input_tokens":1}}`
+	b.SetBytes(int64(len(img)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ans, err := readAnswer(response(body))
+		if err != nil || len(ans.images[0]) != len(img) {
+			b.Fatal(err)
+		}
+	}
+}
