@@ -38,7 +38,9 @@ func TestAckLatency(t *testing.T) {
 		p50, p99, mx := summary(lat)
 		t.Logf("ack, %4d concurrent ×%d rounds, provider %s: p50 %s  p99 %s  max %s  (Handle errors: %d)",
 			n, rounds, latency, ms(p50), ms(p99), ms(mx), len(errs))
-		if n == 200 && p99 > 50*time.Millisecond {
+		// Targets are checked in the full run only: the reduced CI form runs
+		// under the race detector, which slows everything about tenfold.
+		if *full && n == 200 && p99 > 50*time.Millisecond {
 			t.Errorf("ack p99 at 200 concurrent is %s, target < 50 ms", p99)
 		}
 		s.stop()
@@ -113,7 +115,11 @@ func TestTurnOverhead(t *testing.T) {
 	t.Logf("  provider response → uploaded:   p50 %s  p99 %s", ms(o50), ms(o99))
 	t.Logf("  total overhead:                 p50 %s  p99 %s", ms(t50), ms(t99))
 	t.Logf("  floor (b64 decode %s + upload): p50 %s  p99 %s", ms(d50), ms(f50), ms(f99))
-	t.Logf("  overhead / floor (p50): %.2f×  (target ≤ 3×)", float64(t50)/float64(f50))
+	ratio := float64(t50) / float64(f50)
+	t.Logf("  overhead / floor (p50): %.2f×  (target ≤ 3×)", ratio)
+	if *full && ratio > 3 {
+		t.Errorf("per-turn overhead is %.2f× the floor, target ≤ 3×", ratio)
+	}
 }
 
 // heapBytes reads live-or-unswept heap object bytes without stopping the world.
@@ -229,6 +235,9 @@ func TestMemoryPerJob(t *testing.T) {
 		t.Logf("memory, %d jobs completing at once, %d-byte PNG via OpenAI provider: peak heap growth %.1f MB = %.2f× image per job; "+
 			"allocated %.2f× image per job; peak RSS growth %.2f× image per job (target heap ≤ 2×)",
 			k, len(img), float64(heap)/1e6, float64(heap)/float64(k)/size, float64(allocs)/float64(k)/size, float64(rss)/float64(k)/size)
+		if perJob := float64(heap) / float64(k) / size; *full && perJob > 2 {
+			t.Errorf("peak heap growth is %.2f× the image per job, target ≤ 2×", perJob)
+		}
 	}
 }
 
