@@ -129,6 +129,10 @@ type Discord struct {
 	// MessageContent requests the privileged Message Content intent, without
 	// which replies in a thread must mention Easel.
 	MessageContent bool `toml:"message_content"`
+	// AdminRoles are role ids whose members may press the buttons on
+	// anyone's images, besides engine.admins and members with Discord's
+	// Administrator permission.
+	AdminRoles []string `toml:"admin_roles"`
 }
 
 // Log configures logging.
@@ -202,7 +206,7 @@ func DefaultConfig() Config {
 			APIURL:  "https://slack.com/api/",
 			Command: "/imagine",
 		},
-		Discord: Discord{APIURL: "https://discord.com/api/", Guilds: []string{}},
+		Discord: Discord{APIURL: "https://discord.com/api/", Guilds: []string{}, AdminRoles: []string{}},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

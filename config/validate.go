@@ -87,6 +87,11 @@ func (c Config) problems() []*Error {
 			v.add("discord.guilds", "entry %d must be a guild id (a number such as \"123456789012345678\"), got %q", i+1, g)
 		}
 	}
+	for i, r := range d.AdminRoles {
+		if _, err := strconv.ParseUint(r, 10, 64); err != nil {
+			v.add("discord.admin_roles", "entry %d must be a role id (a number such as \"123456789012345678\"), got %q", i+1, r)
+		}
+	}
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")

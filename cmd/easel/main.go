@@ -40,6 +40,7 @@ func commands() []command {
 		{"run", "serve the Slack and Discord bots enabled in a config file", cmdRun},
 		{"sessions", "list, show and export stored sessions", cmdSessions},
 		{"config", "check a config file", cmdConfig},
+		{"discord", "print the URL that adds the Discord bot to a server", cmdDiscord},
 		{"version", "print the version", cmdVersion},
 	}
 }

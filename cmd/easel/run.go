@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
@@ -47,9 +48,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("missing environment variables: %s", strings.Join(missing, ", "))
-	}
-	if cfg.Discord.Enabled {
-		return errors.New("discord: not available yet in this build of Easel; disable [discord] or use `easel chat`")
 	}
 	log := newLogger(e.stderr, cfg.Log, slog.LevelDebug)
 
@@ -101,6 +99,19 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 			APIURL:        cfg.Slack.APIURL,
 			Command:       cfg.Slack.Command,
 		}, a.engine, a.db, log.With("platform", slack.Platform))
+		if err != nil {
+			return nil, err
+		}
+		bots = append(bots, b)
+	}
+	if cfg.Discord.Enabled {
+		b, err := discord.New(discord.Config{
+			Token:          cfg.Secrets.DiscordBotToken,
+			APIURL:         cfg.Discord.APIURL,
+			Guilds:         cfg.Discord.Guilds,
+			MessageContent: cfg.Discord.MessageContent,
+			AdminRoles:     cfg.Discord.AdminRoles,
+		}, a.engine, a.db, log.With("platform", discord.Platform))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,335 @@
+// Package discord is Easel's Discord adapter: /imagine, @Easel mentions,
+// session threads, DMs, result buttons and attachments, over Discord's
+// gateway and REST API (through github.com/bwmarrin/discordgo).
+//
+// Each session lives in a Discord thread (or a DM channel): /imagine and
+// mentions start one, every reply in it refines the image, and each result
+// carries buttons whose custom ids name the session and version, so they keep
+// working after a restart. Interactions are acknowledged at once and results
+// are posted with the bot token, not the 15-minute interaction token, so a
+// long queue still delivers. Gateway dispatches are deduplicated through a
+// durable event log, so a RESUME replay starts no second job.
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Platform is the platform name of Discord sessions.
+const Platform = "discord"
+
+// DefaultAPIURL is Discord's REST API root.
+const DefaultAPIURL = "https://discord.com/api/"
+
+// Limits of event handling.
+const (
+	// eventTimeout bounds the handling of one gateway event; interaction
+	// tokens last 15 minutes, downloads and the engine take seconds.
+	eventTimeout = 2 * time.Minute
+	// dedupeTTL is how long a handled event id is remembered: far longer
+	// than any gateway RESUME window.
+	dedupeTTL = 24 * time.Hour
+	// hintTTL is how long a thread stays told that replies must mention Easel.
+	hintTTL = 30 * 24 * time.Hour
+	// maxBusy bounds the events handled at once past their acknowledgement,
+	// so a burst of commands cannot starve the acknowledgements of those
+	// still arriving.
+	maxBusy = 16
+)
+
+// Config configures a Bot.
+type Config struct {
+	// Token is the bot token (DISCORD_BOT_TOKEN), with or without "Bot ".
+	Token string
+	// APIURL is the REST API root, such as a proxy's; DefaultAPIURL when
+	// empty. The gateway URL comes from GET /gateway, and attachments are
+	// also downloaded from this host when it is not Discord's.
+	APIURL string
+	// Guilds are the guild ids where /imagine is registered, which takes
+	// effect at once; with none it is registered globally (and also works
+	// in DMs), which Discord may take a while to show.
+	Guilds []string
+	// MessageContent requests the privileged Message Content intent. Without
+	// it Discord blanks replies that do not mention the bot, so Easel asks
+	// for a mention.
+	MessageContent bool
+	// AdminRoles are role ids whose members may press anyone's buttons,
+	// like members with the Administrator permission and the engine's
+	// admins.
+	AdminRoles []string
+	// HTTPClient makes the REST calls and attachment downloads; its
+	// Transport is wrapped, not changed. Default: a client with a 1-minute
+	// timeout and a pool of up to 64 connections per host.
+	HTTPClient *http.Client
+}
+
+// Engine is what the adapter needs of core.Engine.
+type Engine interface {
+	// Handle queues a message; see core.Engine.Handle. It returns a
+	// *core.Error for anything the user should be told directly.
+	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
+	// Session returns the current session of a platform thread, or a
+	// NotFound *core.Error when the thread has none.
+	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+}
+
+// EventLog records handled platform events; *storage.DB implements it.
+type EventLog interface {
+	// MarkEvent records event key and reports whether this is its first
+	// delivery within ttl; false means a duplicate to drop.
+	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+}
+
+// Bot is a Discord bot serving Easel. Create it with New and start it with Run.
+type Bot struct {
+	cfg    Config
+	engine Engine
+	events EventLog
+	log    *slog.Logger
+	dg     *discordgo.Session
+	cdn    cdn
+	busy   *semaphore.Weighted // see maxBusy
+
+	life context.Context // ends when Run returns; bounds typing indicators
+	end  context.CancelFunc
+
+	mu      sync.Mutex
+	threads map[string]*thread // live threads by channel id; see thread.go
+	fresh   map[string]bool    // DM channels whose next prompt starts a new session
+	closed  bool               // Run is returning: no new event handlers
+	running sync.WaitGroup     // event handlers in progress
+}
+
+// New returns a Bot for cfg that hands messages to engine and deduplicates
+// gateway events in events. log may be nil. It makes no network call.
+func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, error) {
+	token := strings.TrimSpace(strings.TrimPrefix(cfg.Token, "Bot "))
+	if token == "" {
+		return nil, errors.New("discord: no bot token: set DISCORD_BOT_TOKEN")
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	api, err := url.Parse(cfg.APIURL)
+	if err != nil || (api.Scheme != "https" && api.Scheme != "http") || api.Host == "" {
+		return nil, fmt.Errorf("discord: api_url %q is not an http(s) URL", cfg.APIURL)
+	}
+	if !strings.HasSuffix(api.Path, "/") {
+		api.Path += "/"
+	}
+	if cfg.HTTPClient == nil {
+		// Reuse a pool of connections to Discord through a burst of
+		// interaction answers rather than dialling one per request: the
+		// default transport keeps only two idle.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost, t.MaxConnsPerHost = 64, 64
+		cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: t}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dg, err := discordgo.New("Bot " + token)
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
+	}
+	client := *cfg.HTTPClient
+	client.Transport = newAPITransport(api, cfg.HTTPClient.Transport)
+	dg.Client = &client
+	dg.Identify.Intents = intents(cfg.MessageContent)
+	dg.Dialer = gatewayDialer()
+	dg.LogLevel = discordgo.LogError
+
+	life, end := context.WithCancel(context.Background())
+	return &Bot{
+		cfg: cfg, engine: engine, events: events, log: log.With("platform", Platform), dg: dg,
+		cdn: newCDN(api, cfg.HTTPClient), busy: semaphore.NewWeighted(maxBusy),
+		life: life, end: end,
+		threads: map[string]*thread{}, fresh: map[string]bool{},
+	}, nil
+}
+
+// intents returns the gateway intents Easel needs: guilds (channels and
+// threads), guild messages and DMs, and message content if configured.
+func intents(messageContent bool) discordgo.Intent {
+	i := discordgo.IntentGuilds | discordgo.IntentGuildMessages | discordgo.IntentDirectMessages
+	if messageContent {
+		i |= discordgo.IntentMessageContent
+	}
+	return i
+}
+
+// Run connects to the gateway, registers /imagine and serves events until
+// ctx ends, then disconnects and waits for the events being handled. It
+// returns an error if the token is rejected, the gateway cannot be opened or
+// the command cannot be registered. Run may be called once.
+func (b *Bot) Run(ctx context.Context) error {
+	defer b.end()
+	me, err := b.dg.User("@me", discordgo.WithContext(ctx))
+	var rest *discordgo.RESTError
+	switch {
+	case errors.As(err, &rest) && rest.Response != nil && rest.Response.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("discord: the bot token (DISCORD_BOT_TOKEN) was rejected: %w", err)
+	case err != nil:
+		return fmt.Errorf("discord: reach the API at %s: %w", b.cfg.APIURL, err)
+	}
+	b.dg.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
+		b.handle(ctx, func(ctx context.Context) { b.onInteraction(ctx, ic.Interaction) })
+	})
+	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
+		b.handle(ctx, func(ctx context.Context) { b.onMessage(ctx, m.Message) })
+	})
+	if err := b.dg.Open(); err != nil {
+		return openError(err)
+	}
+	defer b.shutdown()
+	if err := b.register(ctx); err != nil {
+		return err
+	}
+	b.log.Info("connected to Discord", "bot", me.Username, "id", me.ID, "message_content", b.cfg.MessageContent)
+	<-ctx.Done()
+	return nil
+}
+
+// shutdown closes the gateway and waits for the event handlers.
+func (b *Bot) shutdown() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	if err := b.dg.Close(); err != nil {
+		b.log.Warn("closing the gateway failed", "err", err)
+	}
+	b.running.Wait()
+}
+
+// handle runs fn for one gateway event with a bounded context, unless Run
+// is returning.
+func (b *Bot) handle(ctx context.Context, fn func(context.Context)) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.running.Add(1)
+	b.mu.Unlock()
+	defer b.running.Done()
+	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
+	defer cancel()
+	fn(ctx)
+}
+
+// openError explains the gateway close codes a newcomer can fix.
+func openError(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case 4004:
+			return fmt.Errorf("discord: the gateway rejected the bot token (DISCORD_BOT_TOKEN): %w", err)
+		case 4014:
+			return fmt.Errorf("discord: the Message Content intent is not enabled for this bot: enable it in the Developer Portal (Bot → Privileged Gateway Intents) or set message_content = false: %w", err)
+		}
+	}
+	return fmt.Errorf("discord: open the gateway: %w", err)
+}
+
+// work runs fn once one of maxBusy slots is free, unless ctx ends first.
+func (b *Bot) work(ctx context.Context, fn func()) {
+	if err := b.busy.Acquire(ctx, 1); err != nil {
+		b.log.Warn("dropping a Discord event: too busy", "err", err)
+		return
+	}
+	defer b.busy.Release(1)
+	fn()
+}
+
+// first records event id and reports whether it is new; a replayed
+// dispatch, or a failure to record it, reports false.
+func (b *Bot) first(ctx context.Context, id string) bool {
+	first, err := b.events.MarkEvent(ctx, "discord:"+id, dedupeTTL)
+	if err != nil {
+		b.log.Error("recording a Discord event failed; dropping it", "event", id, "err", err)
+		return false
+	}
+	if !first {
+		b.log.Debug("dropping a replayed Discord event", "event", id)
+	}
+	return first
+}
+
+// me returns the bot's user id, known once READY arrived.
+func (b *Bot) me() string {
+	b.dg.State.RLock()
+	defer b.dg.State.RUnlock()
+	if b.dg.State.User == nil {
+		return ""
+	}
+	return b.dg.State.User.ID
+}
+
+// self returns the bot's user id, asking Discord when no READY arrived yet
+// (a session resumed before Run connected).
+func (b *Bot) self(ctx context.Context) (string, error) {
+	if id := b.me(); id != "" {
+		return id, nil
+	}
+	u, err := b.dg.User("@me", discordgo.WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("discord: who am I: %w", err)
+	}
+	return u.ID, nil
+}
+
+// appID returns the application id from READY.
+func (b *Bot) appID() string {
+	b.dg.State.RLock()
+	defer b.dg.State.RUnlock()
+	if b.dg.State.Application != nil {
+		return b.dg.State.Application.ID
+	}
+	if b.dg.State.User != nil {
+		return b.dg.State.User.ID
+	}
+	return ""
+}
+
+// channel returns a channel or thread, from the gateway's state when it is
+// there, else over REST. The copy is safe to read while state changes.
+func (b *Bot) channel(ctx context.Context, id string) (discordgo.Channel, error) {
+	if c, err := b.dg.State.Channel(id); err == nil {
+		b.dg.State.RLock()
+		defer b.dg.State.RUnlock()
+		return *c, nil
+	}
+	c, err := b.dg.Channel(id, discordgo.WithContext(ctx))
+	if err != nil {
+		return discordgo.Channel{}, fmt.Errorf("discord: look up channel %s: %w", id, err)
+	}
+	return *c, nil
+}
+
+// userMessage returns what the user may be told about err, logging
+// internal errors under a reference they can quote.
+func (b *Bot) userMessage(err error, what string) string {
+	ref := core.NewRef()
+	if core.KindOf(err) == core.Internal {
+		b.log.Error(what, "ref", ref, "err", err)
+	}
+	msg := core.UserMessage(err, ref)
+	if core.KindOf(err) == core.Forbidden {
+		return "🔒 " + msg
+	}
+	return "❌ " + msg
+}

@@ -1,0 +1,264 @@
+package discordtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Draft is a message a user posts; see Post.
+type Draft struct {
+	From    User
+	Channel string
+	Content string
+	// Mention prefixes the content with the bot's mention, as typing
+	// @Easel does, and lists the bot in the message's mentions.
+	Mention bool
+	// ReplyTo is the id of the message this one replies to. PingReply
+	// lists that message's author in the mentions, as Discord's reply
+	// does unless the user turns the ping off.
+	ReplyTo   string
+	PingReply bool
+	// Unresolved leaves referenced_message out of the dispatch, as Discord
+	// does when it could not load the message replied to.
+	Unresolved bool
+	// Attachments are files made with Upload.
+	Attachments []Attachment
+}
+
+// Post makes d.From post a message and dispatches its MESSAGE_CREATE (with
+// its content blanked if the bot lacks the Message Content intent and is
+// not mentioned). It panics if the channel does not exist.
+func (s *Server) Post(d Draft) Message {
+	s.mu.Lock()
+	ch := s.channels[d.Channel]
+	if ch == nil {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("discordtest: Post to unknown channel %q", d.Channel))
+	}
+	m := &Message{ID: s.newID(), ChannelID: ch.ID, GuildID: ch.GuildID, Author: d.From, Type: TypeDefault,
+		Content: d.Content, Attachments: slices.Clone(d.Attachments)}
+	if d.Mention {
+		m.Content = "<@" + s.Bot.ID + "> " + d.Content
+		m.Mentions = append(m.Mentions, s.Bot.ID)
+	}
+	if d.ReplyTo != "" {
+		m.Type, m.Reference, m.unresolved = TypeReply, d.ReplyTo, d.Unresolved
+		if ref := s.messages[d.ReplyTo]; d.PingReply && ref != nil && !slices.Contains(m.Mentions, ref.Author.ID) {
+			m.Mentions = append(m.Mentions, ref.Author.ID)
+		}
+	}
+	s.add(m)
+	events := s.messageEvent(m)
+	snap := m.snapshot()
+	s.notify()
+	s.mu.Unlock()
+	for _, e := range events {
+		s.gw.dispatch(e)
+	}
+	return snap
+}
+
+// Say posts text in a channel or thread.
+func (s *Server) Say(from User, channelID, text string) Message {
+	return s.Post(Draft{From: from, Channel: channelID, Content: text})
+}
+
+// Mention posts "@Easel text" in a channel or thread.
+func (s *Server) Mention(from User, channelID, text string, files ...Attachment) Message {
+	return s.Post(Draft{From: from, Channel: channelID, Content: text, Mention: true, Attachments: files})
+}
+
+// Reply posts text as a reply to message replyTo, pinging its author as
+// Discord's reply does by default.
+func (s *Server) Reply(from User, channelID, replyTo, text string) Message {
+	return s.Post(Draft{From: from, Channel: channelID, Content: text, ReplyTo: replyTo, PingReply: true})
+}
+
+// DM sends text to the bot in from's DM channel.
+func (s *Server) DM(from User, text string, files ...Attachment) Message {
+	return s.Post(Draft{From: from, Channel: s.DMChannel(from), Content: text, Attachments: files})
+}
+
+// Redeliver dispatches the MESSAGE_CREATE of an existing message again,
+// under a new sequence number, as a gateway replay can.
+func (s *Server) Redeliver(m Message) {
+	s.mu.Lock()
+	events := s.messageEvent(s.messages[m.ID])
+	s.mu.Unlock()
+	for _, e := range events {
+		s.gw.dispatch(e)
+	}
+}
+
+// Delete deletes a message as a moderator would.
+func (s *Server) Delete(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.messages[id]; m != nil {
+		m.Deleted = true
+		s.notify()
+	}
+}
+
+// Upload puts a file on the CDN, as a user's client does before posting
+// it, and returns it for a Draft or a command's attachment option. Its Size
+// may be changed to declare a different size than the data's.
+func (s *Server) Upload(name, contentType string, data []byte) Attachment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attach(&Channel{ID: "uploads"}, []File{{Name: name, ContentType: contentType, Data: data}})[0]
+}
+
+// Option is one option of a slash command as a user fills it in: its value
+// is a string, an int or an Attachment.
+type Option struct {
+	Name  string
+	Value any
+}
+
+// Command makes from run the registered command name (say "imagine") in a
+// channel and dispatches its INTERACTION_CREATE. As in Discord, a guild
+// channel offers the guild's and the global commands, a DM only global ones;
+// the test fails if the command is not registered there.
+func (s *Server) Command(t testing.TB, from User, channelID, name string, opts ...Option) Interaction {
+	t.Helper()
+	s.mu.Lock()
+	ch := s.channels[channelID]
+	if ch == nil {
+		s.mu.Unlock()
+		t.Fatalf("discordtest: command in unknown channel %q", channelID)
+	}
+	guildID := ch.GuildID
+	idx := slices.IndexFunc(s.commands, func(c Command) bool {
+		return c.Name == name && (c.GuildID == "" || c.GuildID == guildID)
+	})
+	if idx < 0 {
+		s.mu.Unlock()
+		t.Fatalf("discordtest: no command %q is registered for channel %s", name, channelID)
+	}
+	cmd := s.commands[idx]
+	options, resolved := []any{}, map[string]any{}
+	for _, o := range opts {
+		switch v := o.Value.(type) {
+		case string:
+			options = append(options, map[string]any{"name": o.Name, "type": 3, "value": v})
+		case int:
+			options = append(options, map[string]any{"name": o.Name, "type": 4, "value": v})
+		case Attachment:
+			options = append(options, map[string]any{"name": o.Name, "type": 11, "value": v.ID})
+			resolved[v.ID] = wireAttachment(v)
+		default:
+			s.mu.Unlock()
+			t.Fatalf("discordtest: option %s has a value of unsupported type %T", o.Name, o.Value)
+		}
+	}
+	data := map[string]any{"id": cmd.ID, "name": cmd.Name, "type": 1, "options": options}
+	if guildID != "" {
+		data["guild_id"] = guildID
+	}
+	if len(resolved) > 0 {
+		data["resolved"] = map[string]any{"attachments": resolved}
+	}
+	i := &Interaction{ID: s.newID(), Token: token(), Type: 2, ChannelID: ch.ID, GuildID: guildID, User: from}
+	return s.interact(i, ch, data, nil)
+}
+
+// Click makes from press the button customID of message m and dispatches
+// its INTERACTION_CREATE. The test fails if m has no such button.
+func (s *Server) Click(t testing.TB, from User, m Message, customID string) Interaction {
+	t.Helper()
+	s.mu.Lock()
+	cur := s.messages[m.ID]
+	if cur == nil || !slices.ContainsFunc(cur.snapshot().Buttons(), func(b Component) bool { return b.CustomID == customID }) {
+		s.mu.Unlock()
+		t.Fatalf("discordtest: message %s has no button %q", m.ID, customID)
+	}
+	ch := s.channels[cur.ChannelID]
+	data := map[string]any{"custom_id": customID, "component_type": 2}
+	i := &Interaction{ID: s.newID(), Token: token(), Type: 3, ChannelID: ch.ID, GuildID: ch.GuildID, User: from,
+		CustomID: customID, Message: cur.ID}
+	return s.interact(i, ch, data, s.wire(cur, false))
+}
+
+// interact stores i and dispatches its INTERACTION_CREATE; s.mu must be
+// held and is released.
+func (s *Server) interact(i *Interaction, ch *Channel, data, message map[string]any) Interaction {
+	w := map[string]any{
+		"id": i.ID, "application_id": s.Bot.ID, "type": i.Type, "token": i.Token, "version": 1,
+		"channel_id": ch.ID, "channel": s.wireChannel(ch), "data": data, "locale": "en-US",
+		"app_permissions": strconv.FormatInt(botPermissions, 10), "entitlements": []any{},
+		"authorizing_integration_owners": map[string]any{"0": i.GuildID}, "context": 0,
+	}
+	if i.GuildID != "" {
+		w["guild_id"], w["guild_locale"], w["member"] = i.GuildID, "en-US", wireMember(i.User)
+	} else {
+		w["user"], w["context"] = wireUser(i.User), 1
+		w["authorizing_integration_owners"] = map[string]any{"1": i.User.ID}
+	}
+	if message != nil {
+		w["message"] = message
+	}
+	i.payload = w
+	s.interactions[i.ID] = i
+	s.tokens[i.Token] = i
+	snap := i.snapshot()
+	s.mu.Unlock()
+	s.gw.dispatch(s.interactionEvent(i))
+	return snap
+}
+
+// interactionEvent returns the INTERACTION_CREATE dispatch of i, which
+// stamps its SentAt when first written.
+func (s *Server) interactionEvent(i *Interaction) event {
+	return event{t: "INTERACTION_CREATE", d: i.payload, sent: func(at time.Time) {
+		s.mu.Lock()
+		if i.SentAt.IsZero() {
+			i.SentAt = at
+		}
+		s.notify()
+		s.mu.Unlock()
+	}}
+}
+
+// RedeliverInteraction dispatches an interaction's INTERACTION_CREATE
+// again, as a gateway replay can.
+func (s *Server) RedeliverInteraction(i Interaction) {
+	s.mu.Lock()
+	cur := s.interactions[i.ID]
+	s.mu.Unlock()
+	if cur != nil {
+		s.gw.dispatch(s.interactionEvent(cur))
+	}
+}
+
+// Permissions in member objects: what an ordinary member holds (view,
+// send, threads, history, reactions, files), and everything for admins.
+const (
+	memberPermissions = 1<<6 | 1<<10 | 1<<11 | 1<<15 | 1<<16 | 1<<35 | 1<<38
+	adminPermissions  = 1<<50 - 1
+	botPermissions    = memberPermissions
+)
+
+func wireMember(u User) map[string]any {
+	perms := int64(memberPermissions)
+	if u.Admin {
+		perms = adminPermissions
+	}
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return map[string]any{"user": wireUser(u), "roles": roles, "nick": nil, "deaf": false, "mute": false,
+		"joined_at": "2024-01-01T00:00:00Z", "flags": 0, "pending": false, "permissions": strconv.FormatInt(perms, 10)}
+}
+
+func token() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "aW50ZXJhY3Rpb24" + hex.EncodeToString(b[:])
+}

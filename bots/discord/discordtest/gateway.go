@@ -1,0 +1,331 @@
+package discordtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Gateway intents the fake honours (GatewayIntentBits).
+const (
+	intentGuilds         = 1 << 0
+	intentGuildMessages  = 1 << 9
+	intentDirectMessages = 1 << 12
+	intentMessageContent = 1 << 15
+)
+
+// Gateway opcodes.
+const (
+	opDispatch       = 0
+	opHeartbeat      = 1
+	opIdentify       = 2
+	opResume         = 6
+	opInvalidSession = 9
+	opHello          = 10
+	opHeartbeatACK   = 11
+)
+
+// Identify is an IDENTIFY the gateway received.
+type Identify struct {
+	Token   string
+	Intents int
+	At      time.Time
+}
+
+// event is a dispatch for the gateway to send.
+type event struct {
+	t      string
+	d      map[string]any
+	intent int // the intent the bot needs to receive it; 0 for none
+	// content marks a guild message by someone else that does not mention
+	// the bot: without the Message Content intent its content, embeds,
+	// attachments and components arrive empty.
+	content bool
+	// sent, if set, is called as the dispatch is first written.
+	sent func(time.Time)
+}
+
+// frame is an encoded dispatch of the current session, kept for RESUME.
+type frame struct {
+	seq  int64
+	data []byte
+	sent func(time.Time)
+}
+
+// gateway is the fake's websocket gateway. One bot connects at a time.
+type gateway struct {
+	s *Server
+
+	mu         sync.Mutex // guards the fields below and serialises writes on conn
+	conn       *websocket.Conn
+	live       bool // identified or resumed: dispatches are written as they come
+	session    string
+	intents    int
+	seq        int64
+	log        []frame
+	identifies []Identify
+	resumes    int
+	heartbeats int
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// WaitReady waits until the bot has identified and received READY.
+func (s *Server) WaitReady(t testing.TB) {
+	t.Helper()
+	s.Wait(t, "the bot to connect to the gateway", func() bool {
+		s.gw.mu.Lock()
+		defer s.gw.mu.Unlock()
+		return s.gw.live
+	})
+}
+
+// Identifies returns the IDENTIFYs received, oldest first.
+func (s *Server) Identifies() []Identify {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return slices.Clone(s.gw.identifies)
+}
+
+// Resumes returns how many sessions were resumed.
+func (s *Server) Resumes() int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.resumes
+}
+
+// Heartbeats returns how many heartbeats were received (and acknowledged).
+func (s *Server) Heartbeats() int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.heartbeats
+}
+
+// Connected reports whether the bot is connected and identified or resumed.
+func (s *Server) Connected() bool {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.live
+}
+
+// Disconnect closes the gateway connection from the server side with close
+// code 4000 (unknown error, which a client may resume after), as Discord
+// does when it drops a connection. Dispatches sent while the bot is away are
+// replayed when it resumes.
+func (s *Server) Disconnect() { s.gw.drop(4000) }
+
+func (g *gateway) drop(code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn != nil {
+		closeWith(g.conn, code, "")
+		g.conn, g.live = nil, false
+	}
+}
+
+func closeWith(conn *websocket.Conn, code int, text string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	_ = conn.Close()
+}
+
+// serve runs one gateway connection: HELLO, then IDENTIFY or RESUME, then
+// heartbeats until the connection ends.
+func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Get("encoding") != "json" || (q.Get("v") != "9" && q.Get("v") != "10") {
+		http.Error(w, "the fake gateway speaks v=9 or v=10 with encoding=json", http.StatusBadRequest)
+		return
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	interval := g.s.HeartbeatInterval
+	if interval <= 0 {
+		interval = 41250 * time.Millisecond
+	}
+	g.mu.Lock()
+	if g.conn != nil {
+		_ = g.conn.Close()
+	}
+	g.conn, g.live = conn, false
+	g.send(conn, map[string]any{"op": opHello, "d": map[string]any{"heartbeat_interval": interval.Milliseconds()}})
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		if g.conn == conn {
+			g.conn, g.live = nil, false
+		}
+		g.mu.Unlock()
+		_ = conn.Close()
+	}()
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var p struct {
+			Op int             `json:"op"`
+			D  json.RawMessage `json:"d"`
+		}
+		if json.Unmarshal(data, &p) != nil {
+			closeWith(conn, 4002, "Error while decoding payload.")
+			return
+		}
+		switch p.Op {
+		case opHeartbeat:
+			g.heartbeat(conn)
+		case opIdentify:
+			g.identify(conn, p.D)
+		case opResume:
+			g.resume(conn, p.D)
+		}
+	}
+}
+
+// send writes a non-dispatch payload; g.mu must be held.
+func (g *gateway) send(conn *websocket.Conn, payload any) {
+	data, _ := json.Marshal(payload)
+	if err := conn.WriteMessage(websocket.TextMessage, data); err != nil && g.conn == conn {
+		g.live = false
+	}
+}
+
+func (g *gateway) heartbeat(conn *websocket.Conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.heartbeats++
+	g.send(conn, map[string]any{"op": opHeartbeatACK})
+}
+
+// identify starts a new session: READY, then GUILD_CREATE for each guild.
+func (g *gateway) identify(conn *websocket.Conn, d json.RawMessage) {
+	var id struct {
+		Token   string `json:"token"`
+		Intents int    `json:"intents"`
+	}
+	_ = json.Unmarshal(d, &id)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if conn != g.conn {
+		return
+	}
+	g.identifies = append(g.identifies, Identify{Token: id.Token, Intents: id.Intents, At: time.Now()})
+	switch {
+	case strings.TrimPrefix(id.Token, "Bot ") != g.s.Token:
+		closeWith(conn, 4004, "Authentication failed.")
+		return
+	case id.Intents&intentMessageContent != 0 && !g.s.MessageContentAllowed:
+		closeWith(conn, 4014, "Disallowed intent(s).")
+		return
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	g.session, g.intents, g.seq, g.log = hex.EncodeToString(b[:]), id.Intents, 0, nil
+	g.live = true
+
+	s := g.s
+	s.mu.Lock()
+	guilds := []any{}
+	var creates []event
+	for _, gd := range s.guilds {
+		guilds = append(guilds, map[string]any{"id": gd.id, "unavailable": true})
+		creates = append(creates, event{t: "GUILD_CREATE", d: s.wireGuild(gd), intent: intentGuilds})
+	}
+	ready := map[string]any{"v": 10, "user": wireUser(s.Bot), "guilds": guilds, "session_id": g.session,
+		"resume_gateway_url": s.gatewayURL(), "application": map[string]any{"id": s.Bot.ID, "flags": 0},
+		"private_channels": []any{}, "session_type": "normal", "shard": []int{0, 1}}
+	s.notify()
+	s.mu.Unlock()
+	g.enqueue(event{t: "READY", d: ready})
+	for _, e := range creates {
+		g.enqueue(e)
+	}
+}
+
+// resume replays the dispatches after the client's sequence number, then
+// RESUMED; an unknown session gets INVALID_SESSION (not resumable).
+func (g *gateway) resume(conn *websocket.Conn, d json.RawMessage) {
+	var r struct {
+		Token     string `json:"token"`
+		SessionID string `json:"session_id"`
+		Seq       int64  `json:"seq"`
+	}
+	_ = json.Unmarshal(d, &r)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if conn != g.conn {
+		return
+	}
+	if strings.TrimPrefix(r.Token, "Bot ") != g.s.Token {
+		closeWith(conn, 4004, "Authentication failed.")
+		return
+	}
+	if r.SessionID != g.session || r.Seq > g.seq {
+		g.send(conn, map[string]any{"op": opInvalidSession, "d": false})
+		return
+	}
+	g.live = true
+	for i := range g.log {
+		if g.log[i].seq > r.Seq {
+			g.write(&g.log[i])
+		}
+	}
+	g.resumes++
+	g.enqueue(event{t: "RESUMED", d: map[string]any{}})
+	g.s.mu.Lock()
+	g.s.notify()
+	g.s.mu.Unlock()
+}
+
+// dispatch sends e to the bot, or keeps it for the bot's RESUME while it is
+// disconnected. Dispatches the session's intents do not cover are not sent.
+func (g *gateway) dispatch(e event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.enqueue(e)
+}
+
+// enqueue numbers, logs and (when live) writes e; g.mu must be held.
+func (g *gateway) enqueue(e event) {
+	if g.session == "" || e.intent != 0 && g.intents&e.intent == 0 {
+		return
+	}
+	d := e.d
+	if e.content && g.intents&intentMessageContent == 0 {
+		d = maps.Clone(d)
+		d["content"], d["embeds"], d["attachments"], d["components"] = "", []any{}, []any{}, []any{}
+	}
+	g.seq++
+	data, _ := json.Marshal(map[string]any{"op": opDispatch, "t": e.t, "s": g.seq, "d": d})
+	g.log = append(g.log, frame{seq: g.seq, data: data, sent: e.sent})
+	if g.live {
+		g.write(&g.log[len(g.log)-1])
+	}
+}
+
+// write sends f on the current connection; g.mu must be held. A failed
+// write leaves the session to be resumed.
+func (g *gateway) write(f *frame) {
+	if g.conn == nil {
+		g.live = false
+		return
+	}
+	if f.sent != nil {
+		f.sent(time.Now()) // stamped before the write: the reply may beat our return
+	}
+	if err := g.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
+		_ = g.conn.Close()
+		g.conn, g.live = nil, false
+		return // f.sent stays set: the replay stamps it again
+	}
+	f.sent = nil
+}

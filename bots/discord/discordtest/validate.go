@@ -1,0 +1,139 @@
+package discordtest
+
+import (
+	"net/http"
+	"regexp"
+	"unicode/utf8"
+)
+
+// Discord's limits on messages (MessageCreateRequest and the component
+// schemas of the API description, with the 2,000-character content limit
+// Discord applies to bots).
+const (
+	maxContent       = 2000
+	maxRows          = 5
+	maxRowButtons    = 5
+	maxLabel         = 80
+	maxCustomID      = 100
+	maxFiles         = 10
+	maxThreadName    = 100
+	maxCommandDesc   = 100
+	maxCommandOpts   = 25
+	maxOptionChoices = 25
+)
+
+// invalidForm is Discord's 50035 "Invalid Form Body" error naming a field.
+func invalidForm(field, problem string) *apiError {
+	return errorf(http.StatusBadRequest, 50035, "Invalid Form Body: %s: %s", field, problem)
+}
+
+// checkMessage checks a message payload and its files against Discord's
+// limits. creating requires something to show; flags lists the message
+// flags the endpoint accepts.
+func checkMessage(p messagePayload, files []File, creating bool, limit int64, flags int) *apiError {
+	if p.Content != nil && utf8.RuneCountInString(*p.Content) > maxContent {
+		return invalidForm("content", "Must be 2000 or fewer in length.")
+	}
+	if p.Flags&^flags != 0 {
+		return invalidForm("flags", "Invalid flags")
+	}
+	if p.Components != nil {
+		if err := checkComponents(*p.Components); err != nil {
+			return err
+		}
+	}
+	if len(files) > maxFiles {
+		return invalidForm("files", "Must be 10 or fewer in length.")
+	}
+	var size int64
+	for _, f := range files {
+		size += int64(len(f.Data))
+	}
+	if size > limit {
+		return errorf(http.StatusRequestEntityTooLarge, 40005, "Request entity too large")
+	}
+	empty := (p.Content == nil || *p.Content == "") && len(files) == 0 && len(p.Embeds) == 0 &&
+		len(p.StickerIDs) == 0 && (p.Components == nil || len(*p.Components) == 0)
+	if creating && empty {
+		return errorf(http.StatusBadRequest, 50006, "Cannot send an empty message")
+	}
+	return nil
+}
+
+// checkComponents checks action rows of buttons.
+func checkComponents(rows []Component) *apiError {
+	if len(rows) > maxRows {
+		return invalidForm("components", "Must be 5 or fewer in length.")
+	}
+	ids := map[string]bool{}
+	for _, row := range rows {
+		if row.Type != 1 {
+			return invalidForm("components", "top-level components must be action rows (type 1)")
+		}
+		if len(row.Components) == 0 || len(row.Components) > maxRowButtons {
+			return invalidForm("components.components", "an action row holds 1 to 5 buttons")
+		}
+		for _, b := range row.Components {
+			if err := checkButton(b, ids); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkButton(b Component, ids map[string]bool) *apiError {
+	switch {
+	case b.Type != 2:
+		return invalidForm("components.components.type", "the fake supports buttons (type 2) only")
+	case b.Style < 1 || b.Style > 6:
+		return invalidForm("components.components.style", "Value must be one of {1, 2, 3, 4, 5, 6}.")
+	case utf8.RuneCountInString(b.Label) > maxLabel:
+		return invalidForm("components.components.label", "Must be 80 or fewer in length.")
+	case b.Style == 5 && (b.URL == "" || b.CustomID != ""):
+		return invalidForm("components.components.url", "link buttons need a url and no custom_id")
+	case b.Style != 5 && (b.CustomID == "" || len(b.CustomID) > maxCustomID):
+		return invalidForm("components.components.custom_id", "Must be between 1 and 100 in length.")
+	case b.CustomID != "" && ids[b.CustomID]:
+		return invalidForm("components.components.custom_id", "Component custom id cannot be duplicated")
+	}
+	ids[b.CustomID] = true
+	return nil
+}
+
+// commandName is the pattern of command and option names
+// (ApplicationCommandCreateRequest).
+var commandName = regexp.MustCompile(`^[-_\p{Ll}\p{Lo}\p{N}]{1,32}$`)
+
+// checkCommand checks an application command against
+// ApplicationCommandCreateRequest and the option schemas.
+func checkCommand(c Command) *apiError {
+	if !commandName.MatchString(c.Name) {
+		return invalidForm("name", "Command name is invalid")
+	}
+	if c.Type == 0 || c.Type == 1 {
+		if n := utf8.RuneCountInString(c.Description); n < 1 || n > maxCommandDesc {
+			return invalidForm("description", "Must be between 1 and 100 in length.")
+		}
+	}
+	if len(c.Options) > maxCommandOpts {
+		return invalidForm("options", "Must be 25 or fewer in length.")
+	}
+	optional := false
+	for _, o := range c.Options {
+		switch {
+		case !commandName.MatchString(o.Name):
+			return invalidForm("options.name", "Command name is invalid")
+		case o.Type < 1 || o.Type > 11:
+			return invalidForm("options.type", "Value must be one of {1, …, 11}.")
+		case utf8.RuneCountInString(o.Description) < 1 || utf8.RuneCountInString(o.Description) > maxCommandDesc:
+			return invalidForm("options.description", "Must be between 1 and 100 in length.")
+		case o.Required && optional:
+			return invalidForm("options", "Required options must be placed before non-required options")
+		case len(o.Choices) > maxOptionChoices:
+			return invalidForm("options.choices", "Must be 25 or fewer in length.")
+		}
+		optional = optional || !o.Required
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package discord_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"image"
+	"image/color"
+	"image/png"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/bots/discord"
+	"github.com/easel-bot/easel/bots/discord/discordtest"
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/storage"
+)
+
+// fakeGen is a Generator that draws a distinct small PNG per image and
+// records every request. With a gate, each call waits for a value from it.
+type fakeGen struct {
+	mu       sync.Mutex
+	requests []core.GenerateRequest
+	gate     chan struct{}
+	calls    atomic.Int64
+	// output, if set, returns the bytes of each image instead of a small PNG.
+	output func(call int) []byte
+	// partial makes each call stream one partial image first.
+	partial bool
+}
+
+func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
+	call := int(g.calls.Add(1))
+	g.mu.Lock()
+	g.requests = append(g.requests, req)
+	gate, output, partial := g.gate, g.output, g.partial
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return core.Result{}, ctx.Err()
+		}
+	}
+	if partial && req.Progress != nil {
+		req.Progress(core.Partial{Index: 0, Image: core.Image{Data: testPNG(-call), MIME: "image/png"}})
+	}
+	res := core.Result{Model: "fake-1", CostUSD: 0.01, Attempts: 1}
+	for i := range max(req.N, 1) {
+		data := testPNG(call*10 + i)
+		if output != nil {
+			data = output(call)
+		}
+		res.Images = append(res.Images, core.Image{Data: data, MIME: "image/png"})
+	}
+	return res, nil
+}
+
+// Requests returns the requests received so far.
+func (g *fakeGen) Requests() []core.GenerateRequest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]core.GenerateRequest(nil), g.requests...)
+}
+
+// testPNG returns a valid 32x32 PNG that differs for every seed.
+func testPNG(seed int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+	for i := range img.Pix {
+		img.Pix[i] = byte(seed*7 + i)
+	}
+	img.Set(0, 0, color.RGBA{byte(seed), byte(seed >> 8), 1, 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// noisePNG returns an uncompressed PNG of random pixels, about 4*w*h bytes.
+func noisePNG(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	_, _ = rand.Read(img.Pix)
+	var b bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.NoCompression}
+	if err := enc.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// harness is a Bot running against the fake Discord, with the real engine
+// and storage in a temp dir.
+type harness struct {
+	t      testing.TB
+	srv    *discordtest.Server
+	gen    *fakeGen
+	db     *storage.DB
+	engine *core.Engine
+	bot    *discord.Bot
+	stop   func(grace time.Duration) // stops the bot, the engine and the store
+}
+
+// setup is what a test may change before the bot starts.
+type setup struct {
+	srv    *discordtest.Server
+	dir    string // data dir
+	cfg    discord.Config
+	engine core.EngineConfig
+	gen    *fakeGen
+}
+
+// start runs a bot with /imagine registered in the fake's guild and the
+// Message Content intent, until the test ends; setup functions may change
+// that first.
+func start(t testing.TB, opts ...func(*setup)) *harness {
+	t.Helper()
+	srv := discordtest.NewServer(t)
+	srv.MessageContentAllowed = true
+	s := &setup{
+		srv: srv,
+		dir: t.TempDir(),
+		cfg: discord.Config{Token: srv.Token, APIURL: srv.URL(), Guilds: []string{srv.Guild}, MessageContent: true},
+		engine: core.EngineConfig{DefaultProvider: "fake", Variations: 2, MaxPerUser: 10, MaxConcurrent: 8,
+			Limits: core.Limits{MaxN: 4}},
+		gen: &fakeGen{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return launch(t, s)
+}
+
+// launch starts a bot process for s and waits until it is connected and
+// its command registered.
+func launch(t testing.TB, s *setup) *harness {
+	t.Helper()
+	h := &harness{t: t, srv: s.srv, gen: s.gen}
+	ctx := context.Background()
+	var err error
+	if h.db, err = storage.Open(ctx, s.dir, storage.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	log := testLogger(t)
+	if h.engine, err = core.NewEngine(s.engine, h.db, map[string]core.Generator{"fake": s.gen}, log); err != nil {
+		t.Fatal(err)
+	}
+	if h.bot, err = discord.New(s.cfg, h.engine, h.db, log); err != nil {
+		t.Fatal(err)
+	}
+	identified := len(s.srv.Identifies())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.bot.Run(runCtx) }()
+	var once sync.Once
+	h.stop = func(grace time.Duration) {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return after its context ended")
+			}
+			closeCtx, stop := context.WithTimeout(ctx, grace)
+			defer stop()
+			if err := h.engine.Close(closeCtx); err != nil && grace > 0 {
+				t.Errorf("engine close: %v", err)
+			}
+			h.db.Close()
+		})
+	}
+	t.Cleanup(func() { h.stop(10 * time.Second) })
+	s.srv.Wait(t, "the bot to connect", func() bool { return len(s.srv.Identifies()) > identified && s.srv.Connected() })
+	scope := ""
+	if len(s.cfg.Guilds) > 0 {
+		scope = s.cfg.Guilds[0]
+	}
+	s.srv.Wait(t, "/imagine to be registered", func() bool { return len(s.srv.Commands(scope)) > 0 })
+	return h
+}
+
+// testLogger logs to the test until it ends.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Logf("%s", bytes.TrimSpace(p))
+	}
+	return len(p), nil
+}
+
+// results returns Easel's result messages in a channel: those with buttons.
+func (h *harness) results(channel string) []discordtest.Message {
+	var out []discordtest.Message
+	for _, m := range h.srv.Messages(channel) {
+		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitResults waits until a channel holds n results and returns them.
+func (h *harness) waitResults(channel string, n int) []discordtest.Message {
+	h.t.Helper()
+	h.srv.Wait(h.t, "results in the thread", func() bool { return len(h.results(channel)) >= n })
+	return h.results(channel)
+}
+
+// waitIdle waits until no status message is left in a channel.
+func (h *harness) waitIdle(channel string) {
+	h.t.Helper()
+	h.srv.Wait(h.t, "the status message to be cleaned up", func() bool {
+		return !slices.ContainsFunc(h.srv.Messages(channel), h.isStatus)
+	})
+}
+
+// isStatus reports whether m is a status message: Easel's, silent, without buttons.
+func (h *harness) isStatus(m discordtest.Message) bool {
+	return m.Author.ID == h.srv.Bot.ID && m.Flags&(1<<12) != 0 && len(m.Buttons()) == 0
+}
+
+// replies returns the texts Easel posted in a channel that are neither
+// results nor status messages.
+func (h *harness) replies(channel string) []string {
+	var out []string
+	for _, m := range h.srv.Messages(channel) {
+		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) == 0 && !h.isStatus(m) && m.InteractionID == "" {
+			out = append(out, m.Content)
+		}
+	}
+	return out
+}
+
+// button returns the custom id of a result's button for action.
+func button(t testing.TB, m discordtest.Message, action string) string {
+	t.Helper()
+	for _, b := range m.Buttons() {
+		if strings.HasPrefix(b.CustomID, "easel:"+action+":") {
+			return b.CustomID
+		}
+	}
+	t.Fatalf("result %s has no %s button: %+v", m.ID, action, m.Buttons())
+	return ""
+}
+
+// threadOf returns the thread started from message id.
+func (h *harness) threadOf(id string) string {
+	h.t.Helper()
+	h.srv.Wait(h.t, "a thread on message "+id, func() bool {
+		m, _ := h.srv.GetMessage(id)
+		return m.Thread != ""
+	})
+	m, _ := h.srv.GetMessage(id)
+	return m.Thread
+}

@@ -1,0 +1,220 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// onInteraction answers a slash command or button press. The deferred
+// response goes out first, before anything that could be slow or wait for a
+// busy slot, to meet Discord's 3-second deadline; the event is then
+// deduplicated (a replayed interaction's second answer is refused by Discord
+// and ignored here).
+func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
+	switch ic.Type {
+	case discordgo.InteractionApplicationCommand:
+		if ic.ApplicationCommandData().Name != commandName {
+			return
+		}
+		b.ack(ctx, ic, discordgo.InteractionResponseDeferredChannelMessageWithSource)
+		b.work(ctx, func() {
+			if b.first(ctx, ic.ID) {
+				b.imagine(ctx, ic)
+			}
+		})
+	case discordgo.InteractionMessageComponent:
+		action, session, version, ok := parseButtonID(ic.MessageComponentData().CustomID)
+		if !ok {
+			return
+		}
+		b.ack(ctx, ic, discordgo.InteractionResponseDeferredMessageUpdate)
+		b.work(ctx, func() {
+			if b.first(ctx, ic.ID) {
+				b.press(ctx, ic, action, session, version)
+			}
+		})
+	}
+}
+
+// ack sends an interaction's deferred response. A replayed interaction was
+// answered before: Discord refuses the second answer, and that is fine.
+func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) {
+	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{Type: typ}, discordgo.WithContext(ctx))
+	var rest *discordgo.RESTError
+	switch {
+	case errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged:
+		b.log.Debug("interaction answered before", "interaction", ic.ID)
+	case err != nil:
+		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
+	}
+}
+
+// imagine starts a session for /imagine: in a new thread when run in a
+// server channel, or right there, as a fresh session, in a DM or a thread.
+// Problems the user can fix replace the response with an ephemeral message.
+func (b *Bot) imagine(ctx context.Context, ic *discordgo.Interaction) {
+	data := ic.ApplicationCommandData()
+	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
+	prompt, text, image := commandText(data)
+	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text}
+	if image != nil {
+		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
+		if err != nil {
+			b.refuse(ctx, ic, err, true)
+			return
+		}
+		msg.Inputs = inputs
+	}
+	header := fmt.Sprintf("🎨 <@%s>: %s", who.ID, core.Truncate(prompt, 300))
+	if ic.GuildID == "" {
+		b.imagineHere(ctx, ic, msg, "", header)
+		return
+	}
+	ch, err := b.channel(ctx, ic.ChannelID)
+	if err != nil {
+		b.log.Warn("looking up the command's channel failed; assuming a text channel", "err", err)
+	}
+	if ch.IsThread() {
+		b.imagineHere(ctx, ic, msg, ch.ParentID, header)
+		return
+	}
+	b.imagineInNewThread(ctx, ic, msg, prompt, header)
+}
+
+// imagineHere starts a fresh session in the command's own channel: a DM, or
+// a thread of channel parent.
+func (b *Bot) imagineHere(ctx context.Context, ic *discordgo.Interaction, msg core.Message, parent, header string) {
+	msg.NewSession = true
+	if parent != "" {
+		msg.Channel = parent
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	if _, err := b.engine.Handle(ctx, th, msg); err != nil {
+		b.release(th)
+		b.refuse(ctx, ic, err, true)
+		return
+	}
+	b.editOriginal(ctx, ic, header+"\n🆕 a new session starts here")
+}
+
+// imagineInNewThread makes the deferred response the session's starter
+// message, "🎨 @user: prompt", and starts the session's thread from it once
+// the engine accepted the request. The thread takes the message's id, which
+// is the session's thread key from the start.
+func (b *Bot) imagineInNewThread(ctx context.Context, ic *discordgo.Interaction, msg core.Message, prompt, header string) {
+	starter, err := b.editOriginal(ctx, ic, header)
+	if err != nil {
+		return
+	}
+	msg.Thread = starter.ID
+	th := b.pendingThread(starter.ID, ic.ChannelID, ic.GuildID)
+	if _, err := b.engine.Handle(ctx, th, msg); err != nil {
+		th.opened()
+		b.release(th)
+		b.refuse(ctx, ic, err, true)
+		return
+	}
+	if err := b.startThread(ctx, th, starter.ID, prompt); err != nil {
+		b.refuse(ctx, ic, err, false)
+		return
+	}
+	b.editOriginal(ctx, ic, fmt.Sprintf("%s\n🧵 results in <#%s>: reply there to refine", header, th.id))
+}
+
+// commandText turns /imagine's options into the prompt and the message
+// text the engine parses (the prompt with flags appended), and returns the
+// attached image, if any.
+func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text string, image *discordgo.MessageAttachment) {
+	var flags []string
+	for _, o := range data.Options {
+		v := fmt.Sprint(o.Value)
+		switch o.Name {
+		case "prompt":
+			prompt = strings.TrimSpace(v)
+		case "aspect":
+			flags = append(flags, "--ar "+v)
+		case "quality":
+			flags = append(flags, "--quality "+v)
+		case "n":
+			flags = append(flags, "--n "+v)
+		case "model":
+			flags = append(flags, "--model "+v)
+		case "image":
+			if data.Resolved != nil {
+				image = data.Resolved.Attachments[v]
+			}
+		}
+	}
+	return prompt, strings.Join(append([]string{prompt}, flags...), " "), image
+}
+
+// startThread starts the thread of a pending session from its starter
+// message and lets the session's calls through.
+func (b *Bot) startThread(ctx context.Context, th *thread, message, prompt string) error {
+	defer th.opened()
+	ch, err := b.dg.MessageThreadStartComplex(th.parent, message,
+		&discordgo.ThreadStart{Name: threadName(prompt), AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Error("starting a session thread failed", "channel", th.parent, "message", message, "err", err)
+		return core.WrapError(core.Unavailable, err, "Easel could not start a thread here; it needs the Create Public Threads and Send Messages in Threads permissions")
+	}
+	if ch.ID != message {
+		b.log.Error("Discord gave a message's thread another id; the session will not find it", "message", message, "thread", ch.ID)
+	}
+	return nil
+}
+
+// editOriginal sets the content of the command's response message.
+func (b *Bot) editOriginal(ctx context.Context, ic *discordgo.Interaction, content string) (*discordgo.Message, error) {
+	content = clip(content)
+	m, err := b.dg.InteractionResponseEdit(ic, &discordgo.WebhookEdit{
+		Content: &content, AllowedMentions: &discordgo.MessageAllowedMentions{},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Error("editing the command's response failed", "interaction", ic.ID, "err", err)
+	}
+	return m, err
+}
+
+// refuse tells the user why their command or press did nothing, in an
+// ephemeral follow-up; withdraw also deletes the deferred response.
+func (b *Bot) refuse(ctx context.Context, ic *discordgo.Interaction, err error, withdraw bool) {
+	text := b.userMessage(err, "a Discord interaction failed")
+	if withdraw {
+		if err := b.dg.InteractionResponseDelete(ic, discordgo.WithContext(ctx)); err != nil {
+			b.log.Warn("withdrawing the command's response failed", "interaction", ic.ID, "err", err)
+		}
+	}
+	_, err = b.dg.FollowupMessageCreate(ic, true, &discordgo.WebhookParams{
+		Content: clip(text), Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: &discordgo.MessageAllowedMentions{},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Warn("telling the user failed", "interaction", ic.ID, "err", err)
+	}
+}
+
+// press runs a result's button. The engine refuses presses by anyone but
+// the requester or an admin; they get an ephemeral note.
+func (b *Bot) press(ctx context.Context, ic *discordgo.Interaction, action core.Action, session string, version int) {
+	parent := ""
+	if ic.GuildID != "" {
+		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
+			parent = ch.ParentID
+		}
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	_, err := b.engine.Handle(ctx, th, core.Message{
+		Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
+	})
+	if err != nil {
+		b.release(th)
+		b.refuse(ctx, ic, err, false)
+	}
+}

@@ -1,0 +1,209 @@
+package discord
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// onMessage handles a MESSAGE_CREATE: a reply in a session thread refines
+// its image; a mention elsewhere starts a session (in a new thread on the
+// message, or in the thread it was posted in); a DM talks to the DM's
+// session. Other messages, and those of bots, Easel included, are ignored.
+// Each message acted on is deduplicated before anything else happens.
+func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
+	if m.Author == nil || m.Author.Bot || (m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply) {
+		return
+	}
+	b.work(ctx, func() { b.route(ctx, m) })
+}
+
+// route sends a user's message to the flow it belongs to.
+func (b *Bot) route(ctx context.Context, m *discordgo.Message) {
+	if m.GuildID == "" {
+		b.direct(ctx, m)
+		return
+	}
+	mentioned := mentions(m, b.me())
+	sess, err := b.engine.Session(ctx, Platform, m.ChannelID)
+	switch {
+	case err == nil:
+		b.refine(ctx, m, sess, mentioned)
+	case core.KindOf(err) != core.NotFound:
+		b.log.Error("looking up a thread's session failed", "channel", m.ChannelID, "err", err)
+	case mentioned:
+		b.mention(ctx, m)
+	}
+}
+
+// refine handles a message in a session thread. Without the Message
+// Content intent a reply that does not mention Easel arrives blank: the
+// thread is told, once, to mention Easel.
+func (b *Bot) refine(ctx context.Context, m *discordgo.Message, sess *core.Session, mentioned bool) {
+	if blank(m) {
+		if !mentioned && !b.cfg.MessageContent {
+			b.hint(ctx, m)
+		}
+		return
+	}
+	if !b.first(ctx, m.ID) {
+		return
+	}
+	th := b.thread(m.ChannelID, sess.Channel, m.GuildID)
+	b.submit(ctx, th, m, core.Message{Channel: sess.Channel, Thread: m.ChannelID})
+}
+
+// hint tells a thread, the first time only, that replies must mention
+// Easel, in a reply to the message it could not read.
+func (b *Bot) hint(ctx context.Context, m *discordgo.Message) {
+	first, err := b.events.MarkEvent(ctx, "discord:hint:"+m.ChannelID, hintTTL)
+	if err != nil || !first {
+		return
+	}
+	b.replyTo(ctx, m, fmt.Sprintf("👋 I can only read replies that mention me: start yours with <@%s>, "+
+		"e.g. `@Easel make the sky orange`. (A server admin can give Easel the Message Content intent to drop this.)", b.me()))
+}
+
+// mention starts a session for "@Easel prompt" outside a session thread:
+// in the thread it was posted in, or in a new thread started on the message
+// once the engine accepted it.
+func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
+	if !b.first(ctx, m.ID) {
+		return
+	}
+	ch, err := b.channel(ctx, m.ChannelID)
+	if err != nil {
+		b.log.Warn("looking up a mention's channel failed; assuming a text channel", "err", err)
+		ch = discordgo.Channel{ID: m.ChannelID, Type: discordgo.ChannelTypeGuildText}
+	}
+	if ch.IsThread() {
+		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Thread: ch.ID})
+		return
+	}
+	th := b.pendingThread(m.ID, m.ChannelID, m.GuildID)
+	if !b.submit(ctx, th, m, core.Message{Channel: m.ChannelID, Thread: m.ID}) {
+		th.opened()
+		return
+	}
+	if err := b.startThread(ctx, th, m.ID, stripMention(m.Content, b.me())); err != nil {
+		b.replyTo(ctx, m, b.userMessage(err, "starting a thread failed"))
+	}
+}
+
+// direct handles a DM. The DM channel holds one session at a time: "new"
+// makes the next prompt start a fresh one, "new <prompt>" starts it at once.
+func (b *Bot) direct(ctx context.Context, m *discordgo.Message) {
+	if !b.first(ctx, m.ID) {
+		return
+	}
+	text := stripMention(m.Content, b.me())
+	word, rest, _ := strings.Cut(text, " ")
+	isNew := strings.EqualFold(word, "new")
+	if isNew && strings.TrimSpace(rest) == "" && len(m.Attachments) == 0 {
+		b.setFresh(m.ChannelID, true)
+		b.replyTo(ctx, m, "🆕 Your next message starts a new image.")
+		return
+	}
+	fresh := b.setFresh(m.ChannelID, false) || isNew
+	msg := core.Message{Channel: m.ChannelID, Thread: m.ChannelID, NewSession: fresh, Text: text}
+	if isNew {
+		msg.Text = strings.TrimSpace(rest)
+	}
+	if !b.submit(ctx, b.thread(m.ChannelID, "", ""), m, msg) && fresh {
+		b.setFresh(m.ChannelID, true)
+	}
+}
+
+// setFresh records whether a DM's next prompt starts a new session and
+// returns what was recorded before. It is kept in memory only: after a
+// restart "new" must be sent again.
+func (b *Bot) setFresh(channel string, fresh bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	was := b.fresh[channel]
+	if fresh {
+		b.fresh[channel] = true
+	} else {
+		delete(b.fresh, channel)
+	}
+	return was
+}
+
+// submit hands a message to the engine: its text (unless msg has one),
+// attachments and, for a reply to one of Easel's results, the version
+// replied to. Problems are told in a reply to the message, and th is let go.
+// It reports whether the engine accepted the message.
+func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg core.Message) bool {
+	msg.Platform, msg.Workspace, msg.Source = Platform, m.GuildID, m.ID
+	msg.User = user(m.Author, m.Member, b.cfg.AdminRoles)
+	if msg.Text == "" {
+		msg.Text = stripMention(m.Content, b.me())
+	}
+	inputs, err := b.inputs(ctx, m.Attachments)
+	if err == nil {
+		msg.Inputs = inputs
+		if !msg.NewSession {
+			msg.SessionID, msg.Version = b.repliedVersion(ctx, m)
+		}
+		_, err = b.engine.Handle(ctx, th, msg)
+	}
+	if err != nil {
+		b.release(th)
+		b.replyTo(ctx, m, b.userMessage(err, "a Discord message failed"))
+		return false
+	}
+	return true
+}
+
+// repliedVersion returns the session and version of the Easel result m
+// replies to, read from the result's button ids (from the message Discord
+// attached to the reply, or fetched), or "" and 0.
+func (b *Bot) repliedVersion(ctx context.Context, m *discordgo.Message) (string, int) {
+	ref := m.MessageReference
+	if ref == nil || ref.MessageID == "" {
+		return "", 0
+	}
+	replied := m.ReferencedMessage
+	if replied == nil {
+		channel := ref.ChannelID
+		if channel == "" {
+			channel = m.ChannelID
+		}
+		var err error
+		if replied, err = b.dg.ChannelMessage(channel, ref.MessageID, discordgo.WithContext(ctx)); err != nil {
+			b.log.Debug("reading the message replied to failed", "message", ref.MessageID, "err", err)
+			return "", 0
+		}
+	}
+	if replied.Author == nil || replied.Author.ID != b.me() {
+		return "", 0
+	}
+	for _, c := range replied.Components {
+		row, ok := c.(*discordgo.ActionsRow)
+		if !ok {
+			continue
+		}
+		for _, c := range row.Components {
+			if btn, ok := c.(*discordgo.Button); ok {
+				if _, session, version, ok := parseButtonID(btn.CustomID); ok {
+					return session, version
+				}
+			}
+		}
+	}
+	return "", 0
+}
+
+// replyTo answers message m in its channel, mentioning no one.
+func (b *Bot) replyTo(ctx context.Context, m *discordgo.Message, text string) {
+	_, err := b.dg.ChannelMessageSendComplex(m.ChannelID, &discordgo.MessageSend{
+		Content: clip(text), Reference: m.SoftReference(), AllowedMentions: &discordgo.MessageAllowedMentions{},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Warn("replying to a message failed", "message", m.ID, "err", err)
+	}
+}

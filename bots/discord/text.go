@@ -1,0 +1,118 @@
+package discord
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// maxContent is Discord's limit on a bot message's content.
+const maxContent = 2000
+
+// clip cuts s to Discord's 2,000-character limit, ending with "…" when cut.
+// It counts UTF-16 code units, which is never less than what Discord counts.
+func clip(s string) string {
+	if units(s) <= maxContent {
+		return s
+	}
+	n := 0
+	for i, r := range s {
+		if n += utf16.RuneLen(r); n > maxContent-1 {
+			return s[:i] + "…"
+		}
+	}
+	return s
+}
+
+// units returns the length of s in UTF-16 code units.
+func units(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// buttonPrefix starts the custom id of every Easel button.
+const buttonPrefix = "easel"
+
+// buttonID returns the custom id of a result's button, such as
+// "easel:regenerate:<session>:3": everything a press needs, so buttons work
+// after a restart. Session ids are 13 characters, well within Discord's 100.
+func buttonID(a core.Action, session string, version int) string {
+	return buttonPrefix + ":" + string(a) + ":" + session + ":" + strconv.Itoa(version)
+}
+
+// parseButtonID reverses buttonID; ok is false for ids that are not an
+// Easel button's.
+func parseButtonID(id string) (a core.Action, session string, version int, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != buttonPrefix || parts[2] == "" {
+		return "", "", 0, false
+	}
+	a = core.Action(parts[1])
+	if !slices.ContainsFunc(core.Buttons, func(b core.Button) bool { return b.Action == a }) {
+		return "", "", 0, false
+	}
+	version, err := strconv.Atoi(parts[3])
+	if err != nil || version < 1 {
+		return "", "", 0, false
+	}
+	return a, parts[2], version, true
+}
+
+// mentions reports whether m mentions user id.
+func mentions(m *discordgo.Message, id string) bool {
+	return slices.ContainsFunc(m.Mentions, func(u *discordgo.User) bool { return u != nil && u.ID == id })
+}
+
+// stripMention removes the mentions of user id from text.
+func stripMention(text, id string) string {
+	text = strings.ReplaceAll(text, "<@"+id+">", "")
+	text = strings.ReplaceAll(text, "<@!"+id+">", "")
+	return strings.TrimSpace(text)
+}
+
+// blank reports whether m carries nothing Easel can read: what Discord
+// delivers of a message that does not mention the bot when the Message
+// Content intent is off.
+func blank(m *discordgo.Message) bool {
+	return strings.TrimSpace(m.Content) == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0 && len(m.StickerItems) == 0
+}
+
+// threadName names a session's thread after its prompt, flags left out.
+func threadName(text string) string {
+	prompt, _, _ := strings.Cut(text, " --")
+	if prompt = strings.TrimSpace(prompt); prompt == "" {
+		return "🎨 Easel"
+	}
+	return "🎨 " + core.Truncate(prompt, 90)
+}
+
+// user returns who sent a message or interaction. Members with the
+// Administrator permission or one of adminRoles may press anyone's buttons.
+func user(u *discordgo.User, member *discordgo.Member, adminRoles []string) core.User {
+	if u == nil && member != nil {
+		u = member.User
+	}
+	if u == nil {
+		return core.User{}
+	}
+	cu := core.User{ID: u.ID, Name: u.GlobalName}
+	if cu.Name == "" {
+		cu.Name = u.Username
+	}
+	if member != nil {
+		if member.Nick != "" {
+			cu.Name = member.Nick
+		}
+		cu.Admin = member.Permissions&discordgo.PermissionAdministrator != 0 ||
+			slices.ContainsFunc(member.Roles, func(r string) bool { return slices.Contains(adminRoles, r) })
+	}
+	return cu
+}

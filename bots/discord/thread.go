@@ -1,0 +1,356 @@
+package discord
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Discord shows "Easel is typing…" for about ten seconds per call.
+const (
+	typingEvery = 8 * time.Second
+	maxTyping   = 15 * time.Minute
+)
+
+// thread is the Discord channel of one session, a thread in a server or a
+// DM channel, as the engine's core.Thread. While a turn is queued or
+// rendering it shows one status message, edited as the job moves and
+// replaced by partial previews, and the typing indicator; both go when the
+// status is cleared. Status messages are sent silently (no notification),
+// which also tells them apart after a restart. Everything is posted with the
+// bot token.
+type thread struct {
+	bot    *Bot
+	id     string        // the thread's or DM's channel id
+	parent string        // a thread's parent channel; "" in DMs
+	guild  string        // "" in DMs
+	ready  chan struct{} // closed once the Discord thread exists
+
+	mu       sync.Mutex // serialises status updates and guards the fields below
+	statusID string
+	stop     context.CancelFunc // stops the typing indicator
+	// stale says an earlier process may have left a status message here,
+	// to be found and reused before the next status update.
+	stale bool
+}
+
+var (
+	_ core.Thread    = (*thread)(nil)
+	_ core.Previewer = (*thread)(nil)
+	_ core.Finisher  = (*thread)(nil)
+)
+
+// Thread returns the core.Thread of a stored Discord session, for
+// core.Engine.Resume after a restart; it returns false for sessions of other
+// platforms. It needs no gateway connection, and it takes over the status
+// message an interrupted turn left in the thread.
+func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
+	if sess.Platform != Platform {
+		return nil, false
+	}
+	parent := sess.Channel
+	if parent == sess.Thread { // a DM: the channel is the session
+		parent = ""
+	}
+	t := b.thread(sess.Thread, parent, sess.Workspace)
+	t.mu.Lock()
+	t.stale = t.statusID == ""
+	t.mu.Unlock()
+	return t, true
+}
+
+// thread returns the thread of channel id, sharing it with any turn already
+// using it, so a session has one status message.
+func (b *Bot) thread(id, parent, guild string) *thread {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t := b.threads[id]; t != nil {
+		return t
+	}
+	t := &thread{bot: b, id: id, parent: parent, guild: guild, ready: make(chan struct{})}
+	close(t.ready)
+	b.threads[id] = t
+	return t
+}
+
+// pendingThread returns the thread that is about to be started from message
+// id in channel parent (Discord gives it the message's id). Its methods wait
+// until opened is called.
+func (b *Bot) pendingThread(id, parent, guild string) *thread {
+	t := &thread{bot: b, id: id, parent: parent, guild: guild, ready: make(chan struct{})}
+	b.mu.Lock()
+	b.threads[id] = t
+	b.mu.Unlock()
+	return t
+}
+
+// opened lets a pending thread's calls through, once Discord created the
+// thread or failed to.
+func (t *thread) opened() { close(t.ready) }
+
+// release forgets t once it shows nothing, so the bot keeps only threads
+// with work in progress. A turn still holding t keeps using it.
+func (b *Bot) release(t *thread) {
+	t.mu.Lock()
+	idle := t.statusID == "" && t.stop == nil
+	t.mu.Unlock()
+	if !idle {
+		return
+	}
+	b.mu.Lock()
+	if b.threads[t.id] == t {
+		delete(b.threads, t.id)
+	}
+	b.mu.Unlock()
+}
+
+// wait returns once the Discord thread exists, or ctx's error.
+func (t *thread) wait(ctx context.Context) error {
+	select {
+	case <-t.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("discord: thread %s is not created yet: %w", t.id, ctx.Err())
+	}
+}
+
+// send posts a message in the thread, mentioning no one.
+func (t *thread) send(ctx context.Context, m *discordgo.MessageSend) (*discordgo.Message, error) {
+	if err := t.wait(ctx); err != nil {
+		return nil, err
+	}
+	m.AllowedMentions = &discordgo.MessageAllowedMentions{}
+	msg, err := t.bot.dg.ChannelMessageSendComplex(t.id, m, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("discord: post in %s: %w", t.id, err)
+	}
+	return msg, nil
+}
+
+// Reply posts text in the thread.
+func (t *thread) Reply(ctx context.Context, text string) error {
+	_, err := t.send(ctx, &discordgo.MessageSend{Content: clip(text)})
+	return err
+}
+
+// PostImage posts a result: the image file, its caption and its buttons.
+// An image over the channel's upload limit is not sent; the caption says so
+// and keeps the buttons.
+func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
+	m := &discordgo.MessageSend{Content: clip(p.Caption), Components: buttons(p)}
+	if n, limit := int64(len(p.Image.Data)), t.bot.uploadLimit(t.guild); n > limit {
+		m.Content = clip(fmt.Sprintf("%s\n⚠️ v%d is %s, over the %s this channel accepts from bots, so it cannot be shown here. "+
+			"Try again with `--format jpeg` or a smaller `--size`.", p.Caption, p.Version, size(n), size(limit)))
+	} else {
+		m.Files = []*discordgo.File{{Name: fmt.Sprintf("easel-v%d%s", p.Version, p.Image.Ext()),
+			ContentType: p.Image.MIME, Reader: bytes.NewReader(p.Image.Data)}}
+	}
+	_, err := t.send(ctx, m)
+	return err
+}
+
+// SetStatus shows status in the thread's status message, posting it if
+// needed, and keeps the typing indicator on; "" deletes the message and
+// stops typing.
+func (t *thread) SetStatus(ctx context.Context, status string) error {
+	if status == "" {
+		return t.clearStatus(ctx)
+	}
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.adopt(ctx)
+	t.startTyping()
+	text := clip(status)
+	return t.showStatus(ctx, &discordgo.MessageEdit{Content: &text}, &discordgo.MessageSend{Content: text})
+}
+
+// showStatus applies edit to the status message, or posts m as the status
+// message when there is none (or someone deleted it); t.mu must be held.
+func (t *thread) showStatus(ctx context.Context, edit *discordgo.MessageEdit, m *discordgo.MessageSend) error {
+	if t.statusID != "" {
+		edit.Channel, edit.ID = t.id, t.statusID
+		_, err := t.bot.dg.ChannelMessageEditComplex(edit, discordgo.WithContext(ctx))
+		switch {
+		case err == nil:
+			return nil
+		case !isUnknownMessage(err):
+			return fmt.Errorf("discord: update status in %s: %w", t.id, err)
+		}
+	}
+	m.Flags |= discordgo.MessageFlagsSuppressNotifications
+	sent, err := t.send(ctx, m)
+	if err != nil {
+		return err
+	}
+	t.statusID = sent.ID
+	return nil
+}
+
+// isUnknownMessage reports whether err is Discord's "Unknown Message".
+func isUnknownMessage(err error) bool {
+	var rest *discordgo.RESTError
+	return errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeUnknownMessage
+}
+
+// clearStatus deletes the status message and stops typing.
+func (t *thread) clearStatus(ctx context.Context) error {
+	t.mu.Lock()
+	t.adopt(ctx)
+	t.stopTyping()
+	id := t.statusID
+	t.statusID = ""
+	t.mu.Unlock()
+	defer t.bot.release(t)
+	if id == "" {
+		return nil
+	}
+	if err := t.bot.dg.ChannelMessageDelete(t.id, id, discordgo.WithContext(ctx)); err != nil && !isUnknownMessage(err) {
+		return fmt.Errorf("discord: delete status in %s: %w", t.id, err)
+	}
+	return nil
+}
+
+// Preview replaces the status message's attachment with a partial image.
+// Previews over the upload limit are skipped.
+func (t *thread) Preview(ctx context.Context, img core.Image) error {
+	if int64(len(img.Data)) > t.bot.uploadLimit(t.guild) {
+		return nil
+	}
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.adopt(ctx)
+	t.startTyping()
+	name := "preview" + img.Ext()
+	file := func() []*discordgo.File {
+		return []*discordgo.File{{Name: name, ContentType: img.MIME, Reader: bytes.NewReader(img.Data)}}
+	}
+	// The edit's attachments are what the message keeps: only the new
+	// file, by its files[0] placeholder.
+	keep := []*discordgo.MessageAttachment{{ID: "0", Filename: name}}
+	return t.showStatus(ctx, &discordgo.MessageEdit{Files: file(), Attachments: &keep},
+		&discordgo.MessageSend{Content: "🎨 rendering…", Files: file()})
+}
+
+// Finish reacts ✅ or ❌ on the message that asked for the turn. A thread
+// started from that message has its id, and the message lives in the
+// parent channel.
+func (t *thread) Finish(ctx context.Context, source string, ok bool) error {
+	t.mu.Lock()
+	t.stopTyping()
+	t.mu.Unlock()
+	if source == "" {
+		return nil
+	}
+	channel := t.id
+	if source == t.id && t.parent != "" {
+		channel = t.parent
+	}
+	emoji := "✅"
+	if !ok {
+		emoji = "❌"
+	}
+	if err := t.bot.dg.MessageReactionAdd(channel, source, emoji, discordgo.WithContext(ctx)); err != nil {
+		return fmt.Errorf("discord: react to %s: %w", source, err)
+	}
+	return nil
+}
+
+// adopt, once after a restart, takes over the status message an earlier
+// process left among the thread's recent messages, and deletes any older
+// ones; t.mu must be held.
+func (t *thread) adopt(ctx context.Context) {
+	if !t.stale {
+		return
+	}
+	t.stale = false
+	me, err := t.bot.self(ctx)
+	if err != nil {
+		t.bot.log.Warn("finding an earlier status message failed", "channel", t.id, "err", err)
+		return
+	}
+	msgs, err := t.bot.dg.ChannelMessages(t.id, 50, "", "", "", discordgo.WithContext(ctx))
+	if err != nil {
+		t.bot.log.Warn("finding an earlier status message failed", "channel", t.id, "err", err)
+		return
+	}
+	for _, m := range msgs { // newest first
+		if m.Author == nil || m.Author.ID != me || m.Flags&discordgo.MessageFlagsSuppressNotifications == 0 || len(m.Components) > 0 {
+			continue
+		}
+		if t.statusID == "" {
+			t.statusID = m.ID
+		} else if err := t.bot.dg.ChannelMessageDelete(t.id, m.ID, discordgo.WithContext(ctx)); err != nil {
+			t.bot.log.Warn("deleting an old status message failed", "channel", t.id, "err", err)
+		}
+	}
+}
+
+// startTyping keeps the typing indicator on until stopTyping; t.mu must be held.
+func (t *thread) startTyping() {
+	if t.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.bot.life, maxTyping)
+	t.stop = cancel
+	go func() {
+		tick := time.NewTicker(typingEvery)
+		defer tick.Stop()
+		for {
+			if err := t.bot.dg.ChannelTyping(t.id, discordgo.WithContext(ctx)); err != nil && ctx.Err() == nil {
+				t.bot.log.Debug("typing indicator failed", "channel", t.id, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// stopTyping ends the typing indicator; t.mu must be held.
+func (t *thread) stopTyping() {
+	if t.stop != nil {
+		t.stop()
+		t.stop = nil
+	}
+}
+
+// buttons returns the action rows of a result: one button per action, whose
+// custom id names the session and version.
+func buttons(p core.ImagePost) []discordgo.MessageComponent {
+	var rows []discordgo.MessageComponent
+	var row discordgo.ActionsRow
+	for i, b := range p.Buttons {
+		btn := discordgo.Button{Label: b.Label, Style: discordgo.SecondaryButton, CustomID: buttonID(b.Action, p.SessionID, p.Version)}
+		if e := buttonEmoji[b.Action]; e != "" {
+			btn.Emoji = &discordgo.ComponentEmoji{Name: e}
+		}
+		row.Components = append(row.Components, btn)
+		if len(row.Components) == 5 || i == len(p.Buttons)-1 {
+			rows = append(rows, row)
+			row = discordgo.ActionsRow{}
+		}
+	}
+	return rows
+}
+
+var buttonEmoji = map[core.Action]string{
+	core.ActionRegenerate:  "🔄",
+	core.ActionVariations:  "🎲",
+	core.ActionUndo:        "↩️",
+	core.ActionHighQuality: "✨",
+}
