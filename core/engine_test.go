@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"log/slog"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -75,19 +73,8 @@ func (g *fakeGen) request(i int) core.GenerateRequest {
 	return g.requests[i]
 }
 
-// testPNG returns a valid 32x32 PNG that differs for every seed.
-func testPNG(seed int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
-	for i := range img.Pix {
-		img.Pix[i] = byte(seed*7 + i)
-	}
-	img.Set(0, 0, color.RGBA{byte(seed), byte(seed >> 8), 1, 255})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
+// testPNG returns a valid PNG that differs for every seed.
+func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
 // fakeThread records what the engine shows in a thread.
 type fakeThread struct {

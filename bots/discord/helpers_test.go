@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"image"
-	"image/color"
 	"image/png"
 	"log/slog"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -68,19 +68,8 @@ func (g *fakeGen) Requests() []core.GenerateRequest {
 	return append([]core.GenerateRequest(nil), g.requests...)
 }
 
-// testPNG returns a valid 32x32 PNG that differs for every seed.
-func testPNG(seed int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
-	for i := range img.Pix {
-		img.Pix[i] = byte(seed*7 + i)
-	}
-	img.Set(0, 0, color.RGBA{byte(seed), byte(seed >> 8), 1, 255})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
+// testPNG returns a valid PNG that differs for every seed.
+func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
 // noisePNG returns an uncompressed PNG of random pixels, about 4*w*h bytes.
 func noisePNG(w, h int) []byte {

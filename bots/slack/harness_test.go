@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/png"
 	"log/slog"
 	"net"
 	"strings"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -67,19 +65,8 @@ func (g *fakeGen) Requests() []core.GenerateRequest {
 	return append([]core.GenerateRequest(nil), g.requests...)
 }
 
-// testPNG returns a valid 32x32 PNG that differs for every seed.
-func testPNG(seed int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
-	for i := range img.Pix {
-		img.Pix[i] = byte(seed*7 + i)
-	}
-	img.Set(0, 0, color.RGBA{byte(seed), byte(seed >> 8), 1, 255})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
+// testPNG returns a valid PNG that differs for every seed.
+func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
 // countingEngine counts what reaches the engine.
 type countingEngine struct {
