@@ -34,6 +34,10 @@ type EngineConfig struct {
 	DefaultProvider string
 	// Admins are user ids that may press anyone's buttons.
 	Admins []string
+	// Access says who may use Easel at all.
+	Access Access
+	// Quota bounds images per user and spend per workspace.
+	Quotas Quotas
 }
 
 // Message is one request from a chat: a prompt, a reply or a button press.
@@ -58,6 +62,10 @@ type Message struct {
 	Source string
 	// NewSession starts a fresh session in the thread even if it has one.
 	NewSession bool
+	// Roles are the sender's Discord role ids, for Access.Roles.
+	Roles []string
+	// DM is set for a direct message to the bot.
+	DM bool
 }
 
 // Queued tells where an accepted message stands.

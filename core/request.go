@@ -117,6 +117,11 @@ type GenerateRequest struct {
 	Version, Parent int
 	// Progress, if not nil, receives partial images while the provider streams.
 	Progress func(Partial)
+	// Attempt, if not nil, is called before each call to the provider's
+	// API, retries included, with the attempt's number counted from 1. The
+	// engine records the attempt durably there; if Attempt returns an error
+	// the call is not sent and Generate returns that error.
+	Attempt func(n int) error
 }
 
 // FullPrompt returns the prompt sent to a model: for a refinement the
