@@ -409,12 +409,16 @@ func (e *Engine) work(id string, w *worker) {
 	}
 }
 
-// runNext runs the oldest active turn of session id. It reports whether there
-// was one.
+// runNext posts the result of a turn that an earlier process ended but did
+// not post, or else runs the oldest active turn of session id. It reports
+// whether there was one.
 func (e *Engine) runNext(id string, th Thread) (bool, error) {
 	sess, err := e.store.Session(e.runCtx, id)
 	if err != nil {
 		return false, err
+	}
+	if posting := sess.PostingTurns(); len(posting) > 0 {
+		return true, e.repost(sess, *sess.Turn(posting[0]), th)
 	}
 	active := sess.ActiveTurns()
 	if len(active) == 0 {
@@ -441,9 +445,13 @@ type job struct {
 	gen      Generator
 	userKey  string
 	started  time.Time
-	attempts int  // provider calls made, retries included
+	attempts int  // provider calls made by this run, retries included
 	ended    bool // the turn reached a terminal state and released its user slot
 }
+
+// maxStarts bounds how often a turn is started: a turn that keeps being
+// interrupted by crashes or stops fails rather than being paid for forever.
+const maxStarts = 3
 
 // runTurn runs turn t of sess to a terminal state. It returns an error only
 // when the turn's state could not be recorded.
@@ -455,6 +463,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if err := e.plan(j); err != nil {
 		return e.fail(j, err)
 	}
+	if t.Starts >= maxStarts {
+		return e.fail(j, Errorf(Unavailable, "this request was interrupted %d times while Easel restarted, so it was stopped; ask again", t.Starts))
+	}
 	if err := e.acquire(j); err != nil {
 		return e.interrupted(j, err)
 	}
@@ -464,6 +475,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		st := s.Turn(t.ID)
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
+		st.Starts++
 		return nil
 	})
 	if err != nil {
@@ -487,8 +499,23 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			}
 		}
 	}
+	recorded := false
+	j.req.Attempt = func(n int) error {
+		recorded = true
+		_, err := e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
+			s.Turn(t.ID).Attempts = t.Attempts + n
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("engine: record attempt %d: %w", n, err)
+		}
+		j.attempts = n
+		return nil
+	}
 	res, err := j.gen.Generate(ctx, j.req)
-	j.attempts = max(res.Attempts, 1)
+	if !recorded {
+		j.attempts = max(res.Attempts, 1) // a provider without an API to call
+	}
 	switch {
 	case e.runCtx.Err() != nil:
 		return e.interrupted(j, err)
@@ -625,41 +652,135 @@ func (e *Engine) finish(j *job, res Result) error {
 			t.Outputs = append(t.Outputs, s.addVersion(j.parent, t.ID, ref))
 		}
 		s.Head = t.Outputs[0]
-		t.Status, t.FinishedAt = StatusDone, e.now()
-		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, t.Attempts+j.attempts
+		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
+		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil
 	})
 	if err != nil {
 		return e.interrupted(j, err)
 	}
-	t := sess.Turn(j.turn.ID)
+	images := map[int]Image{}
+	for i, n := range sess.Turn(j.turn.ID).Outputs {
+		images[n] = res.Images[i]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i, n := range t.Outputs {
-		post := ImagePost{
-			SessionID: sess.ID, Version: n, Image: res.Images[i], Path: e.store.ImagePath(refs[i]),
-			Caption: Caption(sess, n), Buttons: Buttons, User: t.User,
-		}
-		if err := j.thread.PostImage(ctx, post); err != nil {
-			e.log.Error("post image failed", "session", sess.ID, "version", n, "err", err)
+	ok := e.post(ctx, sess, j.turn.ID, j.thread, images, false)
+	e.end(ctx, j, ok)
+	return nil
+}
+
+// post posts the result of turn id of sess, which has ended, and records
+// each post as it lands: the new images, the failure message or the undo
+// note. images holds outputs already in memory; the rest are read from the
+// store. With retry, an earlier process may have posted part of it, so the
+// thread is asked to skip what it already shows. It reports whether the
+// turn succeeded.
+func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, images map[int]Image, retry bool) bool {
+	t := sess.Turn(id)
+	since := t.StartedAt
+	if since.IsZero() {
+		since = t.QueuedAt
+	}
+	posted := func(n int) {
+		_, err := e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
+			st := s.Turn(id)
+			if n != 0 {
+				st.Posted = append(st.Posted, n)
+			}
+			st.Posting = n != 0 && len(st.Posted) < len(st.Outputs)
+			return nil
+		})
+		if err != nil {
+			// The post stays pending and is checked again on the next start.
+			e.log.Error("recording a post failed", "session", sess.ID, "turn", id, "err", err)
 		}
 	}
-	e.end(ctx, j, true)
+	switch {
+	case t.Status == StatusFailed:
+		e.reply(ctx, sess, th, "❌ "+t.Error, since, retry)
+		posted(0)
+		return false
+	case t.Kind == KindUndo:
+		to := 0
+		if v := sess.Version(t.Base); v != nil {
+			to = v.Parent
+		}
+		e.reply(ctx, sess, th, fmt.Sprintf("↩️ back to v%d: the next reply refines it", to), since, retry)
+		posted(0)
+		return true
+	}
+	for _, n := range t.Outputs {
+		if slices.Contains(t.Posted, n) {
+			continue
+		}
+		v := sess.Version(n)
+		img, ok := images[n]
+		if !ok {
+			var err error
+			if img, err = e.store.Image(ctx, v.Image); err != nil {
+				e.log.Error("post image failed: cannot read it", "session", sess.ID, "version", n, "err", err)
+				posted(n)
+				continue
+			}
+		}
+		p := ImagePost{
+			SessionID: sess.ID, Version: n, Image: img, Path: e.store.ImagePath(v.Image),
+			Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
+		}
+		if err := th.PostImage(ctx, p); err != nil {
+			// Given up on (the adapters retry what can be retried); the
+			// version stays in the session and its buttons elsewhere work.
+			e.log.Error("post image failed", "session", sess.ID, "version", n, "err", err)
+		}
+		posted(n)
+	}
+	return true
+}
+
+// reply posts text in th unless, on a retry, th already shows it.
+func (e *Engine) reply(ctx context.Context, sess *Session, th Thread, text string, since time.Time, retry bool) {
+	if r, ok := th.(Resender); ok && retry {
+		done, err := r.Posted(ctx, text, since)
+		if err != nil {
+			e.log.Warn("checking for an earlier reply failed; posting it", "session", sess.ID, "err", err)
+		}
+		if done {
+			return
+		}
+	}
+	if err := th.Reply(ctx, text); err != nil {
+		e.log.Error("reply failed", "session", sess.ID, "err", err)
+	}
+}
+
+// repost finishes posting turn t of sess, which an earlier process ended
+// but stopped before posting all of its result.
+func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e.log.Info("posting the result of a turn an earlier process ended", "session", sess.ID, "turn", t.ID)
+	ok := e.post(ctx, sess, t.ID, th, nil, true)
+	e.status(th, "")
+	if f, isF := th.(Finisher); isF {
+		if err := f.Finish(ctx, t.Source, ok); err != nil {
+			e.log.Warn("finish marker failed", "session", sess.ID, "err", err)
+		}
+	}
 	return nil
 }
 
 // undo moves head to its parent; it costs nothing and calls no provider.
 func (e *Engine) undo(j *job) error {
-	var to int
-	_, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
+	sess, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		v := s.Version(either(t.Target, s.Head))
 		if v == nil || v.Parent == 0 {
 			return Errorf(Conflict, "nothing to undo: this is the first image of the session")
 		}
-		to = v.Parent
-		s.Head = to
+		s.Head = v.Parent
 		t.Kind, t.Base, t.Status, t.StartedAt, t.FinishedAt = KindUndo, v.N, StatusDone, j.started, e.now()
+		t.Posting = true
 		return nil
 	})
 	if KindOf(err) == Conflict {
@@ -670,10 +791,7 @@ func (e *Engine) undo(j *job) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := j.thread.Reply(ctx, fmt.Sprintf("↩️ back to v%d: the next reply refines it", to)); err != nil {
-		e.log.Error("reply failed", "session", j.sess.ID, "err", err)
-	}
-	e.end(ctx, j, true)
+	e.end(ctx, j, e.post(ctx, sess, j.turn.ID, j.thread, nil, false))
 	return nil
 }
 
@@ -687,10 +805,10 @@ func (e *Engine) fail(j *job, cause error) error {
 	}
 	e.log.Log(context.Background(), level, "turn failed", "ref", ref, "session", j.sess.ID, "turn", j.turn.ID,
 		"kind", KindOf(cause), "err", cause)
-	_, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
+	sess, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
-		t.Status, t.FinishedAt, t.Error = StatusFailed, e.now(), msg
-		t.Attempts += j.attempts
+		t.Status, t.FinishedAt, t.Error, t.Posting = StatusFailed, e.now(), msg, true
+		t.Attempts = j.turn.Attempts + j.attempts
 		if KindOf(cause) == Internal {
 			t.ErrorRef = ref
 		}
@@ -704,10 +822,7 @@ func (e *Engine) fail(j *job, cause error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := j.thread.Reply(ctx, "❌ "+msg); err != nil {
-		e.log.Error("reply failed", "session", j.sess.ID, "err", err)
-	}
-	e.end(ctx, j, false)
+	e.end(ctx, j, e.post(ctx, sess, j.turn.ID, j.thread, nil, false))
 	return nil
 }
 

@@ -181,6 +181,12 @@ func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
 
 func (h *harness) open(cfg core.EngineConfig) {
 	h.t.Helper()
+	h.openWith(cfg, h.gen)
+}
+
+// openWith opens the store and an engine whose "fake" provider is gen.
+func (h *harness) openWith(cfg core.EngineConfig, gen core.Generator) {
+	h.t.Helper()
 	db, err := storage.Open(context.Background(), h.dir, storage.Options{Timeout: time.Second})
 	if err != nil {
 		h.t.Fatal(err)
@@ -192,7 +198,7 @@ func (h *harness) open(cfg core.EngineConfig) {
 		cfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 32000}
 	}
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, nil))
-	e, err := core.NewEngine(cfg, db, map[string]core.Generator{"fake": h.gen}, log)
+	e, err := core.NewEngine(cfg, db, map[string]core.Generator{"fake": gen}, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Action is what a chat message or button asks the engine to do.
@@ -206,6 +207,14 @@ type Previewer interface {
 	Preview(ctx context.Context, img Image) error
 }
 
+// Resender is implemented by Threads that can tell whether a text was
+// already posted, so a reply interrupted by a crash is posted once.
+type Resender interface {
+	// Posted reports whether the bot posted exactly text in the thread
+	// since the given time.
+	Posted(ctx context.Context, text string, since time.Time) (bool, error)
+}
+
 // Finisher is implemented by Threads that mark the triggering message when a
 // turn ends (a ✅ or ❌ reaction, say).
 type Finisher interface {
@@ -223,6 +232,12 @@ type ImagePost struct {
 	Caption   string
 	Buttons   []Button
 	User      User // who asked for it
+	// Retry is set when an earlier process may have posted this image
+	// already (it stopped between posting and recording the post): the
+	// Thread must look for it among its messages since Since and post only
+	// what is missing.
+	Retry bool
+	Since time.Time
 }
 
 // Button is an action offered under an image. Its value names the session and

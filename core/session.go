@@ -105,6 +105,15 @@ type Turn struct {
 	Error    string     `json:"error,omitempty"`     // the message shown to the user
 	ErrorRef string     `json:"error_ref,omitempty"` // log reference of an internal error
 	Source   string     `json:"source,omitempty"`    // platform message id, for replies and dedupe
+	// Starts counts the times a process began running the turn; more than
+	// one means a stop or crash interrupted it.
+	Starts int `json:"starts,omitempty"`
+	// Posting is set when the turn has ended but its result (images, the
+	// failure message or the undo note) is not yet all posted in the
+	// thread; Posted lists the versions already posted. A turn left posting
+	// by a crash is posted by the next start, once.
+	Posting bool  `json:"posting,omitempty"`
+	Posted  []int `json:"posted,omitempty"`
 
 	QueuedAt   time.Time `json:"queued_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
@@ -181,6 +190,21 @@ func (s *Session) addVersion(parent, turn int, img ImageRef) int {
 	n := len(s.Versions) + 1
 	s.Versions = append(s.Versions, Version{N: n, Parent: parent, Turn: turn, Image: img})
 	return n
+}
+
+// Pending reports whether the turn still has work to do: it is queued or
+// running, or its result is not yet posted.
+func (t *Turn) Pending() bool { return t.Status.Active() || t.Posting }
+
+// PostingTurns returns the ids of turns that ended but are not yet posted.
+func (s *Session) PostingTurns() []int {
+	var ids []int
+	for _, t := range s.Turns {
+		if t.Posting && !t.Status.Active() {
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids
 }
 
 // ActiveTurns returns the ids of turns that are queued or running.

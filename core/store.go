@@ -32,8 +32,8 @@ type Store interface {
 	// ImagePath returns the local file path of ref's bytes, or "" when ref's
 	// hash is malformed.
 	ImagePath(ref ImageRef) string
-	// ActiveJobs returns the (session id, turn id) pairs of every queued or
-	// running turn, oldest first.
+	// ActiveJobs returns the (session id, turn id) pairs of every pending
+	// turn (queued, running, or ended but not yet posted), oldest first.
 	ActiveJobs(ctx context.Context) ([]JobRef, error)
 }
 

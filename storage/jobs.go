@@ -23,8 +23,8 @@ type job struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 }
 
-// ActiveJobs returns the (session id, turn id) pairs of every queued or
-// running turn, oldest queued first (ties in key order). It reads the
+// ActiveJobs returns the (session id, turn id) pairs of every pending turn
+// (queued, running, or ended but not yet posted), oldest queued first (ties in key order). It reads the
 // active index only, not every job ever run.
 func (db *DB) ActiveJobs(ctx context.Context) ([]core.JobRef, error) {
 	type entry struct {
@@ -81,13 +81,14 @@ func parseJobKey(k []byte) (core.JobRef, error) {
 type turnState struct {
 	status   core.TurnStatus
 	attempts int
+	posting  bool
 }
 
 // turnStates returns the state of each of s's turns, by turn id.
 func turnStates(s *core.Session) map[int]turnState {
 	m := make(map[int]turnState, len(s.Turns))
 	for _, t := range s.Turns {
-		m[t.ID] = turnState{t.Status, t.Attempts}
+		m[t.ID] = turnState{t.Status, t.Attempts, t.Posting}
 	}
 	return m
 }
@@ -95,7 +96,7 @@ func turnStates(s *core.Session) map[int]turnState {
 // syncJobs brings the job index and usage counters in step with s's turns,
 // given their states before the change (nil for a new session): it rewrites
 // the job record of each turn whose state changed, keeps the active index to
-// the queued and running turns, and counts the usage of each turn that has
+// the pending turns (queued, running, or ended but not yet posted), and counts the usage of each turn that has
 // just become done.
 func syncJobs(tx *bolt.Tx, s *core.Session, before map[int]turnState, now time.Time) error {
 	jobs, active, usage := tx.Bucket(bucketJobs), tx.Bucket(bucketActive), tx.Bucket(bucketUsage)
@@ -103,7 +104,7 @@ func syncJobs(tx *bolt.Tx, s *core.Session, before map[int]turnState, now time.T
 		t := &s.Turns[i]
 		old, ok := before[t.ID]
 		delete(before, t.ID)
-		if ok && old == (turnState{t.Status, t.Attempts}) {
+		if ok && old == (turnState{t.Status, t.Attempts, t.Posting}) {
 			continue
 		}
 		key := jobKey(s.ID, t.ID)
@@ -111,7 +112,7 @@ func syncJobs(tx *bolt.Tx, s *core.Session, before map[int]turnState, now time.T
 			return err
 		}
 		var err error
-		if t.Status.Active() {
+		if t.Pending() {
 			err = active.Put(key, []byte{})
 		} else {
 			err = active.Delete(key)
