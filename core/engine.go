@@ -449,6 +449,10 @@ type job struct {
 	ended    bool // the turn reached a terminal state and released its user slot
 }
 
+// clockSkew is how far the platform's clock may be behind ours when a
+// thread is searched for what an earlier process posted.
+const clockSkew = time.Minute
+
 // maxStarts bounds how often a turn is started: a turn that keeps being
 // interrupted by crashes or stops fails rather than being paid for forever.
 const maxStarts = 3
@@ -682,6 +686,7 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 	if since.IsZero() {
 		since = t.QueuedAt
 	}
+	since = since.Add(-clockSkew)
 	posted := func(n int) {
 		_, err := e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
 			st := s.Turn(id)

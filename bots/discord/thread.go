@@ -45,6 +45,7 @@ var (
 	_ core.Thread    = (*thread)(nil)
 	_ core.Previewer = (*thread)(nil)
 	_ core.Finisher  = (*thread)(nil)
+	_ core.Resender  = (*thread)(nil)
 )
 
 // Thread returns the core.Thread of a stored Discord session, for
@@ -143,7 +144,21 @@ func (t *thread) Reply(ctx context.Context, text string) error {
 // PostImage posts a result: the image file, its caption and its buttons.
 // An image over the channel's upload limit is not sent; the caption says so
 // and keeps the buttons.
+//
+// With p.Retry (an earlier process may have posted it before it stopped),
+// it first looks for the result among the thread's recent messages: a
+// result is one message, so it is either there, whole, or missing.
 func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
+	if p.Retry {
+		id := buttonID(core.ActionRegenerate, p.SessionID, p.Version)
+		found, err := t.find(ctx, p.Since, func(m *discordgo.Message) bool { return hasButton(m, id) })
+		if err != nil {
+			t.bot.log.Warn("looking for an earlier post failed; posting it", "channel", t.id, "err", err)
+		}
+		if found {
+			return nil
+		}
+	}
 	m := &discordgo.MessageSend{Content: clip(p.Caption), Components: buttons(p)}
 	if n, limit := int64(len(p.Image.Data)), t.bot.uploadLimit(t.guild); n > limit {
 		m.Content = clip(fmt.Sprintf("%s\n⚠️ v%d is %s, over the %s this channel accepts from bots, so it cannot be shown here. "+
@@ -154,6 +169,54 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	}
 	_, err := t.send(ctx, m)
 	return err
+}
+
+// Posted reports whether the bot posted text in the thread since the given
+// time, among its 100 most recent messages.
+func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool, error) {
+	want := clip(text)
+	return t.find(ctx, since, func(m *discordgo.Message) bool { return m.Content == want })
+}
+
+// find reports whether one of the bot's messages in the thread since the
+// given time, among the 100 most recent, satisfies match.
+func (t *thread) find(ctx context.Context, since time.Time, match func(*discordgo.Message) bool) (bool, error) {
+	if err := t.wait(ctx); err != nil {
+		return false, err
+	}
+	me, err := t.bot.self(ctx)
+	if err != nil {
+		return false, err
+	}
+	msgs, err := t.bot.dg.ChannelMessages(t.id, 100, "", "", "", discordgo.WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("discord: list messages in %s: %w", t.id, err)
+	}
+	for _, m := range msgs { // newest first
+		if m.Timestamp.Before(since) {
+			break
+		}
+		if m.Author != nil && m.Author.ID == me && match(m) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// hasButton reports whether m carries a button whose custom id is id.
+func hasButton(m *discordgo.Message, id string) bool {
+	for _, row := range m.Components {
+		r, ok := row.(*discordgo.ActionsRow)
+		if !ok {
+			continue
+		}
+		for _, c := range r.Components {
+			if b, ok := c.(*discordgo.Button); ok && b.CustomID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SetStatus shows status in the thread's status message, posting it if

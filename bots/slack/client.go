@@ -21,6 +21,7 @@ type client interface {
 	RemoveReactionContext(ctx context.Context, name string, item slackapi.ItemRef) error
 	UploadFileContext(ctx context.Context, params slackapi.UploadFileParameters) (*slackapi.FileSummary, error)
 	GetUserInfoContext(ctx context.Context, user string, options ...slackapi.GetUserInfoOption) (*slackapi.User, error)
+	GetConversationRepliesContext(ctx context.Context, params *slackapi.GetConversationRepliesParameters) ([]slackapi.Message, bool, string, error)
 }
 
 // Rate-limit retries: Slack says how long to wait (Retry-After); a call is

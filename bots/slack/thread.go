@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -37,6 +39,7 @@ var (
 	_ core.Thread    = (*thread)(nil)
 	_ core.Previewer = (*thread)(nil)
 	_ core.Finisher  = (*thread)(nil)
+	_ core.Resender  = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -58,18 +61,91 @@ func (t *thread) post(ctx context.Context, opts ...slackapi.MsgOption) (string, 
 // PostImage uploads the image into the thread with its caption as the
 // comment (files.getUploadURLExternal, the upload, then
 // files.completeUploadExternal), then posts its buttons.
+//
+// With p.Retry (an earlier process may have posted it before it stopped),
+// it first reads the thread and skips the steps whose result is there: the
+// shared file, by its name, and the buttons, by their value. A file
+// uploaded but never completed is not in the thread and is uploaded again.
 func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	name := fmt.Sprintf("easel-%s-v%d%s", p.SessionID, p.Version, p.Image.Ext())
-	if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption); err != nil {
-		return err
+	var shared, buttoned bool
+	if p.Retry {
+		msgs, err := t.history(ctx, p.Since)
+		if err != nil {
+			t.bot.log.Warn("slack: looking for an earlier post failed; posting it", "channel", t.channel, "err", err)
+		}
+		value := buttonValue(p.SessionID, p.Version)
+		for _, m := range msgs {
+			shared = shared || slices.ContainsFunc(m.Files, func(f slackapi.File) bool { return f.Name == name })
+			buttoned = buttoned || hasButtonValue(m, value)
+		}
 	}
-	if len(p.Buttons) == 0 {
+	if !shared {
+		if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption); err != nil {
+			return err
+		}
+	}
+	if len(p.Buttons) == 0 || buttoned {
 		return nil
 	}
 	_, err := t.post(ctx,
 		slackapi.MsgOptionText(fmt.Sprintf("v%d: reply in this thread to refine it", p.Version), false),
 		slackapi.MsgOptionBlocks(buttonBlocks(p)...))
 	return err
+}
+
+// Posted reports whether the bot posted text in the thread since the
+// given time.
+func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool, error) {
+	msgs, err := t.history(ctx, since)
+	want := escape(text)
+	return slices.ContainsFunc(msgs, func(m slackapi.Message) bool { return m.Text == want }), err
+}
+
+// history returns the bot's messages in the thread since the given time,
+// oldest first (conversations.replies, page by page).
+func (t *thread) history(ctx context.Context, since time.Time) ([]slackapi.Message, error) {
+	params := &slackapi.GetConversationRepliesParameters{
+		ChannelID: t.channel, Timestamp: t.root, Inclusive: true, Limit: 200,
+		Oldest: fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000),
+	}
+	var mine []slackapi.Message
+	for page := 0; page < 50; page++ {
+		var msgs []slackapi.Message
+		var more bool
+		err := t.bot.call(ctx, "conversations.replies", func() (err error) {
+			msgs, more, params.Cursor, err = t.bot.api.GetConversationRepliesContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return mine, err
+		}
+		for _, m := range msgs {
+			if m.BotID != "" && m.BotID == t.bot.botID || m.User != "" && m.User == t.bot.botUser {
+				mine = append(mine, m)
+			}
+		}
+		if !more || params.Cursor == "" {
+			break
+		}
+	}
+	return mine, nil
+}
+
+// hasButtonValue reports whether m carries a button whose value is value.
+func hasButtonValue(m slackapi.Message, value string) bool {
+	for _, b := range m.Blocks.BlockSet {
+		a, ok := b.(*slackapi.ActionBlock)
+		if !ok || a.Elements == nil {
+			continue
+		}
+		for _, el := range a.Elements.ElementSet {
+			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // upload shares img in the thread with comment.

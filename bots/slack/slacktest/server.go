@@ -3,7 +3,8 @@
 //
 //   - the Web API methods a bot uses (auth.test, apps.connections.open,
 //     chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
-//     reactions.add, reactions.remove, users.info and the three-step upload
+//     reactions.add, reactions.remove, users.info, conversations.replies and
+//     the three-step upload
 //     files.getUploadURLExternal → POST to the upload URL →
 //     files.completeUploadExternal), form-encoded or JSON, with the token in
 //     the Authorization header or the body, answering with Slack's
@@ -63,6 +64,7 @@ type Server struct {
 	mu         sync.Mutex
 	wake       chan struct{} // closed and replaced on every change
 	seq        int
+	lastTS     int64 // microseconds of the last message timestamp
 	calls      []Call
 	faults     map[string][]fault
 	messages   []*Message
@@ -286,10 +288,12 @@ func (s *Server) nextID(prefix string) string {
 	return fmt.Sprintf("%s%06d", prefix, s.seq)
 }
 
-// nextTS returns a fresh, increasing message timestamp; s.mu is held.
+// nextTS returns a fresh message timestamp: the time now in microseconds,
+// as Slack's are, kept strictly increasing; s.mu is held.
 func (s *Server) nextTS() string {
 	s.seq++
-	return fmt.Sprintf("%d.%06d", 1700000000+s.seq, s.seq)
+	s.lastTS = max(time.Now().UnixMicro(), s.lastTS+1)
+	return fmt.Sprintf("%d.%06d", s.lastTS/1e6, s.lastTS%1e6)
 }
 
 // find returns message ts of channel, or nil; s.mu is held.

@@ -1,6 +1,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,8 @@ func (s *Server) method(method string, p map[string]string) reply {
 		}
 		return ok(map[string]any{"user": map[string]any{"id": p["user"], "team_id": s.TeamID, "name": name,
 			"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name}}})
+	case "conversations.replies":
+		return s.replies(p)
 	case "files.getUploadURLExternal":
 		return s.getUploadURL(p)
 	case "files.completeUploadExternal":
@@ -247,7 +250,70 @@ func (s *Server) wire(m *Message) map[string]any {
 	if len(m.Blocks) > 0 {
 		w["blocks"] = m.Blocks
 	}
+	if len(m.Files) > 0 {
+		files := make([]map[string]any, len(m.Files))
+		for i, id := range m.Files {
+			files[i] = map[string]any{"id": id}
+			if u := s.upload(id); u != nil {
+				files[i]["name"], files[i]["title"] = u.Filename, u.Title
+			}
+		}
+		w["files"] = files
+	}
 	return w
+}
+
+// replies serves conversations.replies: the thread's root and replies,
+// oldest first, not deleted, between oldest and latest (inclusive only with
+// inclusive=true), limit per page (default 100, at most 1000) with an
+// opaque next_cursor; s.mu is held.
+func (s *Server) replies(p map[string]string) reply {
+	root := s.find(p["channel"], p["ts"])
+	if root == nil || root.Deleted {
+		return failed("thread_not_found")
+	}
+	limit := 100
+	if v, err := strconv.Atoi(p["limit"]); err == nil && v > 0 {
+		limit = min(v, 1000)
+	}
+	skip, _ := strconv.Atoi(p["cursor"])
+	inclusive := p["inclusive"] == "true" || p["inclusive"] == "1"
+	after := func(ts, bound string) bool { return cmpTS(ts, bound) > 0 || inclusive && ts == bound }
+	var page []map[string]any
+	seen := 0
+	for _, m := range s.messages {
+		if m.Channel != root.Channel || m.Deleted || (m != root && m.ThreadTS != root.TS) {
+			continue
+		}
+		if o := p["oldest"]; o != "" && !after(m.TS, o) {
+			continue
+		}
+		if l := p["latest"]; l != "" && !after(l, m.TS) {
+			continue
+		}
+		if seen++; seen <= skip {
+			continue
+		}
+		if len(page) == limit {
+			return ok(map[string]any{"messages": page, "has_more": true,
+				"response_metadata": map[string]any{"next_cursor": strconv.Itoa(skip + limit)}})
+		}
+		page = append(page, s.wire(m))
+	}
+	return ok(map[string]any{"messages": page, "has_more": false})
+}
+
+// cmpTS orders Slack timestamps ("seconds.micros") numerically.
+func cmpTS(a, b string) int {
+	as, af, _ := strings.Cut(a, ".")
+	bs, bf, _ := strings.Cut(b, ".")
+	if c := cmp.Compare(len(as), len(bs)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(as, bs); c != 0 {
+		return c
+	}
+	return strings.Compare(af, bf)
 }
 
 // validBlocks reports whether s is a JSON array of objects with a type.
