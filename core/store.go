@@ -1,6 +1,10 @@
 package core
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
 
 // Store keeps sessions and image bytes. It is implemented by package storage.
 // No method holds a database transaction across a call back into the engine
@@ -41,4 +45,13 @@ type Store interface {
 type JobRef struct {
 	SessionID string `json:"session"`
 	TurnID    int    `json:"turn"`
+}
+
+// Delivery is a platform delivery recorded before it was acknowledged and
+// not yet handled: the work a process that stopped in between left behind.
+type Delivery struct {
+	Key     string          `json:"-"`       // the dedupe key it was received under
+	Kind    string          `json:"kind"`    // the platform's name for what it is
+	Payload json.RawMessage `json:"payload"` // as received
+	At      time.Time       `json:"at"`
 }

@@ -25,32 +25,38 @@ func (db *DB) MarkEvent(ctx context.Context, key string, ttl time.Duration) (fir
 		return false, errors.New("storage: mark event: empty key")
 	}
 	now := db.now()
-	err = db.update(ctx, func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		ids, byExpiry := events.Bucket(bucketEventIDs), events.Bucket(bucketEventExpiry)
-		if err := pruneEvents(ids, byExpiry, now); err != nil {
-			return err
-		}
-		k := []byte(key)
-		if old := ids.Get(k); old != nil {
-			if decodeTime(old).After(now) {
-				return nil
-			}
-			if err := byExpiry.Delete(slices.Concat(old, k)); err != nil { // expired, not yet pruned
-				return err
-			}
-		}
-		exp := encodeTime(now.Add(ttl))
-		if err := ids.Put(k, exp); err != nil {
-			return err
-		}
-		first = true
-		return byExpiry.Put(slices.Concat(exp, k), []byte{})
+	err = db.update(ctx, func(tx *bolt.Tx) (err error) {
+		first, err = markEvent(tx, key, now, ttl)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("storage: mark event %s: %w", key, err)
 	}
 	return first, nil
+}
+
+// markEvent records event key in tx until now+ttl and reports whether it
+// was not already recorded, pruning a batch of expired records first.
+func markEvent(tx *bolt.Tx, key string, now time.Time, ttl time.Duration) (bool, error) {
+	events := tx.Bucket(bucketEvents)
+	ids, byExpiry := events.Bucket(bucketEventIDs), events.Bucket(bucketEventExpiry)
+	if err := pruneEvents(ids, byExpiry, now); err != nil {
+		return false, err
+	}
+	k := []byte(key)
+	if old := ids.Get(k); old != nil {
+		if decodeTime(old).After(now) {
+			return false, nil
+		}
+		if err := byExpiry.Delete(slices.Concat(old, k)); err != nil { // expired, not yet pruned
+			return false, err
+		}
+	}
+	exp := encodeTime(now.Add(ttl))
+	if err := ids.Put(k, exp); err != nil {
+		return false, err
+	}
+	return true, byExpiry.Put(slices.Concat(exp, k), []byte{})
 }
 
 // pruneEvents deletes up to pruneBatch event records that expired by now,

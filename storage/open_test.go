@@ -290,7 +290,7 @@ func TestOpenEmptyBolt(t *testing.T) {
 
 func TestOpenSchema(t *testing.T) {
 	for _, tc := range []struct{ value, want string }{
-		{"2", "data dir DIR: easel.db was written by a newer Easel (schema 2, this build reads up to 1); upgrade Easel"},
+		{"3", "data dir DIR: easel.db was written by a newer Easel (schema 3, this build reads up to 2); upgrade Easel"},
 		{"x", `data dir DIR: easel.db is not a valid Easel database (bad schema version "x"); move it aside or restore a backup`},
 		{"0", `data dir DIR: easel.db is not a valid Easel database (bad schema version "0"); move it aside or restore a backup`},
 	} {
@@ -310,11 +310,27 @@ func TestSchemaRecorded(t *testing.T) {
 	dir := t.TempDir()
 	openTest(t, dir, newClock()).Close()
 	writeBolt(t, dir, func(tx *bolt.Tx) error {
-		if v := string(tx.Bucket(bucketMeta).Get(keySchema)); v != "1" {
-			t.Errorf("schema = %q, want 1", v)
+		if v := string(tx.Bucket(bucketMeta).Get(keySchema)); v != "2" {
+			t.Errorf("schema = %q, want 2", v)
 		}
 		return nil
 	})
+}
+
+func TestMigrateFromSchema1(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir, newClock()).Close()
+	writeBolt(t, dir, func(tx *bolt.Tx) error { // as Easel with schema 1 left it
+		if err := tx.DeleteBucket(bucketInbox); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
+	})
+	db := openTest(t, dir, newClock())
+	ctx := context.Background()
+	if first, err := db.Receive(ctx, "k", "test", []byte(`{}`), time.Hour); err != nil || !first {
+		t.Fatalf("Receive after migrating = %v, %v", first, err)
+	}
 }
 
 // writeBolt runs fn in a write transaction on dir's database, bypassing Open.

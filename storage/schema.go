@@ -29,6 +29,12 @@ var (
 	bucketEvents      = []byte("events")
 	bucketEventIDs    = []byte("ids")
 	bucketEventExpiry = []byte("expiry")
+	// bucketInbox holds a delivery's dedupe key → JSON Delivery, for
+	// deliveries acknowledged but not yet handled (schema 2).
+	bucketInbox = []byte("inbox")
+	// bucketStarts holds a name → recent start times (see RecordStart); it
+	// is created by the first RecordStart, so it needs no migration.
+	bucketStarts = []byte("starts")
 
 	keySchema = []byte("schema")
 )
@@ -43,6 +49,7 @@ type migration struct {
 // never change one that has shipped.
 var migrations = []migration{
 	{1, createBuckets},
+	{2, createInbox},
 }
 
 // schemaVersion is the newest schema this build reads and writes.
@@ -62,6 +69,12 @@ func createBuckets(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// createInbox is schema 2: the inbox of acknowledged deliveries.
+func createInbox(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketInbox)
+	return err
 }
 
 // migrate reads the schema version and, if the database lacks migrations,

@@ -52,7 +52,8 @@ func buttonAction(actionID string) (core.Action, bool) {
 }
 
 // interaction handles a button press: the action applies to the version the
-// button is under, in the thread of the message it is on.
+// button is under, in the thread of the message it is on. A presser who may
+// not use Easel there is told so alone, before anything else happens.
 func (b *Bot) interaction(ctx context.Context, cb slackapi.InteractionCallback) {
 	a, ok := pressed(cb)
 	if !ok {
@@ -60,14 +61,18 @@ func (b *Bot) interaction(ctx context.Context, cb slackapi.InteractionCallback) 
 	}
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
-	if !b.firstDelivery(ctx, either(cb.TriggerID, cb.User.ID+"@"+a.ActionTs)) {
-		return
-	}
 	channel := either(cb.Container.ChannelID, cb.Channel.ID)
 	root := either(cb.Message.ThreadTimestamp, either(cb.Container.ThreadTs, cb.Container.MessageTs))
+	dm := isDM(channel, cb.Channel.Name)
+	access := core.Message{Platform: Platform, Workspace: cb.Team.ID, Channel: channel, User: core.User{ID: cb.User.ID},
+		Action: action, DM: dm}
+	if err := b.engine.Allowed(access); err != nil {
+		b.tell(ctx, channel, cb.User.ID, root, err)
+		return
+	}
 	msg := core.Message{
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
-		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session,
+		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
 	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {

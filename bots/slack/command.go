@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"net/url"
+	"strings"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -17,7 +18,11 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return
 	}
-	if !b.firstDelivery(ctx, cmd.TriggerID) {
+	// Who may use Easel, and where, is checked before anything is posted.
+	access := core.Message{Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID,
+		User: core.User{ID: cmd.UserID, Name: cmd.UserName}, Action: core.ActionPrompt, DM: isDM(cmd.ChannelID, cmd.ChannelName)}
+	if err := b.engine.Allowed(access); err != nil {
+		b.respond(ctx, cmd, err)
 		return
 	}
 	text := unescape(cmd.Text)
@@ -39,7 +44,7 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 	th.working(ctx, root)
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
-		User: user, Action: core.ActionPrompt, Text: text, Source: root,
+		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: access.DM,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err == nil {
@@ -66,7 +71,7 @@ func (b *Bot) respond(ctx context.Context, cmd slackapi.SlashCommand, err error)
 		b.tell(ctx, cmd.ChannelID, cmd.UserID, "", err)
 		return
 	}
-	text := "❌ " + b.userMessage(err)
+	text := mark(err) + b.userMessage(err)
 	err = b.call(ctx, "response_url", func() error {
 		_, _, err := b.api.PostMessageContext(ctx, "",
 			slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral),
@@ -92,7 +97,7 @@ func postError(err error) error {
 // tell shows err to user alone, in channel (in the thread rooted at root,
 // if any), as an ephemeral message.
 func (b *Bot) tell(ctx context.Context, channel, user, root string, err error) {
-	text := "❌ " + b.userMessage(err)
+	text := mark(err) + b.userMessage(err)
 	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(text), false)}
 	if root != "" {
 		opts = append(opts, slackapi.MsgOptionTS(root))
@@ -127,4 +132,20 @@ func (b *Bot) userMessage(err error) string {
 		b.log.Error("slack: request failed", "ref", ref, "err", err)
 	}
 	return core.UserMessage(err, ref)
+}
+
+// mark returns the sign put before a note about err: 🔒 for a request its
+// sender may not make, ❌ for any other problem.
+func mark(err error) string {
+	if core.KindOf(err) == core.Forbidden {
+		return "🔒 "
+	}
+	return "❌ "
+}
+
+// isDM reports whether a conversation is a direct message with the bot:
+// Slack's DM channel ids start with "D", and slash commands name them
+// "directmessage".
+func isDM(channel, name string) bool {
+	return strings.HasPrefix(channel, "D") || name == "directmessage"
 }

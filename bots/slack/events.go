@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"fmt"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -12,7 +13,6 @@ import (
 // post is a person's message that may be a prompt: a mention, a reply in a
 // thread or a direct message.
 type post struct {
-	delivery string // event id, for dedupe
 	team     string
 	channel  string
 	user     string
@@ -20,46 +20,44 @@ type post struct {
 	ts       string
 	threadTS string // "" for a top-level message
 	files    []slackapi.File
+	dm       bool // in a direct message with the bot
 }
 
 // thread returns the timestamp of the thread the post belongs to, or
 // starts: its root, or the post itself when it is top-level.
 func (p post) thread() string { return either(p.threadTS, p.ts) }
 
-// event queues the work of an Events API delivery, dropping at once the
-// events Easel never acts on. It runs on the reader, after the ack.
-func (b *Bot) event(ev slackevents.EventsAPIEvent, retry int) {
+// event returns the event id and the work of an Events API delivery, or a
+// nil job for the events Easel never acts on. It runs on the reader, before
+// the ack, so it does no I/O.
+func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context.Context), err error) {
 	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
 	if !ok {
-		b.log.Warn("slack: unexpected Events API delivery", "type", ev.Type)
-		return
-	}
-	if retry > 0 {
-		b.log.Debug("slack: event redelivered", "event", cb.EventID, "retry", retry)
+		return "", nil, fmt.Errorf("unexpected Events API delivery %q", ev.Type)
 	}
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AppMentionEvent:
 		if e.BotID != "" || e.Edited != nil || e.User == b.botUser {
-			return
+			return "", nil, nil
 		}
-		p := post{delivery: cb.EventID, team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
-			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, files: e.Files}
-		b.enqueue(func(ctx context.Context) { b.prompt(ctx, p) })
+		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, files: e.Files, dm: isDM(e.Channel, "")}
+		return cb.EventID, func(ctx context.Context) { b.prompt(ctx, p) }, nil
 	case *slackevents.MessageEvent:
 		if !b.personal(e) {
-			return
+			return "", nil, nil
 		}
-		p := post{delivery: cb.EventID, team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
-			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp}
+		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, dm: e.ChannelType == "im"}
 		if e.Message != nil {
 			p.files = e.Message.Files
 		}
 		if e.ChannelType == "im" {
-			b.enqueue(func(ctx context.Context) { b.prompt(ctx, p) })
-			return
+			return cb.EventID, func(ctx context.Context) { b.prompt(ctx, p) }, nil
 		}
-		b.enqueue(func(ctx context.Context) { b.reply(ctx, p) })
+		return cb.EventID, func(ctx context.Context) { b.reply(ctx, p) }, nil
 	}
+	return "", nil, nil
 }
 
 // personal reports whether a message event is a person's new message that
@@ -98,10 +96,16 @@ func (b *Bot) reply(ctx context.Context, p post) {
 // prompt hands a person's message to the engine as a prompt in its
 // thread's session, creating the session if the thread has none: ⏳ on the
 // message while it is accepted, its attachments downloaded as inputs.
-// Problems with the prompt are told to its author alone; problems with an
-// attachment are told in the thread.
+// Problems with the prompt, and a sender who may not use Easel there, are
+// told to its author alone; problems with an attachment are told in the
+// thread.
 func (b *Bot) prompt(ctx context.Context, p post) {
-	if !b.firstDelivery(ctx, p.delivery) {
+	// Who may use Easel, and where, is checked before any reaction,
+	// download or lookup.
+	access := core.Message{Platform: Platform, Workspace: p.team, Channel: p.channel, User: core.User{ID: p.user},
+		Action: core.ActionPrompt, DM: p.dm}
+	if err := b.engine.Allowed(access); err != nil {
+		b.tell(ctx, p.channel, p.user, p.thread(), err)
 		return
 	}
 	text := promptText(p.text, b.botUser)
@@ -119,7 +123,7 @@ func (b *Bot) prompt(ctx context.Context, p post) {
 	}
 	msg := core.Message{
 		Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
-		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts,
+		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts, DM: p.dm,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err != nil {

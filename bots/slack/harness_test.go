@@ -92,15 +92,15 @@ func (c *countingEngine) Session(ctx context.Context, platform, thread string) (
 	return c.Engine.Session(ctx, platform, thread)
 }
 
-// countingLog counts MarkEvent calls.
+// countingLog counts the deliveries recorded.
 type countingLog struct {
 	EventLog
 	marks atomic.Int64
 }
 
-func (c *countingLog) MarkEvent(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (c *countingLog) Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (bool, error) {
 	c.marks.Add(1)
-	return c.EventLog.MarkEvent(ctx, key, ttl)
+	return c.EventLog.Receive(ctx, key, kind, payload, ttl)
 }
 
 // harness runs a Bot against the Slack fake, the real engine and storage
@@ -123,6 +123,9 @@ type options struct {
 	engine   core.EngineConfig
 	partials int
 	gate     chan struct{}
+	// before runs on the store before the bot starts, as an earlier
+	// process might have left it.
+	before func(*storage.DB)
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -152,6 +155,9 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatal(err)
 	}
 	h.db, h.engine, h.log = db, &countingEngine{Engine: engine}, &countingLog{EventLog: db}
+	if o.before != nil {
+		o.before(db)
+	}
 
 	cfg := Config{BotToken: fake.BotToken, AppToken: fake.AppToken, SigningSecret: fake.SigningSecret, APIURL: fake.APIURL()}
 	var ln net.Listener

@@ -88,7 +88,16 @@ func (b *Bot) httpEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	retry, _ := strconv.Atoi(r.Header.Get("X-Slack-Retry-Num"))
-	b.event(ev, retry)
+	b.answer(w, b.accept(r.Context(), kindEvent, body, retry))
+}
+
+// answer acknowledges a delivery with 200, or with 503 when it could not be
+// recorded, so that Slack retries it.
+func (b *Bot) answer(w http.ResponseWriter, accepted bool) {
+	if !accepted {
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -101,12 +110,16 @@ func (b *Bot) httpCommand(w http.ResponseWriter, r *http.Request, body []byte) {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
-	b.enqueue(func(ctx context.Context) { b.command(ctx, cmd) })
-	w.WriteHeader(http.StatusOK)
+	payload, err := json.Marshal(cmd)
+	if err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	b.answer(w, b.accept(r.Context(), kindCommand, payload, 0))
 }
 
 // httpInteraction answers a button press with an empty 200 and queues it.
-func (b *Bot) httpInteraction(w http.ResponseWriter, _ *http.Request, body []byte) {
+func (b *Bot) httpInteraction(w http.ResponseWriter, r *http.Request, body []byte) {
 	form, err := url.ParseQuery(string(body))
 	var cb slackapi.InteractionCallback
 	if err == nil {
@@ -116,6 +129,5 @@ func (b *Bot) httpInteraction(w http.ResponseWriter, _ *http.Request, body []byt
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
 	}
-	b.enqueue(func(ctx context.Context) { b.interaction(ctx, cb) })
-	w.WriteHeader(http.StatusOK)
+	b.answer(w, b.accept(r.Context(), kindInteraction, json.RawMessage(form.Get("payload")), 0))
 }

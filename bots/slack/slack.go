@@ -47,17 +47,27 @@ type Engine interface {
 	// Handle queues a message; see core.Engine.Handle. It returns an
 	// *core.Error for anything the sender should be told directly.
 	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
+	// Allowed reports whether msg's sender may use Easel where msg was
+	// sent; see core.Engine.Allowed. It returns a Forbidden *core.Error,
+	// to tell the sender alone, or nil. It does no I/O.
+	Allowed(msg core.Message) error
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
 }
 
-// EventLog remembers which deliveries were handled, so a retried or
-// redelivered event starts no second job. *storage.DB implements it.
+// EventLog is the durable inbox of deliveries: each is recorded before it is
+// acknowledged, so a retried or redelivered one starts no second job and one
+// acknowledged just before a crash is handled on the next start.
+// *storage.DB implements it.
 type EventLog interface {
-	// MarkEvent records key and reports whether this is its first delivery
-	// within ttl; false means a duplicate.
-	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+	// Receive records a delivery under key and reports whether this is its
+	// first delivery within ttl; false means a duplicate.
+	Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (first bool, err error)
+	// Handled forgets the payload of key once its work is handed over.
+	Handled(ctx context.Context, key string) error
+	// Unhandled returns the deliveries received but not handled.
+	Unhandled(ctx context.Context) ([]core.Delivery, error)
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.
@@ -106,7 +116,13 @@ type Bot struct {
 
 	jobs chan func(context.Context)
 	wg   sync.WaitGroup
+
+	accepting chan struct{} // a slot per delivery being recorded
+	acks      sync.WaitGroup
 }
+
+// maxAccepting bounds the Socket Mode deliveries being recorded at once.
+const maxAccepting = 256
 
 // New returns a Bot for cfg that hands messages to engine and records
 // deliveries in events. It checks cfg but makes no network call.
@@ -151,7 +167,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	raw := slackapi.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
-		threads: newThreadCache(), users: newUserCache(),
+		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
 	}
 	b.files = downloadClient(cfg.HTTPClient, b.trusted)
 	return b, nil
@@ -202,6 +218,9 @@ func (b *Bot) run(ctx context.Context, ln net.Listener) error {
 	}
 	b.startWorkers(ctx)
 	defer b.stopWorkers()
+	if err := b.replay(ctx); err != nil {
+		return err
+	}
 	if ln != nil {
 		return b.serveHTTP(ctx, ln)
 	}

@@ -15,16 +15,14 @@ import (
 )
 
 // nopEngine and nopLog satisfy New's arguments for tests that never run.
-type nopEngine struct{}
+type nopEngine struct{ Engine } // only Handle and Session are called
 
 func (nopEngine) Handle(context.Context, core.Thread, core.Message) (core.Queued, error) {
 	return core.Queued{}, nil
 }
 func (nopEngine) Session(context.Context, string, string) (*core.Session, error) { return nil, nil }
 
-type nopLog struct{}
-
-func (nopLog) MarkEvent(context.Context, string, time.Duration) (bool, error) { return true, nil }
+type nopLog struct{ EventLog } // never called
 
 func TestNewChecksConfig(t *testing.T) {
 	for _, c := range []struct {

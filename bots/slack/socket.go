@@ -8,15 +8,15 @@ import (
 	"log/slog"
 
 	slackapi "github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 )
 
 // runSocket serves deliveries over Socket Mode until ctx ends. Every
-// envelope is acknowledged before its work is queued.
+// envelope is recorded and its work queued before it is acknowledged.
 func (b *Bot) runSocket(ctx context.Context) error {
 	sm := socketmode.New(b.raw, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
 	ctx, cancel := context.WithCancel(ctx)
+	defer b.acks.Wait()
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- sm.RunContext(ctx) }()
@@ -33,13 +33,25 @@ func (b *Bot) runSocket(ctx context.Context) error {
 	}
 }
 
-// socketEvent acknowledges one Socket Mode event and queues its work.
+// socketEvent acknowledges one Socket Mode event and queues its work. At
+// most maxAccepting deliveries are being recorded at once; beyond that the
+// reader waits.
 func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
-		if err := sm.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
-			b.log.Warn("slack: ack failed", "err", err)
-		}
+		// Recorded and acknowledged off the reader, so deliveries arriving
+		// together share one commit (see storage's Receive).
+		req := evt.Request
+		b.accepting <- struct{}{}
+		b.acks.Go(func() {
+			defer func() { <-b.accepting }()
+			if !b.accept(ctx, req.Type, req.Payload, req.RetryAttempt) {
+				return // not acknowledged: Slack delivers it again
+			}
+			if err := sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+				b.log.Warn("slack: ack failed", "err", err)
+			}
+		})
 	case socketmode.EventTypeErrorBadMessage:
 		// An envelope slack-go cannot parse (an event type it does not know,
 		// say): ack it anyway, or Slack redelivers it.
@@ -52,24 +64,12 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 			}
 			b.log.Debug("slack: unparsed socket message acknowledged", "err", bad.Cause)
 		}
-		return
 	case socketmode.EventTypeConnectionError:
 		b.log.Warn("slack: socket mode connection failed; retrying", "err", connectionError(evt.Data))
-		return
 	case socketmode.EventTypeInvalidAuth:
 		b.log.Error("slack: the app-level token was rejected")
-		return
 	default:
 		b.log.Debug("slack: socket mode event", "type", evt.Type)
-		return
-	}
-	switch data := evt.Data.(type) {
-	case slackevents.EventsAPIEvent:
-		b.event(data, evt.Request.RetryAttempt)
-	case slackapi.SlashCommand:
-		b.enqueue(func(ctx context.Context) { b.command(ctx, data) })
-	case slackapi.InteractionCallback:
-		b.enqueue(func(ctx context.Context) { b.interaction(ctx, data) })
 	}
 }
 

@@ -38,21 +38,3 @@ func (b *Bot) stopWorkers() {
 	close(b.jobs)
 	b.wg.Wait()
 }
-
-// firstDelivery records the delivery id and reports whether it is new. A
-// store failure is logged and counted as new: the engine's own write will
-// fail and report it if the store is really down.
-func (b *Bot) firstDelivery(ctx context.Context, id string) bool {
-	if id == "" {
-		return true
-	}
-	first, err := b.events.MarkEvent(ctx, "slack:"+id, eventTTL)
-	if err != nil {
-		b.log.Warn("slack: could not record delivery for dedupe", "id", id, "err", err)
-		return true
-	}
-	if !first {
-		b.log.Info("slack: duplicate delivery ignored", "id", id)
-	}
-	return first
-}
