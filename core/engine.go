@@ -66,6 +66,9 @@ type Message struct {
 	Roles []string
 	// DM is set for a direct message to the bot.
 	DM bool
+	// Delivery is the inbox key of the platform delivery that carried the
+	// message; recording the turn marks that delivery handled.
+	Delivery string
 }
 
 // Queued tells where an accepted message stands.
@@ -98,6 +101,8 @@ type Engine struct {
 	sessions map[string]*worker   // session id → its running worker
 	threads  map[string]*keyMutex // platform+thread → lock held while finding or creating its session
 	inFlight map[string]int       // user key → queued and running turns
+
+	quota quotaBook // images and spend held by turns admitted but not ended
 }
 
 // worker is the goroutine that runs one session's turns in order.
@@ -147,13 +152,18 @@ func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, lo
 // session if needed) and queues it. It returns once the turn is durably
 // queued; the work happens later and reports to th. Handle returns an *Error
 // for anything the user should be told directly (invalid flags, limits,
-// buttons pressed by someone else); nothing is recorded then.
+// buttons pressed by someone else); nothing is recorded then. Access is
+// checked first, as Allowed does.
 func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, error) {
+	if err := e.Allowed(msg); err != nil {
+		return Queued{}, err
+	}
 	if msg.Action == "" {
 		msg.Action = ActionPrompt
 	}
 	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
-	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source, Status: StatusQueued}
+	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source,
+		Delivery: msg.Delivery, Status: StatusQueued}
 	if msg.N != 0 {
 		if maxN := max(e.cfg.Limits.MaxN, 1); msg.N < 1 || msg.N > maxN {
 			return Queued{}, Errorf(Invalid, "%d variations is not allowed: ask for 1 to %d", msg.N, maxN)
@@ -183,6 +193,16 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 	return q, nil
 }
 
+// Allowed reports whether msg's sender may use Easel where msg was sent:
+// nil, or a Forbidden *Error whose message tells the sender why (see
+// Access.Check). Users in the engine's admins count as admins. It does no
+// I/O, so adapters call it before anything costly, such as downloading
+// attachments or posting a message.
+func (e *Engine) Allowed(msg Message) error {
+	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
+	return e.cfg.Access.Check(msg)
+}
+
 // record admits turn, reserves its user's slot and stores it as queued in
 // msg's session, creating the session if needed. On error nothing is
 // reserved and no turn is recorded.
@@ -199,9 +219,17 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn, userKey str
 	if err := e.reserve(userKey); err != nil {
 		return Queued{}, err
 	}
+	hold, err := e.reserveQuota(ctx, sess, turn, msg)
+	if err != nil {
+		e.release(userKey)
+		return Queued{}, err
+	}
 	defer func() {
 		if err != nil {
 			e.release(userKey)
+			e.cancelQuota(hold)
+		} else {
+			e.bindQuota(hold, JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 		}
 	}()
 	for _, in := range msg.Inputs {
@@ -429,6 +457,7 @@ func (e *Engine) runNext(id string, th Thread) (bool, error) {
 	err = e.runTurn(j, len(active)-1)
 	if !j.ended && e.runCtx.Err() == nil {
 		e.release(j.userKey)
+		e.releaseQuota(JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID})
 	}
 	return true, err
 }
@@ -846,6 +875,7 @@ func (e *Engine) interrupted(j *job, cause error) error {
 // triggering message.
 func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 	e.release(j.userKey)
+	e.releaseQuota(JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID})
 	j.ended = true
 	e.status(j.thread, "")
 	if f, isF := j.thread.(Finisher); isF {
@@ -888,6 +918,7 @@ func (e *Engine) Resume(ctx context.Context, open func(*Session) (Thread, bool))
 			e.mu.Lock()
 			e.inFlight[sess.Platform+"\x00"+sess.Turn(id).User.ID]++
 			e.mu.Unlock()
+			e.resumeQuota(sess, id)
 		}
 		started[jr.SessionID] = e.startWorker(sess.ID, th)
 	}

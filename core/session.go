@@ -105,6 +105,9 @@ type Turn struct {
 	Error    string     `json:"error,omitempty"`     // the message shown to the user
 	ErrorRef string     `json:"error_ref,omitempty"` // log reference of an internal error
 	Source   string     `json:"source,omitempty"`    // platform message id, for replies and dedupe
+	// Delivery is the inbox key of the delivery that asked for the turn;
+	// the store marks it handled in the commit that records the turn.
+	Delivery string `json:"delivery,omitempty"`
 	// Starts counts the times a process began running the turn; more than
 	// one means a stop or crash interrupted it.
 	Starts int `json:"starts,omitempty"`

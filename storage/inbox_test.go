@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/core"
 )
 
 func TestInboxKeepsDeliveriesUntilHandled(t *testing.T) {
@@ -76,5 +78,30 @@ func TestInboxConcurrentDuplicates(t *testing.T) {
 	}
 	if left, _ := db.Unhandled(ctx); len(left) != 20 {
 		t.Errorf("%d deliveries kept, want 20", len(left))
+	}
+}
+
+func TestRecordingATurnHandlesItsDelivery(t *testing.T) {
+	db := openTest(t, t.TempDir(), newClock())
+	ctx := context.Background()
+	for _, key := range []string{"slack:T1", "slack:T2"} {
+		if _, err := db.Receive(ctx, key, "slash_commands", []byte(`{}`), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newSession("s1", "C1/1.000001")
+	if err := db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.UpdateSession(ctx, "s1", func(s *core.Session) error {
+		s.Turns = append(s.Turns, core.Turn{ID: 1, Status: core.StatusQueued, Delivery: "slack:T1"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := db.Unhandled(ctx)
+	if err != nil || len(left) != 1 || left[0].Key != "slack:T2" {
+		t.Errorf("unhandled after recording T1's turn = %+v, %v; want T2 alone", left, err)
 	}
 }

@@ -104,6 +104,12 @@ func syncJobs(tx *bolt.Tx, s *core.Session, before map[int]turnState, now time.T
 		t := &s.Turns[i]
 		old, ok := before[t.ID]
 		delete(before, t.ID)
+		if !ok && t.Delivery != "" {
+			// The delivery that asked for the turn is handled now.
+			if err := tx.Bucket(bucketInbox).Delete([]byte(t.Delivery)); err != nil {
+				return fmt.Errorf("storage: session %s turn %d: %w", s.ID, t.ID, err)
+			}
+		}
 		if ok && old == (turnState{t.Status, t.Attempts, t.Posting}) {
 			continue
 		}

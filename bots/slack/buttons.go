@@ -73,6 +73,7 @@ func (b *Bot) interaction(ctx context.Context, cb slackapi.InteractionCallback) 
 	msg := core.Message{
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
 		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
+		Delivery: delivery(ctx),
 	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {

@@ -45,6 +45,7 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
 		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: access.DM,
+		Delivery: delivery(ctx),
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err == nil {

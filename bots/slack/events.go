@@ -48,7 +48,7 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context
 			return "", nil, nil
 		}
 		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
-			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, dm: e.ChannelType == "im"}
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, }
 		if e.Message != nil {
 			p.files = e.Message.Files
 		}

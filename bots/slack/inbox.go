@@ -81,10 +81,11 @@ func (b *Bot) replay(ctx context.Context) error {
 	return nil
 }
 
-// handling wraps job so that its delivery is marked handled when it returns.
+// handling wraps job so that its delivery is marked handled when it returns,
+// and gives it the delivery's key (see delivery).
 func (b *Bot) handling(key string, job func(context.Context)) func(context.Context) {
 	return func(ctx context.Context) {
-		job(ctx)
+		job(context.WithValue(ctx, deliveryKey{}, key))
 		if err := b.events.Handled(context.WithoutCancel(ctx), key); err != nil {
 			b.log.Warn("slack: could not mark a delivery handled; a restart may handle it again", "key", key, "err", err)
 		}
@@ -125,4 +126,15 @@ func (b *Bot) decode(kind string, payload json.RawMessage) (key string, job func
 func digest(payload []byte) string {
 	sum := sha256.Sum256(payload)
 	return hex.EncodeToString(sum[:12])
+}
+
+// deliveryKey is the context key of the delivery a job handles.
+type deliveryKey struct{}
+
+// delivery returns the inbox key of the delivery ctx's job handles, for
+// core.Message.Delivery: the turn it records marks the delivery handled in
+// the same commit, so no restart can handle it twice.
+func delivery(ctx context.Context) string {
+	key, _ := ctx.Value(deliveryKey{}).(string)
+	return key
 }

@@ -14,7 +14,10 @@ import (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM starts a graceful stop; once it has,
+	// signals take their default action again, so a second one kills at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)

@@ -16,10 +16,6 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// stopGrace is how long a stopping `easel run` lets running turns finish;
-// turns still running then stay queued and resume on the next start.
-const stopGrace = 30 * time.Second
-
 // bot is a chat platform adapter served by `easel run`.
 type bot interface {
 	// Run serves the platform until ctx ends.
@@ -79,8 +75,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		g.Go(func() error { return b.Run(gctx) })
 	}
 	runErr := g.Wait()
-	log.Info("stopping: letting running turns finish", "grace", stopGrace)
-	if err := a.close(stopGrace); err != nil {
+	// Turns still running after engine.stop_grace stay recorded as running
+	// and resume on the next start.
+	grace := time.Duration(cfg.Engine.StopGrace)
+	log.Info("stopping: letting running turns finish", "grace", grace)
+	if err := a.close(grace); err != nil {
 		log.Warn("stopped with turns unfinished; they resume on the next start", "err", err)
 	}
 	return runErr
