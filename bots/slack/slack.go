@@ -108,7 +108,8 @@ type Bot struct {
 	apiURL *url.URL
 	files  *http.Client // downloads: no redirects off Slack's hosts
 
-	botUser string // the bot's user id, from auth.test
+	whoMu   sync.Mutex // held while identify asks who the bot is
+	botUser string     // the bot's user id, from auth.test
 	botID   string
 
 	threads *threadCache
@@ -228,8 +229,14 @@ func (b *Bot) run(ctx context.Context, ln net.Listener) error {
 }
 
 // identify learns the bot's own user id, so its messages and mentions are
-// recognised.
+// recognised. It asks Slack once; threads resumed before Run (see Thread)
+// may ask first.
 func (b *Bot) identify(ctx context.Context) error {
+	b.whoMu.Lock()
+	defer b.whoMu.Unlock()
+	if b.botUser != "" {
+		return nil
+	}
 	var who *slackapi.AuthTestResponse
 	err := b.call(ctx, "auth.test", func() (err error) {
 		who, err = b.api.AuthTestContext(ctx)

@@ -105,6 +105,9 @@ func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool
 // history returns the bot's messages in the thread since the given time,
 // oldest first (conversations.replies, page by page).
 func (t *thread) history(ctx context.Context, since time.Time) ([]slackapi.Message, error) {
+	if err := t.bot.identify(ctx); err != nil { // a turn resumed before Run
+		return nil, err
+	}
 	params := &slackapi.GetConversationRepliesParameters{
 		ChannelID: t.channel, Timestamp: t.root, Inclusive: true, Limit: 200,
 		Oldest: fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000),

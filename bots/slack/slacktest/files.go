@@ -111,6 +111,7 @@ func (s *Server) upload(id string) *Upload {
 // field "file", or as the raw body.
 func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request) {
 	data, err := uploadBody(r)
+	s.intercept("upload", map[string]string{"file_id": r.PathValue("id")})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	call := Call{Method: "upload", Params: map[string]string{"file_id": r.PathValue("id")}, At: time.Now(), Status: http.StatusOK}

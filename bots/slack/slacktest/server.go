@@ -61,17 +61,18 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu         sync.Mutex
-	wake       chan struct{} // closed and replaced on every change
-	seq        int
-	lastTS     int64 // microseconds of the last message timestamp
-	calls      []Call
-	faults     map[string][]fault
-	messages   []*Message
-	ephemerals []Ephemeral
-	files      map[string]*file
-	uploads    []*Upload
-	users      map[string]string // id → name
+	mu          sync.Mutex
+	wake        chan struct{} // closed and replaced on every change
+	seq         int
+	lastTS      int64 // microseconds of the last message timestamp
+	interceptor func(method string, params map[string]string)
+	calls       []Call
+	faults      map[string][]fault
+	messages    []*Message
+	ephemerals  []Ephemeral
+	files       map[string]*file
+	uploads     []*Upload
+	users       map[string]string // id → name
 	// responseUsers maps a response URL's id to the user it answers.
 	responseUsers map[string]string
 	socket        socketState

@@ -54,6 +54,7 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		token = h
 	}
 	delete(params, "token")
+	s.intercept(method, params)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -83,6 +84,24 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		body[k] = v
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// Intercept makes fn run at each Web API call ("upload" for the upload
+// URL) before the fake acts on it, outside the fake's lock: a test can kill
+// the app there to crash it between the steps of an upload. nil removes it.
+func (s *Server) Intercept(fn func(method string, params map[string]string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interceptor = fn
+}
+
+func (s *Server) intercept(method string, params map[string]string) {
+	s.mu.Lock()
+	fn := s.interceptor
+	s.mu.Unlock()
+	if fn != nil {
+		fn(method, params)
+	}
 }
 
 // takeFault answers with the next queued fault of method, if any; s.mu is
