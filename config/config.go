@@ -18,6 +18,8 @@ type Config struct {
 	Storage  Storage  `toml:"storage"`
 	Provider Provider `toml:"provider"`
 	Engine   Engine   `toml:"engine"`
+	Access   Access   `toml:"access"`
+	Quota    Quota    `toml:"quota"`
 	OpenAI   OpenAI   `toml:"openai"`
 	Preview  Preview  `toml:"preview"`
 	Slack    Slack    `toml:"slack"`
@@ -60,7 +62,46 @@ type Engine struct {
 	// MaxPromptChars is the longest prompt accepted, in characters.
 	MaxPromptChars int `toml:"max_prompt_chars"`
 	// Admins are the platform user ids that may press anyone's buttons.
+	// They also pass every list of Access and, if Quota.AdminsExempt, every
+	// quota.
 	Admins []string `toml:"admins"`
+	// StopGrace is how long `easel run` lets running turns finish after
+	// SIGINT or SIGTERM before it stops them; they resume on the next start.
+	StopGrace Duration `toml:"stop_grace"`
+}
+
+// Access says who may use Easel, and where. An empty list allows everyone;
+// a non-empty one allows only its members, and a request must pass every
+// non-empty list. Admins (Engine.Admins, and on Discord members with the
+// Administrator permission or a role in Discord.AdminRoles) pass them all.
+type Access struct {
+	// Workspaces are the Slack team ids and Discord guild (server) ids
+	// allowed. A Discord DM belongs to no guild, so it fails a non-empty
+	// list.
+	Workspaces []string `toml:"workspaces"`
+	// Channels are the channel ids allowed. A Discord thread counts as its
+	// parent channel; direct messages are governed by DMs, not by this list.
+	Channels []string `toml:"channels"`
+	// Users are the Slack and Discord user ids allowed.
+	Users []string `toml:"users"`
+	// Roles are the Discord role ids allowed: a member needs one of them.
+	// Slack has no roles, so it does not apply there; a Discord DM shows no
+	// roles, so it fails a non-empty list.
+	Roles []string `toml:"roles"`
+	// DMs allows direct messages to the bot.
+	DMs bool `toml:"dms"`
+}
+
+// Quota bounds what users and workspaces may spend. Zero means unlimited.
+type Quota struct {
+	// ImagesPerUserDay bounds the images one user may make per UTC day.
+	ImagesPerUserDay int `toml:"images_per_user_day"`
+	// SpendPerWorkspaceMonthUSD bounds the estimated spend (from the prices
+	// of OpenAI.Prices) of one Slack workspace or Discord guild per UTC
+	// month, in US dollars.
+	SpendPerWorkspaceMonthUSD float64 `toml:"spend_per_workspace_month_usd"`
+	// AdminsExempt exempts admins from both bounds.
+	AdminsExempt bool `toml:"admins_exempt"`
 }
 
 // OpenAI configures the OpenAI Images API provider. Its key is
@@ -164,6 +205,9 @@ func (d *Duration) UnmarshalText(text []byte) error {
 	return nil
 }
 
+// MaxStopGrace is the longest engine.stop_grace allowed.
+const MaxStopGrace = time.Hour
+
 // Providers that provider.default may name.
 const (
 	ProviderOpenAI  = "openai"
@@ -184,7 +228,10 @@ func DefaultConfig() Config {
 			MaxN:           4,
 			MaxPromptChars: 32000,
 			Admins:         []string{},
+			StopGrace:      Duration(30 * time.Second),
 		},
+		Access: Access{Workspaces: []string{}, Channels: []string{}, Users: []string{}, Roles: []string{}, DMs: true},
+		Quota:  Quota{AdminsExempt: true},
 		OpenAI: OpenAI{
 			BaseURL:       "https://api.openai.com/v1",
 			Model:         "gpt-image-2",

@@ -404,6 +404,45 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`:3: log.level: key level is already defined`},
 		},
 		{
+			name: "access and quota values of the wrong type",
+			doc:  "[access]\nusers = \"U1\"\nroles = [123]\ndms = \"no\"\n[quota]\nimages_per_user_day = 2.5\nadmins_exempt = 1\n",
+			want: []string{
+				`:2: access.users: must be an array of strings, got a string`,
+				`:3: access.roles: must be an array of strings, got an array of integers`,
+				`:4: access.dms: must be true or false, got a string`,
+				`:6: quota.images_per_user_day: must be an integer, got a float`,
+				`:7: quota.admins_exempt: must be true or false, got an integer`,
+			},
+		},
+		{
+			name: "bad access ids",
+			doc:  "[access]\nworkspaces = [\"T1\", \" \"]\nchannels = [\"C 1\"]\nusers = [\"\"]\nroles = [\"123\", \"admins\"]\n",
+			want: []string{
+				`:2: access.workspaces: entry 2 is empty`,
+				`:3: access.channels: entry 1 must be an id without spaces, such as "C0123ABCD" or "123456789012345678", got "C 1"`,
+				`:4: access.users: entry 1 is empty`,
+				`:5: access.roles: entry 2 must be a role id (a number such as "123456789012345678"), got "admins"`,
+			},
+		},
+		{
+			name: "negative and not-a-number quotas",
+			doc:  "quota.images_per_user_day = -1\nquota.spend_per_workspace_month_usd = nan\n",
+			want: []string{
+				`:1: quota.images_per_user_day: must be 0 (unlimited) or more, got -1`,
+				`:2: quota.spend_per_workspace_month_usd: must be 0 (unlimited) or more US dollars, got NaN`,
+			},
+		},
+		{
+			name: "stop grace out of range",
+			doc:  "[engine]\nstop_grace = \"0s\"\n",
+			want: []string{`:2: engine.stop_grace: must be more than 0s and at most 1h0m0s, got 0s`},
+		},
+		{
+			name: "stop grace too long",
+			doc:  "[engine]\nstop_grace = \"2h\"\n",
+			want: []string{`:2: engine.stop_grace: must be more than 0s and at most 1h0m0s, got 2h0m0s`},
+		},
+		{
 			name: "many problems at once, in line order",
 			doc: `[provider]
 default = "gemini"
@@ -460,6 +499,49 @@ format = "yaml"
 	}
 }
 
+func TestAccessAndQuota(t *testing.T) {
+	path := writeFile(t, `
+[engine]
+stop_grace = "2m"
+[access]
+workspaces = ["T0123ABCD", "123456789012345678"]
+channels = ["C0123ABCD"]
+users = ["U012AB3CD"]
+roles = ["223456789012345678"]
+dms = false
+[quota]
+images_per_user_day = 20
+spend_per_workspace_month_usd = 150
+admins_exempt = false
+`)
+	cfg, err := Load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAccess := Access{
+		Workspaces: []string{"T0123ABCD", "123456789012345678"}, Channels: []string{"C0123ABCD"},
+		Users: []string{"U012AB3CD"}, Roles: []string{"223456789012345678"}, DMs: false,
+	}
+	if !reflect.DeepEqual(cfg.Access, wantAccess) {
+		t.Errorf("access = %+v, want %+v", cfg.Access, wantAccess)
+	}
+	if want := (Quota{ImagesPerUserDay: 20, SpendPerWorkspaceMonthUSD: 150}); cfg.Quota != want {
+		t.Errorf("quota = %+v, want %+v", cfg.Quota, want)
+	}
+	if cfg.Engine.StopGrace != Duration(2*time.Minute) {
+		t.Errorf("engine.stop_grace = %s, want 2m", cfg.Engine.StopGrace)
+	}
+
+	// Left out, everyone is allowed, DMs included, and nothing is bounded.
+	def := DefaultConfig()
+	if a := def.Access; len(a.Workspaces)+len(a.Channels)+len(a.Users)+len(a.Roles) != 0 || !a.DMs {
+		t.Errorf("default access = %+v, want empty lists and DMs on", a)
+	}
+	if def.Quota != (Quota{AdminsExempt: true}) || def.Engine.StopGrace != Duration(30*time.Second) {
+		t.Errorf("default quota %+v, stop_grace %s", def.Quota, def.Engine.StopGrace)
+	}
+}
+
 func TestPricesMerge(t *testing.T) {
 	path := writeFile(t, `
 [openai.prices]
@@ -487,6 +569,9 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Engine.MaxQueue = -1
 	cfg.Engine.Variations = 0
 	cfg.Engine.MaxPromptChars = 0
+	cfg.Engine.StopGrace = -1
+	cfg.Access.Users = []string{"U1", ""}
+	cfg.Quota.ImagesPerUserDay = -3
 	cfg.OpenAI.Model = ""
 	cfg.OpenAI.PartialImages = 4
 	cfg.OpenAI.Moderation = "strict"
@@ -502,6 +587,9 @@ func TestValidateReportsEverything(t *testing.T) {
 		"engine.max_queue",
 		"engine.variations",
 		"engine.max_prompt_chars",
+		"engine.stop_grace",
+		"access.users",
+		"quota.images_per_user_day",
 		"openai.model",
 		"openai.partial_images",
 		"openai.moderation",

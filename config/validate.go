@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
 )
 
 // Validate checks every value of c and returns all the problems found, as
@@ -45,6 +47,27 @@ func (c Config) problems() []*Error {
 		if strings.TrimSpace(id) == "" {
 			v.add("engine.admins", "entry %d is empty", i+1)
 		}
+	}
+	if g := e.StopGrace; g <= 0 || time.Duration(g) > MaxStopGrace {
+		v.add("engine.stop_grace", "must be more than 0s and at most %s, got %s", Duration(MaxStopGrace), g)
+	}
+
+	a := c.Access
+	v.ids("access.workspaces", a.Workspaces)
+	v.ids("access.channels", a.Channels)
+	v.ids("access.users", a.Users)
+	for i, r := range a.Roles {
+		if _, err := strconv.ParseUint(r, 10, 64); err != nil {
+			v.add("access.roles", "entry %d must be a role id (a number such as \"123456789012345678\"), got %q", i+1, r)
+		}
+	}
+
+	q := c.Quota
+	if q.ImagesPerUserDay < 0 {
+		v.add("quota.images_per_user_day", "must be 0 (unlimited) or more, got %d", q.ImagesPerUserDay)
+	}
+	if s := q.SpendPerWorkspaceMonthUSD; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+		v.add("quota.spend_per_workspace_month_usd", "must be 0 (unlimited) or more US dollars, got %v", s)
 	}
 
 	o := c.OpenAI
@@ -112,6 +135,18 @@ func (v *validator) add(key, format string, args ...any) {
 func (v *validator) nonEmpty(key, s string) {
 	if s == "" {
 		v.add(key, "must not be empty")
+	}
+}
+
+// ids checks a list of platform ids: no entry may be empty or hold spaces.
+func (v *validator) ids(key string, ids []string) {
+	for i, id := range ids {
+		switch {
+		case strings.TrimSpace(id) == "":
+			v.add(key, "entry %d is empty", i+1)
+		case strings.IndexFunc(id, unicode.IsSpace) >= 0:
+			v.add(key, "entry %d must be an id without spaces, such as \"C0123ABCD\" or \"123456789012345678\", got %q", i+1, id)
+		}
 	}
 }
 

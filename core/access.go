@@ -1,5 +1,7 @@
 package core
 
+import "slices"
+
 // Access says who may use Easel. An empty list allows everyone; a non-empty
 // one allows only its members. Admins pass every list.
 type Access struct {
@@ -14,4 +16,59 @@ type Access struct {
 	Roles []string
 	// DisableDMs refuses direct messages to the bot.
 	DisableDMs bool
+}
+
+// discord is the Platform of Discord messages: the one platform whose
+// members have roles, and whose workspaces are called servers.
+const discord = "discord"
+
+// Check reports whether msg may be handled: nil, or a Forbidden *Error whose
+// message tells the sender, politely, why not and whom to ask, without
+// naming what the lists hold. Admins (msg.User.Admin) always pass. A request
+// must pass every non-empty list, checked where it was sent first, then who
+// sent it:
+//
+//   - a direct message (msg.DM) is refused when DisableDMs is set;
+//   - Workspaces must hold msg.Workspace; a message from no workspace (a
+//     Discord DM) fails a non-empty list;
+//   - Channels must hold msg.Channel, except in direct messages, which only
+//     DisableDMs governs;
+//   - on Discord, msg.Roles must hold one of Roles; a DM shows no roles and
+//     fails a non-empty list. Other platforms have no roles: Roles does not
+//     apply to them;
+//   - Users must hold msg.User.ID.
+func (a Access) Check(msg Message) error {
+	if msg.User.Admin {
+		return nil
+	}
+	if msg.DM && a.DisableDMs {
+		return Errorf(Forbidden, "Easel doesn't take direct messages here; please use it in a channel instead")
+	}
+	if len(a.Workspaces) > 0 && !slices.Contains(a.Workspaces, msg.Workspace) {
+		if msg.Workspace == "" {
+			return Errorf(Forbidden, "Easel only works in the servers it's enabled in, not in direct messages; please use it in a channel there")
+		}
+		return Errorf(Forbidden, "Easel isn't enabled in this %s; ask an Easel admin to enable it", workspaceWord(msg.Platform))
+	}
+	if len(a.Channels) > 0 && !msg.DM && !slices.Contains(a.Channels, msg.Channel) {
+		return Errorf(Forbidden, "Easel isn't enabled in this channel; ask an Easel admin to add it, or use Easel in a channel where it's enabled")
+	}
+	if len(a.Roles) > 0 && msg.Platform == discord && !slices.ContainsFunc(msg.Roles, func(r string) bool { return slices.Contains(a.Roles, r) }) {
+		if msg.Workspace == "" {
+			return Errorf(Forbidden, "Easel is open to members with certain roles, which a direct message can't show; please use it in a channel of the server")
+		}
+		return Errorf(Forbidden, "Easel is only open to members with certain roles here; ask a server admin if you should have one")
+	}
+	if len(a.Users) > 0 && !slices.Contains(a.Users, msg.User.ID) {
+		return Errorf(Forbidden, "you don't have access to Easel yet; ask an Easel admin to add you")
+	}
+	return nil
+}
+
+// workspaceWord is what a platform calls a workspace.
+func workspaceWord(platform string) string {
+	if platform == discord {
+		return "server"
+	}
+	return "workspace"
 }

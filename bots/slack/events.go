@@ -48,7 +48,7 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context
 			return "", nil, nil
 		}
 		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
-			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, }
+			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, dm: e.ChannelType == "im"}
 		if e.Message != nil {
 			p.files = e.Message.Files
 		}
@@ -124,6 +124,7 @@ func (b *Bot) prompt(ctx context.Context, p post) {
 	msg := core.Message{
 		Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
 		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts, DM: p.dm,
+		Delivery: delivery(ctx),
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err != nil {

@@ -52,7 +52,17 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	engine, err := core.NewEngine(core.EngineConfig{
+	engine, err := core.NewEngine(engineConfig(cfg), db, providers, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, db: db, engine: engine, log: log}, nil
+}
+
+// engineConfig returns the engine's settings from cfg.
+func engineConfig(cfg config.Config) core.EngineConfig {
+	return core.EngineConfig{
 		MaxConcurrent:   cfg.Engine.MaxConcurrent,
 		MaxPerUser:      cfg.Engine.MaxPerUser,
 		MaxQueue:        cfg.Engine.MaxQueue,
@@ -61,12 +71,19 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		TurnTimeout:     time.Duration(cfg.Provider.Timeout),
 		DefaultProvider: cfg.ProviderName(),
 		Admins:          cfg.Engine.Admins,
-	}, db, providers, log)
-	if err != nil {
-		db.Close()
-		return nil, err
+		Access: core.Access{
+			Workspaces: cfg.Access.Workspaces,
+			Channels:   cfg.Access.Channels,
+			Users:      cfg.Access.Users,
+			Roles:      cfg.Access.Roles,
+			DisableDMs: !cfg.Access.DMs,
+		},
+		Quotas: core.Quotas{
+			ImagesPerUserDay:          cfg.Quota.ImagesPerUserDay,
+			SpendPerWorkspaceMonthUSD: cfg.Quota.SpendPerWorkspaceMonthUSD,
+			AdminsExempt:              cfg.Quota.AdminsExempt,
+		},
 	}
-	return &app{cfg: cfg, db: db, engine: engine, log: log}, nil
 }
 
 // newProviders returns the providers cfg can run: preview always, openai

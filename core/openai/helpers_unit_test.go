@@ -142,6 +142,75 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestBackoffJitterAndCap samples the real random source: every wait lies
+// within [0, min(base·2^(retry-1), limit)], and the waits of one retry
+// number are spread out, not all equal.
+func TestBackoffJitterAndCap(t *testing.T) {
+	base, limit := 100*time.Millisecond, time.Second
+	for retry := 1; retry <= 8; retry++ {
+		bound := min(base<<(retry-1), limit)
+		seen := map[time.Duration]bool{}
+		var lo, hi time.Duration = limit, 0
+		for range 200 {
+			d := backoff(retry, base, limit, randInt64N)
+			if d < 0 || d > bound {
+				t.Fatalf("backoff(%d) = %v, outside [0, %v]", retry, d, bound)
+			}
+			seen[d] = true
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		// 200 uniform samples: all distinct in practice, and spanning most
+		// of the range (the chance of a spread under half is about 2^-190).
+		if len(seen) < 100 || hi-lo < bound/2 {
+			t.Errorf("backoff(%d): %d distinct waits spanning [%v, %v] of [0, %v]: not jittered", retry, len(seen), lo, hi, bound)
+		}
+	}
+}
+
+func TestRetryWait(t *testing.T) {
+	base, limit := 100*time.Millisecond, 10*time.Second
+	top := func(n int64) int64 { return n - 1 }
+	zero := func(int64) int64 { return 0 }
+	for _, tc := range []struct {
+		name     string
+		retry    int
+		asked    time.Duration
+		hasAsked bool
+		rnd      func(int64) int64
+		want     time.Duration
+		ok       bool
+	}{
+		{"backoff without Retry-After", 3, 0, false, top, 400 * time.Millisecond, true},
+		{"backoff is capped", 30, 0, false, top, limit, true},
+		{"Retry-After honoured", 1, 2 * time.Second, true, zero, 2 * time.Second, true},
+		{"Retry-After plus at most a fifth", 1, 2 * time.Second, true, top, 2400 * time.Millisecond, true},
+		{"Retry-After with jitter is capped", 1, 9 * time.Second, true, top, limit, true},
+		{"Retry-After at the cap", 1, limit, true, top, limit, true},
+		{"Retry-After beyond the cap gives up", 1, limit + time.Millisecond, true, zero, 0, false},
+		{"Retry-After of zero", 2, 0, true, top, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := retryWait(tc.retry, tc.asked, tc.hasAsked, base, limit, tc.rnd)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("retryWait = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	// With the real source, a Retry-After is never shortened nor exceeded by
+	// more than a fifth, and the waits differ.
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		d, ok := retryWait(1, time.Second, true, base, limit, randInt64N)
+		if !ok || d < time.Second || d > 1200*time.Millisecond {
+			t.Fatalf("retryWait(Retry-After 1s) = %v, %v", d, ok)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 50 {
+		t.Errorf("only %d distinct waits after a Retry-After: not jittered", len(seen))
+	}
+}
+
 func TestSleepHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -80,9 +80,12 @@ type Config struct {
 	// and keys are never logged. Nil discards.
 	Logger *slog.Logger
 	// RetryBaseDelay and RetryMaxDelay shape the exponential backoff between
-	// attempts when OpenAI does not say how long to wait. Zero means
-	// DefaultRetryBaseDelay and DefaultRetryMaxDelay. A Retry-After longer
-	// than RetryMaxDelay is not waited for: the error is returned at once.
+	// attempts when OpenAI does not say how long to wait: retry k waits a
+	// uniformly random time up to min(RetryBaseDelay·2^(k-1), RetryMaxDelay).
+	// Zero means DefaultRetryBaseDelay and DefaultRetryMaxDelay. A wait
+	// OpenAI asks for (Retry-After) is honoured, plus up to a fifth more of
+	// jitter, capped at RetryMaxDelay; one longer than RetryMaxDelay is not
+	// waited for: the error is returned at once.
 	RetryBaseDelay, RetryMaxDelay time.Duration
 }
 
@@ -228,15 +231,26 @@ func (g *Generator) resolve(req core.GenerateRequest) (*call, error) {
 }
 
 // Generate makes the images req asks for. Requests with a base image,
-// attachments or a mask are edits; others are generations. Errors are
-// *core.Error values: Invalid for a request OpenAI cannot serve (checked
-// first with CheckRequest, then as OpenAI reports it), Refused for
-// moderation, Quota for billing limits, RateLimited when rate limits outlast
-// the retries, Unavailable for outages, timeouts, dropped connections, a
-// rejected API key and cancellation (which also matches ctx.Err() with
-// errors.Is). The Result returned with an error still carries Attempts.
-// Progress, if set, is called from this goroutine with partial images whose
-// Index increases across retries.
+// attachments or a mask are edits; others are generations.
+//
+// Transient failures (rate limits, 500/502/503/504, dropped connections,
+// timeouts, truncated answers, error events mid-stream) are retried up to
+// MaxRetries times after a jittered exponential backoff, or the wait OpenAI
+// asks for; never for longer than RetryMaxDelay per wait, nor past ctx's
+// deadline. Without a deadline on ctx, Generate thus returns within
+// (1+MaxRetries)·Timeout + MaxRetries·RetryMaxDelay.
+//
+// req.Attempt, if set, is called before each request is sent, retries
+// included; if it returns an error nothing more is sent and Generate returns
+// that error unchanged. Other errors are *core.Error values: Invalid for a
+// request OpenAI cannot serve (checked first with CheckRequest, then as
+// OpenAI reports it), Refused for moderation, Quota for billing limits,
+// RateLimited when rate limits outlast the retries, Unavailable for outages,
+// timeouts, dropped connections, truncated answers, a rejected API key and
+// cancellation (which also matches ctx.Err() with errors.Is). The Result
+// returned with an error still carries Attempts, the requests sent. Progress,
+// if set, is called from this goroutine with partial images whose Index
+// increases across retries.
 func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
 	c, err := g.resolve(req)
 	if err != nil {
@@ -245,6 +259,18 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 	maxAttempts := 1 + g.cfg.MaxRetries
 	partials := 0
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			// The caller gave up (during a retry wait, say): send nothing more.
+			return core.Result{Model: c.model, Attempts: attempt - 1}, g.classify(ctx, err, respMeta{}).err
+		}
+		if req.Attempt != nil {
+			// Reported before anything is sent, so every request OpenAI may
+			// bill for is on record.
+			if err := req.Attempt(attempt); err != nil {
+				g.log.WarnContext(ctx, "openai request not sent: the attempt could not be reported", "attempt", attempt, "error", err)
+				return core.Result{Model: c.model, Attempts: attempt - 1}, err
+			}
+		}
 		g.log.DebugContext(ctx, "openai request", "endpoint", c.endpoint(), "model", c.model,
 			"size", c.size, "quality", c.quality, "n", c.n, "stream", c.stream,
 			"inputs", len(req.Inputs), "base", req.Base != nil, "mask", req.Mask != nil,
@@ -266,11 +292,8 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 			g.log.Log(ctx, level, "openai request failed", "kind", f.err.Kind, "attempt", attempt, "error", f.err.Err)
 			return core.Result{Model: c.model, Attempts: attempt}, f.err
 		}
-		wait := f.wait
-		if !f.hasWait {
-			wait = backoff(attempt, g.cfg.RetryBaseDelay, g.cfg.RetryMaxDelay, g.rnd)
-		}
-		if wait > g.cfg.RetryMaxDelay || exceedsDeadline(ctx, g.now().Add(wait)) {
+		wait, ok := retryWait(attempt, f.wait, f.hasWait, g.cfg.RetryBaseDelay, g.cfg.RetryMaxDelay, g.rnd)
+		if !ok || exceedsDeadline(ctx, g.now().Add(wait)) {
 			g.log.WarnContext(ctx, "openai request failed; retry wait too long", "kind", f.err.Kind,
 				"attempt", attempt, "wait", wait, "error", f.err.Err)
 			return core.Result{Model: c.model, Attempts: attempt}, f.err

@@ -63,6 +63,24 @@ func backoff(retry int, base, limit time.Duration, rnd func(n int64) int64) time
 	return time.Duration(rnd(int64(bound) + 1))
 }
 
+// retryWait returns how long to wait before retry number retry (1 for the
+// first), given the wait the server asked for, if any (hasAsked). Without
+// one it is backoff's jittered exponential delay. A wait the server asked for
+// is honoured (never retried sooner) plus a uniformly random extra of up to
+// a fifth of it, so requests rate-limited together do not all come back at
+// the same instant, and capped at limit. ok is false when the server asked
+// for more than limit: holding the job that long is worse than telling the
+// user at once.
+func retryWait(retry int, asked time.Duration, hasAsked bool, base, limit time.Duration, rnd func(n int64) int64) (wait time.Duration, ok bool) {
+	if !hasAsked {
+		return backoff(retry, base, limit, rnd), true
+	}
+	if asked > limit {
+		return 0, false
+	}
+	return min(asked+time.Duration(rnd(int64(asked/5)+1)), limit), true
+}
+
 // sleep waits for d or until ctx is done, whichever comes first.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -25,6 +25,11 @@ const (
 	FaultReset FaultKind = "connection_reset"
 	// FaultStall sends nothing until the client gives up or the server closes.
 	FaultStall FaultKind = "stall"
+	// FaultStallBody sends the status, the headers and the start of the
+	// answer (half a JSON body, or a stream's first partial image), then
+	// nothing more until the client gives up or the server closes: a stall
+	// that a timeout covering only the headers would not catch.
+	FaultStallBody FaultKind = "stall_body"
 	// FaultTruncated cuts the body short: a JSON body ends halfway through
 	// (with a Content-Length promising more), a stream ends after one partial
 	// image without its completed event.
@@ -85,6 +90,9 @@ func ConnectionReset() Fault { return Fault{Kind: FaultReset} }
 
 // Stall returns a fault that never answers.
 func Stall() Fault { return Fault{Kind: FaultStall} }
+
+// StallBody returns a fault that stalls after the start of the answer.
+func StallBody() Fault { return Fault{Kind: FaultStallBody} }
 
 // Truncated returns a fault that cuts the response body short.
 func Truncated() Fault { return Fault{Kind: FaultTruncated} }

@@ -51,6 +51,11 @@ type Server struct {
 	// StallLimit bounds how long a FaultStall waits when the client does not
 	// give up first. Defaults to one minute.
 	StallLimit time.Duration
+	// OnArrive, if set, is called as each request to an images endpoint
+	// arrives, before its body is read or anything is answered, with the
+	// request's 1-based arrival number (requests later rejected count too).
+	// It runs on the request's goroutine; set it before the first request.
+	OnArrive func(n int)
 
 	srv     *httptest.Server
 	closing chan struct{}
@@ -62,6 +67,7 @@ type Server struct {
 	images   [][]byte
 	partials [][]byte
 	seq      int
+	arrivals int
 }
 
 // Request is one request as the fake received it.
@@ -154,6 +160,14 @@ func (s *Server) PendingFaults() int {
 	return len(s.faults)
 }
 
+// Arrivals returns how many requests have arrived at the images endpoints,
+// including those not yet answered and those rejected.
+func (s *Server) Arrivals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arrivals
+}
+
 // Requests returns every request received so far, oldest first.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -190,6 +204,13 @@ func (s *Server) Partials() [][]byte {
 // handler serves one of the two endpoints.
 func (s *Server) handler(edit bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.arrivals++
+		n := s.arrivals
+		s.mu.Unlock()
+		if s.OnArrive != nil {
+			s.OnArrive(n)
+		}
 		if r.Method != http.MethodPost {
 			writeError(w, http.StatusNotFound, apiError{
 				Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path),
@@ -238,10 +259,10 @@ func (s *Server) handler(edit bool) http.HandlerFunc {
 			}
 		}
 		if p.Stream {
-			s.stream(w, &rec, p, edit, nil)
+			s.stream(w, r, &rec, p, edit, nil)
 			return
 		}
-		s.respond(w, &rec, p, edit, false)
+		s.respond(w, r, &rec, p, edit, nil)
 	}
 }
 
@@ -377,26 +398,18 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, rec *Request, p 
 		return true
 	case FaultStall:
 		s.record(rec)
-		limit := s.StallLimit
-		if limit <= 0 {
-			limit = time.Minute
-		}
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		case <-time.After(limit):
-		}
+		s.stall(r)
 		return true
-	case FaultTruncated:
+	case FaultTruncated, FaultStallBody:
 		if p.Stream {
-			s.stream(w, rec, p, edit, &f)
+			s.stream(w, r, rec, p, edit, &f)
 		} else {
-			s.respond(w, rec, p, edit, true)
+			s.respond(w, r, rec, p, edit, &f)
 		}
 		return true
 	case FaultStreamError:
 		if p.Stream {
-			s.stream(w, rec, p, edit, &f)
+			s.stream(w, r, rec, p, edit, &f)
 			return true
 		}
 	}
@@ -415,9 +428,27 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, rec *Request, p 
 	return true
 }
 
-// respond answers a non-streaming request with an ImagesResponse; truncated
-// sends only half the body while promising all of it.
-func (s *Server) respond(w http.ResponseWriter, rec *Request, p params, edit, truncated bool) {
+// stall waits until the client gives up, the server closes or StallLimit
+// (default one minute) passes.
+func (s *Server) stall(r *http.Request) {
+	limit := s.StallLimit
+	if limit <= 0 {
+		limit = time.Minute
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-s.closing:
+	case <-t.C:
+	}
+}
+
+// respond answers a non-streaming request with an ImagesResponse. A fault of
+// kind FaultTruncated or FaultStallBody sends only half the body while
+// promising all of it; FaultStallBody then stalls.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec *Request, p params, edit bool, f *Fault) {
+	truncated := f != nil
 	format := orDefault(p.OutputFormat, "png")
 	resp := imagesResponse{
 		Created:      time.Now().Unix(),
@@ -457,16 +488,21 @@ func (s *Server) respond(w http.ResponseWriter, rec *Request, p params, edit, tr
 		body = body[:len(body)/2]
 	}
 	_, _ = w.Write(body)
+	if f != nil && f.Kind == FaultStallBody {
+		_ = http.NewResponseController(w).Flush()
+		s.stall(r)
+	}
 	// A handler that writes less than its declared Content-Length makes the
 	// server close the connection: the client sees an unexpected EOF.
 }
 
 // stream answers with server-sent events: partial images then a completed
-// event for each image. A fault of kind FaultTruncated or FaultStreamError
-// cuts the stream after the first partial image. The request is recorded
-// before the first byte is sent, so a client that has its answer always
-// finds its request in Requests.
-func (s *Server) stream(w http.ResponseWriter, rec *Request, p params, edit bool, f *Fault) {
+// event for each image. A fault of kind FaultTruncated, FaultStallBody or
+// FaultStreamError cuts the stream after the first partial image (then
+// FaultStallBody stalls and FaultStreamError sends an error event). The
+// request is recorded before the first byte is sent, so a client that has
+// its answer always finds its request in Requests.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, rec *Request, p params, edit bool, f *Fault) {
 	prefix := "image_generation"
 	if edit {
 		prefix = "image_edit"
@@ -553,6 +589,9 @@ images:
 			return // the client went away
 		}
 		_ = rc.Flush()
+	}
+	if f != nil && f.Kind == FaultStallBody {
+		s.stall(r)
 	}
 }
 

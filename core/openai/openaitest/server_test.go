@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -389,5 +390,92 @@ func TestFaultTransport(t *testing.T) {
 	events, data := readSSE(t, res.Body)
 	if strings.Join(events, ",") != "image_generation.partial_image,error" || data[1]["error"] == nil {
 		t.Errorf("stream error events %v %v", events, data)
+	}
+}
+
+// TestFaultStallBody checks that the answer starts (status, headers, the
+// first bytes) and then stalls until the client gives up.
+func TestFaultStallBody(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		stream     bool
+	}{
+		{"json", `{"prompt":"x"}`, false},
+		{"stream", `{"prompt":"x","stream":true,"partial_images":2}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewServer(t)
+			s.Fail(StallBody())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", s.URL()+"/images/generations", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d", res.StatusCode)
+			}
+			// The start of the answer arrives…
+			first := make([]byte, 16)
+			if _, err := io.ReadFull(res.Body, first); err != nil {
+				t.Fatalf("reading the start: %v", err)
+			}
+			if want := map[bool]string{false: `{"created"`, true: "event: image_ge"}[tc.stream]; !strings.HasPrefix(string(first), want) {
+				t.Errorf("answer starts %q", first)
+			}
+			// …then nothing, until the client gives up.
+			got := make(chan error, 1)
+			go func() {
+				_, err := io.ReadAll(res.Body)
+				got <- err
+			}()
+			select {
+			case err := <-got:
+				t.Fatalf("the body ended (%v) instead of stalling", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			cancel()
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the read did not end after the client gave up")
+			}
+			if r := s.LastRequest(t); r.Fault != FaultStallBody || len(r.Returned) != 0 {
+				t.Errorf("recorded fault %q, returned %d images", r.Fault, len(r.Returned))
+			}
+		})
+	}
+}
+
+// TestArrivals checks that OnArrive runs before a request is answered, for
+// rejected requests too.
+func TestArrivals(t *testing.T) {
+	s := NewServer(t)
+	var (
+		mu       sync.Mutex
+		seen     []int
+		answered []int
+	)
+	s.OnArrive = func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, n)
+		answered = append(answered, len(s.Requests()))
+	}
+	wantError(t, postJSON(t, s, `{"prompt":""}`), 400, "prompt", "")
+	if res := postJSON(t, s, `{"prompt":"x"}`); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if s.Arrivals() != 2 || len(seen) != 2 || seen[0] != 1 || seen[1] != 2 {
+		t.Errorf("arrivals %d, OnArrive saw %v", s.Arrivals(), seen)
+	}
+	if answered[0] != 0 || answered[1] != 1 {
+		t.Errorf("requests recorded when each arrived: %v, want [0 1]", answered)
 	}
 }
