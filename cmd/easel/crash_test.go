@@ -451,93 +451,37 @@ func slackEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// buildEasel builds the easel binary into a temp dir.
+// built is the easel binary the process tests run, built once per test
+// run into a temp dir that TestMain removes.
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildEasel returns the path of an easel binary built from this package.
 func buildEasel(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "easel")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// TestGracefulStop sends SIGTERM to the real binary while turns render:
-// a turn that cannot finish within engine.stop_grace stops the process
-// within the grace, stays recorded, and is finished by the next start, once.
-func TestGracefulStop(t *testing.T) {
-	bin := buildEasel(t)
-	srv := slacktest.NewServer(t)
-	data := t.TempDir()
-	config := func(delay string) string {
-		return writeFile(t, fmt.Sprintf(`[storage]
-dir = %q
-[provider]
-default = "preview"
-[preview]
-delay = %q
-[engine]
-stop_grace = "1500ms"
-[slack]
-enabled = true
-api_url = %q
-`, data, delay, srv.APIURL()))
-	}
-	c := &crasher{t: t, bin: bin, cfg: config("4s"), data: data, srv: srv,
-		environ: []string{"SLACK_BOT_TOKEN=" + srv.BotToken, "SLACK_APP_TOKEN=" + srv.AppToken}}
-	p := c.start()
-	srv.WaitAck(t, srv.Send(t, srv.SlashCommand("UANA", "C1", "a slow fox")))
-	srv.WaitFor(t, "the turn to start rendering", func() bool {
-		for _, m := range srv.Messages("C1") {
-			if strings.HasPrefix(m.Text, "🎨 rendering") {
-				return true
-			}
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "easel-bin-")
+		if err != nil {
+			built.err = err
+			return
 		}
-		return false
+		built.bin = filepath.Join(dir, "easel")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
 	})
-	stopping := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.done
-	took := time.Since(stopping)
-	if p.code != 0 {
-		t.Errorf("easel run exited %d after SIGTERM:\n%s", p.code, c.allLogs())
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
 	}
-	if took > 10*time.Second {
-		t.Errorf("stopping took %s with stop_grace 1.5s", took)
-	}
-	if n := completedResults(srv); n != 0 {
-		t.Errorf("%d results before the restart; the 4 s turn cannot have finished in a 1.5 s grace", n)
-	}
-	db, err := storage.Open(context.Background(), data, storage.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := db.ActiveJobs(context.Background())
-	db.Close()
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("turns left recorded after the stop = %v, %v; want the interrupted one", jobs, err)
-	}
-
-	// The next start finishes the interrupted turn and takes new work.
-	c.cfg = config("200ms")
-	p = c.start()
-	srv.Send(t, srv.SlashCommand("UBOB", "C1", "a heron after the restart"))
-	srv.WaitFor(t, "both results", func() bool { return completedResults(srv) == 2 })
-	if code := p.term(); code != 0 {
-		t.Errorf("easel run exited %d after SIGTERM", code)
-	}
-	if n := completedResults(srv); n != 2 {
-		t.Errorf("%d results shared, want 2", n)
-	}
-	t.Logf("figures: stop with a turn still rendering took %s (stop_grace 1.5s); the turn resumed on the next start", took.Round(time.Millisecond))
+	return built.bin
 }
 
-func completedResults(srv *slacktest.Server) int {
-	n := 0
-	for _, u := range srv.Uploads() {
-		if u.Completed && strings.HasPrefix(u.Title, "v") {
-			n++
-		}
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(built.bin))
 	}
-	return n
+	os.Exit(code)
 }
