@@ -1,20 +1,17 @@
 package slack
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"image"
-	_ "image/jpeg" // DecodeConfig for attachments
-	_ "image/png"
 	"io"
 	"net/http"
 	"net/url"
 
 	slackapi "github.com/slack-go/slack"
-	_ "golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // Attachment limits besides Config.MaxAttachment: how many images one
@@ -27,13 +24,22 @@ const (
 	maxRedirects = 3
 )
 
+// errOffSlack is the error of a download redirected to a host not trusted
+// with the bot token; the redirect is not followed.
+var errOffSlack = errors.New("redirect off Slack's hosts refused")
+
 // downloadClient returns a copy of base that follows a redirect only to a
-// host trusted with the bot token, and at most maxRedirects times.
+// host trusted with the bot token, and at most maxRedirects times. Any
+// other redirect fails the request before it is sent, so the token never
+// leaves Slack's hosts, even on a hop.
 func downloadClient(base *http.Client, trusted func(*url.URL) bool) *http.Client {
 	c := *base
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > maxRedirects || !trusted(req.URL) {
-			return http.ErrUseLastResponse
+		if !trusted(req.URL) {
+			return errOffSlack
+		}
+		if len(via) > maxRedirects {
+			return fmt.Errorf("more than %d redirects", maxRedirects)
 		}
 		return nil
 	}
@@ -59,25 +65,30 @@ func (b *Bot) attachments(ctx context.Context, files []slackapi.File) ([]core.Im
 }
 
 // download fetches one attached file with the bot token, only from a
-// trusted host, reading at most cfg.MaxAttachment bytes, and checks that it
-// is an image.
+// trusted host, reading at most cfg.MaxAttachment bytes (the body is never
+// read past that, whatever size Slack or the server declared), and checks
+// with imagecheck that it is an image.
 func (b *Bot) download(ctx context.Context, f slackapi.File) (core.Image, error) {
-	name, limit := either(f.Name, f.ID), b.cfg.MaxAttachment
+	name, limit := imagecheck.DisplayName(either(f.Name, f.ID)), b.cfg.MaxAttachment
 	if int64(f.Size) > limit {
 		return core.Image{}, tooLarge(name, int64(f.Size), limit)
 	}
 	raw := either(f.URLPrivateDownload, f.URLPrivate)
 	u, err := url.Parse(raw)
-	if raw == "" || err != nil || !b.trusted(u) {
+	if raw == "" || err != nil || u.User != nil || !b.trusted(u) {
 		b.log.Warn("slack: attachment not on a Slack host; not fetched", "file", f.ID, "url_host", hostOf(u))
-		return core.Image{}, core.Errorf(core.Invalid, "%s is not stored on Slack, so I can't use it: upload the image itself", name)
+		return core.Image{}, notOnSlack(name)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return core.Image{}, fmt.Errorf("slack: download %s: %w", f.ID, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+b.cfg.BotToken)
 	resp, err := b.files.Do(req)
+	if errors.Is(err, errOffSlack) {
+		b.log.Warn("slack: attachment download redirected off Slack's hosts; not followed", "file", f.ID)
+		return core.Image{}, notOnSlack(name)
+	}
 	if err != nil {
 		return core.Image{}, core.WrapError(core.Unavailable, err, "I couldn't download %s from Slack; try again", name)
 	}
@@ -85,36 +96,29 @@ func (b *Bot) download(ctx context.Context, f slackapi.File) (core.Image, error)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("redir") != "" {
 		return core.Image{}, core.Errorf(core.Unavailable, "Slack would not let me download %s (HTTP %d): Easel needs the files:read scope and access to the conversation", name, resp.StatusCode)
 	}
+	if resp.ContentLength > limit {
+		return core.Image{}, tooLarge(name, resp.ContentLength, limit)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return core.Image{}, core.WrapError(core.Unavailable, err, "the download of %s broke off; try again", name)
 	}
 	if int64(len(data)) > limit {
-		return core.Image{}, tooLarge(name, int64(len(data)), limit)
+		return core.Image{}, tooLarge(name, -1, limit)
 	}
-	return checkImage(name, data)
+	return imagecheck.Check(name, data, imagecheck.Limits{MaxBytes: limit, MaxSide: maxEdge, MaxPixels: maxPixels})
 }
 
-// checkImage returns data as an input image if its bytes are PNG, JPEG or
-// WebP and its header gives a size within the limits. Nothing is decoded.
-func checkImage(name string, data []byte) (core.Image, error) {
-	mime := http.DetectContentType(data)
-	switch mime {
-	case "image/png", "image/jpeg", "image/webp":
-	default:
-		return core.Image{}, core.Errorf(core.Invalid, "%s is not an image I can use (it looks like %s): attach a PNG, JPEG or WebP image", name, mime)
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return core.Image{}, core.WrapError(core.Invalid, err, "%s is damaged or not really an image: attach a PNG, JPEG or WebP image", name)
-	}
-	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > maxEdge || cfg.Height > maxEdge || cfg.Width*cfg.Height > maxPixels {
-		return core.Image{}, core.Errorf(core.Invalid, "%s is %dx%d pixels; I take images up to %d pixels on a side and %d megapixels", name, cfg.Width, cfg.Height, maxEdge, maxPixels/1_000_000)
-	}
-	return core.Image{Data: data, MIME: mime, Name: name}, nil
+func notOnSlack(name string) error {
+	return core.Errorf(core.Invalid, "%s is not stored on Slack, so I can't use it: upload the image itself", name)
 }
 
+// tooLarge says that an attachment of size bytes (-1 when only known to
+// be over limit) is too large.
 func tooLarge(name string, size, limit int64) error {
+	if size < 0 {
+		return core.Errorf(core.Invalid, "%s is larger than %.0f MB; I take images up to %.0f MB", name, float64(limit)/(1<<20), float64(limit)/(1<<20))
+	}
 	return core.Errorf(core.Invalid, "%s is %.1f MB; I take images up to %.0f MB", name, float64(size)/(1<<20), float64(limit)/(1<<20))
 }
 

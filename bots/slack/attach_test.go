@@ -2,6 +2,7 @@ package slack
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	slackapi "github.com/slack-go/slack"
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
@@ -69,7 +72,7 @@ func TestBadAttachmentsAreExplained(t *testing.T) {
 		want string
 	}{
 		{large, "huge.png is"},
-		{text, "notes.png is not an image I can use"},
+		{text, "notes.png is not an image Easel can use"},
 		{elsewhere, "evil.png is not stored on Slack"},
 	}
 	for _, c := range cases {
@@ -111,30 +114,50 @@ func bigPNG(t *testing.T) []byte {
 	return b.Bytes()
 }
 
-func TestCheckImage(t *testing.T) {
-	if _, err := checkImage("ok.png", testPNG(1)); err != nil {
-		t.Errorf("a small PNG: %v", err)
+// TestSlackImageLimits checks the limits Slack's downloads apply through
+// imagecheck: a few bytes declaring too many pixels are refused before any
+// decoding, and Slack's larger side limit holds.
+func TestSlackImageLimits(t *testing.T) {
+	h := newHarness(t, options{})
+	cases := []struct {
+		name string
+		data []byte
+		want string // "" for accepted
+	}{
+		{"ok.png", testPNG(1), ""},
+		{"wide.png", pngHeader(maxEdge, 2), ""},
+		{"too-wide.png", pngHeader(maxEdge+1, 1), "too-wide.png is 12001x1 pixels; attached images can be at most 50 megapixels and 12000 pixels on a side"},
+		{"too-many.png", pngHeader(maxEdge, maxPixels/maxEdge+1), "too-many.png is 12000x4167 pixels"},
+		{"truncated.png", testPNG(1)[:20], "truncated.png could not be read"},
+		{"page.png", []byte("<!DOCTYPE html><html></html>"), "page.png is not an image Easel can use"},
+		{"anim.png", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "anim.png is a GIF"},
 	}
-	for name, data := range map[string][]byte{
-		"too wide":  pngHeader(maxEdge+1, 1),
-		"too many":  pngHeader(maxEdge, maxPixels/maxEdge+1),
-		"truncated": testPNG(1)[:20],
-		"html":      []byte("<!DOCTYPE html><html></html>"),
-		"gif":       []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"),
-	} {
-		if _, err := checkImage(name, data); err == nil {
-			t.Errorf("%s: accepted", name)
+	for _, c := range cases {
+		img, err := h.bot.download(context.Background(), apiFile(h.fake.AddFile(ana, c.name, "image/png", c.data)))
+		switch {
+		case c.want == "" && (err != nil || img.MIME != "image/png"):
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: %v, want Invalid saying %q", c.name, err, c.want)
 		}
 	}
 }
 
-// pngHeader returns the start of a PNG of w×h pixels: enough for
-// DecodeConfig, far too little to decode.
+// apiFile is the slack-go description of a file of the fake.
+func apiFile(f slacktest.File) slackapi.File {
+	return slackapi.File{ID: f.ID, Name: f.Name, Mimetype: f.Mimetype, Size: f.Size, URLPrivate: f.URLPrivate, URLPrivateDownload: f.URLPrivateDownload}
+}
+
+// pngHeader returns a PNG of w×h pixels with no image data: a header and
+// an IEND chunk, enough for imagecheck, far too little to decode.
 func pngHeader(w, h int) []byte {
 	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), uint32(w))
 	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
 	ihdr = append(ihdr, 8, 0, 0, 0, 0) // 8-bit greyscale
 	b := append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13)
 	b = append(b, ihdr...)
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, "IEND"...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte("IEND")))
 }

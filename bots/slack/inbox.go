@@ -23,6 +23,9 @@ const (
 // keyPrefix marks Slack's deliveries in the shared inbox.
 const keyPrefix = "slack:"
 
+// maxKey bounds the length of a delivery id kept as it is.
+const maxKey = 128
+
 // accept records a delivery in the inbox and queues its work, before Slack
 // is told it arrived. It reports false when the delivery could not be
 // recorded: then it must not be acknowledged, so that Slack delivers it
@@ -37,6 +40,9 @@ func (b *Bot) accept(ctx context.Context, kind string, payload json.RawMessage, 
 		return true
 	case job == nil:
 		return true
+	}
+	if len(key) > maxKey { // no real id is this long; keep it within bbolt's key limit
+		key = digest([]byte(key))
 	}
 	if retry > 0 {
 		b.log.Debug("slack: delivery retried", "key", key, "retry", retry)
