@@ -1,30 +1,30 @@
 package discord
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"image"
-	_ "image/gif" // registers GIF with image.DecodeConfig
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/bwmarrin/discordgo"
-	_ "golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // Limits on attachments used as inputs.
 const (
 	maxInputBytes  = 20 << 20   // per attachment
 	maxInputPixels = 40_000_000 // about 160 MB decoded
+	maxInputSide   = 1 << 15    // pixels, width or height
 	maxInputs      = 10         // Discord's own limit per message
 )
+
+// inputLimits are the limits imagecheck applies to an attachment.
+var inputLimits = imagecheck.Limits{MaxBytes: maxInputBytes, MaxSide: maxInputSide, MaxPixels: maxInputPixels}
 
 // Upload limits: Discord lets bots send 10 MiB per message, more in guilds
 // boosted to tier 2 (50 MiB) or 3 (100 MiB).
@@ -34,8 +34,9 @@ const (
 	tier3UploadLimit   = 100 << 20
 )
 
-// inputTypes are the media types accepted as inputs, as sniffed.
-var inputTypes = []string{"image/png", "image/jpeg", "image/webp", "image/gif"}
+// errOffCDN is the error of a download redirected off the allowed hosts;
+// the redirect is not followed.
+var errOffCDN = errors.New("redirect off Discord's CDN refused")
 
 // cdn downloads attachments from Discord's CDN hosts only, without the bot
 // token (the CDN needs none), and never follows a redirect elsewhere.
@@ -53,8 +54,11 @@ func newCDN(api *url.URL, base *http.Client) cdn {
 	}
 	client := *base
 	client.CheckRedirect = func(r *http.Request, via []*http.Request) error {
-		if len(via) >= 3 || !c.allowed(r.URL) {
-			return fmt.Errorf("redirect to %s refused", r.URL.Redacted())
+		if !c.allowed(r.URL) {
+			return errOffCDN
+		}
+		if len(via) >= 3 {
+			return errors.New("too many redirects")
 		}
 		return nil
 	}
@@ -62,8 +66,9 @@ func newCDN(api *url.URL, base *http.Client) cdn {
 	return c
 }
 
+// allowed reports whether u is on one of c's hosts, without credentials.
 func (c cdn) allowed(u *url.URL) bool {
-	return slices.Contains(c.hosts, u.Scheme+"://"+u.Host)
+	return u.User == nil && slices.Contains(c.hosts, u.Scheme+"://"+u.Host)
 }
 
 // inputs downloads and checks the images attached to a message. Anything
@@ -84,23 +89,30 @@ func (b *Bot) inputs(ctx context.Context, atts []*discordgo.MessageAttachment) (
 	return imgs, nil
 }
 
-// image downloads one attachment, capping the bytes read, and checks that
-// it is a PNG, JPEG, WebP or GIF of a sensible size before anything decodes
-// it.
+// image downloads one attachment, reading at most maxInputBytes of it
+// (never past that, whatever size Discord or the server declared), and
+// checks with imagecheck that it is a PNG, JPEG or WebP image of a sensible
+// size before anything decodes it.
 func (c cdn) image(ctx context.Context, a *discordgo.MessageAttachment) (core.Image, error) {
-	name := a.Filename
+	if a == nil {
+		return core.Image{}, core.Errorf(core.Invalid, "the attachment is missing; attach it again")
+	}
+	name := imagecheck.DisplayName(a.Filename)
 	if a.Size > maxInputBytes {
 		return core.Image{}, core.Errorf(core.Invalid, "%s is %s; attached images can be at most %s", name, size(int64(a.Size)), size(maxInputBytes))
 	}
 	u, err := url.Parse(a.URL)
 	if err != nil || !c.allowed(u) {
-		return core.Image{}, core.Errorf(core.Invalid, "%s is not on Discord's CDN, so Easel won't fetch it", name)
+		return core.Image{}, offCDN(name)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return core.Image{}, fmt.Errorf("discord: download %s: %w", name, err)
 	}
 	resp, err := c.client.Do(req)
+	if errors.Is(err, errOffCDN) {
+		return core.Image{}, offCDN(name)
+	}
 	if err != nil {
 		return core.Image{}, core.WrapError(core.Unavailable, err, "could not download %s from Discord; try again", name)
 	}
@@ -108,34 +120,31 @@ func (c cdn) image(ctx context.Context, a *discordgo.MessageAttachment) (core.Im
 	if resp.StatusCode != http.StatusOK {
 		return core.Image{}, core.Errorf(core.Unavailable, "could not download %s from Discord (HTTP %d); try again", name, resp.StatusCode)
 	}
+	if resp.ContentLength > maxInputBytes {
+		return core.Image{}, tooLarge(name)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxInputBytes+1))
 	if err != nil {
 		return core.Image{}, core.WrapError(core.Unavailable, err, "could not download %s from Discord; try again", name)
 	}
 	if len(data) > maxInputBytes {
-		return core.Image{}, core.Errorf(core.Invalid, "%s is larger than %s, the most an attached image can be", name, size(maxInputBytes))
+		return core.Image{}, tooLarge(name)
 	}
 	return checkImage(name, data)
 }
 
+func offCDN(name string) error {
+	return core.Errorf(core.Invalid, "%s is not on Discord's CDN, so Easel won't fetch it", name)
+}
+
+func tooLarge(name string) error {
+	return core.Errorf(core.Invalid, "%s is larger than %s, the most an attached image can be", name, size(maxInputBytes))
+}
+
 // checkImage sniffs data's type and reads its dimensions without decoding
-// the pixels.
+// the pixels; see imagecheck.Check.
 func checkImage(name string, data []byte) (core.Image, error) {
-	mime := http.DetectContentType(data)
-	if !slices.Contains(inputTypes, mime) {
-		return core.Image{}, core.Errorf(core.Invalid, "%s is not an image Easel can use: attach a PNG, JPEG, WebP or GIF", name)
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	switch {
-	case err != nil:
-		return core.Image{}, core.WrapError(core.Invalid, err, "%s could not be read as an image; is it damaged?", name)
-	case cfg.Width <= 0 || cfg.Height <= 0:
-		return core.Image{}, core.Errorf(core.Invalid, "%s has no pixels", name)
-	case cfg.Width*cfg.Height > maxInputPixels || cfg.Width > 1<<15 || cfg.Height > 1<<15:
-		return core.Image{}, core.Errorf(core.Invalid, "%s is %dx%d pixels; attached images can be at most %d megapixels",
-			name, cfg.Width, cfg.Height, maxInputPixels/1_000_000)
-	}
-	return core.Image{Data: data, MIME: mime, Name: name}, nil
+	return imagecheck.Check(name, data, inputLimits)
 }
 
 // uploadLimit returns the most bytes the bot may upload in one message in a

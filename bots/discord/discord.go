@@ -82,16 +82,27 @@ type Engine interface {
 	// Handle queues a message; see core.Engine.Handle. It returns a
 	// *core.Error for anything the user should be told directly.
 	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
+	// Allowed reports whether msg's sender may use Easel where msg was
+	// sent; see core.Engine.Allowed. It returns a Forbidden *core.Error,
+	// to tell the sender, or nil. It does no I/O.
+	Allowed(msg core.Message) error
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
 }
 
-// EventLog records handled platform events; *storage.DB implements it.
+// EventLog records handled platform events and gateway connects;
+// *storage.DB implements it.
 type EventLog interface {
 	// MarkEvent records event key and reports whether this is its first
 	// delivery within ttl; false means a duplicate to drop.
 	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+	// Starts returns the start times recorded for name at or after since,
+	// oldest first.
+	Starts(ctx context.Context, name string, since time.Time) ([]time.Time, error)
+	// RecordStart durably records a start of name at at, forgets those
+	// before at-keep and returns those kept, oldest first.
+	RecordStart(ctx context.Context, name string, at time.Time, keep time.Duration) ([]time.Time, error)
 }
 
 // Bot is a Discord bot serving Easel. Create it with New and start it with Run.
@@ -103,6 +114,7 @@ type Bot struct {
 	dg     *discordgo.Session
 	cdn    cdn
 	busy   *semaphore.Weighted // see maxBusy
+	pace   pacer               // paces IDENTIFYs; see identify.go
 
 	life context.Context // ends when Run returns; bounds typing indicators
 	end  context.CancelFunc
@@ -173,9 +185,12 @@ func intents(messageContent bool) discordgo.Intent {
 }
 
 // Run connects to the gateway, registers /imagine and serves events until
-// ctx ends, then disconnects and waits for the events being handled. It
-// returns an error if the token is rejected, the gateway cannot be opened or
-// the command cannot be registered. Run may be called once.
+// ctx ends, then disconnects and waits for the events being handled. Before
+// it connects it waits if the bot connected often lately, as in a crash
+// loop, so as not to use up Discord's 1000 IDENTIFYs a day (see
+// identifyWait); it logs why. It returns an error if the token is rejected,
+// the gateway cannot be opened or the command cannot be registered. Run may
+// be called once.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.end()
 	me, err := b.dg.User("@me", discordgo.WithContext(ctx))
@@ -192,6 +207,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
 		b.handle(ctx, func(ctx context.Context) { b.onMessage(ctx, m.Message) })
 	})
+	b.watchIdentifies(ctx)
+	if err := b.awaitIdentify(ctx); err != nil {
+		return nil // ctx ended while waiting to identify
+	}
 	if err := b.dg.Open(); err != nil {
 		return openError(err)
 	}

@@ -5,21 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/easel-bot/easel/core"
 )
 
-// onInteraction answers a slash command or button press. The deferred
-// response goes out first, before anything that could be slow or wait for a
-// busy slot, to meet Discord's 3-second deadline; the event is then
-// deduplicated (a replayed interaction's second answer is refused by Discord
-// and ignored here).
+// onInteraction answers a slash command or button press. A user who may not
+// use Easel there gets an ephemeral note as the only response. Otherwise the
+// deferred response goes out first, before anything that could be slow or
+// wait for a busy slot, to meet Discord's 3-second deadline; the event is
+// then deduplicated (a replayed interaction's second answer is refused by
+// Discord and ignored here).
 func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
+	if ic == nil { // a dispatch whose payload was null
+		return
+	}
 	switch ic.Type {
 	case discordgo.InteractionApplicationCommand:
-		if ic.ApplicationCommandData().Name != commandName {
+		if _, ok := commandData(ic); !ok {
+			return
+		}
+		if !b.admit(ctx, ic, core.ActionPrompt) {
 			return
 		}
 		b.ack(ctx, ic, discordgo.InteractionResponseDeferredChannelMessageWithSource)
@@ -29,8 +37,8 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 			}
 		})
 	case discordgo.InteractionMessageComponent:
-		action, session, version, ok := parseButtonID(ic.MessageComponentData().CustomID)
-		if !ok {
+		action, session, version, ok := buttonPress(ic)
+		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
 		b.ack(ctx, ic, discordgo.InteractionResponseDeferredMessageUpdate)
@@ -40,6 +48,51 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 			}
 		})
 	}
+}
+
+// channelLookup bounds the channel lookup made before an interaction is
+// answered, well inside Discord's 3 seconds; it is usually served from the
+// gateway's state.
+const channelLookup = time.Second
+
+// admit checks that an interaction's user may use Easel where it was made,
+// before anything is acknowledged, downloaded or posted. If not, the only
+// response is an ephemeral note saying why, and admit returns false. A
+// thread counts as its parent channel.
+func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.Action) bool {
+	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Action: action,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Roles: roles(ic.Member), DM: ic.GuildID == ""}
+	if ic.GuildID != "" {
+		lctx, cancel := context.WithTimeout(ctx, channelLookup)
+		ch, err := b.channel(lctx, ic.ChannelID)
+		cancel()
+		switch {
+		case err != nil:
+			b.log.Warn("looking up an interaction's channel failed; checking access as if it were no thread", "channel", ic.ChannelID, "err", err)
+		case ch.IsThread():
+			msg.Channel = ch.ParentID
+		}
+	}
+	denied := b.engine.Allowed(msg)
+	if denied == nil {
+		return true
+	}
+	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{
+			Content: clip(b.userMessage(denied, "an interaction was refused")), Flags: discordgo.MessageFlagsEphemeral,
+			AllowedMentions: &discordgo.MessageAllowedMentions{},
+		},
+	}, discordgo.WithContext(ctx))
+	var rest *discordgo.RESTError
+	switch {
+	case errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged:
+		b.log.Debug("interaction answered before", "interaction", ic.ID)
+	case err != nil:
+		b.log.Warn("telling a user they may not use Easel here failed", "interaction", ic.ID, "err", err)
+	}
+	b.log.Info("interaction refused by access rules", "interaction", ic.ID, "user", msg.User.ID, "guild", ic.GuildID, "channel", msg.Channel)
+	return false
 }
 
 // ack sends an interaction's deferred response. A replayed interaction was
@@ -59,10 +112,11 @@ func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.
 // server channel, or right there, as a fresh session, in a DM or a thread.
 // Problems the user can fix replace the response with an ephemeral message.
 func (b *Bot) imagine(ctx context.Context, ic *discordgo.Interaction) {
-	data := ic.ApplicationCommandData()
+	data, _ := commandData(ic)
 	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
 	prompt, text, image := commandText(data)
-	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text}
+	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text,
+		Roles: roles(ic.Member), DM: ic.GuildID == ""}
 	if image != nil {
 		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
 		if err != nil {
@@ -127,12 +181,35 @@ func (b *Bot) imagineInNewThread(ctx context.Context, ic *discordgo.Interaction,
 	b.editOriginal(ctx, ic, fmt.Sprintf("%s\n🧵 results in <#%s>: reply there to refine", header, th.id))
 }
 
+// commandData returns the options of an /imagine command, or false for
+// any other interaction. discordgo dispatches an interaction whose data it
+// could not decode with no data at all, so the type is checked here rather
+// than asserted.
+func commandData(ic *discordgo.Interaction) (discordgo.ApplicationCommandInteractionData, bool) {
+	data, ok := ic.Data.(discordgo.ApplicationCommandInteractionData)
+	return data, ok && ic.Type == discordgo.InteractionApplicationCommand && data.Name == commandName
+}
+
+// buttonPress returns the action, session and version of a press of one
+// of Easel's buttons, or false for any other interaction, including one
+// whose data discordgo could not decode.
+func buttonPress(ic *discordgo.Interaction) (action core.Action, session string, version int, ok bool) {
+	data, ok := ic.Data.(discordgo.MessageComponentInteractionData)
+	if !ok || ic.Type != discordgo.InteractionMessageComponent {
+		return "", "", 0, false
+	}
+	return parseButtonID(data.CustomID)
+}
+
 // commandText turns /imagine's options into the prompt and the message
 // text the engine parses (the prompt with flags appended), and returns the
 // attached image, if any.
 func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text string, image *discordgo.MessageAttachment) {
 	var flags []string
 	for _, o := range data.Options {
+		if o == nil { // "options": [null]
+			continue
+		}
 		v := fmt.Sprint(o.Value)
 		switch o.Name {
 		case "prompt":
@@ -209,9 +286,14 @@ func (b *Bot) press(ctx context.Context, ic *discordgo.Interaction, action core.
 		}
 	}
 	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	channel := ic.ChannelID
+	if parent != "" {
+		channel = parent // a thread counts as its parent channel
+	}
 	_, err := b.engine.Handle(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
+		Roles: roles(ic.Member), DM: ic.GuildID == "",
 	})
 	if err != nil {
 		b.release(th)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -16,7 +17,7 @@ import (
 // session. Other messages, and those of bots, Easel included, are ignored.
 // Each message acted on is deduplicated before anything else happens.
 func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
-	if m.Author == nil || m.Author.Bot || (m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply) {
+	if m == nil || m.Author == nil || m.Author.Bot || (m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply) {
 		return
 	}
 	b.work(ctx, func() { b.route(ctx, m) })
@@ -50,7 +51,7 @@ func (b *Bot) refine(ctx context.Context, m *discordgo.Message, sess *core.Sessi
 		}
 		return
 	}
-	if !b.first(ctx, m.ID) {
+	if !b.first(ctx, m.ID) || !b.allowed(ctx, m, sess.Channel) {
 		return
 	}
 	th := b.thread(m.ChannelID, sess.Channel, m.GuildID)
@@ -80,6 +81,13 @@ func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
 		b.log.Warn("looking up a mention's channel failed; assuming a text channel", "err", err)
 		ch = discordgo.Channel{ID: m.ChannelID, Type: discordgo.ChannelTypeGuildText}
 	}
+	channel := ch.ID
+	if ch.IsThread() {
+		channel = ch.ParentID
+	}
+	if !b.allowed(ctx, m, channel) {
+		return
+	}
 	if ch.IsThread() {
 		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Thread: ch.ID})
 		return
@@ -97,7 +105,7 @@ func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
 // direct handles a DM. The DM channel holds one session at a time: "new"
 // makes the next prompt start a fresh one, "new <prompt>" starts it at once.
 func (b *Bot) direct(ctx context.Context, m *discordgo.Message) {
-	if !b.first(ctx, m.ID) {
+	if !b.first(ctx, m.ID) || !b.allowed(ctx, m, m.ChannelID) {
 		return
 	}
 	text := stripMention(m.Content, b.me())
@@ -140,6 +148,7 @@ func (b *Bot) setFresh(channel string, fresh bool) bool {
 func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg core.Message) bool {
 	msg.Platform, msg.Workspace, msg.Source = Platform, m.GuildID, m.ID
 	msg.User = user(m.Author, m.Member, b.cfg.AdminRoles)
+	msg.Roles, msg.DM = roles(m.Member), m.GuildID == ""
 	if msg.Text == "" {
 		msg.Text = stripMention(m.Content, b.me())
 	}
@@ -206,4 +215,46 @@ func (b *Bot) replyTo(ctx context.Context, m *discordgo.Message, text string) {
 	if err != nil {
 		b.log.Warn("replying to a message failed", "message", m.ID, "err", err)
 	}
+}
+
+// deniedTTL is how long a user is not told again that they may not use
+// Easel in a channel, so that repeated messages cannot make Easel flood it.
+const deniedTTL = time.Hour
+
+// allowed checks that m's author may use Easel in channel (a thread's
+// parent channel, or the DM), before anything is downloaded, posted,
+// started or recorded. If not, it tells them so and returns false.
+//
+// A message cannot get an ephemeral answer, so the note is a reply to it
+// that pings no one and is sent silently (no push or desktop
+// notification); each user is told at most once per channel per deniedTTL,
+// and further messages are ignored quietly.
+func (b *Bot) allowed(ctx context.Context, m *discordgo.Message, channel string) bool {
+	who := user(m.Author, m.Member, b.cfg.AdminRoles)
+	err := b.engine.Allowed(core.Message{Platform: Platform, Workspace: m.GuildID, Channel: channel, User: who,
+		Action: core.ActionPrompt, Roles: roles(m.Member), DM: m.GuildID == "", Source: m.ID})
+	if err == nil {
+		return true
+	}
+	b.log.Info("message refused by access rules", "message", m.ID, "user", who.ID, "guild", m.GuildID, "channel", channel)
+	first, merr := b.events.MarkEvent(ctx, "discord:denied:"+m.ChannelID+":"+who.ID, deniedTTL)
+	if merr != nil || !first {
+		return false
+	}
+	_, serr := b.dg.ChannelMessageSendComplex(m.ChannelID, &discordgo.MessageSend{
+		Content: clip(b.userMessage(err, "a Discord message was refused")), Reference: m.SoftReference(),
+		AllowedMentions: &discordgo.MessageAllowedMentions{}, Flags: discordgo.MessageFlagsSuppressNotifications,
+	}, discordgo.WithContext(ctx))
+	if serr != nil {
+		b.log.Warn("telling a user they may not use Easel here failed", "message", m.ID, "err", serr)
+	}
+	return false
+}
+
+// roles returns a guild member's role ids; none outside a guild.
+func roles(m *discordgo.Member) []string {
+	if m == nil {
+		return nil
+	}
+	return m.Roles
 }

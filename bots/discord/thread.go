@@ -350,7 +350,8 @@ func (t *thread) adopt(ctx context.Context) {
 		return
 	}
 	for _, m := range msgs { // newest first
-		if m.Author == nil || m.Author.ID != me || m.Flags&discordgo.MessageFlagsSuppressNotifications == 0 || len(m.Components) > 0 {
+		if m.Author == nil || m.Author.ID != me || m.Flags&discordgo.MessageFlagsSuppressNotifications == 0 ||
+			len(m.Components) > 0 || m.MessageReference != nil { // status messages are never replies
 			continue
 		}
 		if t.statusID == "" {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -29,6 +30,7 @@ const (
 	opHeartbeat      = 1
 	opIdentify       = 2
 	opResume         = 6
+	opReconnect      = 7
 	opInvalidSession = 9
 	opHello          = 10
 	opHeartbeatACK   = 11
@@ -57,6 +59,7 @@ type event struct {
 // frame is an encoded dispatch of the current session, kept for RESUME.
 type frame struct {
 	seq  int64
+	t    string
 	data []byte
 	sent func(time.Time)
 }
@@ -75,6 +78,8 @@ type gateway struct {
 	identifies []Identify
 	resumes    int
 	heartbeats int
+	overlap    int // dispatches the next RESUME replays from before the client's seq
+	replayed   int // dispatches replayed that the client had already received
 }
 
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -103,6 +108,14 @@ func (s *Server) Resumes() int {
 	return s.gw.resumes
 }
 
+// Replayed returns how many dispatches RESUMEs replayed that the client
+// had already received (see ReplayOnResume).
+func (s *Server) Replayed() int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.replayed
+}
+
 // Heartbeats returns how many heartbeats were received (and acknowledged).
 func (s *Server) Heartbeats() int {
 	s.gw.mu.Lock()
@@ -122,6 +135,47 @@ func (s *Server) Connected() bool {
 // does when it drops a connection. Dispatches sent while the bot is away are
 // replayed when it resumes.
 func (s *Server) Disconnect() { s.gw.drop(4000) }
+
+// Reconnect sends RECONNECT (opcode 7) on the gateway connection, as
+// Discord does before it moves a session to another server, and stops
+// dispatching on it: the client should close the connection (with a code
+// other than 1000 or 1001) and RESUME, which replays what it missed.
+func (s *Server) Reconnect() {
+	g := &s.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn != nil {
+		g.send(g.conn, map[string]any{"op": opReconnect, "d": nil})
+		g.live = false
+	}
+}
+
+// InvalidateSession sends INVALID_SESSION (opcode 9) on the gateway
+// connection with d = resumable and stops dispatching on it. Unless
+// resumable, the session is forgotten: a RESUME of it fails and dispatches
+// until the next IDENTIFY are lost, as on Discord. The connection stays
+// open for the client's IDENTIFY or RESUME.
+func (s *Server) InvalidateSession(resumable bool) {
+	g := &s.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn != nil {
+		g.send(g.conn, map[string]any{"op": opInvalidSession, "d": resumable})
+		g.live = false
+	}
+	if !resumable {
+		g.session, g.log = "", nil
+	}
+}
+
+// ReplayOnResume makes the next RESUME replay, besides what the client
+// missed, the n dispatches it already received, as a gateway may that
+// cannot tell how far the client got. Clients must drop such duplicates.
+func (s *Server) ReplayOnResume(n int) {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	s.gw.overlap = n
+}
 
 func (g *gateway) drop(code int) {
 	g.mu.Lock()
@@ -170,6 +224,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
+			g.closed(conn, err)
 			return
 		}
 		var p struct {
@@ -188,6 +243,20 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		case opResume:
 			g.resume(conn, p.D)
 		}
+	}
+}
+
+// closed handles the end of conn: a client that closes with 1000 or 1001
+// ends its session, as on Discord, so it cannot be resumed.
+func (g *gateway) closed(conn *websocket.Conn, err error) {
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || (ce.Code != websocket.CloseNormalClosure && ce.Code != websocket.CloseGoingAway) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn == conn {
+		g.session, g.log, g.live = "", nil, false
 	}
 }
 
@@ -274,9 +343,15 @@ func (g *gateway) resume(conn *websocket.Conn, d json.RawMessage) {
 		return
 	}
 	g.live = true
+	from := r.Seq - int64(g.overlap)
+	g.overlap = 0
 	for i := range g.log {
-		if g.log[i].seq > r.Seq {
-			g.write(&g.log[i])
+		f := &g.log[i]
+		if f.seq > r.Seq || f.seq > from && f.t != "READY" { // READY is never replayed
+			if f.seq <= r.Seq {
+				g.replayed++
+			}
+			g.write(f)
 		}
 	}
 	g.resumes++
@@ -306,7 +381,7 @@ func (g *gateway) enqueue(e event) {
 	}
 	g.seq++
 	data, _ := json.Marshal(map[string]any{"op": opDispatch, "t": e.t, "s": g.seq, "d": d})
-	g.log = append(g.log, frame{seq: g.seq, data: data, sent: e.sent})
+	g.log = append(g.log, frame{seq: g.seq, t: e.t, data: data, sent: e.sent})
 	if g.live {
 		g.write(&g.log[len(g.log)-1])
 	}
