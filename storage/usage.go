@@ -46,6 +46,27 @@ func (db *DB) Usage(ctx context.Context, prefix string) ([]UsageRow, error) {
 	return rows, err
 }
 
+// DB keeps the usage counters that quotas are checked against.
+var _ core.UsageReader = (*DB)(nil)
+
+// UsageTotals returns the usage counter stored under exactly key (see
+// core.UserDayKey and core.WorkspaceMonthKey), or zero totals when there is
+// none. Its error is the store's failure to read.
+func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
+	var row UsageRow
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketUsage).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		if err := json.Unmarshal(v, &row); err != nil {
+			return fmt.Errorf("storage: usage %s: %w", key, err)
+		}
+		return nil
+	})
+	return core.UsageTotals{Turns: row.Turns, Images: row.Images, CostUSD: row.CostUSD}, err
+}
+
 // countUsage adds turn t of session s, just done, to its user's daily and
 // its workspace's monthly counters in usage. The turn's FinishedAt, or now,
 // dates it.
@@ -54,10 +75,9 @@ func countUsage(usage *bolt.Bucket, s *core.Session, t *core.Turn, now time.Time
 	if at.IsZero() {
 		at = now
 	}
-	at = at.UTC()
 	keys := []string{
-		"user/" + s.Platform + "/" + orDash(t.User.ID) + "/" + at.Format(time.DateOnly),
-		"workspace/" + s.Platform + "/" + orDash(s.Workspace) + "/" + at.Format("2006-01"),
+		core.UserDayKey(s.Platform, t.User.ID, at),
+		core.WorkspaceMonthKey(s.Platform, s.Workspace, at),
 	}
 	for _, key := range keys {
 		var row UsageRow
@@ -78,12 +98,4 @@ func countUsage(usage *bolt.Bucket, s *core.Session, t *core.Turn, now time.Time
 		}
 	}
 	return nil
-}
-
-// orDash returns s, or "-" when s is empty, for a key segment.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

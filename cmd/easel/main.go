@@ -42,6 +42,7 @@ func commands() []command {
 		{"chat", "hold a refinement session in the terminal", cmdChat},
 		{"run", "serve the Slack and Discord bots enabled in a config file", cmdRun},
 		{"sessions", "list, show and export stored sessions", cmdSessions},
+		{"usage", "show images and estimated spend per user and workspace, beside the quotas", cmdUsage},
 		{"config", "check a config file", cmdConfig},
 		{"discord", "print the URL that adds the Discord bot to a server", cmdDiscord},
 		{"version", "print the version", cmdVersion},

@@ -95,7 +95,7 @@ func (p *probe) check(t *testing.T, n int, res core.Result) {
 
 // matrixConfig is the Generator config of TestFaultMatrix for fault tc:
 // small retry delays and a per-attempt timeout that a stall must wait out,
-// so short (1s) only for the stall faults. It is still some 100 times what a
+// so short (2s) only for the stall faults. It is still some 100 times what a
 // loopback request takes, for the attempt that follows a stall.
 func matrixConfig(c *Config, tc faultCase) {
 	c.Timeout = 30 * time.Second
@@ -161,9 +161,9 @@ var faultCases = []faultCase{
 	{name: "connection reset", fault: openaitest.ConnectionReset(), modes: bothModes,
 		class: "connection", kind: core.Unavailable, message: msgConnection, retried: true},
 	{name: "stall before the headers", fault: openaitest.Stall(), modes: bothModes,
-		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 1s); try again later.", retried: true, stalls: true},
+		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 2s); try again later.", retried: true, stalls: true},
 	{name: "stall mid-body", fault: openaitest.StallBody(), modes: bothModes,
-		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 1s); try again later.", retried: true, stalls: true},
+		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 2s); try again later.", retried: true, stalls: true},
 	{name: "truncated body", fault: openaitest.Truncated(), modes: bothModes,
 		class: "truncated", kind: core.Unavailable, message: msgTruncated, retried: true},
 	{name: "error event mid-stream", fault: openaitest.StreamError(), modes: streamOnly,
