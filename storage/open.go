@@ -19,15 +19,36 @@ import (
 // schema up to date, setting db.bolt. bbolt trusts the file it maps: a
 // damaged one can make it panic, or fault on a page past the end of the
 // file. Both are caught here and reported as an invalid database.
-func (db *DB) open(ctx context.Context, timeout time.Duration) (err error) {
+func (db *DB) open(ctx context.Context, timeout time.Duration) error {
 	path := filepath.Join(db.dir, DBFile)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		// bbolt would quietly start a new database in an empty file, hiding
 		// the loss of the old one.
 		return notDatabase(db.dir, errors.New("the file is empty"))
 	}
+	err := db.guardedOpen(path, bolt.Options{Timeout: timeout}, func(err error) error {
+		if err != nil {
+			return openError(db.dir, timeout, err)
+		}
+		if err := db.checkSize(); err != nil {
+			return err
+		}
+		return db.migrate(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	return syncDir(db.dir) // make the new easel.db and images/ entries durable
+}
+
+// guardedOpen opens path with opts as db.bolt and passes bolt.Open's error
+// to then, which explains it or checks the open database. A panic or memory fault in
+// bbolt, which a damaged file can cause, becomes an invalid-database error;
+// on any error the database is closed, or the lock released if bolt.Open
+// got no further than taking it.
+func (db *DB) guardedOpen(path string, opts bolt.Options, then func(error) error) (err error) {
 	var file *os.File // kept to release the lock if bolt.Open panics
-	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
 		file = f
 		return f, err
@@ -48,17 +69,8 @@ func (db *DB) open(ctx context.Context, timeout time.Duration) (err error) {
 			_ = file.Close()
 		}
 	}()
-	db.bolt, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openFile})
-	if err != nil {
-		return openError(db.dir, timeout, err)
-	}
-	if err := db.checkSize(); err != nil {
-		return err
-	}
-	if err := db.migrate(ctx); err != nil {
-		return err
-	}
-	return syncDir(db.dir) // make the new easel.db and images/ entries durable
+	db.bolt, err = bolt.Open(path, 0o600, &opts)
+	return then(err)
 }
 
 // openError explains an error from bolt.Open.

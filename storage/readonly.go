@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -110,46 +109,25 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 // shared lock, and checks that it is a whole Easel database of the current
 // schema. As in open, bbolt's panics and faults on damaged files become
 // errors.
-func (db *DB) openBolt(path string, timeout time.Duration) (err error) {
-	var file *os.File
-	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		file = f
-		return f, err
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = notDatabase(db.dir, fmt.Errorf("bbolt: %v", r))
+func (db *DB) openBolt(path string, timeout time.Duration) error {
+	return db.guardedOpen(path, bolt.Options{ReadOnly: true, Timeout: timeout}, func(err error) error {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return err
 		}
-		if err == nil {
-			return
+		if err != nil {
+			return openError(db.dir, timeout, err)
 		}
-		if db.bolt != nil {
-			_ = db.bolt.Close()
-			db.bolt = nil
-		} else if file != nil {
-			unlock(file)
-			_ = file.Close()
+		if err := db.checkSize(); err != nil {
+			return err
 		}
-	}()
-	db.bolt, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: openFile})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return err
-	}
-	if err != nil {
-		return openError(db.dir, timeout, err)
-	}
-	if err := db.checkSize(); err != nil {
-		return err
-	}
-	return db.view(context.Background(), func(tx *bolt.Tx) error {
-		v, err := db.schema(tx)
-		if err == nil && v < schemaVersion {
-			err = fmt.Errorf("data dir %s: %s has schema %d and needs migrating to %d: start Easel on it once (easel run or easel chat), then try again",
-				db.dir, DBFile, v, schemaVersion)
-		}
-		return err
+		return db.view(context.Background(), func(tx *bolt.Tx) error {
+			v, err := db.schema(tx)
+			if err == nil && v < schemaVersion {
+				err = fmt.Errorf("data dir %s: %s has schema %d and needs migrating to %d: start Easel on it once (easel run or easel chat), then try again",
+					db.dir, DBFile, v, schemaVersion)
+			}
+			return err
+		})
 	})
 }
 
