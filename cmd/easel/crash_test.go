@@ -115,10 +115,9 @@ type crasher struct {
 
 // proc is one easel process.
 type proc struct {
-	cmd    *exec.Cmd
-	done   chan struct{}
-	code   int
-	killed bool
+	cmd  *exec.Cmd
+	done chan struct{}
+	code int
 }
 
 func (c *crasher) start() *proc {
@@ -153,7 +152,6 @@ func (c *crasher) start() *proc {
 }
 
 func (p *proc) kill() {
-	p.killed = true
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
