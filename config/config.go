@@ -68,6 +68,10 @@ type Engine struct {
 	// StopGrace is how long `easel run` lets running turns finish after
 	// SIGINT or SIGTERM before it stops them; they resume on the next start.
 	StopGrace Duration `toml:"stop_grace"`
+	// StoreRetry is how long a running turn retries a failing store (a
+	// full disk) before Easel gives up on its thread until a message can be
+	// recorded there again.
+	StoreRetry Duration `toml:"store_retry"`
 }
 
 // Access says who may use Easel, and where. An empty list allows everyone;
@@ -208,6 +212,9 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // MaxStopGrace is the longest engine.stop_grace allowed.
 const MaxStopGrace = time.Hour
 
+// MaxStoreRetry is the longest engine.store_retry allowed.
+const MaxStoreRetry = time.Hour
+
 // Providers that provider.default may name.
 const (
 	ProviderOpenAI  = "openai"
@@ -229,6 +236,7 @@ func DefaultConfig() Config {
 			MaxPromptChars: 32000,
 			Admins:         []string{},
 			StopGrace:      Duration(30 * time.Second),
+			StoreRetry:     Duration(30 * time.Second),
 		},
 		Access: Access{Workspaces: []string{}, Channels: []string{}, Users: []string{}, Roles: []string{}, DMs: true},
 		Quota:  Quota{AdminsExempt: true},

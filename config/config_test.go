@@ -443,6 +443,11 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`:2: engine.stop_grace: must be more than 0s and at most 1h0m0s, got 2h0m0s`},
 		},
 		{
+			name: "store retry out of range",
+			doc:  "[engine]\nstore_retry = \"-1s\"\n",
+			want: []string{`:2: engine.store_retry: must be more than 0s and at most 1h0m0s, got -1s`},
+		},
+		{
 			name: "many problems at once, in line order",
 			doc: `[provider]
 default = "gemini"
@@ -570,6 +575,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Engine.Variations = 0
 	cfg.Engine.MaxPromptChars = 0
 	cfg.Engine.StopGrace = -1
+	cfg.Engine.StoreRetry = Duration(2 * time.Hour)
 	cfg.Access.Users = []string{"U1", ""}
 	cfg.Quota.ImagesPerUserDay = -3
 	cfg.OpenAI.Model = ""
@@ -588,6 +594,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		"engine.variations",
 		"engine.max_prompt_chars",
 		"engine.stop_grace",
+		"engine.store_retry",
 		"access.users",
 		"quota.images_per_user_day",
 		"openai.model",

@@ -51,6 +51,9 @@ func (c Config) problems() []*Error {
 	if g := e.StopGrace; g <= 0 || time.Duration(g) > MaxStopGrace {
 		v.add("engine.stop_grace", "must be more than 0s and at most %s, got %s", Duration(MaxStopGrace), g)
 	}
+	if r := e.StoreRetry; r <= 0 || time.Duration(r) > MaxStoreRetry {
+		v.add("engine.store_retry", "must be more than 0s and at most %s, got %s", Duration(MaxStoreRetry), r)
+	}
 
 	a := c.Access
 	v.ids("access.workspaces", a.Workspaces)

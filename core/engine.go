@@ -30,6 +30,10 @@ type EngineConfig struct {
 	Limits Limits
 	// TurnTimeout bounds one turn's provider call, retries included.
 	TurnTimeout time.Duration
+	// StoreRetry is how long a running turn keeps retrying a store that
+	// fails (a full disk, say) before the engine gives up on its session
+	// until the store works again.
+	StoreRetry time.Duration
 	// DefaultProvider names the provider used without --provider.
 	DefaultProvider string
 	// Admins are user ids that may press anyone's buttons.
@@ -82,6 +86,17 @@ type Queued struct {
 // Engine runs turns: it records each request, queues it behind the earlier
 // turns of its session, calls the provider within the global concurrency
 // limit and reports progress and results to the session's Thread.
+//
+// A store that fails while a turn runs is retried with backoff for
+// EngineConfig.StoreRetry; then the engine gives up on that session, tells
+// its thread once, and leaves its turns recorded as they are, to resume with
+// the next message that can be recorded there or on the next start. A post
+// that landed but could not be recorded is remembered, so this process never
+// makes it twice.
+//
+// Locks, always taken in this order and never the other way: a thread's
+// lock (lockThread), then mu, then quota.mu. Store calls are made under a
+// thread's lock and under quota.mu (quota checks read usage), never under mu.
 type Engine struct {
 	cfg       EngineConfig
 	store     Store
@@ -96,11 +111,14 @@ type Engine struct {
 	cancelRun context.CancelFunc
 	workers   sync.WaitGroup
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[string]*worker   // session id → its running worker
-	threads  map[string]*keyMutex // platform+thread → lock held while finding or creating its session
-	inFlight map[string]int       // user key → queued and running turns
+	mu         sync.Mutex
+	closed     bool
+	sessions   map[string]*worker      // session id → its running worker
+	threads    map[string]*keyMutex    // platform+thread → lock held while finding or creating its session
+	inFlight   map[string]int          // user key → queued and running turns
+	held       map[JobRef]*reservation // turn → what it holds until it ends
+	stalled    map[string]bool         // session ids given up on while the store failed
+	unrecorded map[JobRef]map[int]bool // turn → posts made but not recorded (version, 0 for text)
 
 	quota quotaBook // images and spend held by turns admitted but not ended
 }
@@ -132,19 +150,25 @@ func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, lo
 	if cfg.TurnTimeout <= 0 {
 		cfg.TurnTimeout = 5 * time.Minute
 	}
+	if cfg.StoreRetry <= 0 {
+		cfg.StoreRetry = 30 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
-		cfg:       cfg,
-		store:     store,
-		providers: providers,
-		log:       log,
-		now:       time.Now,
-		global:    semaphore.NewWeighted(int64(cfg.MaxConcurrent)),
-		runCtx:    ctx,
-		cancelRun: cancel,
-		sessions:  map[string]*worker{},
-		threads:   map[string]*keyMutex{},
-		inFlight:  map[string]int{},
+		cfg:        cfg,
+		store:      store,
+		providers:  providers,
+		log:        log,
+		now:        time.Now,
+		global:     semaphore.NewWeighted(int64(cfg.MaxConcurrent)),
+		runCtx:     ctx,
+		cancelRun:  cancel,
+		sessions:   map[string]*worker{},
+		threads:    map[string]*keyMutex{},
+		inFlight:   map[string]int{},
+		held:       map[JobRef]*reservation{},
+		stalled:    map[string]bool{},
+		unrecorded: map[JobRef]map[int]bool{},
 	}, nil
 }
 
@@ -178,17 +202,16 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		turn.Prompt, turn.Flags = prompt, flags
 	}
 
-	userKey := msg.Platform + "\x00" + msg.User.ID
-	q, err := e.record(ctx, msg, turn, userKey)
+	q, sess, err := e.record(ctx, msg, turn)
 	if err != nil {
 		return Queued{}, err
 	}
 	if q.Position > 0 {
 		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
 	}
-	if !e.startWorker(q.SessionID, th) {
+	if !e.startWorker(sess, th) {
 		// Closed while we were recording: the turn stays queued for the next start.
-		e.release(userKey)
+		e.release(JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}
 	return q, nil
 }
@@ -203,62 +226,72 @@ func (e *Engine) Allowed(msg Message) error {
 	return e.cfg.Access.Check(msg)
 }
 
-// record admits turn, reserves its user's slot and stores it as queued in
-// msg's session, creating the session if needed. On error nothing is
-// reserved and no turn is recorded.
-func (e *Engine) record(ctx context.Context, msg Message, turn Turn, userKey string) (q Queued, err error) {
+// record admits turn, reserves what it holds (see reserve) and stores it as
+// queued in msg's session, creating the session if needed. It returns where
+// the turn stands and the session as stored. On error nothing is held and no
+// turn is recorded; a store that fails gives an Unavailable *Error.
+func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, stored *Session, err error) {
 	unlock := e.lockThread(msg.Platform + "\x00" + msg.Thread)
 	defer unlock()
 	sess, err := e.sessionFor(ctx, msg)
 	if err != nil {
-		return Queued{}, err
+		return Queued{}, nil, err
 	}
 	if err := e.admit(sess, &turn, msg); err != nil {
-		return Queued{}, err
+		return Queued{}, nil, err
 	}
-	if err := e.reserve(userKey); err != nil {
-		return Queued{}, err
+	// Only record appends turns, under the thread's lock, so the new turn's
+	// id is known before it is stored and what it holds is bound to it from
+	// the start: its worker may end it before record returns.
+	ref := JobRef{SessionID: sess.ID, TurnID: len(sess.Turns) + 1}
+	if sess.ID == "" {
+		ref = JobRef{SessionID: NewSessionID(), TurnID: 1}
 	}
-	hold, err := e.reserveQuota(ctx, sess, turn, msg)
-	if err != nil {
-		e.release(userKey)
-		return Queued{}, err
+	if err := e.reserve(ctx, ref, sess, turn, msg); err != nil {
+		return Queued{}, nil, err
 	}
 	defer func() {
 		if err != nil {
-			e.release(userKey)
-			e.cancelQuota(hold)
-		} else {
-			e.bindQuota(hold, JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
+			e.release(ref)
+			if KindOf(err) == Internal {
+				e.log.Error("recording a request failed", "session", ref.SessionID, "err", err)
+				err = WrapError(Unavailable, err, "Easel can't save new requests right now; try again in a few minutes")
+			}
 		}
 	}()
 	for _, in := range msg.Inputs {
-		ref, err := e.store.PutImage(ctx, in)
+		img, err := e.store.PutImage(ctx, in)
 		if err != nil {
-			return Queued{}, fmt.Errorf("engine: store attachment: %w", err)
+			return Queued{}, nil, fmt.Errorf("engine: store attachment: %w", err)
 		}
-		turn.Inputs = append(turn.Inputs, ref)
+		turn.Inputs = append(turn.Inputs, img)
 	}
 	if sess.ID == "" {
 		sess = &Session{
-			ID: NewSessionID(), Platform: msg.Platform, Workspace: msg.Workspace, Channel: msg.Channel,
+			ID: ref.SessionID, Platform: msg.Platform, Workspace: msg.Workspace, Channel: msg.Channel,
 			Thread: msg.Thread, CreatedBy: msg.User, CreatedAt: e.now(),
 		}
 		if err := e.store.CreateSession(ctx, sess); err != nil {
-			return Queued{}, fmt.Errorf("engine: create session: %w", err)
+			return Queued{}, nil, fmt.Errorf("engine: create session: %w", err)
 		}
 	}
-	_, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
+	stored, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
 		active := len(s.ActiveTurns())
 		if active >= e.cfg.MaxQueue {
 			return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
 		}
-		turn.ID, turn.QueuedAt = len(s.Turns)+1, e.now()
+		if len(s.Turns)+1 != ref.TurnID {
+			return fmt.Errorf("engine: session %s has %d turns, expected %d: recorded outside its thread's lock", s.ID, len(s.Turns), ref.TurnID-1)
+		}
+		turn.ID, turn.QueuedAt = ref.TurnID, e.now()
 		s.Turns = append(s.Turns, turn)
 		q = Queued{SessionID: s.ID, TurnID: turn.ID, Position: active}
 		return nil
 	})
-	return q, err
+	if err != nil {
+		return Queued{}, nil, err
+	}
+	return q, stored, nil
 }
 
 // sessionFor returns the session msg belongs to, or an empty Session (ID "")
@@ -348,28 +381,6 @@ func (e *Engine) provider(name string) (Generator, string, error) {
 	return gen, name, nil
 }
 
-// reserve counts one more turn in flight for userKey, or returns Busy.
-func (e *Engine) reserve(userKey string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return Errorf(Busy, "Easel is shutting down; try again in a moment")
-	}
-	if n := e.inFlight[userKey]; n >= e.cfg.MaxPerUser {
-		return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
-	}
-	e.inFlight[userKey]++
-	return nil
-}
-
-func (e *Engine) release(userKey string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.inFlight[userKey]--; e.inFlight[userKey] <= 0 {
-		delete(e.inFlight, userKey)
-	}
-}
-
 // lockThread serialises finding-or-creating the session of one thread.
 func (e *Engine) lockThread(key string) (unlock func()) {
 	e.mu.Lock()
@@ -391,26 +402,32 @@ func (e *Engine) lockThread(key string) (unlock func()) {
 	}
 }
 
-// startWorker makes sure a worker runs the queued turns of session id,
-// reporting to th. It returns false if the engine is closed.
-func (e *Engine) startWorker(id string, th Thread) bool {
+// startWorker makes sure a worker runs the queued turns of sess, reporting
+// to th. A session given up on while the store failed takes its turns back
+// first (see adopt). It returns false if the engine is closed.
+func (e *Engine) startWorker(sess *Session, th Thread) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return false
 	}
-	if w := e.sessions[id]; w != nil {
+	if w := e.sessions[sess.ID]; w != nil {
 		w.thread, w.more = th, true
 		return true
 	}
+	if e.stalled[sess.ID] {
+		delete(e.stalled, sess.ID)
+		e.adoptLocked(sess)
+	}
 	w := &worker{thread: th}
-	e.sessions[id] = w
+	e.sessions[sess.ID] = w
 	e.workers.Add(1)
-	go e.work(id, w)
+	go e.work(sess.ID, w)
 	return true
 }
 
-// work runs session id's active turns in order until none is left.
+// work runs session id's active turns in order until none is left, or until
+// the store fails for good (then it gives up on the session: see stall).
 func (e *Engine) work(id string, w *worker) {
 	defer e.workers.Done()
 	for {
@@ -420,14 +437,16 @@ func (e *Engine) work(id string, w *worker) {
 		e.mu.Unlock()
 
 		ran, err := e.runNext(id, th)
-		if err != nil {
-			e.log.Error("session worker stopped", "session", id, "err", err)
+		stopping := e.runCtx.Err() != nil
+		if err != nil && !stopping {
+			e.stall(id, th, err)
+			return
 		}
-		if ran && err == nil && e.runCtx.Err() == nil {
+		if ran && !stopping {
 			continue
 		}
 		e.mu.Lock()
-		if w.more && err == nil && e.runCtx.Err() == nil {
+		if w.more && !stopping {
 			e.mu.Unlock()
 			continue
 		}
@@ -437,11 +456,15 @@ func (e *Engine) work(id string, w *worker) {
 	}
 }
 
-// runNext posts the result of a turn that an earlier process ended but did
-// not post, or else runs the oldest active turn of session id. It reports
-// whether there was one.
+// runNext posts the result of a turn that ended but was not all posted, or
+// else runs the oldest active turn of session id. It reports whether there
+// was one. It returns an error only when the store failed for good.
 func (e *Engine) runNext(id string, th Thread) (bool, error) {
-	sess, err := e.store.Session(e.runCtx, id)
+	var sess *Session
+	err := e.retry(e.runCtx, "read session", func(ctx context.Context) (err error) {
+		sess, err = e.store.Session(ctx, id)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
@@ -452,14 +475,8 @@ func (e *Engine) runNext(id string, th Thread) (bool, error) {
 	if len(active) == 0 {
 		return false, nil
 	}
-	t := *sess.Turn(active[0])
-	j := &job{sess: sess, turn: t, thread: th, userKey: sess.Platform + "\x00" + t.User.ID, started: e.now()}
-	err = e.runTurn(j, len(active)-1)
-	if !j.ended && e.runCtx.Err() == nil {
-		e.release(j.userKey)
-		e.releaseQuota(JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID})
-	}
-	return true, err
+	j := &job{sess: sess, turn: *sess.Turn(active[0]), thread: th, started: e.now()}
+	return true, e.runTurn(j, len(active)-1)
 }
 
 // job is one turn being run, with what it resolved to.
@@ -472,11 +489,13 @@ type job struct {
 	parent   int // parent of the outputs
 	req      GenerateRequest
 	gen      Generator
-	userKey  string
 	started  time.Time
-	attempts int  // provider calls made by this run, retries included
-	ended    bool // the turn reached a terminal state and released its user slot
+	attempts int   // provider calls made by this run, retries included
+	storeErr error // recording an attempt failed for good
 }
+
+// ref names the job's turn.
+func (j *job) ref() JobRef { return JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID} }
 
 // clockSkew is how far the platform's clock may be behind ours when a
 // thread is searched for what an earlier process posted.
@@ -504,13 +523,13 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	}
 	defer e.global.Release(1)
 
-	_, err := e.store.UpdateSession(e.runCtx, sess.ID, func(s *Session) error {
+	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
 		st.Starts++
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -535,12 +554,13 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
-		_, err := e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
+		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
 			s.Turn(t.ID).Attempts = t.Attempts + n
 			return nil
-		})
+		}, nil)
 		if err != nil {
-			return fmt.Errorf("engine: record attempt %d: %w", n, err)
+			j.storeErr = fmt.Errorf("engine: record attempt %d: %w", n, err)
+			return j.storeErr
 		}
 		j.attempts = n
 		return nil
@@ -552,6 +572,8 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	switch {
 	case e.runCtx.Err() != nil:
 		return e.interrupted(j, err)
+	case j.storeErr != nil:
+		return e.interrupted(j, j.storeErr)
 	case KindOf(err) == Internal && errors.Is(err, context.DeadlineExceeded):
 		return e.fail(j, WrapError(Unavailable, err, "the image took longer than %s; try again, perhaps at a lower --quality", e.cfg.TurnTimeout))
 	case err != nil:
@@ -672,13 +694,19 @@ func (e *Engine) acquire(j *job) error {
 func (e *Engine) finish(j *job, res Result) error {
 	refs := make([]ImageRef, len(res.Images))
 	for i, img := range res.Images {
-		ref, err := e.store.PutImage(e.runCtx, img)
-		if err != nil {
-			return e.fail(j, fmt.Errorf("engine: store output: %w", err))
+		err := e.retry(e.runCtx, "store an image", func(ctx context.Context) (err error) {
+			refs[i], err = e.store.PutImage(ctx, img)
+			return err
+		})
+		if KindOf(err) == Invalid {
+			return e.fail(j, fmt.Errorf("engine: provider %s returned an image that cannot be stored: %w", j.turn.Provider, err))
 		}
-		refs[i] = ref
+		if err != nil {
+			return e.interrupted(j, err)
+		}
 	}
-	sess, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
+	var sess *Session
+	err := e.update(e.runCtx, "record a finished turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		t.Outputs = t.Outputs[:0]
 		for _, ref := range refs {
@@ -688,7 +716,7 @@ func (e *Engine) finish(j *job, res Result) error {
 		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil
-	})
+	}, &sess)
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -696,11 +724,17 @@ func (e *Engine) finish(j *job, res Result) error {
 	for i, n := range sess.Turn(j.turn.ID).Outputs {
 		images[n] = res.Images[i]
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return e.conclude(j, sess, images)
+}
+
+// conclude posts the result of j's turn, now ended in sess, and ends the
+// job. It returns an error only when a post could not be recorded.
+func (e *Engine) conclude(j *job, sess *Session, images map[int]Image) error {
+	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()
-	ok := e.post(ctx, sess, j.turn.ID, j.thread, images, false)
+	ok, err := e.post(ctx, sess, j.turn.ID, j.thread, images, false)
 	e.end(ctx, j, ok)
-	return nil
+	return err
 }
 
 // post posts the result of turn id of sess, which has ended, and records
@@ -708,93 +742,154 @@ func (e *Engine) finish(j *job, res Result) error {
 // note. images holds outputs already in memory; the rest are read from the
 // store. With retry, an earlier process may have posted part of it, so the
 // thread is asked to skip what it already shows. It reports whether the
-// turn succeeded.
-func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, images map[int]Image, retry bool) bool {
+// turn succeeded. It returns an error when a post could not be recorded;
+// that post is remembered, so this process does not make it again, and is
+// recorded the next time the turn's posting resumes. When the engine stops
+// midway, what is left stays to be posted on the next start.
+func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, images map[int]Image, retry bool) (bool, error) {
 	t := sess.Turn(id)
+	ref := JobRef{SessionID: sess.ID, TurnID: id}
 	since := t.StartedAt
 	if since.IsZero() {
 		since = t.QueuedAt
 	}
 	since = since.Add(-clockSkew)
-	posted := func(n int) {
-		_, err := e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
-			st := s.Turn(id)
-			if n != 0 {
-				st.Posted = append(st.Posted, n)
-			}
-			st.Posting = n != 0 && len(st.Posted) < len(st.Outputs)
-			return nil
-		})
-		if err != nil {
-			// The post stays pending and is checked again on the next start.
-			e.log.Error("recording a post failed", "session", sess.ID, "turn", id, "err", err)
-		}
-	}
+	var text string
 	switch {
 	case t.Status == StatusFailed:
-		e.reply(ctx, sess, th, "❌ "+t.Error, since, retry)
-		posted(0)
-		return false
+		text = "❌ " + t.Error
 	case t.Kind == KindUndo:
 		to := 0
 		if v := sess.Version(t.Base); v != nil {
 			to = v.Parent
 		}
-		e.reply(ctx, sess, th, fmt.Sprintf("↩️ back to v%d: the next reply refines it", to), since, retry)
-		posted(0)
-		return true
+		text = fmt.Sprintf("↩️ back to v%d: the next reply refines it", to)
+	}
+	if text != "" {
+		if !e.madePost(ref, 0) {
+			if !e.reply(ctx, sess, th, text, since, retry) {
+				return false, nil
+			}
+			e.notePost(ref, 0)
+		}
+		return t.Status != StatusFailed, e.recordPost(ctx, ref, 0)
 	}
 	for _, n := range t.Outputs {
 		if slices.Contains(t.Posted, n) {
 			continue
 		}
-		v := sess.Version(n)
-		img, ok := images[n]
-		if !ok {
-			var err error
-			if img, err = e.store.Image(ctx, v.Image); err != nil {
-				e.log.Error("post image failed: cannot read it", "session", sess.ID, "version", n, "err", err)
-				posted(n)
-				continue
+		if !e.madePost(ref, n) {
+			if !e.postImage(ctx, sess, t, n, th, images, retry, since) {
+				return true, nil
 			}
+			e.notePost(ref, n)
 		}
-		p := ImagePost{
-			SessionID: sess.ID, Version: n, Image: img, Path: e.store.ImagePath(v.Image),
-			Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
+		if err := e.recordPost(ctx, ref, n); err != nil {
+			return true, err
 		}
-		if err := th.PostImage(ctx, p); err != nil {
-			// Given up on (the adapters retry what can be retried); the
-			// version stays in the session and its buttons elsewhere work.
-			e.log.Error("post image failed", "session", sess.ID, "version", n, "err", err)
+	}
+	return true, nil
+}
+
+// postImage posts version n, made by turn t of sess. It reports false when
+// the engine stopped before the post was made; a post that fails otherwise
+// is given up on (the adapters retry what can be retried) and counts as made:
+// the version stays in the session and its buttons elsewhere work.
+func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, th Thread, images map[int]Image, retry bool, since time.Time) bool {
+	v := sess.Version(n)
+	img, ok := images[n]
+	if !ok {
+		var err error
+		if img, err = e.store.Image(ctx, v.Image); err != nil {
+			e.log.Error("post image failed: cannot read it", "session", sess.ID, "version", n, "err", err)
+			return e.runCtx.Err() == nil
 		}
-		posted(n)
+	}
+	p := ImagePost{
+		SessionID: sess.ID, Version: n, Image: img, Path: e.store.ImagePath(v.Image),
+		Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
+	}
+	if err := th.PostImage(ctx, p); err != nil {
+		if e.runCtx.Err() != nil {
+			return false
+		}
+		e.log.Error("post image failed", "session", sess.ID, "version", n, "err", err)
 	}
 	return true
 }
 
-// reply posts text in th unless, on a retry, th already shows it.
-func (e *Engine) reply(ctx context.Context, sess *Session, th Thread, text string, since time.Time, retry bool) {
+// recordPost records that post n (a version, or 0 for the text reply) of
+// turn ref is made, retrying a failing store; once recorded, the post is no
+// longer remembered in memory.
+func (e *Engine) recordPost(ctx context.Context, ref JobRef, n int) error {
+	err := e.update(ctx, "record a post", ref.SessionID, func(s *Session) error {
+		t := s.Turn(ref.TurnID)
+		if n != 0 && !slices.Contains(t.Posted, n) {
+			t.Posted = append(t.Posted, n)
+		}
+		t.Posting = n != 0 && len(t.Posted) < len(t.Outputs)
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("turn %d: %w", ref.TurnID, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if delete(e.unrecorded[ref], n); len(e.unrecorded[ref]) == 0 {
+		delete(e.unrecorded, ref)
+	}
+	return nil
+}
+
+// notePost remembers that post n of turn ref was made, until it is recorded.
+func (e *Engine) notePost(ref JobRef, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.unrecorded[ref] == nil {
+		e.unrecorded[ref] = map[int]bool{}
+	}
+	e.unrecorded[ref][n] = true
+}
+
+// madePost reports whether this process made post n of turn ref but could
+// not record it.
+func (e *Engine) madePost(ref JobRef, n int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.unrecorded[ref][n]
+}
+
+// reply posts text in th unless, on a retry, th already shows it. It
+// reports false when the engine stopped before the reply was made.
+func (e *Engine) reply(ctx context.Context, sess *Session, th Thread, text string, since time.Time, retry bool) bool {
 	if r, ok := th.(Resender); ok && retry {
 		done, err := r.Posted(ctx, text, since)
 		if err != nil {
 			e.log.Warn("checking for an earlier reply failed; posting it", "session", sess.ID, "err", err)
 		}
 		if done {
-			return
+			return true
 		}
 	}
 	if err := th.Reply(ctx, text); err != nil {
+		if e.runCtx.Err() != nil {
+			return false
+		}
 		e.log.Error("reply failed", "session", sess.ID, "err", err)
 	}
+	return true
 }
 
-// repost finishes posting turn t of sess, which an earlier process ended
-// but stopped before posting all of its result.
+// repost finishes posting turn t of sess, which ended but was not all
+// posted: an earlier process stopped first, or recording a post failed.
 func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()
-	e.log.Info("posting the result of a turn an earlier process ended", "session", sess.ID, "turn", t.ID)
-	ok := e.post(ctx, sess, t.ID, th, nil, true)
+	e.log.Info("posting the rest of an ended turn's result", "session", sess.ID, "turn", t.ID)
+	ok, err := e.post(ctx, sess, t.ID, th, nil, true)
+	if err != nil {
+		return err
+	}
 	e.status(th, "")
 	if f, isF := th.(Finisher); isF {
 		if err := f.Finish(ctx, t.Source, ok); err != nil {
@@ -806,7 +901,8 @@ func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
 
 // undo moves head to its parent; it costs nothing and calls no provider.
 func (e *Engine) undo(j *job) error {
-	sess, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
+	var sess *Session
+	err := e.update(e.runCtx, "record an undo", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		v := s.Version(either(t.Target, s.Head))
 		if v == nil || v.Parent == 0 {
@@ -816,17 +912,14 @@ func (e *Engine) undo(j *job) error {
 		t.Kind, t.Base, t.Status, t.StartedAt, t.FinishedAt = KindUndo, v.N, StatusDone, j.started, e.now()
 		t.Posting = true
 		return nil
-	})
+	}, &sess)
 	if KindOf(err) == Conflict {
 		return e.fail(j, err)
 	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e.end(ctx, j, e.post(ctx, sess, j.turn.ID, j.thread, nil, false))
-	return nil
+	return e.conclude(j, sess, nil)
 }
 
 // fail records the turn as failed and tells the thread why.
@@ -839,7 +932,8 @@ func (e *Engine) fail(j *job, cause error) error {
 	}
 	e.log.Log(context.Background(), level, "turn failed", "ref", ref, "session", j.sess.ID, "turn", j.turn.ID,
 		"kind", KindOf(cause), "err", cause)
-	sess, err := e.store.UpdateSession(e.runCtx, j.sess.ID, func(s *Session) error {
+	var sess *Session
+	err := e.update(e.runCtx, "record a failed turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		t.Status, t.FinishedAt, t.Error, t.Posting = StatusFailed, e.now(), msg, true
 		t.Attempts = j.turn.Attempts + j.attempts
@@ -850,14 +944,11 @@ func (e *Engine) fail(j *job, cause error) error {
 			t.Kind = j.kind
 		}
 		return nil
-	})
+	}, &sess)
 	if err != nil {
 		return e.interrupted(j, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e.end(ctx, j, e.post(ctx, sess, j.turn.ID, j.thread, nil, false))
-	return nil
+	return e.conclude(j, sess, nil)
 }
 
 // interrupted handles a turn that could not be completed because the engine is
@@ -871,12 +962,10 @@ func (e *Engine) interrupted(j *job, cause error) error {
 	return fmt.Errorf("turn %d: %w", j.turn.ID, cause)
 }
 
-// end releases the user's slot, clears the status line and marks the
+// end releases what the turn held, clears the status line and marks the
 // triggering message.
 func (e *Engine) end(ctx context.Context, j *job, ok bool) {
-	e.release(j.userKey)
-	e.releaseQuota(JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID})
-	j.ended = true
+	e.release(j.ref())
 	e.status(j.thread, "")
 	if f, isF := j.thread.(Finisher); isF {
 		if err := f.Finish(ctx, j.turn.Source, ok); err != nil {
@@ -885,10 +974,11 @@ func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 	}
 }
 
+// status sets th's status line; a failure is only logged.
 func (e *Engine) status(th Thread, text string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(e.runCtx, 30*time.Second)
 	defer cancel()
-	if err := th.SetStatus(ctx, text); err != nil {
+	if err := th.SetStatus(ctx, text); err != nil && e.runCtx.Err() == nil {
 		e.log.Warn("status update failed", "err", err)
 	}
 }
@@ -914,13 +1004,8 @@ func (e *Engine) Resume(ctx context.Context, open func(*Session) (Thread, bool))
 		if !ok {
 			continue
 		}
-		for _, id := range sess.ActiveTurns() {
-			e.mu.Lock()
-			e.inFlight[sess.Platform+"\x00"+sess.Turn(id).User.ID]++
-			e.mu.Unlock()
-			e.resumeQuota(sess, id)
-		}
-		started[jr.SessionID] = e.startWorker(sess.ID, th)
+		e.adopt(sess)
+		started[jr.SessionID] = e.startWorker(sess, th)
 	}
 	return len(started), nil
 }

@@ -85,6 +85,9 @@ type fakeThread struct {
 	statuses []string
 	finished []bool
 	changed  chan struct{}
+	// onPost and onReply, if set, run after each image post or reply.
+	onPost  func(core.ImagePost)
+	onReply func(string)
 }
 
 func newThread() *fakeThread { return &fakeThread{changed: make(chan struct{}, 1000)} }
@@ -99,7 +102,11 @@ func (t *fakeThread) note() {
 func (t *fakeThread) Reply(_ context.Context, text string) error {
 	t.mu.Lock()
 	t.replies = append(t.replies, text)
+	hook := t.onReply
 	t.mu.Unlock()
+	if hook != nil {
+		hook(text)
+	}
 	t.note()
 	return nil
 }
@@ -107,7 +114,11 @@ func (t *fakeThread) Reply(_ context.Context, text string) error {
 func (t *fakeThread) PostImage(_ context.Context, p core.ImagePost) error {
 	t.mu.Lock()
 	t.posts = append(t.posts, p)
+	hook := t.onPost
 	t.mu.Unlock()
+	if hook != nil {
+		hook(p)
+	}
 	t.note()
 	return nil
 }
@@ -169,6 +180,8 @@ type harness struct {
 	gen    *fakeGen
 	engine *core.Engine
 	logs   *bytes.Buffer
+	// wrap, if set, wraps the store the engine is given.
+	wrap func(core.Store) core.Store
 }
 
 func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
@@ -198,7 +211,11 @@ func (h *harness) openWith(cfg core.EngineConfig, gen core.Generator) {
 		cfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 32000}
 	}
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, nil))
-	e, err := core.NewEngine(cfg, db, map[string]core.Generator{"fake": gen}, log)
+	var store core.Store = db
+	if h.wrap != nil {
+		store = h.wrap(db)
+	}
+	e, err := core.NewEngine(cfg, store, map[string]core.Generator{"fake": gen}, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -83,10 +83,6 @@ type quotaBook struct {
 	mu     sync.Mutex
 	users  map[string]int64   // platform\x00user id → images held
 	spaces map[string]float64 // platform\x00workspace id → estimated USD held
-	holds  map[JobRef]*quotaHold
-	// ended remembers turns that ended before record bound their hold (their
-	// worker can run them before record returns); bind then drops the hold.
-	ended map[JobRef]bool
 }
 
 // quotaHold is what one turn holds.
@@ -100,7 +96,6 @@ type quotaHold struct {
 func (b *quotaBook) init() {
 	if b.users == nil {
 		b.users, b.spaces = map[string]int64{}, map[string]float64{}
-		b.holds, b.ended = map[JobRef]*quotaHold{}, map[JobRef]bool{}
 	}
 }
 
@@ -218,69 +213,31 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 
 func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
 
-// bindQuota ties hold h, taken by reserveQuota, to the turn it was taken for
-// once that turn is recorded as ref. If the turn already ended, h is dropped.
-func (e *Engine) bindQuota(h *quotaHold, ref JobRef) {
+// release takes h out of the book; a nil h is nothing to release.
+func (b *quotaBook) release(h *quotaHold) {
 	if h == nil {
 		return
 	}
-	b := &e.quota
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ended[ref] {
-		delete(b.ended, ref)
-		b.drop(h)
-		return
-	}
-	b.holds[ref] = h
+	b.drop(h)
 }
 
-// cancelQuota drops hold h of a turn that was not recorded.
-func (e *Engine) cancelQuota(h *quotaHold) {
-	if h == nil {
-		return
-	}
-	e.quota.mu.Lock()
-	defer e.quota.mu.Unlock()
-	e.quota.drop(h)
-}
-
-// releaseQuota drops the hold of turn ref, which has ended: if it is done,
-// the durable counters now include it; if it failed, it consumed nothing.
-func (e *Engine) releaseQuota(ref JobRef) {
+// resumeQuota holds again what turn id of sess, admitted earlier, will
+// consume, and returns the hold (nil without quotas). It is admitted
+// already, so it is not checked.
+func (e *Engine) resumeQuota(sess *Session, id int) *quotaHold {
 	if !e.cfg.Quotas.enabled() {
-		return
-	}
-	b := &e.quota
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if h := b.holds[ref]; h != nil {
-		delete(b.holds, ref)
-		b.drop(h)
-		return
-	}
-	b.init()
-	b.ended[ref] = true
-}
-
-// resumeQuota holds again what turn id of sess, left active by an earlier
-// process, will consume. It is admitted already, so it is not checked; a turn
-// that is done but not yet posted is in the durable counters and holds
-// nothing.
-func (e *Engine) resumeQuota(sess *Session, id int) {
-	if !e.cfg.Quotas.enabled() {
-		return
+		return nil
 	}
 	t := sess.Turn(id)
 	h := &quotaHold{user: sess.Platform + "\x00" + t.User.ID, space: sess.Platform + "\x00" + sess.Workspace}
-	if t.Status.Active() {
-		h.images, h.cost = e.claim(sess, *t)
-	}
+	h.images, h.cost = e.claim(sess, *t)
 	b := &e.quota
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.add(h)
-	b.holds[JobRef{SessionID: sess.ID, TurnID: id}] = h
+	return h
 }
 
 // userQuotaError says that a request for images does not fit in a user's

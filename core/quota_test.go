@@ -10,41 +10,6 @@ import (
 // tests in package core_test can move days and months along.
 func SetEngineClock(e *Engine, now func() time.Time) { e.now = now }
 
-// A turn's worker can end it before record binds the turn's hold (record
-// binds after its transaction commits; the worker may already be running the
-// session). The hold must still be dropped, or the user would stay charged
-// for images they never got until the next restart.
-func TestQuotaReleaseBeforeBind(t *testing.T) {
-	e := &Engine{cfg: EngineConfig{Quotas: Quotas{ImagesPerUserDay: 3, SpendPerWorkspaceMonthUSD: 1}}}
-	ref := JobRef{SessionID: "s", TurnID: 1}
-	h := &quotaHold{user: "test\x00U1", space: "test\x00W", images: 2, cost: 0.5}
-	e.quota.mu.Lock()
-	e.quota.add(h)
-	e.quota.mu.Unlock()
-
-	e.releaseQuota(ref) // the turn ended first
-	e.bindQuota(h, ref)
-
-	b := &e.quota
-	if len(b.users) != 0 || len(b.spaces) != 0 || len(b.holds) != 0 || len(b.ended) != 0 {
-		t.Errorf("after end-then-bind the book still holds users %v spaces %v holds %v ended %v", b.users, b.spaces, b.holds, b.ended)
-	}
-
-	// The usual order: bind, then end.
-	h2 := &quotaHold{user: "test\x00U1", space: "test\x00W", images: 1, cost: 0.25}
-	e.quota.mu.Lock()
-	e.quota.add(h2)
-	e.quota.mu.Unlock()
-	e.bindQuota(h2, JobRef{SessionID: "s", TurnID: 2})
-	if b.users["test\x00U1"] != 1 {
-		t.Errorf("a bound hold is not counted: %v", b.users)
-	}
-	e.releaseQuota(JobRef{SessionID: "s", TurnID: 2})
-	if len(b.users) != 0 || len(b.spaces) != 0 || len(b.holds) != 0 || len(b.ended) != 0 {
-		t.Errorf("after bind-then-end the book still holds users %v spaces %v holds %v ended %v", b.users, b.spaces, b.holds, b.ended)
-	}
-}
-
 func TestQuotaMessages(t *testing.T) {
 	now := time.Date(2026, 3, 4, 18, 49, 30, 0, time.UTC)
 	for _, tc := range []struct {

@@ -118,6 +118,9 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 			msg.NewSession, newSession = true, false
 		}
 		c.send(ctx, msg)
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("console: read input: %w", err)

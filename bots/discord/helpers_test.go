@@ -102,6 +102,8 @@ type setup struct {
 	cfg    discord.Config
 	engine core.EngineConfig
 	gen    *fakeGen
+	// store, if set, wraps the store the engine is given.
+	store func(core.Store) core.Store
 }
 
 // start runs a bot with /imagine registered in the fake's guild and the
@@ -136,7 +138,11 @@ func launch(t testing.TB, s *setup) *harness {
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	if h.engine, err = core.NewEngine(s.engine, h.db, map[string]core.Generator{"fake": s.gen}, log); err != nil {
+	var store core.Store = h.db
+	if s.store != nil {
+		store = s.store(h.db)
+	}
+	if h.engine, err = core.NewEngine(s.engine, store, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
 	if h.bot, err = discord.New(s.cfg, h.engine, h.db, log); err != nil {

@@ -126,6 +126,8 @@ type options struct {
 	// before runs on the store before the bot starts, as an earlier
 	// process might have left it.
 	before func(*storage.DB)
+	// store, if set, wraps the store the engine is given.
+	store func(core.Store) core.Store
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -150,7 +152,11 @@ func newHarness(t testing.TB, o options) *harness {
 	ecfg.DefaultProvider = "fake"
 	ecfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 4000}
 	ecfg.Variations = max(ecfg.Variations, 2)
-	engine, err := core.NewEngine(ecfg, db, map[string]core.Generator{"fake": h.gen}, log)
+	var store core.Store = db
+	if o.store != nil {
+		store = o.store(db)
+	}
+	engine, err := core.NewEngine(ecfg, store, map[string]core.Generator{"fake": h.gen}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

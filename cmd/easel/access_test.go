@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
@@ -97,7 +96,7 @@ func TestEngineConfigWiresAccessAndQuotas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.close(10 * time.Second)
+	defer a.abort()
 	allowed := core.Message{Platform: "slack", Workspace: "T0123ABCD", Channel: "C0123ABCD", User: core.User{ID: "U012AB3CD"}}
 	if err := a.engine.Allowed(allowed); err != nil {
 		t.Errorf("a listed user in a listed channel: %v", err)

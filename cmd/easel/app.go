@@ -69,6 +69,7 @@ func engineConfig(cfg config.Config) core.EngineConfig {
 		Variations:      cfg.Engine.Variations,
 		Limits:          core.Limits{MaxN: cfg.Engine.MaxN, MaxPromptChars: cfg.Engine.MaxPromptChars},
 		TurnTimeout:     time.Duration(cfg.Provider.Timeout),
+		StoreRetry:      time.Duration(cfg.Engine.StoreRetry),
 		DefaultProvider: cfg.ProviderName(),
 		Admins:          cfg.Engine.Admins,
 		Access: core.Access{
@@ -123,10 +124,15 @@ func newProviders(cfg config.Config, log *slog.Logger) (map[string]core.Generato
 	return providers, nil
 }
 
-// close stops the engine, waiting up to grace for running turns, then closes
-// the store.
-func (a *app) close(grace time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
+// close stops the engine, letting running turns finish until ctx ends (the
+// rest stay recorded and resume on the next start), then closes the store.
+func (a *app) close(ctx context.Context) error {
 	return errors.Join(a.engine.Close(ctx), a.db.Close())
+}
+
+// abort closes a at once, for a command that fails before it started work.
+func (a *app) abort() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = a.close(ctx)
 }

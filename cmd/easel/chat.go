@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/user"
-	"time"
 
 	"github.com/easel-bot/easel/bots/console"
 	"github.com/easel-bot/easel/config"
@@ -51,11 +49,11 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 	if *session != "" {
 		sess, err := a.db.Session(ctx, *session)
 		if err != nil {
-			a.close(0)
+			a.abort()
 			return err
 		}
 		if sess.Platform != console.Platform {
-			a.close(0)
+			a.abort()
 			return fmt.Errorf("session %s belongs to %s; only console sessions can be continued here", sess.ID, sess.Platform)
 		}
 		thread = sess.Thread
@@ -68,18 +66,15 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 	if _, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {
 		return con.ThreadFor(), s.Thread == con.Thread()
 	}); err != nil {
-		a.close(0)
+		a.abort()
 		return err
 	}
 
 	runErr := con.Run(ctx, e.stdin)
-	// At the end of input, wait for the queued images; on Ctrl-C, stop now and
-	// leave unfinished turns queued for "easel chat --session".
-	grace := time.Duration(math.MaxInt64)
-	if ctx.Err() != nil {
-		grace = 0
-	}
-	if err := a.close(grace); err != nil && ctx.Err() == nil {
+	// At the end of input, wait for the queued images until a signal comes;
+	// on Ctrl-C or SIGTERM, stop now and leave unfinished turns queued for
+	// "easel chat --session".
+	if err := a.close(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
 	return runErr

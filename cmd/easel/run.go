@@ -53,7 +53,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	bots, err := newBots(cfg, a, log)
 	if err != nil {
-		a.close(0)
+		a.abort()
 		return err
 	}
 	n, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {
@@ -65,7 +65,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return nil, false
 	})
 	if err != nil {
-		a.close(0)
+		a.abort()
 		return err
 	}
 	log.Info("easel running", "platforms", len(bots), "provider", cfg.ProviderName(), "data", a.db.Dir(), "resumed_sessions", n)
@@ -79,7 +79,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// and resume on the next start.
 	grace := time.Duration(cfg.Engine.StopGrace)
 	log.Info("stopping: letting running turns finish", "grace", grace)
-	if err := a.close(grace); err != nil {
+	gctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := a.close(gctx); err != nil {
 		log.Warn("stopped with turns unfinished; they resume on the next start", "err", err)
 	}
 	return runErr

@@ -1,0 +1,75 @@
+package coretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// ErrNoSpace is what FailingStore's writes return while it fails: the
+// error a full disk gives.
+var ErrNoSpace = fmt.Errorf("storage: write easel.db: %w", syscall.ENOSPC)
+
+// FailingStore is a core.Store whose writes (CreateSession, UpdateSession,
+// PutImage) fail with ErrNoSpace while it is set failing, as on a full
+// disk; reads still work. Its zero value wraps no store: set Store.
+type FailingStore struct {
+	core.Store
+	failing atomic.Bool
+	failed  atomic.Int64 // writes refused
+}
+
+// NewFailingStore returns a FailingStore over s, not failing yet.
+func NewFailingStore(s core.Store) *FailingStore { return &FailingStore{Store: s} }
+
+// SetFailing makes writes fail (true) or pass through (false).
+func (s *FailingStore) SetFailing(on bool) { s.failing.Store(on) }
+
+// Failed returns how many writes were refused so far.
+func (s *FailingStore) Failed() int64 { return s.failed.Load() }
+
+func (s *FailingStore) refuse() bool {
+	if s.failing.Load() {
+		s.failed.Add(1)
+		return true
+	}
+	return false
+}
+
+// CreateSession fails while the store fails.
+func (s *FailingStore) CreateSession(ctx context.Context, sess *core.Session) error {
+	if s.refuse() {
+		return ErrNoSpace
+	}
+	return s.Store.CreateSession(ctx, sess)
+}
+
+// UpdateSession fails while the store fails.
+func (s *FailingStore) UpdateSession(ctx context.Context, id string, fn func(*core.Session) error) (*core.Session, error) {
+	if s.refuse() {
+		return nil, ErrNoSpace
+	}
+	return s.Store.UpdateSession(ctx, id, fn)
+}
+
+// PutImage fails while the store fails.
+func (s *FailingStore) PutImage(ctx context.Context, img core.Image) (core.ImageRef, error) {
+	if s.refuse() {
+		return core.ImageRef{}, ErrNoSpace
+	}
+	return s.Store.PutImage(ctx, img)
+}
+
+// UsageTotals reads the wrapped store's usage counters; it fails when that
+// store keeps none.
+func (s *FailingStore) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
+	u, ok := s.Store.(core.UsageReader)
+	if !ok {
+		return core.UsageTotals{}, errors.New("coretest: the wrapped store keeps no usage")
+	}
+	return u.UsageTotals(ctx, key)
+}

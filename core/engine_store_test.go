@@ -1,0 +1,218 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
+)
+
+// newFailingHarness is a harness whose engine writes through a store that
+// fails on demand, as a full disk does.
+func newFailingHarness(t *testing.T, cfg core.EngineConfig) (*harness, *coretest.FailingStore) {
+	t.Helper()
+	var fs *coretest.FailingStore
+	h := &harness{t: t, dir: t.TempDir(), gen: &fakeGen{}, logs: &bytes.Buffer{}}
+	h.wrap = func(s core.Store) core.Store {
+		fs = coretest.NewFailingStore(s)
+		return fs
+	}
+	h.open(cfg)
+	t.Cleanup(func() { h.close() })
+	return h, fs
+}
+
+// stalls counts the replies that say Easel gave up on a thread.
+func stalls(th *fakeThread) int {
+	n := 0
+	for _, r := range th.replies {
+		if strings.Contains(r, "can't save its work") {
+			n++
+		}
+	}
+	return n
+}
+
+// The disk fills up just after an image is posted, so the post cannot be
+// recorded. The engine must retry for a bounded time, then give up once with
+// one message, not post the image again (a turn left "posting" used to be
+// picked up at once, forever), and when the store works again take the
+// session up where it was, still without a second post.
+func TestStoreFullWhilePostingPostsOnceThenGivesUp(t *testing.T) {
+	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 300 * time.Millisecond})
+	th := newThread()
+	th.onPost = func(core.ImagePost) { fs.SetFailing(true) }
+	q := h.send(th, msg("t", "a red fox"))
+	th.waitFor(t, "the give-up message", func(th *fakeThread) bool { return stalls(th) == 1 })
+	th.waitTurns(t, 1)
+
+	// Recovered: the next message takes the session up again.
+	fs.SetFailing(false)
+	th.mu.Lock()
+	th.onPost = nil
+	th.mu.Unlock()
+	h.send(th, msg("t", "make it blue"))
+	th.waitFor(t, "v2", func(th *fakeThread) bool { return len(th.posts) >= 2 && len(th.finished) >= 3 })
+	s := h.session(q.SessionID)
+	h.close()
+
+	if got := []int{th.posts[0].Version, th.posts[1].Version}; len(th.posts) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("posted versions %v (%d posts), want v1 then v2, each once", got, len(th.posts))
+	}
+	if n := stalls(th); n != 1 {
+		t.Errorf("%d give-up messages, want 1: %q", n, th.replies)
+	}
+	if n := fs.Failed(); n > 10 {
+		t.Errorf("%d failed writes in a 300ms retry window: the engine does not back off", n)
+	}
+	if t1 := s.Turn(1); t1.Posting || len(t1.Posted) != 1 || s.Turn(2).Status != core.StatusDone {
+		t.Errorf("turn 1 posting %v posted %v, turn 2 %s: the earlier post was not recorded on recovery", t1.Posting, t1.Posted, s.Turn(2).Status)
+	}
+	if n := strings.Count(h.logs.String(), "\n"); n > 20 {
+		t.Errorf("%d log lines for one failing post; want a handful:\n%s", n, h.logs)
+	}
+}
+
+// The undo note could be posted thousands of times a second when recording
+// it failed. It is posted once.
+func TestStoreFullAfterUndoNotePostsItOnce(t *testing.T) {
+	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 200 * time.Millisecond})
+	th := newThread()
+	h.send(th, msg("t", "a red fox"))
+	th.waitTurns(t, 1)
+	h.send(th, msg("t", "make it blue"))
+	th.waitTurns(t, 2)
+	th.mu.Lock()
+	th.onReply = func(text string) {
+		if strings.HasPrefix(text, "↩️") {
+			fs.SetFailing(true)
+		}
+	}
+	th.mu.Unlock()
+	h.send(th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionUndo})
+	th.waitFor(t, "the give-up message", func(th *fakeThread) bool { return stalls(th) == 1 })
+	fs.SetFailing(false)
+	h.send(th, msg("t", "make it green"))
+	th.waitFor(t, "v3", func(th *fakeThread) bool { return len(th.posts) == 3 })
+	h.close()
+
+	notes := 0
+	for _, r := range th.replies {
+		if strings.HasPrefix(r, "↩️") {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Errorf("the undo note was posted %d times, want once: %q", notes, th.replies)
+	}
+}
+
+// A store that fails while a turn renders, with two more queued behind it:
+// everyone waiting is told the turns ended (a console waiting for them must
+// not hang), their slots are free again, and once the store works the
+// session runs all of them.
+func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
+	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 200 * time.Millisecond, MaxPerUser: 3})
+	h.gen.gate = make(chan struct{})
+	th := newThread()
+	for i, text := range []string{"a red fox", "make it blue", "make it green"} {
+		m := msg("t", text)
+		m.Source = []string{"m1", "m2", "m3"}[i]
+		h.send(th, m)
+	}
+	waitCalls(t, h.gen, 1)
+	fs.SetFailing(true)
+	h.gen.gate <- struct{}{} // the image is made, but cannot be stored
+	th.waitFor(t, "three ended turns", func(th *fakeThread) bool { return len(th.finished) == 3 })
+
+	// Nothing is held any more: the user is told the store is failing, not
+	// that they have three requests in progress.
+	_, err := h.engine.Handle(context.Background(), th, msg("t", "make it gold"))
+	if core.KindOf(err) != core.Unavailable || !strings.Contains(core.UserMessage(err, "x"), "can't save new requests") {
+		t.Fatalf("a message while the store fails: %v, want Unavailable", err)
+	}
+	fs.SetFailing(false)
+	close(h.gen.gate)
+	q := h.send(th, msg("t", "make it gold"))
+	th.waitFor(t, "all four turns", func(th *fakeThread) bool { return len(th.finished) == 7 })
+	s := h.session(q.SessionID)
+	h.close()
+
+	if n := stalls(th); n != 1 {
+		t.Errorf("%d give-up messages, want 1: %q", n, th.replies)
+	}
+	for i, ok := range th.finished[:3] {
+		if ok {
+			t.Errorf("turn %d was told finished successfully when the engine gave up on it", i+1)
+		}
+	}
+	if len(th.posts) != 4 {
+		t.Errorf("%d images posted, want 4", len(th.posts))
+	}
+	for _, tn := range s.Turns {
+		if tn.Status != core.StatusDone {
+			t.Errorf("turn %d %s after recovery, want done", tn.ID, tn.Status)
+		}
+	}
+}
+
+// Stopping must not wait for a failing store: a turn retrying a write is
+// abandoned as soon as the grace period ends, and stays recorded for the
+// next start.
+func TestCloseDoesNotWaitForAFailingStore(t *testing.T) {
+	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: time.Hour})
+	h.gen.gate = make(chan struct{})
+	th := newThread()
+	q := h.send(th, msg("t", "a red fox"))
+	waitCalls(t, h.gen, 1)
+	fs.SetFailing(true)
+	close(h.gen.gate)
+	waitFailed(t, fs, 2) // retrying
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.engine.Close(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("Close reported every turn finished")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting for a failing store 10s after its grace period ended")
+	}
+	if err := h.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.engine = nil
+	h.open(core.EngineConfig{})
+	if s := h.session(q.SessionID); s.Turn(1).Status != core.StatusRunning {
+		t.Errorf("the abandoned turn is %s, want still running, to resume", s.Turn(1).Status)
+	}
+}
+
+func waitCalls(t *testing.T, g *fakeGen, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for g.calls.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider was called %d times, want %d", g.calls.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitFailed(t *testing.T, fs *coretest.FailingStore, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for fs.Failed() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed writes, want %d", fs.Failed(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

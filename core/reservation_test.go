@@ -1,0 +1,62 @@
+package core
+
+import (
+	"context"
+	"testing"
+)
+
+// A reservation is one thing: its slot and its quota hold go together, once,
+// whichever path ends the turn and however often it is released.
+func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
+	e, err := NewEngine(EngineConfig{DefaultProvider: "p", MaxPerUser: 2, Quotas: Quotas{ImagesPerUserDay: 5}},
+		usageOnly{}, map[string]Generator{"p": fixedCost{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := Message{Platform: "test", User: User{ID: "U1"}, Source: "m1"}
+	sess := &Session{}
+	turn := Turn{Action: ActionPrompt, User: msg.User, Flags: Flags{N: 2}}
+	a, b, c := JobRef{SessionID: "s", TurnID: 1}, JobRef{SessionID: "s", TurnID: 2}, JobRef{SessionID: "s", TurnID: 3}
+	if err := e.reserve(ctx, a, sess, turn, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reserve(ctx, b, sess, turn, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy {
+		t.Fatalf("a third turn with max_per_user 2: %v, want Busy", err)
+	}
+	if got := e.quota.users["test\x00U1"]; got != 4 {
+		t.Fatalf("held images %d, want 4", got)
+	}
+	e.release(a)
+	e.release(a) // a second release of the same turn frees nothing more
+	if got, slots := e.quota.users["test\x00U1"], e.inFlight["test\x00U1"]; got != 2 || slots != 1 {
+		t.Fatalf("after releasing one turn twice: %d images and %d slots held, want 2 and 1", got, slots)
+	}
+	if got := e.releaseSessionLocked("s"); len(got) != 1 || got[0] != "m1" {
+		t.Fatalf("releasing the session told %v, want [m1]", got)
+	}
+	if len(e.held) != 0 || len(e.inFlight) != 0 || len(e.quota.users) != 0 || len(e.quota.spaces) != 0 {
+		t.Errorf("all released, yet held %v, slots %v, images %v, spend %v", e.held, e.inFlight, e.quota.users, e.quota.spaces)
+	}
+	// A closing engine admits nothing, and holds nothing for what it refused.
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy || len(e.held) != 0 || len(e.quota.users) != 0 {
+		t.Errorf("reserve on a closing engine: %v, held %v, images %v", err, e.held, e.quota.users)
+	}
+}
+
+// usageOnly is a Store that reports no usage; only reserve's quota check
+// reads it.
+type usageOnly struct{ Store }
+
+func (usageOnly) UsageTotals(context.Context, string) (UsageTotals, error) {
+	return UsageTotals{}, nil
+}
+
+// fixedCost is a Generator that is never called.
+type fixedCost struct{ Generator }
