@@ -1,0 +1,328 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// job is one turn being run, with what it resolved to.
+type job struct {
+	sess     *Session
+	turn     Turn
+	thread   Thread
+	kind     TurnKind
+	base     int // version whose image is the input (0: none)
+	parent   int // parent of the outputs
+	req      GenerateRequest
+	gen      Generator
+	started  time.Time
+	attempts int   // provider calls made by this run, retries included
+	storeErr error // recording an attempt failed for good
+}
+
+// ref names the job's turn.
+func (j *job) ref() JobRef { return JobRef{SessionID: j.sess.ID, TurnID: j.turn.ID} }
+
+// maxStarts bounds how often a turn is started: a turn that keeps being
+// interrupted by crashes or stops fails rather than being paid for forever.
+const maxStarts = 3
+
+// runTurn runs turn t of sess to a terminal state. It returns an error only
+// when the turn's state could not be recorded.
+func (e *Engine) runTurn(j *job, behind int) error {
+	sess, t, th := j.sess, j.turn, j.thread
+	if t.Action == ActionUndo {
+		return e.undo(j)
+	}
+	if err := e.plan(j); err != nil {
+		return e.fail(j, err)
+	}
+	if t.Starts >= maxStarts {
+		return e.fail(j, Errorf(Unavailable, "this request was interrupted %d times while Easel restarted, so it was stopped; ask again", t.Starts))
+	}
+	if err := e.acquire(j); err != nil {
+		return e.interrupted(j, err)
+	}
+	defer e.global.Release(1)
+
+	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
+		st := s.Turn(t.ID)
+		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
+		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
+		st.Starts++
+		return nil
+	}, nil)
+	if err != nil {
+		return e.interrupted(j, err)
+	}
+	msg := fmt.Sprintf("🎨 rendering v%d with %s", len(sess.Versions)+1, j.turn.Provider)
+	if behind > 0 {
+		msg += fmt.Sprintf(" (%d more queued)", behind)
+	}
+	e.status(th, msg+"…")
+
+	if err := e.loadInputs(j); err != nil {
+		return e.fail(j, err)
+	}
+	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
+	defer cancel()
+	if p, ok := th.(Previewer); ok {
+		j.req.Progress = func(part Partial) {
+			if err := p.Preview(ctx, part.Image); err != nil {
+				e.log.Warn("preview failed", "session", sess.ID, "err", err)
+			}
+		}
+	}
+	recorded := false
+	j.req.Attempt = func(n int) error {
+		recorded = true
+		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
+			s.Turn(t.ID).Attempts = t.Attempts + n
+			return nil
+		}, nil)
+		if err != nil {
+			j.storeErr = fmt.Errorf("engine: record attempt %d: %w", n, err)
+			return j.storeErr
+		}
+		j.attempts = n
+		return nil
+	}
+	res, err := j.gen.Generate(ctx, j.req)
+	if !recorded {
+		j.attempts = max(res.Attempts, 1) // a provider without an API to call
+	}
+	switch {
+	case e.runCtx.Err() != nil:
+		return e.interrupted(j, err)
+	case j.storeErr != nil:
+		return e.interrupted(j, j.storeErr)
+	case KindOf(err) == Internal && errors.Is(err, context.DeadlineExceeded):
+		return e.fail(j, WrapError(Unavailable, err, "the image took longer than %s; try again, perhaps at a lower --quality", e.cfg.TurnTimeout))
+	case err != nil:
+		return e.fail(j, err)
+	case len(res.Images) == 0:
+		return e.fail(j, fmt.Errorf("provider %s returned no images", j.turn.Provider))
+	}
+	return e.finish(j, res)
+}
+
+// plan resolves what a turn does: its kind, base image, prompt history and
+// the provider request.
+func (e *Engine) plan(j *job) error {
+	s, t := j.sess, &j.turn
+	target := either(t.Target, s.Head)
+	flags := t.Flags
+	var inputs []ImageRef
+	switch t.Action {
+	case ActionPrompt:
+		j.kind, j.base, j.parent = KindGenerate, target, target
+		inputs = t.Inputs
+		if target != 0 {
+			j.kind = KindRefine
+			if target != s.Head {
+				j.kind = KindBranch
+			}
+			flags = flags.Inherit(s.Turn(s.Version(target).Turn).Flags)
+		}
+	case ActionRegenerate, ActionVariations:
+		v := s.Version(target)
+		if v == nil {
+			return Errorf(Conflict, "there is no image to regenerate yet")
+		}
+		orig := s.Turn(v.Turn)
+		j.kind, j.base, j.parent = KindRegenerate, orig.Base, v.Parent
+		t.Prompt, inputs = orig.Prompt, orig.Inputs
+		flags = orig.Flags
+		flags.N = 1
+		if t.Action == ActionVariations {
+			j.kind, flags.N = KindVariations, either(t.Flags.N, e.cfg.Variations)
+		}
+	case ActionHighQuality:
+		v := s.Version(target)
+		if v == nil {
+			return Errorf(Conflict, "there is no image to re-render yet")
+		}
+		j.kind, j.base, j.parent = KindHighQuality, v.N, v.N
+		flags = s.Turn(v.Turn).Flags
+		flags.Quality, flags.N, flags.Aspect = "high", 1, ""
+		flags.Size = HighQualitySize(v.Image.Width, v.Image.Height)
+	default:
+		return Errorf(Invalid, "unknown action %q", t.Action)
+	}
+	gen, name, err := e.provider(flags.Provider)
+	if err != nil {
+		return err
+	}
+	t.Provider, t.Flags, t.Inputs = name, flags, inputs
+	j.gen = gen
+	j.req = GenerateRequest{
+		Kind:    j.kind,
+		Prompt:  t.Prompt,
+		History: s.history(j.base),
+		Flags:   flags,
+		Model:   flags.Model,
+		N:       max(flags.N, 1),
+		Version: len(s.Versions) + 1,
+		Parent:  j.parent,
+	}
+	if c, ok := gen.(RequestChecker); ok {
+		return c.CheckRequest(j.req)
+	}
+	return nil
+}
+
+// history returns the prompts that led to version n, oldest first.
+func (s *Session) history(n int) []string {
+	var h []string
+	for _, v := range s.Lineage(n) {
+		if p := s.Turn(v.Turn).Prompt; p != "" && s.Turn(v.Turn).Kind != KindHighQuality {
+			h = append(h, p)
+		}
+	}
+	return h
+}
+
+// loadInputs reads the base image and attachments from the store.
+func (e *Engine) loadInputs(j *job) error {
+	if v := j.sess.Version(j.base); v != nil {
+		img, err := e.store.Image(e.runCtx, v.Image)
+		if err != nil {
+			return fmt.Errorf("engine: load v%d: %w", v.N, err)
+		}
+		j.req.Base = &img
+	}
+	for _, ref := range j.turn.Inputs {
+		img, err := e.store.Image(e.runCtx, ref)
+		if err != nil {
+			return fmt.Errorf("engine: load attachment: %w", err)
+		}
+		j.req.Inputs = append(j.req.Inputs, img)
+	}
+	return nil
+}
+
+// acquire waits for a global provider slot, telling the thread if it must wait.
+func (e *Engine) acquire(j *job) error {
+	if e.global.TryAcquire(1) {
+		return nil
+	}
+	ahead := e.waiting.Add(1) - 1
+	defer e.waiting.Add(-1)
+	e.status(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead))
+	return e.global.Acquire(e.runCtx, 1)
+}
+
+// finish stores the outputs, records the turn as done and posts the images.
+func (e *Engine) finish(j *job, res Result) error {
+	refs := make([]ImageRef, len(res.Images))
+	for i, img := range res.Images {
+		err := e.retry(e.runCtx, "store an image", func(ctx context.Context) (err error) {
+			refs[i], err = e.store.PutImage(ctx, img)
+			return err
+		})
+		if KindOf(err) == Invalid {
+			return e.fail(j, fmt.Errorf("engine: provider %s returned an image that cannot be stored: %w", j.turn.Provider, err))
+		}
+		if err != nil {
+			return e.interrupted(j, err)
+		}
+	}
+	var sess *Session
+	err := e.update(e.runCtx, "record a finished turn", j.sess.ID, func(s *Session) error {
+		t := s.Turn(j.turn.ID)
+		t.Outputs = t.Outputs[:0]
+		for _, ref := range refs {
+			t.Outputs = append(t.Outputs, s.addVersion(j.parent, t.ID, ref))
+		}
+		s.Head = t.Outputs[0]
+		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
+		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
+		return nil
+	}, &sess)
+	if err != nil {
+		return e.interrupted(j, err)
+	}
+	images := map[int]Image{}
+	for i, n := range sess.Turn(j.turn.ID).Outputs {
+		images[n] = res.Images[i]
+	}
+	return e.conclude(j, sess, images)
+}
+
+// undo moves head to its parent; it costs nothing and calls no provider.
+func (e *Engine) undo(j *job) error {
+	var sess *Session
+	err := e.update(e.runCtx, "record an undo", j.sess.ID, func(s *Session) error {
+		t := s.Turn(j.turn.ID)
+		v := s.Version(either(t.Target, s.Head))
+		if v == nil || v.Parent == 0 {
+			return Errorf(Conflict, "nothing to undo: this is the first image of the session")
+		}
+		s.Head = v.Parent
+		t.Kind, t.Base, t.Status, t.StartedAt, t.FinishedAt = KindUndo, v.N, StatusDone, j.started, e.now()
+		t.Posting = true
+		return nil
+	}, &sess)
+	if KindOf(err) == Conflict {
+		return e.fail(j, err)
+	}
+	if err != nil {
+		return e.interrupted(j, err)
+	}
+	return e.conclude(j, sess, nil)
+}
+
+// fail records the turn as failed and tells the thread why.
+func (e *Engine) fail(j *job, cause error) error {
+	ref := NewRef()
+	msg := UserMessage(cause, ref)
+	level := slog.LevelInfo
+	if KindOf(cause) == Internal {
+		level = slog.LevelError
+	}
+	e.log.Log(context.Background(), level, "turn failed", "ref", ref, "session", j.sess.ID, "turn", j.turn.ID,
+		"kind", KindOf(cause), "err", cause)
+	var sess *Session
+	err := e.update(e.runCtx, "record a failed turn", j.sess.ID, func(s *Session) error {
+		t := s.Turn(j.turn.ID)
+		t.Status, t.FinishedAt, t.Error, t.Posting = StatusFailed, e.now(), msg, true
+		t.Attempts = j.turn.Attempts + j.attempts
+		if KindOf(cause) == Internal {
+			t.ErrorRef = ref
+		}
+		if t.Kind == "" {
+			t.Kind = j.kind
+		}
+		return nil
+	}, &sess)
+	if err != nil {
+		return e.interrupted(j, err)
+	}
+	return e.conclude(j, sess, nil)
+}
+
+// interrupted handles a turn that could not be completed because the engine is
+// stopping or the store failed: the turn stays active and resumes on the next
+// start. It returns cause when the engine is not stopping.
+func (e *Engine) interrupted(j *job, cause error) error {
+	if e.runCtx.Err() != nil {
+		e.log.Info("turn interrupted by shutdown; it resumes on the next start", "session", j.sess.ID, "turn", j.turn.ID)
+		return nil
+	}
+	return fmt.Errorf("turn %d: %w", j.turn.ID, cause)
+}
+
+// end releases what the turn held, clears the status line and marks the
+// triggering message.
+func (e *Engine) end(ctx context.Context, j *job, ok bool) {
+	e.release(j.ref())
+	e.status(j.thread, "")
+	if f, isF := j.thread.(Finisher); isF {
+		if err := f.Finish(ctx, j.turn.Source, ok); err != nil {
+			e.log.Warn("finish marker failed", "session", j.sess.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"fmt"
+)
+
+// worker is the goroutine that runs one session's turns in order.
+type worker struct {
+	thread Thread
+	more   bool // a turn was queued after the worker last looked
+}
+
+// startWorker makes sure a worker runs the queued turns of sess, reporting
+// to th. A session given up on while the store failed takes its turns back
+// first (see adopt). It returns false if the engine is closed.
+func (e *Engine) startWorker(sess *Session, th Thread) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	if w := e.sessions[sess.ID]; w != nil {
+		w.thread, w.more = th, true
+		return true
+	}
+	if e.stalled[sess.ID] {
+		delete(e.stalled, sess.ID)
+		e.adoptLocked(sess)
+	}
+	w := &worker{thread: th}
+	e.sessions[sess.ID] = w
+	e.workers.Add(1)
+	go e.work(sess.ID, w)
+	return true
+}
+
+// work runs session id's active turns in order until none is left, or until
+// the store fails for good (then it gives up on the session: see stall).
+func (e *Engine) work(id string, w *worker) {
+	defer e.workers.Done()
+	for {
+		e.mu.Lock()
+		w.more = false
+		th := w.thread
+		e.mu.Unlock()
+
+		ran, err := e.runNext(id, th)
+		stopping := e.runCtx.Err() != nil
+		if err != nil && !stopping {
+			e.stall(id, th, err)
+			return
+		}
+		if ran && !stopping {
+			continue
+		}
+		e.mu.Lock()
+		if w.more && !stopping {
+			e.mu.Unlock()
+			continue
+		}
+		delete(e.sessions, id)
+		e.mu.Unlock()
+		return
+	}
+}
+
+// runNext posts the result of a turn that ended but was not all posted, or
+// else runs the oldest active turn of session id. It reports whether there
+// was one. It returns an error only when the store failed for good.
+func (e *Engine) runNext(id string, th Thread) (bool, error) {
+	var sess *Session
+	err := e.retry(e.runCtx, "read session", func(ctx context.Context) (err error) {
+		sess, err = e.store.Session(ctx, id)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if posting := sess.PostingTurns(); len(posting) > 0 {
+		return true, e.repost(sess, *sess.Turn(posting[0]), th)
+	}
+	active := sess.ActiveTurns()
+	if len(active) == 0 {
+		return false, nil
+	}
+	j := &job{sess: sess, turn: *sess.Turn(active[0]), thread: th, started: e.now()}
+	return true, e.runTurn(j, len(active)-1)
+}
+
+// Resume restarts the turns left queued or running by an earlier process.
+// open returns the Thread of a session, or false to leave it alone (another
+// platform's, say). It returns the number of sessions resumed.
+func (e *Engine) Resume(ctx context.Context, open func(*Session) (Thread, bool)) (int, error) {
+	jobs, err := e.store.ActiveJobs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("engine: list active jobs: %w", err)
+	}
+	started := map[string]bool{}
+	for _, jr := range jobs {
+		if started[jr.SessionID] {
+			continue
+		}
+		sess, err := e.store.Session(ctx, jr.SessionID)
+		if err != nil {
+			return len(started), fmt.Errorf("engine: resume %s: %w", jr.SessionID, err)
+		}
+		th, ok := open(sess)
+		if !ok {
+			continue
+		}
+		e.adopt(sess)
+		started[jr.SessionID] = e.startWorker(sess, th)
+	}
+	return len(started), nil
+}
