@@ -20,8 +20,8 @@ type Store interface {
 	// exists.
 	CreateSession(ctx context.Context, s *Session) error
 	// UpdateSession loads session id, calls fn on it and, if fn returns nil,
-	// stores the result atomically, keeping the job index and usage counters
-	// in step with the turns' statuses. fn runs inside the store's single
+	// stores the result and applies EffectsOf(before, after) in the same
+	// atomic transaction. fn runs inside the store's single
 	// write transaction: it must do no I/O, must not call the Store, and must
 	// not change the session's ID or remove turns. It returns the stored
 	// session, or a NotFound *Error, or fn's error unchanged (then nothing is

@@ -77,75 +77,44 @@ func parseJobKey(k []byte) (core.JobRef, error) {
 	return core.JobRef{SessionID: string(k[:n]), TurnID: int(binary.BigEndian.Uint64(k[n+1:]))}, nil
 }
 
-// turnState is what the job index records of a turn.
-type turnState struct {
-	status   core.TurnStatus
-	attempts int
-	posting  bool
-}
-
-// turnStates returns the state of each of s's turns, by turn id.
-func turnStates(s *core.Session) map[int]turnState {
-	m := make(map[int]turnState, len(s.Turns))
-	for _, t := range s.Turns {
-		m[t.ID] = turnState{t.Status, t.Attempts, t.Posting}
+// applyEffects writes fx, the effects of storing a session (see
+// core.EffectsOf), in tx: job records and the pending index, usage
+// counters, and the inbox entries now handled. It decides nothing itself.
+func applyEffects(tx *bolt.Tx, fx core.Effects, now time.Time) error {
+	jobs, active, usage, inbox := tx.Bucket(bucketJobs), tx.Bucket(bucketActive), tx.Bucket(bucketUsage), tx.Bucket(bucketInbox)
+	for _, key := range fx.Handled {
+		if err := inbox.Delete([]byte(key)); err != nil {
+			return fmt.Errorf("storage: inbox %s: %w", key, err)
+		}
 	}
-	return m
-}
-
-// syncJobs brings the job index and usage counters in step with s's turns,
-// given their states before the change (nil for a new session): it rewrites
-// the job record of each turn whose state changed, keeps the active index to
-// the pending turns (queued, running, or ended but not yet posted), and counts the usage of each turn that has
-// just become done.
-func syncJobs(tx *bolt.Tx, s *core.Session, before map[int]turnState, now time.Time) error {
-	jobs, active, usage := tx.Bucket(bucketJobs), tx.Bucket(bucketActive), tx.Bucket(bucketUsage)
-	for i := range s.Turns {
-		t := &s.Turns[i]
-		old, ok := before[t.ID]
-		delete(before, t.ID)
-		if !ok && t.Delivery != "" {
-			// The delivery that asked for the turn is handled now.
-			if err := tx.Bucket(bucketInbox).Delete([]byte(t.Delivery)); err != nil {
-				return fmt.Errorf("storage: session %s turn %d: %w", s.ID, t.ID, err)
-			}
-		}
-		if ok && old == (turnState{t.Status, t.Attempts, t.Posting}) {
-			continue
-		}
-		key := jobKey(s.ID, t.ID)
-		if err := putJob(jobs, key, t, now); err != nil {
-			return err
-		}
-		var err error
-		if t.Pending() {
+	for _, j := range fx.Jobs {
+		key := jobKey(j.Ref.SessionID, j.Ref.TurnID)
+		err := putJob(jobs, key, j, now)
+		if err == nil && j.Pending {
 			err = active.Put(key, []byte{})
-		} else {
+		} else if err == nil {
 			err = active.Delete(key)
 		}
-		if err == nil && t.Status == core.StatusDone && old.status != core.StatusDone {
-			err = countUsage(usage, s, t, now)
-		}
 		if err != nil {
-			return fmt.Errorf("storage: session %s turn %d: %w", s.ID, t.ID, err)
+			return fmt.Errorf("storage: session %s turn %d: %w", j.Ref.SessionID, j.Ref.TurnID, err)
 		}
 	}
-	for id := range before { // turns fn removed: they have nothing left to do
-		if err := active.Delete(jobKey(s.ID, id)); err != nil {
-			return fmt.Errorf("storage: session %s turn %d: %w", s.ID, id, err)
+	for _, ref := range fx.Dropped {
+		if err := active.Delete(jobKey(ref.SessionID, ref.TurnID)); err != nil {
+			return fmt.Errorf("storage: session %s turn %d: %w", ref.SessionID, ref.TurnID, err)
+		}
+	}
+	for _, add := range fx.Usage {
+		if err := addUsage(usage, add); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// putJob stores the job record of turn t under key. A turn without a
-// QueuedAt time is taken to be queued now.
-func putJob(jobs *bolt.Bucket, key []byte, t *core.Turn, now time.Time) error {
-	j := job{Status: t.Status, Kind: t.Kind, User: t.User.ID, Attempts: t.Attempts, QueuedAt: t.QueuedAt, UpdatedAt: now}
-	if j.QueuedAt.IsZero() {
-		j.QueuedAt = now
-	}
-	v, err := json.Marshal(j)
+// putJob stores the job record j under key, stamped with now.
+func putJob(jobs *bolt.Bucket, key []byte, j core.Job, now time.Time) error {
+	v, err := json.Marshal(job{Status: j.Status, Kind: j.Kind, User: j.User, Attempts: j.Attempts, QueuedAt: j.QueuedAt, UpdatedAt: now})
 	if err == nil {
 		err = jobs.Put(key, v)
 	}

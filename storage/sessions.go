@@ -68,8 +68,8 @@ func (db *DB) Sessions(ctx context.Context) ([]*core.Session, error) {
 // CreateSession stores s, whose ID must be new, and binds its platform
 // thread to it, replacing any earlier binding of that thread; the session
 // bound before stays readable by id. Zero CreatedAt and UpdatedAt fields of
-// s are set to now. Turns s already has are entered in the job index and
-// usage counters as UpdateSession would. It returns a Conflict *core.Error
+// s are set to now. The effects of the turns s already has are applied as
+// UpdateSession would (core.EffectsOf(nil, s)). It returns a Conflict *core.Error
 // when a session with s.ID exists.
 func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 	if s.ID == "" {
@@ -92,7 +92,7 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 		if err := tx.Bucket(bucketThreads).Put(threadKey(s.Platform, s.Thread), []byte(s.ID)); err != nil {
 			return fmt.Errorf("bind %s thread %s to session %s: %w", s.Platform, s.Thread, s.ID, err)
 		}
-		return syncJobs(tx, s, nil, now)
+		return applyEffects(tx, core.EffectsOf(nil, s, now), now)
 	})
 }
 
@@ -101,12 +101,8 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 // NotFound *core.Error, or fn's error unchanged, in which case nothing is
 // written.
 //
-// In the same transaction it keeps the job index and the usage counters in
-// step with the turns: a turn whose status or attempts changed gets its job
-// record rewritten, queued and running turns are listed as active, and a
-// turn that has just become done adds one turn, its outputs and its cost to
-// its user's daily and its workspace's monthly counters (see Usage). Failed
-// turns consume nothing. Storing a done turn again does not count it again.
+// In the same transaction it applies core.EffectsOf the change: job
+// records and the pending index, usage counters, handled inbox entries.
 //
 // fn runs inside bbolt's write transaction, which admits one writer at a
 // time: it must be quick, must do no I/O (no network, no files, no logging
@@ -120,7 +116,7 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Sessio
 		if s, err = getSession(tx, id); err != nil {
 			return err
 		}
-		before := turnStates(s)
+		before := s.Clone()
 		if err := fn(s); err != nil {
 			return err
 		}
@@ -132,7 +128,7 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Sessio
 		if err := putSession(tx, s); err != nil {
 			return err
 		}
-		return syncJobs(tx, s, before, now)
+		return applyEffects(tx, core.EffectsOf(before, s, now), now)
 	})
 	if err != nil {
 		return nil, err

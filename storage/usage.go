@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -67,35 +66,23 @@ func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, er
 	return core.UsageTotals{Turns: row.Turns, Images: row.Images, CostUSD: row.CostUSD}, err
 }
 
-// countUsage adds turn t of session s, just done, to its user's daily and
-// its workspace's monthly counters in usage. The turn's FinishedAt, or now,
-// dates it.
-func countUsage(usage *bolt.Bucket, s *core.Session, t *core.Turn, now time.Time) error {
-	at := t.FinishedAt
-	if at.IsZero() {
-		at = now
+// addUsage adds add to the counter it names in usage.
+func addUsage(usage *bolt.Bucket, add core.UsageAdd) error {
+	var row UsageRow
+	if v := usage.Get([]byte(add.Key)); v != nil {
+		if err := json.Unmarshal(v, &row); err != nil {
+			return fmt.Errorf("storage: usage %s: %w", add.Key, err)
+		}
 	}
-	keys := []string{
-		core.UserDayKey(s.Platform, t.User.ID, at),
-		core.WorkspaceMonthKey(s.Platform, s.Workspace, at),
+	row.Turns += add.Turns
+	row.Images += add.Images
+	row.CostUSD += add.CostUSD
+	v, err := json.Marshal(row)
+	if err == nil {
+		err = usage.Put([]byte(add.Key), v)
 	}
-	for _, key := range keys {
-		var row UsageRow
-		if v := usage.Get([]byte(key)); v != nil {
-			if err := json.Unmarshal(v, &row); err != nil {
-				return fmt.Errorf("usage %s: %w", key, err)
-			}
-		}
-		row.Turns++
-		row.Images += int64(len(t.Outputs))
-		row.CostUSD += t.CostUSD
-		v, err := json.Marshal(row)
-		if err == nil {
-			err = usage.Put([]byte(key), v)
-		}
-		if err != nil {
-			return fmt.Errorf("usage %s: %w", key, err)
-		}
+	if err != nil {
+		return fmt.Errorf("storage: usage %s: %w", add.Key, err)
 	}
 	return nil
 }
