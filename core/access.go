@@ -5,22 +5,19 @@ import "slices"
 // Access says who may use Easel. An empty list allows everyone; a non-empty
 // one allows only its members. Admins pass every list.
 type Access struct {
-	// Workspaces are the Slack team ids and Discord guild ids allowed.
+	// Workspaces are the workspace ids allowed (see Message.Workspace).
 	Workspaces []string
-	// Channels are the channel ids allowed (a Discord thread counts as its
-	// parent channel).
+	// Channels are the channel ids allowed (adapters give a thread's parent
+	// channel).
 	Channels []string
 	// Users are the user ids allowed.
 	Users []string
-	// Roles are the Discord role ids allowed; a member needs one of them.
+	// Roles are the role ids allowed, on platforms whose members have
+	// roles (Message.RolesApply); a member needs one of them.
 	Roles []string
 	// DisableDMs refuses direct messages to the bot.
 	DisableDMs bool
 }
-
-// discord is the Platform of Discord messages: the one platform whose
-// members have roles, and whose workspaces are called servers.
-const discord = "discord"
 
 // Check reports whether msg may be handled: nil, or a Forbidden *Error whose
 // message tells the sender, politely, why not and whom to ask, without
@@ -30,12 +27,12 @@ const discord = "discord"
 //
 //   - a direct message (msg.DM) is refused when DisableDMs is set;
 //   - Workspaces must hold msg.Workspace; a message from no workspace (a
-//     Discord DM) fails a non-empty list;
+//     direct message outside any) fails a non-empty list;
 //   - Channels must hold msg.Channel, except in direct messages, which only
 //     DisableDMs governs;
-//   - on Discord, msg.Roles must hold one of Roles; a DM shows no roles and
-//     fails a non-empty list. Other platforms have no roles: Roles does not
-//     apply to them;
+//   - where roles apply (msg.RolesApply), msg.Roles must hold one of Roles;
+//     a sender who shows no roles fails a non-empty list. Where they do not
+//     apply, Roles is ignored;
 //   - Users must hold msg.User.ID.
 func (a Access) Check(msg Message) error {
 	if msg.User.Admin {
@@ -48,12 +45,12 @@ func (a Access) Check(msg Message) error {
 		if msg.Workspace == "" {
 			return Errorf(Forbidden, "Easel only works in the servers it's enabled in, not in direct messages; please use it in a channel there")
 		}
-		return Errorf(Forbidden, "Easel isn't enabled in this %s; ask an Easel admin to enable it", workspaceWord(msg.Platform))
+		return Errorf(Forbidden, "Easel isn't enabled in this %s; ask an Easel admin to enable it", msg.workspaceTerm())
 	}
 	if len(a.Channels) > 0 && !msg.DM && !slices.Contains(a.Channels, msg.Channel) {
 		return Errorf(Forbidden, "Easel isn't enabled in this channel; ask an Easel admin to add it, or use Easel in a channel where it's enabled")
 	}
-	if len(a.Roles) > 0 && msg.Platform == discord && !slices.ContainsFunc(msg.Roles, func(r string) bool { return slices.Contains(a.Roles, r) }) {
+	if len(a.Roles) > 0 && msg.RolesApply && !slices.ContainsFunc(msg.Roles, func(r string) bool { return slices.Contains(a.Roles, r) }) {
 		if msg.Workspace == "" {
 			return Errorf(Forbidden, "Easel is open to members with certain roles, which a direct message can't show; please use it in a channel of the server")
 		}
@@ -65,10 +62,5 @@ func (a Access) Check(msg Message) error {
 	return nil
 }
 
-// workspaceWord is what a platform calls a workspace.
-func workspaceWord(platform string) string {
-	if platform == discord {
-		return "server"
-	}
-	return "workspace"
-}
+// workspaceTerm is what msg's platform calls a workspace.
+func (msg Message) workspaceTerm() string { return either(msg.WorkspaceTerm, "workspace") }

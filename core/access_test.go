@@ -10,11 +10,14 @@ import (
 )
 
 func TestAccessCheck(t *testing.T) {
-	// Messages as the adapters fill them in.
-	slack := core.Message{Platform: "slack", Workspace: "T1", Channel: "C1", User: core.User{ID: "U1"}}
-	slackDM := core.Message{Platform: "slack", Workspace: "T1", Channel: "D1", User: core.User{ID: "U1"}, DM: true}
-	discord := core.Message{Platform: "discord", Workspace: "100", Channel: "200", User: core.User{ID: "300"}, Roles: []string{"400", "401"}}
-	discordDM := core.Message{Platform: "discord", Channel: "900", User: core.User{ID: "300"}, DM: true}
+	// Messages as adapters fill them in: a platform of workspaces whose
+	// direct messages belong to one, and a platform of servers whose
+	// members have roles and whose direct messages belong to none.
+	team := core.Message{Platform: "teams", Workspace: "T1", Channel: "C1", User: core.User{ID: "U1"}}
+	teamDM := core.Message{Platform: "teams", Workspace: "T1", Channel: "D1", User: core.User{ID: "U1"}, DM: true}
+	guild := core.Message{Platform: "guilds", Workspace: "100", Channel: "200", User: core.User{ID: "300"}, Roles: []string{"400", "401"},
+		RolesApply: true, WorkspaceTerm: "server"}
+	guildDM := core.Message{Platform: "guilds", Channel: "900", User: core.User{ID: "300"}, DM: true, RolesApply: true, WorkspaceTerm: "server"}
 	admin := func(m core.Message) core.Message { m.User.Admin = true; return m }
 
 	const (
@@ -33,45 +36,45 @@ func TestAccessCheck(t *testing.T) {
 		msg    core.Message
 		want   string // a phrase of the refusal; "" when allowed
 	}{
-		{"no lists allow everyone", core.Access{}, slack, ""},
-		{"no lists allow DMs", core.Access{}, discordDM, ""},
+		{"no lists allow everyone", core.Access{}, team, ""},
+		{"no lists allow DMs", core.Access{}, guildDM, ""},
 
-		{"workspace listed", core.Access{Workspaces: []string{"T0", "T1"}}, slack, ""},
-		{"workspace not listed", core.Access{Workspaces: []string{"T0"}}, slack, workspace},
-		{"Discord server not listed", core.Access{Workspaces: []string{"T1"}}, discord, server},
-		{"Slack DM in a listed workspace", core.Access{Workspaces: []string{"T1"}}, slackDM, ""},
-		{"Discord DM has no server", core.Access{Workspaces: []string{"100"}}, discordDM, dmNoGuild},
+		{"workspace listed", core.Access{Workspaces: []string{"T0", "T1"}}, team, ""},
+		{"workspace not listed", core.Access{Workspaces: []string{"T0"}}, team, workspace},
+		{"server not listed", core.Access{Workspaces: []string{"T1"}}, guild, server},
+		{"a DM in a listed workspace", core.Access{Workspaces: []string{"T1"}}, teamDM, ""},
+		{"a DM outside any server", core.Access{Workspaces: []string{"100"}}, guildDM, dmNoGuild},
 
-		{"channel listed", core.Access{Channels: []string{"C1"}}, slack, ""},
-		{"channel not listed", core.Access{Channels: []string{"C2"}}, slack, channel},
-		{"Discord channel not listed", core.Access{Channels: []string{"201"}}, discord, channel},
-		{"a DM is no channel", core.Access{Channels: []string{"C2"}}, slackDM, ""},
-		{"no channel at all", core.Access{Channels: []string{"C2"}}, core.Message{Platform: "slack", User: core.User{ID: "U1"}}, channel},
+		{"channel listed", core.Access{Channels: []string{"C1"}}, team, ""},
+		{"channel not listed", core.Access{Channels: []string{"C2"}}, team, channel},
+		{"server channel not listed", core.Access{Channels: []string{"201"}}, guild, channel},
+		{"a DM is no channel", core.Access{Channels: []string{"C2"}}, teamDM, ""},
+		{"no channel at all", core.Access{Channels: []string{"C2"}}, core.Message{Platform: "team", User: core.User{ID: "U1"}}, channel},
 
-		{"user listed", core.Access{Users: []string{"U0", "U1"}}, slack, ""},
-		{"user not listed", core.Access{Users: []string{"U0"}}, slack, user},
-		{"user not listed in a DM", core.Access{Users: []string{"U0"}}, slackDM, user},
+		{"user listed", core.Access{Users: []string{"U0", "U1"}}, team, ""},
+		{"user not listed", core.Access{Users: []string{"U0"}}, team, user},
+		{"user not listed in a DM", core.Access{Users: []string{"U0"}}, teamDM, user},
 
-		{"one role listed", core.Access{Roles: []string{"401", "999"}}, discord, ""},
-		{"no role listed", core.Access{Roles: []string{"999"}}, discord, roles},
-		{"member without roles", core.Access{Roles: []string{"999"}}, core.Message{Platform: "discord", Workspace: "100", Channel: "200", User: core.User{ID: "301"}}, roles},
-		{"Discord DM shows no roles", core.Access{Roles: []string{"400"}}, discordDM, dmNoRoles},
-		{"Slack has no roles", core.Access{Roles: []string{"400"}}, slack, ""},
+		{"one role listed", core.Access{Roles: []string{"401", "999"}}, guild, ""},
+		{"no role listed", core.Access{Roles: []string{"999"}}, guild, roles},
+		{"member without roles", core.Access{Roles: []string{"999"}}, core.Message{Platform: "guilds", Workspace: "100", Channel: "200", User: core.User{ID: "301"}, RolesApply: true}, roles},
+		{"a DM shows no roles", core.Access{Roles: []string{"400"}}, guildDM, dmNoRoles},
+		{"roles do not apply without roles", core.Access{Roles: []string{"400"}}, team, ""},
 
-		{"DMs off", core.Access{DisableDMs: true}, slackDM, dmsOff},
-		{"DMs off, Discord", core.Access{DisableDMs: true}, discordDM, dmsOff},
-		{"DMs off leaves channels alone", core.Access{DisableDMs: true}, discord, ""},
+		{"DMs off", core.Access{DisableDMs: true}, teamDM, dmsOff},
+		{"DMs off, outside any server", core.Access{DisableDMs: true}, guildDM, dmsOff},
+		{"DMs off leaves channels alone", core.Access{DisableDMs: true}, guild, ""},
 
-		{"every list passed", core.Access{Workspaces: []string{"100"}, Channels: []string{"200"}, Users: []string{"300"}, Roles: []string{"400"}}, discord, ""},
-		{"place before person", core.Access{Channels: []string{"C2"}, Users: []string{"U0"}}, slack, channel},
-		{"workspace before channel", core.Access{Workspaces: []string{"T0"}, Channels: []string{"C2"}}, slack, workspace},
-		{"DMs off before the lists", core.Access{DisableDMs: true, Users: []string{"U0"}}, slackDM, dmsOff},
+		{"every list passed", core.Access{Workspaces: []string{"100"}, Channels: []string{"200"}, Users: []string{"300"}, Roles: []string{"400"}}, guild, ""},
+		{"place before person", core.Access{Channels: []string{"C2"}, Users: []string{"U0"}}, team, channel},
+		{"workspace before channel", core.Access{Workspaces: []string{"T0"}, Channels: []string{"C2"}}, team, workspace},
+		{"DMs off before the lists", core.Access{DisableDMs: true, Users: []string{"U0"}}, teamDM, dmsOff},
 
-		{"admin passes workspaces", core.Access{Workspaces: []string{"T0"}}, admin(slack), ""},
-		{"admin passes channels", core.Access{Channels: []string{"C2"}}, admin(slack), ""},
-		{"admin passes users", core.Access{Users: []string{"U0"}}, admin(slack), ""},
-		{"admin passes roles", core.Access{Roles: []string{"999"}}, admin(discord), ""},
-		{"admin passes DMs off", core.Access{DisableDMs: true, Workspaces: []string{"100"}, Roles: []string{"400"}}, admin(discordDM), ""},
+		{"admin passes workspaces", core.Access{Workspaces: []string{"T0"}}, admin(team), ""},
+		{"admin passes channels", core.Access{Channels: []string{"C2"}}, admin(team), ""},
+		{"admin passes users", core.Access{Users: []string{"U0"}}, admin(team), ""},
+		{"admin passes roles", core.Access{Roles: []string{"999"}}, admin(guild), ""},
+		{"admin passes DMs off", core.Access{DisableDMs: true, Workspaces: []string{"100"}, Roles: []string{"400"}}, admin(guildDM), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +109,7 @@ func TestEngineChecksAccessFirst(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{Admins: []string{"UADMIN"}, Access: core.Access{Channels: []string{"C1"}}})
 	ctx := context.Background()
 	th := newThread()
-	m := core.Message{Platform: "slack", Workspace: "T1", Channel: "C2", Thread: "C2/1.0", User: core.User{ID: "U1"}}
+	m := core.Message{Platform: "team", Workspace: "T1", Channel: "C2", Thread: "C2/1.0", User: core.User{ID: "U1"}}
 
 	// Refused before anything else: even a prompt that would not parse, or
 	// a button on a session that does not exist, gets the access note.

@@ -10,7 +10,7 @@ func TestEffectsOf(t *testing.T) {
 	now := time.Date(2026, 3, 4, 23, 30, 0, 0, time.UTC)
 	finished := time.Date(2026, 3, 5, 0, 10, 0, 0, time.UTC) // the next UTC day
 	ana := User{ID: "U1"}
-	s := &Session{ID: "s", Platform: "slack", Workspace: "T1"}
+	s := &Session{ID: "s", Platform: "chat", Workspace: "T1"}
 
 	// A new queued turn: indexed as pending, its delivery handled.
 	s.Turns = []Turn{{ID: 1, User: ana, Status: StatusQueued, Delivery: "ev1"}}
@@ -33,7 +33,7 @@ func TestEffectsOf(t *testing.T) {
 	s.Turns[0].Status, s.Turns[0].Posting, s.Turns[0].Outputs = StatusDone, true, []int{1, 2}
 	s.Turns[0].CostUSD, s.Turns[0].FinishedAt = 0.5, finished
 	fx = EffectsOf(before, s, now)
-	want := []UsageAdd{{Key: "user/slack/U1/2026-03-05", Turns: 1, Images: 2, CostUSD: 0.5}, {Key: "workspace/slack/T1/2026-03", Turns: 1, Images: 2, CostUSD: 0.5}}
+	want := []UsageAdd{{Key: "user/chat/U1/2026-03-05", Turns: 1, Images: 2, CostUSD: 0.5}, {Key: "workspace/chat/T1/2026-03", Turns: 1, Images: 2, CostUSD: 0.5}}
 	if !slices.Equal(fx.Usage, want) || !slices.Equal(fx.Ended, []JobRef{{"s", 1}}) || len(fx.Jobs) != 1 || !fx.Jobs[0].Pending {
 		t.Errorf("done turn: usage %v ended %v jobs %+v", fx.Usage, fx.Ended, fx.Jobs)
 	}

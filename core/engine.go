@@ -44,7 +44,10 @@ type EngineConfig struct {
 
 // Message is one request from a chat: a prompt, a reply or a button press.
 type Message struct {
-	Platform  string
+	// Platform names the adapter's platform; sessions are per platform.
+	Platform string
+	// Workspace is the platform's team, organisation or server the message
+	// came from; "" for none (a direct message outside any).
 	Workspace string
 	Channel   string
 	Thread    string // platform thread key; with Platform it names the session
@@ -64,8 +67,16 @@ type Message struct {
 	Source string
 	// NewSession starts a fresh session in the thread even if it has one.
 	NewSession bool
-	// Roles are the sender's Discord role ids, for Access.Roles.
+	// Roles are the sender's role ids, on a platform whose members have
+	// roles (see RolesApply).
 	Roles []string
+	// RolesApply is set on a platform whose members have roles: there
+	// Access.Roles applies, and a sender who shows none (in a direct
+	// message, say) does not pass it. Elsewhere Access.Roles is ignored.
+	RolesApply bool
+	// WorkspaceTerm is what the platform calls a workspace, as messages to
+	// its users say it ("server"); empty means "workspace".
+	WorkspaceTerm string
 	// DM is set for a direct message to the bot.
 	DM bool
 	// Delivery is the inbox key of the platform delivery that carried the

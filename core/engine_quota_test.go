@@ -134,13 +134,13 @@ func (r *rig) stop(ctx context.Context) {
 
 // ask sends a prompt from user in the thread, returning Handle's error.
 func (r *rig) ask(th core.Thread, thread string, user core.User, text string) error {
-	_, err := r.engine.Handle(context.Background(), th, core.Message{Platform: "slack", Workspace: "W1", Thread: thread, User: user, Text: text})
+	_, err := r.engine.Handle(context.Background(), th, core.Message{Platform: "chat", Workspace: "W1", Thread: thread, User: user, Text: text})
 	return err
 }
 
 // press presses a button of the thread's head.
 func (r *rig) press(th core.Thread, thread string, user core.User, action core.Action) error {
-	_, err := r.engine.Handle(context.Background(), th, core.Message{Platform: "slack", Workspace: "W1", Thread: thread, User: user, Action: action})
+	_, err := r.engine.Handle(context.Background(), th, core.Message{Platform: "chat", Workspace: "W1", Thread: thread, User: user, Action: action})
 	return err
 }
 
@@ -239,7 +239,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 			threads[i].waitTurns(t, 1)
 		}
 	}
-	if u := r.usage("user/slack/U1/2026-03-04"); u.Images != 3 || u.Turns != 3 {
+	if u := r.usage("user/chat/U1/2026-03-04"); u.Images != 3 || u.Turns != 3 {
 		t.Errorf("usage after the three turns: %+v, want 3 images in 3 turns", u)
 	}
 	wantQuota(t, "a request after the three finished", r.ask(newThread(), "later", ana, "a fox"), "your 3 images for today")
@@ -278,14 +278,14 @@ func TestQuotaButtonsCount(t *testing.T) {
 		t.Errorf("undo refused although it makes no image: %v", err)
 	}
 	th.waitTurns(t, 5)
-	s, err := r.engine.Session(context.Background(), "slack", "t")
+	s, err := r.engine.Session(context.Background(), "chat", "t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last := s.Turns[len(s.Turns)-1]; last.Kind != core.KindUndo || last.Status != core.StatusDone {
 		t.Fatalf("the undo turn: %+v", last)
 	}
-	if u := r.usage("user/slack/U1/2026-03-04"); u.Images != 7 || u.Turns != 5 {
+	if u := r.usage("user/chat/U1/2026-03-04"); u.Images != 7 || u.Turns != 5 {
 		t.Errorf("usage %+v, want 7 images in 5 turns (undo counts as a turn with no image)", u)
 	}
 }
@@ -302,7 +302,7 @@ func TestQuotaFailedTurnDoesNotConsume(t *testing.T) {
 		th.waitTurns(t, i)
 	}
 	wantQuota(t, "the fifth request", r.ask(th, "t", ana, "a fox 5"), "your 2 images for today")
-	s, err := r.engine.Session(context.Background(), "slack", "t")
+	s, err := r.engine.Session(context.Background(), "chat", "t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestQuotaFailedTurnDoesNotConsume(t *testing.T) {
 	if failed != 2 || done != 2 {
 		t.Errorf("%d failed and %d done turns, want 2 and 2", failed, done)
 	}
-	if u := r.usage("user/slack/U1/2026-03-04"); u.Images != 2 || u.Turns != 2 {
+	if u := r.usage("user/chat/U1/2026-03-04"); u.Images != 2 || u.Turns != 2 {
 		t.Errorf("usage %+v, want only the 2 done turns", u)
 	}
 }
@@ -371,7 +371,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	openGate()
 	resumed.waitTurns(t, 2)
 	th.waitTurns(t, 1)
-	if u := r.usage("user/slack/U2/2026-03-04"); u.Images != 3 {
+	if u := r.usage("user/chat/U2/2026-03-04"); u.Images != 3 {
 		t.Errorf("bo's usage %+v, want 3 images", u)
 	}
 }
@@ -393,7 +393,7 @@ func TestQuotaAdminsExempt(t *testing.T) {
 					t.Fatalf("an exempt admin was refused: %v", err)
 				}
 				th.waitTurns(t, 2)
-				if u := r.usage("user/slack/B1/2026-03-04"); u.Images != 2 {
+				if u := r.usage("user/chat/B1/2026-03-04"); u.Images != 2 {
 					t.Errorf("the admin's usage %+v, want 2 images counted", u)
 				}
 			} else {
@@ -436,7 +436,7 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 		"it resets on 1 April at 00:00 UTC")
 	// Another workspace has its own budget.
 	other := newThread()
-	if _, err := r.engine.Handle(context.Background(), other, core.Message{Platform: "slack", Workspace: "W2", Thread: "w2", User: users[3], Text: "a fox"}); err != nil {
+	if _, err := r.engine.Handle(context.Background(), other, core.Message{Platform: "chat", Workspace: "W2", Thread: "w2", User: users[3], Text: "a fox"}); err != nil {
 		t.Errorf("a request in another workspace was refused: %v", err)
 	}
 	openGate()
@@ -445,7 +445,7 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 	}
 	other.waitTurns(t, 1)
 	// Recorded: 3 × $0.25. $0.75 + $0.30 fits $1.05 exactly.
-	if u := r.usage("workspace/slack/W1/2026-03"); math.Abs(u.CostUSD-0.75) > 1e-9 || u.Images != 3 {
+	if u := r.usage("workspace/chat/W1/2026-03"); math.Abs(u.CostUSD-0.75) > 1e-9 || u.Images != 3 {
 		t.Errorf("workspace usage %+v, want $0.75 for 3 images", u)
 	}
 	if err := ask(users[3]); err != nil {
@@ -492,13 +492,13 @@ func TestQuotaRollover(t *testing.T) {
 		t.Fatalf("a $1.00 request in a new month: %v", err)
 	}
 	b.waitTurns(t, 1)
-	if u := r.usage("user/slack/U1/2026-03-31"); u.Images != 2 {
+	if u := r.usage("user/chat/U1/2026-03-31"); u.Images != 2 {
 		t.Errorf("March 31: %+v, want 2 images", u)
 	}
-	if u := r.usage("user/slack/U1/2026-04-01"); u.Images != 1 {
+	if u := r.usage("user/chat/U1/2026-04-01"); u.Images != 1 {
 		t.Errorf("April 1: %+v, want 1 image", u)
 	}
-	if u := r.usage("workspace/slack/W1/2026-04"); u.CostUSD != 1.5 {
+	if u := r.usage("workspace/chat/W1/2026-04"); u.CostUSD != 1.5 {
 		t.Errorf("April: %+v, want $1.50", u)
 	}
 }
@@ -545,7 +545,7 @@ func TestQuotaOpenAIBudget(t *testing.T) {
 	}
 	defer e.Close(context.Background())
 	msg := func(thread, text string) core.Message {
-		return core.Message{Platform: "slack", Workspace: "W1", Thread: thread, User: ana, Text: text}
+		return core.Message{Platform: "chat", Workspace: "W1", Thread: thread, User: ana, Text: text}
 	}
 	// High quality at 1536x1024 is estimated at about $0.19.
 	th := newThread()
@@ -553,7 +553,7 @@ func TestQuotaOpenAIBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	th.waitTurns(t, 1)
-	rows, err := db.UsageTotals(context.Background(), core.WorkspaceMonthKey("slack", "W1", time.Now()))
+	rows, err := db.UsageTotals(context.Background(), core.WorkspaceMonthKey("chat", "W1", time.Now()))
 	if err != nil || rows.CostUSD <= 0 || rows.CostUSD > 0.25 {
 		t.Fatalf("recorded spend %+v (%v), want the fake's usage priced, under $0.25", rows, err)
 	}

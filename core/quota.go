@@ -12,8 +12,8 @@ import (
 type Quotas struct {
 	// ImagesPerUserDay bounds the images one user may make per UTC day.
 	ImagesPerUserDay int
-	// SpendPerWorkspaceMonthUSD bounds the estimated spend of one Slack
-	// workspace or Discord guild per UTC month.
+	// SpendPerWorkspaceMonthUSD bounds the estimated spend of one
+	// workspace (see Message.Workspace) per UTC month.
 	SpendPerWorkspaceMonthUSD float64
 	// AdminsExempt exempts admins from both bounds.
 	AdminsExempt bool
@@ -58,8 +58,8 @@ func UserDayKey(platform, user string, t time.Time) string {
 	return "user/" + platform + "/" + orDash(user) + "/" + t.UTC().Format(time.DateOnly)
 }
 
-// WorkspaceMonthKey returns the key of the usage counter of one Slack
-// workspace or Discord guild during the UTC month of t:
+// WorkspaceMonthKey returns the key of the usage counter of one workspace
+// (see Message.Workspace) during the UTC month of t:
 // workspace/<platform>/<workspace id>/<YYYY-MM>. An empty id (the console, a
 // DM) is written "-".
 func WorkspaceMonthKey(platform, workspace string, t time.Time) string {
@@ -203,7 +203,7 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 			// prices that should meet the budget exactly do.
 			taken := used.CostUSD + b.spaces[h.space]
 			if micro(taken) >= micro(limit) || micro(taken+h.cost) > micro(limit) {
-				return nil, spendQuotaError(platform, limit, taken, h.cost, now)
+				return nil, spendQuotaError(msg.workspaceTerm(), limit, taken, h.cost, now)
 			}
 		}
 	}
@@ -253,14 +253,12 @@ func userQuotaError(limit, taken, images int64, now time.Time) *Error {
 }
 
 // spendQuotaError says that a request does not fit in a workspace's
-// monthly budget, of which taken is spent or being spent.
-func spendQuotaError(platform string, limit, taken, cost float64, now time.Time) *Error {
+// monthly budget, of which taken is spent or being spent; term is what the
+// platform calls a workspace.
+func spendQuotaError(term string, limit, taken, cost float64, now time.Time) *Error {
 	y, m, _ := now.Date()
 	reset := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
-	place := "this workspace"
-	if platform == "discord" {
-		place = "this server"
-	}
+	place := "this " + term
 	when := fmt.Sprintf("it resets on %s at 00:00 UTC, %s", reset.Format("2 January"), untilText(reset.Sub(now)))
 	if micro(taken) >= micro(limit) {
 		return Errorf(Quota, "%s has used its image budget of %s for %s; %s",

@@ -17,8 +17,8 @@ import (
 // (0 for a fresh generation). Head is the version the next reply refines.
 type Session struct {
 	ID        string    `json:"id"`
-	Platform  string    `json:"platform"`            // "console", "slack", "discord"
-	Workspace string    `json:"workspace,omitempty"` // Slack team or Discord guild
+	Platform  string    `json:"platform"`            // the adapter's name for its platform
+	Workspace string    `json:"workspace,omitempty"` // the platform's team or server
 	Channel   string    `json:"channel,omitempty"`
 	Thread    string    `json:"thread"` // platform thread key, unique per platform
 	CreatedBy User      `json:"created_by"`

@@ -29,6 +29,10 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
+// workspaceTerm is what Discord calls a workspace (a guild), in messages
+// to its users.
+const workspaceTerm = "server"
+
 // Platform is the platform name of Discord sessions.
 const Platform = "discord"
 

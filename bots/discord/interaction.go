@@ -61,7 +61,8 @@ const channelLookup = time.Second
 // thread counts as its parent channel.
 func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.Action) bool {
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Action: action,
-		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Roles: roles(ic.Member), DM: ic.GuildID == ""}
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm,
+		DM: ic.GuildID == ""}
 	if ic.GuildID != "" {
 		lctx, cancel := context.WithTimeout(ctx, channelLookup)
 		ch, err := b.channel(lctx, ic.ChannelID)
@@ -116,7 +117,7 @@ func (b *Bot) imagine(ctx context.Context, ic *discordgo.Interaction) {
 	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
 	prompt, text, image := commandText(data)
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text,
-		Roles: roles(ic.Member), DM: ic.GuildID == ""}
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == ""}
 	if image != nil {
 		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
 		if err != nil {
@@ -293,7 +294,7 @@ func (b *Bot) press(ctx context.Context, ic *discordgo.Interaction, action core.
 	_, err := b.engine.Handle(ctx, th, core.Message{
 		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
-		Roles: roles(ic.Member), DM: ic.GuildID == "",
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
 	})
 	if err != nil {
 		b.release(th)

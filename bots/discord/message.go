@@ -148,7 +148,7 @@ func (b *Bot) setFresh(channel string, fresh bool) bool {
 func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg core.Message) bool {
 	msg.Platform, msg.Workspace, msg.Source = Platform, m.GuildID, m.ID
 	msg.User = user(m.Author, m.Member, b.cfg.AdminRoles)
-	msg.Roles, msg.DM = roles(m.Member), m.GuildID == ""
+	msg.Roles, msg.RolesApply, msg.WorkspaceTerm, msg.DM = roles(m.Member), true, workspaceTerm, m.GuildID == ""
 	if msg.Text == "" {
 		msg.Text = stripMention(m.Content, b.me())
 	}
@@ -232,7 +232,7 @@ const deniedTTL = time.Hour
 func (b *Bot) allowed(ctx context.Context, m *discordgo.Message, channel string) bool {
 	who := user(m.Author, m.Member, b.cfg.AdminRoles)
 	err := b.engine.Allowed(core.Message{Platform: Platform, Workspace: m.GuildID, Channel: channel, User: who,
-		Action: core.ActionPrompt, Roles: roles(m.Member), DM: m.GuildID == "", Source: m.ID})
+		Action: core.ActionPrompt, Roles: roles(m.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: m.GuildID == "", Source: m.ID})
 	if err == nil {
 		return true
 	}
