@@ -11,37 +11,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func TestMarkEvent(t *testing.T) {
-	ctx := context.Background()
-	clk := newClock()
-	db := openTest(t, t.TempDir(), clk)
-	mark := func(key string, want bool) {
-		t.Helper()
-		first, err := db.MarkEvent(ctx, key, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if first != want {
-			t.Errorf("MarkEvent(%s) = %v, want %v", key, first, want)
-		}
-	}
-	mark("slack/Ev1", true)
-	mark("slack/Ev1", false)
-	mark("slack/Ev2", true)
-	clk.Advance(59 * time.Minute)
-	mark("slack/Ev1", false)
-	clk.Advance(2 * time.Minute)
-	mark("slack/Ev1", true) // expired: a new delivery
-	mark("slack/Ev1", false)
-	mark("slack/Ev2", true)
-	if n := countEvents(t, db); n != 2 {
-		t.Errorf("%d event records, want 2", n)
-	}
-	if _, err := db.MarkEvent(ctx, "", time.Hour); err == nil {
-		t.Error("empty key accepted")
-	}
-}
-
 func TestMarkEventPrunes(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()

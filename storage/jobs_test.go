@@ -92,68 +92,6 @@ func TestJobAttemptsRecorded(t *testing.T) {
 	}
 }
 
-func TestCreateSessionWithQueuedTurn(t *testing.T) {
-	ctx := context.Background()
-	clk := newClock()
-	db := openTest(t, t.TempDir(), clk)
-	s := newSession("s1", "a")
-	_ = queue("U1", clk.Now())(s)
-	if err := db.CreateSession(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.ActiveJobs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []core.JobRef{ref("s1", 1)}; !slices.Equal(got, want) {
-		t.Errorf("ActiveJobs = %v, want %v", got, want)
-	}
-}
-
-func TestActiveJobsOrder(t *testing.T) {
-	ctx := context.Background()
-	clk := newClock()
-	db := openTest(t, t.TempDir(), clk)
-	t0 := clk.Now()
-	for _, id := range []string{"b", "a", "c"} {
-		if err := db.CreateSession(ctx, newSession(id, id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Queued in this order of calls, with these queue times.
-	calls := []struct {
-		session string
-		at      time.Duration
-	}{
-		{"c", 3 * time.Second},
-		{"b", 1 * time.Second},
-		{"a", 2 * time.Second},
-		{"b", 2 * time.Second}, // ties with a/1: key order puts a first
-		{"a", 0},
-		{"c", 3 * time.Second}, // ties with c/1
-	}
-	for _, c := range calls {
-		if _, err := db.UpdateSession(ctx, c.session, queue("U1", t0.Add(c.at))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// a/2 runs, which keeps it active and in place; c/1 is done.
-	if _, err := db.UpdateSession(ctx, "a", setStatus(2, core.StatusRunning)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.UpdateSession(ctx, "c", setStatus(1, core.StatusDone)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.ActiveJobs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []core.JobRef{ref("a", 2), ref("b", 1), ref("a", 1), ref("b", 2), ref("c", 2)}
-	if !slices.Equal(got, want) {
-		t.Errorf("ActiveJobs = %v\nwant %v", got, want)
-	}
-}
-
 func TestUsage(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock() // 2026-03-04
