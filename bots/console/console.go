@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // Platform is the platform name of console sessions.
@@ -253,10 +254,14 @@ func (o *output) Finish(_ context.Context, source string, _ bool) error {
 	return nil
 }
 
+// printf prints to the terminal through safetext.Terminal: what came from
+// a prompt, a chat or a model keeps its line breaks but cannot act on the
+// terminal.
 func (o *output) printf(format string, args ...any) {
+	text := safetext.Terminal(fmt.Sprintf(format, args...))
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, format, args...)
+	io.WriteString(o.w, text)
 }
 
 // session announces the session id the first time it is seen.

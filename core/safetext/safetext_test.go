@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/core/safetext"
 )
 
@@ -57,7 +58,7 @@ func TestTerminal(t *testing.T) {
 // byte a terminal acts on survives, for the probe's inputs and every single
 // byte and control character.
 func TestTerminalLeavesNothingActive(t *testing.T) {
-	inputs := []string{}
+	inputs := []string{coretest.Hostile}
 	for _, h := range hostile {
 		inputs = append(inputs, h.in)
 	}
@@ -68,34 +69,25 @@ func TestTerminalLeavesNothingActive(t *testing.T) {
 		inputs = append(inputs, string(r))
 	}
 	for _, in := range inputs {
-		if got := safetext.Line(in); !inert(got, "") {
+		if got := safetext.Line(in); !inert(got, false) {
 			t.Errorf("Line(%q) = %q still acts", in, got)
 		}
-		if got := safetext.Terminal(in); !inert(got, "\n\t") {
+		if got := safetext.Terminal(in); !inert(got, true) {
 			t.Errorf("Terminal(%q) = %q still acts", in, got)
 		}
-		if got := safetext.Chat(in); !inert(got, "\n\t") {
+		if got := safetext.Chat(in); !inert(got, true) {
 			t.Errorf("Chat(%q) = %q still acts", in, got)
 		}
-		if got := safetext.Name(in); !inert(got, "") {
+		if got := safetext.Name(in); !inert(got, false) {
 			t.Errorf("Name(%q) = %q still acts", in, got)
 		}
 	}
 }
 
-// inert reports whether s is valid UTF-8 without control characters (but
-// those in allowed) or bidirectional formatting characters.
-func inert(s, allowed string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if (r < 0x20 || r >= 0x7f && r < 0xa0) && !strings.ContainsRune(allowed, r) ||
-			strings.ContainsRune("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069", r) {
-			return false
-		}
-	}
-	return true
+// inert reports whether s is safe to show (coretest.Inert) and, unless
+// lines is set, on one line without tabs.
+func inert(s string, lines bool) bool {
+	return coretest.Inert(s) == nil && (lines || !strings.ContainsAny(s, "\n\t"))
 }
 
 func TestChat(t *testing.T) {
@@ -143,7 +135,7 @@ func TestJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := safetext.JSON(raw)
-		if !inert(string(got), "") {
+		if !inert(string(got), false) {
 			t.Errorf("%s: JSON left %q", h.name, got)
 		}
 		var before, after map[string]string
@@ -157,7 +149,7 @@ func TestJSON(t *testing.T) {
 			t.Errorf("%s: JSON changed the data: %q, want %q", h.name, after["prompt"], before["prompt"])
 		}
 	}
-	if raw, _ := json.Marshal("\u202e\u009b\x7f"); inert(string(raw), "") {
+	if raw, _ := json.Marshal("\u202e\u009b\x7f"); inert(string(raw), false) {
 		t.Errorf("encoding/json now escapes bidi, C1 and DEL itself (%s): JSON may be redundant", raw)
 	}
 	if got := safetext.JSON([]byte(`{"a":"b"}`)); string(got) != `{"a":"b"}` {
@@ -173,10 +165,10 @@ func FuzzTerminal(f *testing.F) {
 		f.Add(h.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := safetext.Line(s); !inert(got, "") {
+		if got := safetext.Line(s); !inert(got, false) {
 			t.Errorf("Line(%q) = %q", s, got)
 		}
-		if got := safetext.Chat(s); !inert(got, "\n\t") || safetext.Chat(got) != got {
+		if got := safetext.Chat(s); !inert(got, true) || safetext.Chat(got) != got {
 			t.Errorf("Chat(%q) = %q", s, got)
 		}
 		if utf8.ValidString(s) && clean(s) && safetext.Terminal(s) != s {
@@ -186,4 +178,4 @@ func FuzzTerminal(f *testing.F) {
 }
 
 // clean reports whether s has nothing Terminal escapes.
-func clean(s string) bool { return inert(s, "\n\t") }
+func clean(s string) bool { return inert(s, true) }
