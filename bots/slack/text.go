@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // threadKey is the session key of a Slack thread: its channel and the
@@ -44,9 +45,10 @@ func unescape(text string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
 }
 
-// escape makes text safe to post: & < > can no longer form mentions,
-// @channel pings or links.
-func escape(text string) string { return slackutilsx.EscapeMessage(text) }
+// escape makes text safe to post: control and bidirectional characters
+// are removed (safetext.Chat), so a right-to-left override cannot disguise
+// it, and & < > can no longer form mentions, @channel pings or links.
+func escape(text string) string { return slackutilsx.EscapeMessage(safetext.Chat(text)) }
 
 // precheck rejects a prompt whose flags cannot parse or that is empty,
 // before anything is posted or queued, so the common mistakes flash no
