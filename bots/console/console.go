@@ -27,6 +27,9 @@ type Engine interface {
 	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
 	// Session returns the current session of a thread, or a NotFound *core.Error.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+	// Limits returns the limits Handle checks prompts against; see
+	// core.Engine.Limits.
+	Limits() core.Limits
 }
 
 // Options configure a Console.
@@ -69,8 +72,9 @@ func (c *Console) Thread() string { return c.opts.Thread }
 // the work of an earlier run.
 func (c *Console) ThreadFor() core.Thread { return c.out }
 
+// help is the text of /help; %d is the largest --n.
 const help = `Type a prompt to make an image, then reply to refine it.
-Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..4
+Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..%d
   --model NAME  --provider NAME  --transparent  --format png|webp|jpeg  --seed N  --no "things to avoid"
 Commands:
   /undo [vN]     go back to the previous version (no cost)
@@ -136,7 +140,7 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 	case "/quit", "/exit":
 		return msg, true, nil
 	case "/help":
-		c.out.printf("%s\n", help)
+		c.out.printf(help+"\n", max(c.engine.Limits().MaxN, 1))
 	case "/new":
 		*newSession = true
 		c.out.printf("the next prompt starts a new session\n")

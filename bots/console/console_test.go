@@ -31,6 +31,8 @@ func (r *recorder) Session(context.Context, string, string) (*core.Session, erro
 	return nil, core.Errorf(core.NotFound, "none")
 }
 
+func (r *recorder) Limits() core.Limits { return core.Limits{MaxN: 3, MaxPromptChars: 32000} }
+
 func TestRunTranslatesLines(t *testing.T) {
 	rec := &recorder{}
 	var out bytes.Buffer
@@ -61,7 +63,7 @@ func TestRunTranslatesLines(t *testing.T) {
 			t.Errorf("message %d lacks its origin: %+v", i, m)
 		}
 	}
-	for _, s := range []string{"session s1", "no images yet", "/undo [vN]"} {
+	for _, s := range []string{"session s1", "no images yet", "/undo [vN]", "--n 1..3\n"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
@@ -108,6 +110,8 @@ func (echo) Handle(ctx context.Context, th core.Thread, msg core.Message) (core.
 func (echo) Session(context.Context, string, string) (*core.Session, error) {
 	return nil, core.Errorf(core.NotFound, "none")
 }
+
+func (echo) Limits() core.Limits { return core.Limits{} }
 
 func TestHostileTextIsEscaped(t *testing.T) {
 	var out bytes.Buffer

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"math"
 	"regexp"
 	"strings"
 
@@ -50,11 +49,12 @@ func unescape(text string) string {
 // it, and & < > can no longer form mentions, @channel pings or links.
 func escape(text string) string { return slackutilsx.EscapeMessage(safetext.Chat(text)) }
 
-// precheck rejects a prompt whose flags cannot parse or that is empty,
-// before anything is posted or queued, so the common mistakes flash no
-// message and no reaction. The engine checks again with its configured
-// limits; that is why the limits here are open.
-func precheck(text string) error {
-	_, _, err := core.ParsePrompt(text, core.Limits{MaxN: math.MaxInt})
+// precheck rejects a prompt whose flags cannot parse, that is empty or
+// too long, or that asks for more images than allowed, before anything is
+// posted or queued, so the common mistakes flash no message and no
+// reaction. It checks with the engine's limits, so its messages name the
+// limits that hold.
+func (b *Bot) precheck(text string) error {
+	_, _, err := core.ParsePrompt(text, b.engine.Limits())
 	return err
 }
