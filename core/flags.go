@@ -53,9 +53,16 @@ func ParsePrompt(text string, lim Limits) (string, Flags, error) {
 		return "", Flags{}, Errorf(Invalid, "the prompt is empty: describe the image you want, e.g. `a lighthouse at dusk, watercolour --ar 16:9`")
 	}
 	if n := utf8.RuneCountInString(prompt); lim.MaxPromptChars > 0 && n > lim.MaxPromptChars {
-		return "", Flags{}, Errorf(Invalid, "the prompt is %d characters long; the limit is %d", n, lim.MaxPromptChars)
+		return "", Flags{}, PromptTooLong(n, lim.MaxPromptChars)
 	}
 	return prompt, f, nil
+}
+
+// PromptTooLong returns the Invalid *Error that refuses a prompt of chars
+// characters, over limit: ParsePrompt's answer, and an adapter's to a
+// message too long to read whole.
+func PromptTooLong(chars, limit int) error {
+	return Errorf(Invalid, "the prompt is %d characters long; the limit is %d", chars, limit)
 }
 
 // splitFlags returns text before the first flag and the flags part.

@@ -5,7 +5,6 @@
 package console
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -88,16 +87,29 @@ Commands:
 
 // Run reads lines until end of input, ctx's end or /quit. Each line is
 // handed to the engine; Run does not wait for the images, which arrive as
-// the engine finishes them.
+// the engine finishes them. A line too long to hold (see lineLimits) gets
+// the engine's answer to a prompt over its limit, counting the whole line,
+// and Run goes on with the next.
 func (c *Console) Run(ctx context.Context, in io.Reader) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	maxBytes, maxChars := lineLimits(c.engine.Limits())
+	lines := newLineReader(in, maxBytes)
 	newSession := false
-	for lineNo := 1; sc.Scan(); lineNo++ {
+	for lineNo := 1; ; lineNo++ {
+		text, chars, long, err := lines.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("console: read input: %w", err)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		line := strings.TrimSpace(sc.Text())
+		if long {
+			c.out.printf("❌ %s\n", core.UserMessage(core.PromptTooLong(chars, maxChars), ""))
+			continue
+		}
+		line := strings.TrimSpace(text)
 		if line == "" {
 			continue
 		}
@@ -124,10 +136,6 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 		}
 		c.send(ctx, msg)
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("console: read input: %w", err)
-	}
-	return nil
 }
 
 // command interprets a /command. It returns a message to send (Action ""
