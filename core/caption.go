@@ -6,11 +6,19 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/easel-bot/easel/core/safetext"
 )
 
-// Caption returns the line shown under version n: its number and lineage,
-// the prompt, model, size, time taken and estimated cost.
-func Caption(s *Session, n int) string {
+// Caption returns the line posted under version n: its number and lineage,
+// the prompt, model, size, time taken and estimated cost. The prompt is on
+// one line, and the control and bidirectional characters a user typed are
+// removed (safetext.Chat), so a right-to-left override in a prompt cannot
+// disguise the caption.
+func Caption(s *Session, n int) string { return safetext.Chat(caption(s, n)) }
+
+// caption is Caption with the text as the user typed it.
+func caption(s *Session, n int) string {
 	v := s.Version(n)
 	if v == nil {
 		return ""
@@ -69,8 +77,11 @@ func Truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// WriteTree writes the version tree of s, one version per line, with the
-// turn that made it; path, if not nil, gives each image's file path.
+// WriteTree writes the version tree of s to a terminal, one version per
+// line, with the turn that made it; path, if not nil, gives each image's
+// file path. Each line goes through safetext.Line: what a user typed shows
+// with its control and bidirectional characters escaped, and never starts a
+// line of its own.
 func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 	var err error
 	var walk func(parent int, indent string)
@@ -88,11 +99,11 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			if n == s.Head {
 				head = "  ← head"
 			}
-			if _, e := fmt.Fprintf(w, "%s%s%s\n", indent, branch, Caption(s, n)+head); e != nil && err == nil {
+			if _, e := fmt.Fprintln(w, safetext.Line(indent+branch+caption(s, n)+head)); e != nil && err == nil {
 				err = e
 			}
 			if path != nil {
-				fmt.Fprintf(w, "%s%s   %s\n", indent, next, path(s.Version(n).Image))
+				fmt.Fprintln(w, safetext.Line(indent+next+"   "+path(s.Version(n).Image)))
 			}
 			walk(n, indent+next)
 		}
@@ -101,8 +112,9 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 	return err
 }
 
-// WriteTurns writes every turn of s: who asked what, how it went, and the
-// turns that made no image (undo, failures, queued work).
+// WriteTurns writes every turn of s to a terminal: who asked what, how it
+// went, and the turns that made no image (undo, failures, queued work).
+// Like WriteTree, it escapes each line with safetext.Line.
 func WriteTurns(w io.Writer, s *Session) error {
 	for _, t := range s.Turns {
 		line := fmt.Sprintf("#%d %s %s", t.ID, t.QueuedAt.Format("2006-01-02 15:04:05"), either(string(t.Kind), string(t.Action)))
@@ -129,7 +141,7 @@ func WriteTurns(w io.Writer, s *Session) error {
 		if t.Error != "" {
 			line += " · " + t.Error
 		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
+		if _, err := fmt.Fprintln(w, safetext.Line(line)); err != nil {
 			return err
 		}
 	}

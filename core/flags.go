@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -11,9 +12,14 @@ import (
 
 // Limits bound what a prompt may ask for.
 type Limits struct {
-	MaxN           int // largest --n
-	MaxPromptChars int // longest prompt, in characters
+	MaxN           int // largest --n; 0 means 1
+	MaxPromptChars int // longest prompt, in characters; 0 means no limit
 }
+
+// Limits returns the limits e checks prompts against, for an adapter that
+// checks a prompt with ParsePrompt before it posts anything: its messages
+// then name the limits Handle would.
+func (e *Engine) Limits() Limits { return e.cfg.Limits }
 
 // Size limits shared by every provider (the GPT image models' limits, which
 // are the widest): edges divisible by 16, aspect between 1:3 and 3:1, at most
@@ -23,6 +29,7 @@ const (
 	minEdge   = 64
 	maxPixels = 3840 * 2160
 	maxAspect = 3.0
+	maxSeed   = math.MaxInt64
 )
 
 var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no"}
@@ -46,9 +53,16 @@ func ParsePrompt(text string, lim Limits) (string, Flags, error) {
 		return "", Flags{}, Errorf(Invalid, "the prompt is empty: describe the image you want, e.g. `a lighthouse at dusk, watercolour --ar 16:9`")
 	}
 	if n := utf8.RuneCountInString(prompt); lim.MaxPromptChars > 0 && n > lim.MaxPromptChars {
-		return "", Flags{}, Errorf(Invalid, "the prompt is %d characters long; the limit is %d", n, lim.MaxPromptChars)
+		return "", Flags{}, PromptTooLong(n, lim.MaxPromptChars)
 	}
 	return prompt, f, nil
+}
+
+// PromptTooLong returns the Invalid *Error that refuses a prompt of chars
+// characters, over limit: ParsePrompt's answer, and an adapter's to a
+// message too long to read whole.
+func PromptTooLong(chars, limit int) error {
+	return Errorf(Invalid, "the prompt is %d characters long; the limit is %d", chars, limit)
 }
 
 // splitFlags returns text before the first flag and the flags part.
@@ -219,7 +233,7 @@ func (f *Flags) set(name, value string, lim Limits) error {
 	case "seed":
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil || n < 0 {
-			return Errorf(Invalid, "--seed %s is not allowed: use a whole number from 0 up", value)
+			return Errorf(Invalid, "--seed %s is not allowed: use a whole number from 0 to %d", value, maxSeed)
 		}
 		f.Seed = &n
 	case "no":
@@ -277,17 +291,27 @@ func tokenize(s string) ([]string, error) {
 	return toks, nil
 }
 
+// parsePair splits "W<sep>H" into two positive whole numbers. A number too
+// large for an int counts as math.MaxInt, so that the caller's range check,
+// not this one, refuses it, with a message naming the real range.
 func parsePair(s, sep string) (int, int, bool) {
 	a, b, ok := strings.Cut(s, sep)
 	if !ok {
 		return 0, 0, false
 	}
-	w, err1 := strconv.Atoi(a)
-	h, err2 := strconv.Atoi(b)
-	if err1 != nil || err2 != nil || w <= 0 || h <= 0 || w > 100000 || h > 100000 {
-		return 0, 0, false
+	w, okW := positive(a)
+	h, okH := positive(b)
+	return w, h, okW && okH
+}
+
+// positive parses a whole number above 0; one too large for an int is
+// math.MaxInt.
+func positive(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(s, "-") {
+		return math.MaxInt, true
 	}
-	return w, h, true
+	return n, err == nil && n > 0
 }
 
 // ParseSize returns the width and height of a "WxH" size.
@@ -300,10 +324,10 @@ func CheckSize(size string) error {
 		return Errorf(Invalid, "--size %s is not a size: use WIDTHxHEIGHT such as 1536x1024", size)
 	}
 	switch {
-	case w%16 != 0 || h%16 != 0:
-		return Errorf(Invalid, "--size %s: width and height must both be divisible by 16", size)
 	case w < minEdge || h < minEdge || w > maxEdge || h > maxEdge:
 		return Errorf(Invalid, "--size %s: each edge must be between %d and %d pixels", size, minEdge, maxEdge)
+	case w%16 != 0 || h%16 != 0:
+		return Errorf(Invalid, "--size %s: width and height must both be divisible by 16", size)
 	case w*h > maxPixels:
 		return Errorf(Invalid, "--size %s is too large: at most 3840x2160 pixels in total", size)
 	case float64(w)/float64(h) > maxAspect || float64(h)/float64(w) > maxAspect:

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,6 +28,7 @@ func TestParsePrompt(t *testing.T) {
 		{`cat --no "text, watermarks" --n 1`, "cat", Flags{Avoid: "text, watermarks", N: 1}},
 		{`cat --no text watermarks`, "cat", Flags{Avoid: "text watermarks"}},
 		{"cat --no “people” --quality=low", "cat", Flags{Avoid: "people", Quality: "low"}},
+		{"a poster --ar 160000:90000", "a poster", Flags{Aspect: "160000:90000", Size: "1360x768"}},
 		{"the text — an em dash alone -- or a double dash stays", "the text — an em dash alone -- or a double dash stays", Flags{}},
 		{"well-known--ar is not a flag mid-word", "well-known--ar is not a flag mid-word", Flags{}},
 	}
@@ -78,7 +81,16 @@ func TestParsePromptErrors(t *testing.T) {
 		{"fox --size 3840x3840", "too large"},
 		{"fox --size 3200x1024", "between 1:3 and 3:1"},
 		{"fox --size big", "is not a size"},
-		{"fox --seed -1", "--seed -1 is not allowed"},
+		{"fox --seed -1", "--seed -1 is not allowed: use a whole number from 0 to 9223372036854775807"},
+		{"fox --seed 9223372036854775808", "--seed 9223372036854775808 is not allowed: use a whole number from 0 to 9223372036854775807"},
+		{"fox --seed 18446744073709551616", "from 0 to 9223372036854775807"},
+		{"fox --size 100000x100000", "--size 100000x100000: each edge must be between 64 and 3840 pixels"},
+		{"fox --size 99999999999999999999x1024", "each edge must be between 64 and 3840 pixels"},
+		{"fox --size 3841x1024", "each edge must be between 64 and 3840 pixels"},
+		{"fox --size -1024x1024", "is not a size"},
+		{"fox --ar 300001:100000", "--ar 300001:100000 is outside the supported range"},
+		{"fox --ar 99999999999999999999:1", "outside the supported range"},
+		{"fox --ar 0:1", "is not an aspect ratio"},
 		{"fox --n 1 --n 2", "--n is given twice"},
 		{"fox --ar 16:9 --size 1024x1024", "either --ar or --size"},
 		{"fox --transparent --format jpeg", "--transparent needs --format png or webp"},
@@ -97,6 +109,24 @@ func TestParsePromptErrors(t *testing.T) {
 		}
 		if msg := UserMessage(err, "ref"); !strings.Contains(msg, tt.want) {
 			t.Errorf("ParsePrompt(%.40q) error = %q, want it to contain %q", tt.in, msg, tt.want)
+		}
+	}
+}
+
+// TestNIsRefusedWithTheConfiguredLimit checks that every refused --n names
+// the largest n the limits allow, whatever they are.
+func TestNIsRefusedWithTheConfiguredLimit(t *testing.T) {
+	for _, maxN := range []int{1, 4, 10} {
+		lim := Limits{MaxN: maxN}
+		for _, n := range []string{"0", "-1", strconv.Itoa(maxN + 1), "99999999999999999999", "two"} {
+			_, _, err := ParsePrompt("fox --n "+n, lim)
+			want := fmt.Sprintf("--n %s is not allowed: use a number from 1 to %d", n, maxN)
+			if msg := UserMessage(err, "ref"); msg != want {
+				t.Errorf("max n %d: ParsePrompt(fox --n %s) = %q, want %q", maxN, n, msg, want)
+			}
+		}
+		if _, f, err := ParsePrompt("fox --n "+strconv.Itoa(maxN), lim); err != nil || f.N != maxN {
+			t.Errorf("max n %d: --n %d refused: %v", maxN, maxN, err)
 		}
 	}
 }

@@ -5,7 +5,6 @@
 package console
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // Platform is the platform name of console sessions.
@@ -26,6 +26,9 @@ type Engine interface {
 	Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error)
 	// Session returns the current session of a thread, or a NotFound *core.Error.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+	// Limits returns the limits Handle checks prompts against; see
+	// core.Engine.Limits.
+	Limits() core.Limits
 }
 
 // Options configure a Console.
@@ -68,8 +71,9 @@ func (c *Console) Thread() string { return c.opts.Thread }
 // the work of an earlier run.
 func (c *Console) ThreadFor() core.Thread { return c.out }
 
+// help is the text of /help; %d is the largest --n.
 const help = `Type a prompt to make an image, then reply to refine it.
-Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..4
+Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..%d
   --model NAME  --provider NAME  --transparent  --format png|webp|jpeg  --seed N  --no "things to avoid"
 Commands:
   /undo [vN]     go back to the previous version (no cost)
@@ -83,16 +87,29 @@ Commands:
 
 // Run reads lines until end of input, ctx's end or /quit. Each line is
 // handed to the engine; Run does not wait for the images, which arrive as
-// the engine finishes them.
+// the engine finishes them. A line too long to hold (see lineLimits) gets
+// the engine's answer to a prompt over its limit, counting the whole line,
+// and Run goes on with the next.
 func (c *Console) Run(ctx context.Context, in io.Reader) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	maxBytes, maxChars := lineLimits(c.engine.Limits())
+	lines := newLineReader(in, maxBytes)
 	newSession := false
-	for lineNo := 1; sc.Scan(); lineNo++ {
+	for lineNo := 1; ; lineNo++ {
+		text, chars, long, err := lines.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("console: read input: %w", err)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		line := strings.TrimSpace(sc.Text())
+		if long {
+			c.out.printf("❌ %s\n", core.UserMessage(core.PromptTooLong(chars, maxChars), ""))
+			continue
+		}
+		line := strings.TrimSpace(text)
 		if line == "" {
 			continue
 		}
@@ -122,10 +139,6 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 			return nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("console: read input: %w", err)
-	}
-	return nil
 }
 
 // command interprets a /command. It returns a message to send (Action ""
@@ -138,7 +151,7 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 	case "/quit", "/exit":
 		return msg, true, nil
 	case "/help":
-		c.out.printf("%s\n", help)
+		c.out.printf(help+"\n", max(c.engine.Limits().MaxN, 1))
 	case "/new":
 		*newSession = true
 		c.out.printf("the next prompt starts a new session\n")
@@ -256,10 +269,14 @@ func (o *output) Finish(_ context.Context, source string, _ bool) error {
 	return nil
 }
 
+// printf prints to the terminal through safetext.Terminal: what came from
+// a prompt, a chat or a model keeps its line breaks but cannot act on the
+// terminal.
 func (o *output) printf(format string, args ...any) {
+	text := safetext.Terminal(fmt.Sprintf(format, args...))
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, format, args...)
+	io.WriteString(o.w, text)
 }
 
 // session announces the session id the first time it is seen.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 // recorder is an Engine that records messages and ends each turn at once.
@@ -29,6 +30,8 @@ func (r *recorder) Handle(ctx context.Context, th core.Thread, msg core.Message)
 func (r *recorder) Session(context.Context, string, string) (*core.Session, error) {
 	return nil, core.Errorf(core.NotFound, "none")
 }
+
+func (r *recorder) Limits() core.Limits { return core.Limits{MaxN: 3, MaxPromptChars: 32000} }
 
 func TestRunTranslatesLines(t *testing.T) {
 	rec := &recorder{}
@@ -60,7 +63,7 @@ func TestRunTranslatesLines(t *testing.T) {
 			t.Errorf("message %d lacks its origin: %+v", i, m)
 		}
 	}
-	for _, s := range []string{"session s1", "no images yet", "/undo [vN]"} {
+	for _, s := range []string{"session s1", "no images yet", "/undo [vN]", "--n 1..3\n"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
@@ -87,5 +90,43 @@ func TestRunReportsMistakes(t *testing.T) {
 	c.Run(context.Background(), strings.NewReader("a fox\n"))
 	if !strings.Contains(out.String(), "❌ slow down") {
 		t.Errorf("engine error not shown: %s", out.String())
+	}
+}
+
+// echo is an Engine that shows each message's text back in every way the
+// engine can: status, reply (of two lines), image caption and a refusal.
+type echo struct{}
+
+func (echo) Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error) {
+	th.SetStatus(ctx, "⏳ rendering “"+msg.Text+"”")
+	th.Reply(ctx, "you asked for “"+msg.Text+"”\nand a second line")
+	th.PostImage(ctx, core.ImagePost{Caption: "v1 · “" + msg.Text + "”", Path: "/data/images/v1.png"})
+	if f, ok := th.(core.Finisher); ok {
+		f.Finish(ctx, msg.Source, true)
+	}
+	return core.Queued{SessionID: "s1"}, core.Errorf(core.Invalid, "unknown flag %s", msg.Text)
+}
+
+func (echo) Session(context.Context, string, string) (*core.Session, error) {
+	return nil, core.Errorf(core.NotFound, "none")
+}
+
+func (echo) Limits() core.Limits { return core.Limits{} }
+
+func TestHostileTextIsEscaped(t *testing.T) {
+	var out bytes.Buffer
+	c := New(echo{}, &out, Options{Wait: true})
+	input := coretest.Hostile + "\n/\x1b]0;title\x07\n"
+	if err := c.Run(context.Background(), strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	if err := coretest.Inert(out.String()); err != nil {
+		t.Errorf("the console printed what acts on a terminal: %v", err)
+	}
+	for _, want := range []string{`a fox\x1b[2J\x1b[H`, `\x9b31m \u009b31m \x7f \u202egnp.exe \u2066isolated\u2069 \xff\xfe`,
+		"”\nand a second line\n", `unknown command /\x1b]0;title\x07`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q: %q", want, out.String())
+		}
 	}
 }

@@ -9,14 +9,18 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // maxContent is Discord's limit on a bot message's content.
 const maxContent = 2000
 
-// clip cuts s to Discord's 2,000-character limit, ending with "…" when cut.
+// clip makes s a message's content: without control and bidirectional
+// characters (safetext.Chat), so a right-to-left override cannot disguise
+// it, and cut to Discord's 2,000-character limit, ending with "…" when cut.
 // It counts UTF-16 code units, which is never less than what Discord counts.
 func clip(s string) string {
+	s = safetext.Chat(s)
 	if units(s) <= maxContent {
 		return s
 	}
@@ -85,10 +89,11 @@ func blank(m *discordgo.Message) bool {
 	return strings.TrimSpace(m.Content) == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0 && len(m.StickerItems) == 0
 }
 
-// threadName names a session's thread after its prompt, flags left out.
+// threadName names a session's thread after its prompt, flags left out,
+// on one line and without control or bidirectional characters.
 func threadName(text string) string {
 	prompt, _, _ := strings.Cut(text, " --")
-	if prompt = strings.TrimSpace(prompt); prompt == "" {
+	if prompt = strings.TrimSpace(safetext.Chat(prompt)); prompt == "" {
 		return "🎨 Easel"
 	}
 	return "🎨 " + core.Truncate(prompt, 90)

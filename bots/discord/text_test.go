@@ -65,9 +65,11 @@ func TestInviteURL(t *testing.T) {
 
 func TestThreadName(t *testing.T) {
 	cases := map[string]string{
-		"a red fox --ar 16:9":   "🎨 a red fox",
-		"  ":                    "🎨 Easel",
-		strings.Repeat("x", 99): "🎨 " + strings.Repeat("x", 89) + "…",
+		"a red fox --ar 16:9":               "🎨 a red fox",
+		"  ":                                "🎨 Easel",
+		strings.Repeat("x", 99):             "🎨 " + strings.Repeat("x", 89) + "…",
+		"a\u202efox\x1b[2J\nnext --ar 16:9": "🎨 afox[2J next",
+		"\u202e\u2066 \x00":                 "🎨 Easel",
 	}
 	for in, want := range cases {
 		if got := threadName(in); got != want || utf8.RuneCountInString(got) > 100 {

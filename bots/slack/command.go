@@ -26,7 +26,7 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 		return
 	}
 	text := unescape(cmd.Text)
-	if err := precheck(text); err != nil {
+	if err := b.precheck(text); err != nil {
 		b.respond(ctx, cmd, err)
 		return
 	}

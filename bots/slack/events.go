@@ -109,7 +109,7 @@ func (b *Bot) prompt(ctx context.Context, p post) {
 		return
 	}
 	text := promptText(p.text, b.botUser)
-	if err := precheck(text); err != nil {
+	if err := b.precheck(text); err != nil {
 		b.tell(ctx, p.channel, p.user, p.thread(), err)
 		return
 	}

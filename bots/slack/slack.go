@@ -51,6 +51,9 @@ type Engine interface {
 	// sent; see core.Engine.Allowed. It returns a Forbidden *core.Error,
 	// to tell the sender alone, or nil. It does no I/O.
 	Allowed(msg core.Message) error
+	// Limits returns the limits Handle checks prompts against; see
+	// core.Engine.Limits.
+	Limits() core.Limits
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)

@@ -1,13 +1,13 @@
 package slack
 
 import (
-	"math"
 	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // threadKey is the session key of a Slack thread: its channel and the
@@ -44,15 +44,17 @@ func unescape(text string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
 }
 
-// escape makes text safe to post: & < > can no longer form mentions,
-// @channel pings or links.
-func escape(text string) string { return slackutilsx.EscapeMessage(text) }
+// escape makes text safe to post: control and bidirectional characters
+// are removed (safetext.Chat), so a right-to-left override cannot disguise
+// it, and & < > can no longer form mentions, @channel pings or links.
+func escape(text string) string { return slackutilsx.EscapeMessage(safetext.Chat(text)) }
 
-// precheck rejects a prompt whose flags cannot parse or that is empty,
-// before anything is posted or queued, so the common mistakes flash no
-// message and no reaction. The engine checks again with its configured
-// limits; that is why the limits here are open.
-func precheck(text string) error {
-	_, _, err := core.ParsePrompt(text, core.Limits{MaxN: math.MaxInt})
+// precheck rejects a prompt whose flags cannot parse, that is empty or
+// too long, or that asks for more images than allowed, before anything is
+// posted or queued, so the common mistakes flash no message and no
+// reaction. It checks with the engine's limits, so its messages name the
+// limits that hold.
+func (b *Bot) precheck(text string) error {
+	_, _, err := core.ParsePrompt(text, b.engine.Limits())
 	return err
 }

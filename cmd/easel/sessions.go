@@ -13,6 +13,7 @@ import (
 
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -103,7 +104,7 @@ func listSessions(ctx context.Context, w io.Writer, db *storage.DB) error {
 	for _, s := range sessions {
 		first := ""
 		if len(s.Turns) > 0 {
-			first = core.Truncate(s.Turns[0].Prompt, 50)
+			first = safetext.Line(core.Truncate(s.Turns[0].Prompt, 50))
 		}
 		var cost float64
 		for _, t := range s.Turns {
@@ -121,12 +122,17 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		// encoding/json writes DEL, the C1 controls and bidi characters raw;
+		// escaped, the record decodes to the same data.
+		record, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return fmt.Errorf("show: %w", err)
+		}
+		_, err = w.Write(append(safetext.JSON(record), '\n'))
+		return err
 	}
-	fmt.Fprintf(w, "session %s · %s · started %s by %s · head v%d\n\nversions:\n",
-		s.ID, s.Platform, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), s.CreatedBy.Name, s.Head)
+	fmt.Fprintf(w, "%s\n\nversions:\n", safetext.Line(fmt.Sprintf("session %s · %s · started %s by %s · head v%d",
+		s.ID, s.Platform, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), s.CreatedBy.Name, s.Head)))
 	if len(s.Versions) == 0 {
 		fmt.Fprintln(w, "(none yet)")
 	}
@@ -140,7 +146,7 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 	for _, t := range s.Turns {
 		if f := t.Flags; f != (core.Flags{}) {
 			b, _ := json.Marshal(f)
-			fmt.Fprintf(w, "  #%d flags %s\n", t.ID, b)
+			fmt.Fprintf(w, "  #%d flags %s\n", t.ID, safetext.JSON(b))
 		}
 	}
 	return nil

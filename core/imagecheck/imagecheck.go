@@ -21,12 +21,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // Ceilings applied when a Limits field is zero, so that a caller cannot
@@ -146,21 +146,11 @@ func complete(mime string, data []byte) bool {
 // DisplayName returns an attachment's name made safe to show in a message
 // or a log line: its last path element only (a name such as
 // "../../etc/passwd" or `a\b.png` shows as "passwd" or "b.png", and never
-// reads as a path), valid UTF-8 without control, format or
-// bidirectional-override characters, trimmed and at most 100 characters. A
-// name with nothing left is "the attachment".
+// reads as a path), cleaned by safetext.Name (one line of valid UTF-8
+// without control, format or bidirectional characters), trimmed and at most
+// 100 characters. A name with nothing left is "the attachment".
 func DisplayName(name string) string {
-	name = strings.ToValidUTF8(name, "\uFFFD")
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsGraphic(r) {
-			return r
-		}
-		if unicode.IsSpace(r) {
-			return ' '
-		}
-		return -1
-	}, name)
-	elems := strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' })
+	elems := strings.FieldsFunc(safetext.Name(name), func(r rune) bool { return r == '/' || r == '\\' })
 	name = ""
 	for i := len(elems) - 1; i >= 0; i-- {
 		if e := strings.TrimSpace(elems[i]); e != "" && e != "." && e != ".." {
