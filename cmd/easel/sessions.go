@@ -74,7 +74,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	}
 	applyOverrides(&cfg, *data, "")
 	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := openStore(ctx, cfg, log)
+	db, err := openReadOnly(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
