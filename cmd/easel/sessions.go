@@ -7,8 +7,6 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/easel-bot/easel/config"
@@ -21,7 +19,8 @@ const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
   list                 every stored session, newest first
   show ID              the version tree of a session: prompts, flags, provider,
                        model, cost, timings and image paths
-  export ID -o DIR     the session's images plus session.json and index.html
+  export ID -o DIR     the session's images plus session.json and index.html,
+                       into a new or empty DIR (-force: replace files there)
 
 Each takes -config FILE and -data DIR to choose the data dir.`
 
@@ -38,13 +37,14 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	configPath := fs.String("config", "", "TOML config `file` (default: the embedded defaults)")
 	data := fs.String("data", "", "data `dir` (default: storage.dir, ./easel-data)")
 	out := new(string)
-	asJSON := new(bool)
+	asJSON, force := new(bool), new(bool)
 	switch sub {
 	case "list":
 	case "show":
 		asJSON = fs.Bool("json", false, "print the session record as JSON")
 	case "export":
-		out = fs.String("o", "", "output `dir` (created if missing)")
+		out = fs.String("o", "", "output `dir`: created if missing, else it must be empty")
+		force = fs.Bool("force", false, "export into a non-empty output dir, replacing files of the same names (never writing through a symbolic link)")
 	default:
 		return usageError{fmt.Sprintf("unknown subcommand %q: use list, show or export", sub)}
 	}
@@ -85,7 +85,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	case "show":
 		return showSession(ctx, e.stdout, db, id, *asJSON)
 	default:
-		return exportSession(ctx, e.stdout, db, id, *out)
+		return exportSession(ctx, e.stdout, db, id, *out, *force)
 	}
 }
 
@@ -146,16 +146,20 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 	return nil
 }
 
-// exportSession copies a session's images into dir as v1.png, v2.png, … and
-// writes session.json and index.html beside them.
-func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir string) error {
+// exportSession writes a session's images into dir as v1.png, v2.png, …
+// with session.json and index.html beside them. dir is created if missing;
+// an existing one must be empty unless force (see openExportDir), and no
+// file is written through a symbolic link (see exportDir.write).
+func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir string, force bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	out, err := openExportDir(dir, force)
+	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
+	defer out.Close()
 	files := make([]string, len(s.Versions))
 	for i, v := range s.Versions {
 		img, err := db.Image(ctx, v.Image)
@@ -163,7 +167,7 @@ func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir str
 			return fmt.Errorf("export v%d: %w", v.N, err)
 		}
 		files[i] = fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
-		if err := os.WriteFile(filepath.Join(dir, files[i]), img.Data, 0o644); err != nil {
+		if err := out.write(files[i], writeBytes(img.Data)); err != nil {
 			return fmt.Errorf("export v%d: %w", v.N, err)
 		}
 	}
@@ -171,22 +175,23 @@ func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir str
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "session.json"), append(record, '\n'), 0o644); err != nil {
+	if err := out.write("session.json", writeBytes(append(record, '\n'))); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	f, err := os.Create(filepath.Join(dir, "index.html"))
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	err = exportPage.Execute(f, exportData(s, files))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = out.write("index.html", func(f io.Writer) error { return exportPage.Execute(f, exportData(s, files)) })
 	if err != nil {
 		return fmt.Errorf("export: write index.html: %w", err)
 	}
 	fmt.Fprintf(w, "exported %d images of session %s to %s\n", len(files), s.ID, dir)
 	return nil
+}
+
+// writeBytes returns a fill function for exportDir.write that writes data.
+func writeBytes(data []byte) func(io.Writer) error {
+	return func(f io.Writer) error {
+		_, err := f.Write(data)
+		return err
+	}
 }
 
 type exportVersion struct {
