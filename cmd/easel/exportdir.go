@@ -74,7 +74,7 @@ func (d *exportDir) check(seen fs.FileInfo) error {
 		return err
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(3)
+	names, err := f.Readdirnames(4)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -84,19 +84,18 @@ func (d *exportDir) check(seen fs.FileInfo) error {
 	return nil
 }
 
-// listNames returns names sorted, quoted and joined, ending with … if
-// there may be more than shown.
+// listNames returns up to three of names, sorted, quoted and joined,
+// ending with … if there are more.
 func listNames(names []string) string {
 	slices.Sort(names)
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = fmt.Sprintf("%q", n)
+	var quoted []string
+	for _, n := range names[:min(len(names), 3)] {
+		quoted = append(quoted, fmt.Sprintf("%q", n))
 	}
-	s := strings.Join(quoted, ", ")
-	if len(names) == 3 {
-		s += ", …"
+	if len(names) > 3 {
+		quoted = append(quoted, "…")
 	}
-	return s
+	return strings.Join(quoted, ", ")
 }
 
 // write creates the file name in the directory and fills it with fill. It

@@ -167,3 +167,63 @@ func dirNames(t *testing.T, dir string) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// TestMissingImages: with v2's image file deleted and v3's damaged, `show`
+// flags both beside their versions, and `export` writes everything else,
+// names each skipped file on stderr and exits 1.
+func TestMissingImages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out, errOut, code := easel(t, "a red fox\nmake it blue\nmake it green\n", nil, "chat", "--data", dir)
+	paths := imagePaths(out)
+	if code != 0 || len(paths) != 3 {
+		t.Fatalf("chat exited %d:\n%s%s", code, out, errOut)
+	}
+	id := sessionID(t, out)
+	if err := os.Remove(paths[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(paths[2], []byte("short"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	show, errOut, code := easel(t, "", nil, "sessions", "show", id, "-data", dir)
+	if code != 0 {
+		t.Fatalf("show exited %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"\n   " + paths[0] + "\n",
+		paths[1] + "  ⚠ image missing\n",
+		paths[2] + "  ⚠ image damaged\n",
+	} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+
+	exportDir := filepath.Join(t.TempDir(), "export")
+	out, errOut, code = easel(t, "", nil, "sessions", "export", id, "-o", exportDir, "-data", dir)
+	if code != 1 {
+		t.Errorf("export with missing images exited %d, want 1", code)
+	}
+	if want := "exported 1 of 3 images of session " + id + " to " + exportDir + "\n"; out != want {
+		t.Errorf("stdout = %q, want %q", out, want)
+	}
+	wantErr := "easel sessions: v2.png not exported: image missing: no file " + paths[1] + "\n" +
+		"easel sessions: v3.png not exported: image damaged: " + paths[2] + ": it is 5 bytes, its record says "
+	if !strings.HasPrefix(errOut, wantErr) || !strings.Contains(errOut, "\neasel sessions: export of session "+id+" is incomplete: v2.png, v3.png not exported") {
+		t.Errorf("stderr:\n%s\nwant it to start with:\n%s", errOut, wantErr)
+	}
+	if names := dirNames(t, exportDir); names != "index.html session.json v1.png" {
+		t.Errorf("the export holds %s", names)
+	}
+	page, _ := os.ReadFile(filepath.Join(exportDir, "index.html"))
+	for _, want := range []string{`<img src="v1.png"`, "v2: image missing", "v3: image damaged"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	record, _ := os.ReadFile(filepath.Join(exportDir, "session.json"))
+	if !strings.Contains(string(record), "make it green") {
+		t.Error("session.json lacks v3's turn")
+	}
+}
