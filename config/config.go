@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/easel-bot/easel/internal/regfile"
 )
 
 // Config is the whole configuration of an Easel process.
@@ -266,6 +268,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxFileSize is the largest configuration file Load reads, 1 MiB: real ones
+// are a few kilobytes.
+const MaxFileSize = 1 << 20
+
 // Load returns DefaultConfig overlaid with the TOML file at path (none if
 // path is ""), then with the environment read through getenv (os.Getenv if
 // nil), checked by Validate.
@@ -275,7 +281,10 @@ func DefaultConfig() Config {
 // storage.dir, and the Secrets are read; secrets missing for the enabled
 // parts are not an error here (see MissingSecrets).
 //
-// A file that cannot be read yields an error wrapping its *fs.PathError.
+// A file that cannot be read yields an error wrapping its *fs.PathError: also
+// a file that is not a regular file (such as a FIFO or a device, refused
+// before anything is read from it; a symbolic link to a regular file is
+// fine) or is larger than MaxFileSize.
 // Otherwise every problem found is an *Error, joined with errors.Join, in the
 // order of the lines they concern (those not in the file last): the syntax
 // error, if any, alone; else the unknown keys and the values of the wrong
@@ -291,7 +300,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	var keys *keyIndex
 	var problems []*Error
 	if path != "" {
-		doc, err := os.ReadFile(path)
+		doc, err := regfile.ReadFile(path, MaxFileSize)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}

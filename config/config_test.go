@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -222,6 +223,34 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "absent.toml"), env(nil))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load(absent file) = %v, want an error matching os.ErrNotExist", err)
+	}
+}
+
+// TestLoadBoundsTheFile: a file over MaxFileSize is refused without being
+// read; one of exactly MaxFileSize loads.
+func TestLoadBoundsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	doc := "[storage]\ndir = \"/data\"\n#"
+	exact := filepath.Join(dir, "exact.toml")
+	if err := os.WriteFile(exact, []byte(doc+strings.Repeat("x", MaxFileSize-len(doc))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := Load(exact, env(nil)); err != nil || cfg.Storage.Dir != "/data" {
+		t.Errorf("a file of exactly MaxFileSize: dir %q, err %v", cfg.Storage.Dir, err)
+	}
+	big := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(big, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 200<<20); err != nil { // sparse: 200 MiB on no disk
+		t.Fatal(err)
+	}
+	_, err := Load(big, env(nil))
+	if want := "config: read " + big + ": is 200.0 MiB, over the limit of 1.0 MiB"; err == nil || err.Error() != want {
+		t.Errorf("a 200 MiB file: err = %v\nwant %s", err, want)
+	}
+	if !errors.As(err, new(*fs.PathError)) {
+		t.Errorf("err %v does not wrap an *fs.PathError", err)
 	}
 }
 

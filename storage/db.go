@@ -122,9 +122,12 @@ func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) (err error) {
 
 // recoverDamage turns a panic inside a transaction (bbolt panics on some
 // damaged pages) into an error, so one bad read fails one request instead of
-// the process. bbolt has already rolled the transaction back.
+// the process. bbolt has already rolled the transaction back, so nothing
+// was written. The error names the database file in the data dir, also when
+// db reads a snapshot of it.
 func (db *DB) recoverDamage(err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("storage: %s failed (%v); the database may be damaged: run `easel sessions list` to check, and restore a backup if it fails", db.bolt.Path(), r)
+		path := filepath.Join(db.dir, DBFile)
+		*err = fmt.Errorf("storage: %s is damaged (%v); Easel has not changed it (the operation was rolled back): stop Easel, move the damaged file aside and restore %s from a backup", path, r, path)
 	}
 }

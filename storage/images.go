@@ -20,6 +20,7 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/internal/regfile"
 )
 
 // imageTypes maps each media type PutImage accepts to its header decoder.
@@ -37,8 +38,9 @@ var imageTypes = map[string]func(io.Reader) (image.Config, error){
 // img.Name is kept in the reference for display and is never part of a path.
 //
 // The file is written under a temporary name, synced, renamed into place and
-// its directory synced before PutImage returns. Bytes already stored cost a
-// hash and a stat, and get the same reference.
+// its directory synced before PutImage returns. Bytes already stored, in a
+// file that passes CheckImage, cost two hashes and a read, and get the same
+// reference; a damaged file is replaced.
 func (db *DB) PutImage(ctx context.Context, img core.Image) (core.ImageRef, error) {
 	if err := ctx.Err(); err != nil {
 		return core.ImageRef{}, err
@@ -51,37 +53,112 @@ func (db *DB) PutImage(ctx context.Context, img core.Image) (core.ImageRef, erro
 		db.log.Debug("storage: image type differs from its label", "label", img.MIME, "sniffed", ref.MIME, "sha256", ref.SHA256)
 	}
 	path := db.ImagePath(ref)
-	if fi, err := os.Stat(path); err == nil && fi.Size() == ref.Size {
+	if db.CheckImage(ctx, ref) == nil {
 		return ref, nil
 	}
+	// Missing or damaged: write it anew. The rename replaces whatever is
+	// at path, a symbolic link included, and never writes through it.
 	if err := writeFile(path, img.Data); err != nil {
 		return core.ImageRef{}, fmt.Errorf("storage: store image %s: %w", ref.SHA256, err)
 	}
 	return ref, nil
 }
 
-// Image returns the bytes of ref, with ref's MIME and Name. It returns a
-// NotFound *core.Error when no file holds them, and an Internal one when the
-// file's content does not match ref's hash.
+// DamagedImageError is a stored image file that is not what its reference
+// records. Image and CheckImage return it; its kind (core.KindOf) is
+// Internal.
+type DamagedImageError struct {
+	Path string // the file
+	Err  error  // what is wrong with it
+}
+
+// Error names the file and says what is wrong with it.
+func (e *DamagedImageError) Error() string {
+	return fmt.Sprintf("image file %s is damaged: %v", e.Path, e.Err)
+}
+
+// Unwrap returns what is wrong with the file, such as a
+// *regfile.NotRegularError.
+func (e *DamagedImageError) Unwrap() error { return e.Err }
+
+// Image returns the bytes of ref, with ref's MIME and Name. It reads no more
+// than ref.Size+1 bytes of the file, and none from one that is not a
+// regular file of ref.Size bytes. It returns a NotFound *core.Error when no
+// file holds the bytes, and a *DamagedImageError when the file is not what
+// ref records: a symbolic link, a named pipe, a device or anything else but a
+// regular file, of another size, or with content whose SHA-256 differs.
 func (db *DB) Image(ctx context.Context, ref core.ImageRef) (core.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return core.Image{}, err
 	}
+	f, path, err := db.openImage(ref)
+	if err != nil {
+		return core.Image{}, err
+	}
+	defer f.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, ref.Size+1)) // +1: room to find a file that grew
+	if err := readImage(f, path, ref, buf); err != nil {
+		return core.Image{}, err
+	}
+	return core.Image{Data: buf.Bytes(), MIME: ref.MIME, Name: ref.Name}, nil
+}
+
+// CheckImage reads the file of ref's bytes as Image does, without keeping
+// them, and returns the error Image would return, or nil when the file is
+// whole.
+func (db *DB) CheckImage(ctx context.Context, ref core.ImageRef) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, path, err := db.openImage(ref)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return readImage(f, path, ref, io.Discard)
+}
+
+// openImage opens the file of ref's bytes, without following a symbolic
+// link or waiting on a named pipe, and checks that it is a regular file of
+// ref.Size bytes. It returns the file and its path.
+func (db *DB) openImage(ref core.ImageRef) (*os.File, string, error) {
 	path := db.ImagePath(ref)
 	if path == "" {
-		return core.Image{}, core.Errorf(core.NotFound, "image %q not found", ref.SHA256)
+		return nil, "", core.Errorf(core.NotFound, "image %q not found", ref.SHA256)
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return core.Image{}, core.Errorf(core.NotFound, "image %s not found", ref.SHA256)
+	f, fi, err := regfile.OpenNoFollow(path)
+	var notRegular *regfile.NotRegularError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, "", core.Errorf(core.NotFound, "image %s not found", ref.SHA256)
+	case errors.As(err, &notRegular):
+		return nil, "", &DamagedImageError{Path: path, Err: notRegular}
+	case err != nil:
+		return nil, "", fmt.Errorf("storage: read image: %w", err)
+	case fi.Size() != ref.Size:
+		_ = f.Close()
+		return nil, "", &DamagedImageError{Path: path, Err: fmt.Errorf("it is %d bytes, its record says %d", fi.Size(), ref.Size)}
 	}
-	if err != nil {
-		return core.Image{}, fmt.Errorf("storage: read image: %w", err)
+	return f, path, nil
+}
+
+// readImage copies the bytes of f, the image file at path, to w, and checks
+// that they are ref.Size bytes whose SHA-256 is ref's. It reads at most
+// ref.Size+1 bytes.
+func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(f, ref.Size+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("storage: read image %s: %w", path, err)
+	case n < ref.Size:
+		return &DamagedImageError{Path: path, Err: fmt.Errorf("it was cut short while it was read: %d bytes, its record says %d", n, ref.Size)}
+	case n > ref.Size:
+		return &DamagedImageError{Path: path, Err: fmt.Errorf("it grew while it was read, past the %d bytes its record says", ref.Size)}
+	case hex.EncodeToString(h.Sum(nil)) != ref.SHA256:
+		return &DamagedImageError{Path: path, Err: errors.New("its content does not match its SHA-256")}
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != ref.SHA256 {
-		return core.Image{}, core.Errorf(core.Internal, "image file %s is damaged: its content does not match its SHA-256", path)
-	}
-	return core.Image{Data: data, MIME: ref.MIME, Name: ref.Name}, nil
+	return nil
 }
 
 // ImagePath returns the local file path of ref's bytes:

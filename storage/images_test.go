@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
@@ -11,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -200,4 +203,118 @@ func assertNoTempFiles(t *testing.T, db *DB) {
 		}
 		return err
 	})
+}
+
+// TestImageReadsOnlyItsRecordedSize: a file of another size than its
+// record, however large, is refused without being read, and a symbolic link
+// is refused even when it leads to the right bytes.
+func TestImageReadsOnlyItsRecordedSize(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	data := pngBytes(t, 4, 4, 1)
+	ref, err := db.PutImage(ctx, core.Image{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := db.ImagePath(ref)
+	if err := db.CheckImage(ctx, ref); err != nil {
+		t.Errorf("CheckImage of a whole image: %v", err)
+	}
+
+	// 1 GiB (sparse) starting with the right bytes.
+	if err := os.Truncate(path, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	allocated := allocatedBy(func() { _, err = db.Image(ctx, ref) })
+	assertDamaged(t, "a 1 GiB file", err, path, fmt.Sprintf("it is 1073741824 bytes, its record says %d", len(data)))
+	if allocated > 64<<10 {
+		t.Errorf("refusing a 1 GiB image file allocated %d bytes", allocated)
+	}
+	assertDamaged(t, "CheckImage of a 1 GiB file", db.CheckImage(ctx, ref), path, "its record says")
+
+	// A link to a copy of the right bytes.
+	good := filepath.Join(t.TempDir(), "good.png")
+	if err := os.WriteFile(good, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replaceWithLink(t, path, good)
+	_, err = db.Image(ctx, ref)
+	assertDamaged(t, "a link to the right bytes", err, path, "is a symbolic link, not a regular file")
+}
+
+// TestPutImageReplacesADamagedFile: PutImage stores the bytes again over a
+// file of the right size but the wrong content, and over a symbolic link,
+// which it replaces without writing through it.
+func TestPutImageReplacesADamagedFile(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, t.TempDir(), newClock())
+	data := pngBytes(t, 4, 4, 1)
+	ref, err := db.PutImage(ctx, core.Image{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := db.ImagePath(ref)
+	other := pngBytes(t, 4, 4, 2)
+	if len(other) != len(data) {
+		t.Fatalf("test images differ in size: %d, %d", len(other), len(data))
+	}
+
+	if err := os.WriteFile(path, other, 0o644); err != nil { // same size, other bytes
+		t.Fatal(err)
+	}
+	if _, err := db.PutImage(ctx, core.Image{Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Image(ctx, ref); err != nil || !bytes.Equal(got.Data, data) {
+		t.Errorf("a damaged file of the right size was kept (err %v)", err)
+	}
+
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replaceWithLink(t, path, victim)
+	if _, err := db.PutImage(ctx, core.Image{Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the link was kept: %v, %v", fi.Mode(), err)
+	}
+	if got, _ := os.ReadFile(victim); !bytes.Equal(got, other) {
+		t.Error("PutImage wrote through the link")
+	}
+	if err := db.CheckImage(ctx, ref); err != nil {
+		t.Errorf("CheckImage after the repair: %v", err)
+	}
+	assertNoTempFiles(t, db)
+}
+
+// assertDamaged fails t unless err is a *DamagedImageError of kind Internal
+// naming path, whose message contains why.
+func assertDamaged(t *testing.T, what string, err error, path, why string) {
+	t.Helper()
+	var damaged *DamagedImageError
+	if !errors.As(err, &damaged) || damaged.Path != path || core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), why) {
+		t.Errorf("%s: err = %v; want a DamagedImageError naming %s, saying %q", what, err, path, why)
+	}
+}
+
+// replaceWithLink replaces the file at path with a symbolic link to target.
+func replaceWithLink(t *testing.T, path, target string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// allocatedBy returns the bytes fn allocated on the heap.
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

@@ -15,6 +15,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/easel-bot/easel/internal/regfile"
 )
 
 // snapshotAttempts bounds how often OpenReadOnly copies a database that
@@ -25,9 +27,10 @@ const snapshotAttempts = 20
 // snapshot and before the copy is checked.
 var snapshotCopied func(attempt int)
 
-// OpenReadOnly opens the data dir dir for reading only, for reports such as
-// `easel usage`: it creates nothing, migrates nothing and writes nothing,
-// and every method that writes fails.
+// OpenReadOnly opens the data dir dir for reading only, for the commands
+// that only read (`easel usage`, `easel sessions`): it creates nothing,
+// migrates nothing and writes nothing, and every method that writes fails.
+// It works on a read-only file system.
 //
 // bbolt lets one process write a database, or several read it, never both:
 // the writer's lock excludes readers. So when another process holds the
@@ -42,9 +45,10 @@ var snapshotCopied func(attempt int)
 // reads it as it was when copied.
 //
 // opts.Timeout is not used: OpenReadOnly does not wait for a lock. It
-// returns an error naming dir when dir has no database, the database is not
-// a valid one, needs migrating (start Easel once) or was written by a newer
-// Easel, or kept changing during every one of 20 copies.
+// returns an error naming dir when dir does not exist or is not a directory,
+// has no database, the database is not a valid one (or not a regular file),
+// needs migrating (start Easel once) or was written by a newer Easel, or
+// kept changing during every one of 20 copies.
 func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -60,6 +64,14 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	dir = abs
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("data dir %s does not exist; only easel chat and easel run create one", dir)
+	case err != nil:
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("data dir %s is not a directory", dir)
+	}
 	path := filepath.Join(dir, DBFile)
 	fi, err := os.Stat(path)
 	switch {
@@ -67,6 +79,8 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("data dir %s has no %s: nothing has been recorded there yet", dir, DBFile)
 	case err != nil:
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	case !fi.Mode().IsRegular(): // bbolt would wait forever on a named pipe
+		return nil, notDatabase(dir, &regfile.NotRegularError{Mode: fi.Mode()})
 	case fi.Size() == 0:
 		return nil, notDatabase(dir, errors.New("the file is empty"))
 	}

@@ -115,13 +115,24 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Error("opening read-only changed the database file")
 	}
 
-	// Errors: no database (and nothing created), not a database.
+	// Errors: no data dir (and nothing created), no database, not a
+	// directory, not a database.
 	missing := filepath.Join(t.TempDir(), "nope")
-	if _, err := OpenReadOnly(ctx, missing, Options{}); err == nil || !strings.Contains(err.Error(), "nothing has been recorded there yet") {
+	if _, err := OpenReadOnly(ctx, missing, Options{}); err == nil || err.Error() != "data dir "+missing+" does not exist; only easel chat and easel run create one" {
 		t.Errorf("OpenReadOnly of a missing dir: %v", err)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("OpenReadOnly created %s", missing)
+	}
+	empty := t.TempDir()
+	if _, err := OpenReadOnly(ctx, empty, Options{}); err == nil || !strings.Contains(err.Error(), "nothing has been recorded there yet") {
+		t.Errorf("OpenReadOnly of a dir without a database: %v", err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("OpenReadOnly created %v in %s", entries, empty)
+	}
+	if _, err := OpenReadOnly(ctx, filepath.Join(dir, DBFile), Options{}); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("OpenReadOnly of a file: %v", err)
 	}
 	bad := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bad, DBFile), bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {

@@ -37,9 +37,18 @@ func newLogger(w io.Writer, cfg config.Log, floor slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openStore opens the data dir named by cfg.
+// openStore opens the data dir named by cfg for writing, creating it if
+// need be. Only the commands that make images (chat, run) use it.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage.DB, error) {
 	return storage.Open(ctx, cfg.Storage.Dir, storage.Options{Timeout: time.Duration(cfg.Storage.OpenTimeout), Logger: log})
+}
+
+// openReadOnly opens the existing data dir named by cfg for reading only,
+// for the commands that only report (sessions, usage): it creates and
+// changes nothing, works on a read-only file system, and reads a snapshot
+// while another process holds the data dir.
+func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage.DB, error) {
+	return storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
 }
 
 // openApp opens the store and builds the providers and engine of cfg.

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/easel-bot/easel/config"
@@ -22,7 +22,8 @@ const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
   list                 every stored session, newest first
   show ID              the version tree of a session: prompts, flags, provider,
                        model, cost, timings and image paths
-  export ID -o DIR     the session's images plus session.json and index.html
+  export ID -o DIR     the session's images plus session.json and index.html,
+                       into a new or empty DIR (-force: replace files there)
 
 Each takes -config FILE and -data DIR to choose the data dir.`
 
@@ -39,13 +40,14 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	configPath := fs.String("config", "", "TOML config `file` (default: the embedded defaults)")
 	data := fs.String("data", "", "data `dir` (default: storage.dir, ./easel-data)")
 	out := new(string)
-	asJSON := new(bool)
+	asJSON, force := new(bool), new(bool)
 	switch sub {
 	case "list":
 	case "show":
 		asJSON = fs.Bool("json", false, "print the session record as JSON")
 	case "export":
-		out = fs.String("o", "", "output `dir` (created if missing)")
+		out = fs.String("o", "", "output `dir`: created if missing, else it must be empty")
+		force = fs.Bool("force", false, "export into a non-empty output dir, replacing files of the same names (never writing through a symbolic link)")
 	default:
 		return usageError{fmt.Sprintf("unknown subcommand %q: use list, show or export", sub)}
 	}
@@ -75,7 +77,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	}
 	applyOverrides(&cfg, *data, "")
 	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := openStore(ctx, cfg, log)
+	db, err := openReadOnly(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	case "show":
 		return showSession(ctx, e.stdout, db, id, *asJSON)
 	default:
-		return exportSession(ctx, e.stdout, db, id, *out)
+		return exportSession(ctx, e.stdout, e.stderr, db, id, *out, *force)
 	}
 }
 
@@ -136,7 +138,13 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 	if len(s.Versions) == 0 {
 		fmt.Fprintln(w, "(none yet)")
 	}
-	if err := core.WriteTree(w, s, db.ImagePath); err != nil {
+	imageLine := func(ref core.ImageRef) string { // the path, flagged if the file is not whole
+		if problem, _ := imageProblem(db, ref, db.CheckImage(ctx, ref)); problem != "" {
+			return db.ImagePath(ref) + "  ⚠ " + problem
+		}
+		return db.ImagePath(ref)
+	}
+	if err := core.WriteTree(w, s, imageLine); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\nturns:")
@@ -152,24 +160,43 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 	return nil
 }
 
-// exportSession copies a session's images into dir as v1.png, v2.png, … and
-// writes session.json and index.html beside them.
-func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir string) error {
+// exportSession writes a session's images into dir as v1.png, v2.png, …
+// with session.json and index.html beside them. dir is created if missing;
+// an existing one must be empty unless force (see openExportDir), and no
+// file is written through a symbolic link (see exportDir.write).
+//
+// An image that is missing or damaged in the data dir is skipped, with a
+// line on errw naming its version and file; everything else is still
+// written, index.html marks the skipped versions, and the error returned
+// lists them.
+func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, id, dir string, force bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	out, err := openExportDir(dir, force)
+	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	files := make([]string, len(s.Versions))
+	defer out.Close()
+	files := make([]string, len(s.Versions))    // "" where the image was skipped
+	problems := make([]string, len(s.Versions)) // why it was skipped
+	var skipped []string
 	for i, v := range s.Versions {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
 		img, err := db.Image(ctx, v.Image)
 		if err != nil {
-			return fmt.Errorf("export v%d: %w", v.N, err)
+			problem, detail := imageProblem(db, v.Image, err)
+			fmt.Fprintf(errw, "easel sessions: %s not exported: %s: %s\n", name, problem, detail)
+			problems[i] = problem
+			skipped = append(skipped, name)
+			continue
 		}
-		files[i] = fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
-		if err := os.WriteFile(filepath.Join(dir, files[i]), img.Data, 0o644); err != nil {
+		files[i] = name
+		if err := out.write(name, writeBytes(img.Data)); err != nil {
 			return fmt.Errorf("export v%d: %w", v.N, err)
 		}
 	}
@@ -177,34 +204,58 @@ func exportSession(ctx context.Context, w io.Writer, db *storage.DB, id, dir str
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "session.json"), append(record, '\n'), 0o644); err != nil {
+	if err := out.write("session.json", writeBytes(append(record, '\n'))); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	f, err := os.Create(filepath.Join(dir, "index.html"))
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	err = exportPage.Execute(f, exportData(s, files))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = out.write("index.html", func(f io.Writer) error { return exportPage.Execute(f, exportData(s, files, problems)) })
 	if err != nil {
 		return fmt.Errorf("export: write index.html: %w", err)
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "exported %d of %d images of session %s to %s\n", len(files)-len(skipped), len(files), s.ID, dir)
+		return fmt.Errorf("export of session %s is incomplete: %s not exported (the stored images are missing or damaged); the other images, session.json and index.html are in %s",
+			s.ID, strings.Join(skipped, ", "), dir)
 	}
 	fmt.Fprintf(w, "exported %d images of session %s to %s\n", len(files), s.ID, dir)
 	return nil
 }
 
+// imageProblem says what is wrong with the stored image of ref, given the
+// error reading it: problem is "" (err is nil), "image missing", "image
+// damaged" or "image unreadable"; detail names the file and says more.
+func imageProblem(db *storage.DB, ref core.ImageRef, err error) (problem, detail string) {
+	var damaged *storage.DamagedImageError
+	switch {
+	case err == nil:
+		return "", ""
+	case core.KindOf(err) == core.NotFound:
+		return "image missing", "no file " + db.ImagePath(ref)
+	case errors.As(err, &damaged):
+		return "image damaged", fmt.Sprintf("%s: %v", damaged.Path, damaged.Err)
+	default:
+		return "image unreadable", err.Error()
+	}
+}
+
+// writeBytes returns a fill function for exportDir.write that writes data.
+func writeBytes(data []byte) func(io.Writer) error {
+	return func(f io.Writer) error {
+		_, err := f.Write(data)
+		return err
+	}
+}
+
 type exportVersion struct {
 	File, Caption string
+	Problem       string // why File is "": the image was not exported
 	N, Parent     int
 	Head          bool
 }
 
-func exportData(s *core.Session, files []string) any {
+func exportData(s *core.Session, files, problems []string) any {
 	vs := make([]exportVersion, len(s.Versions))
 	for i, v := range s.Versions {
-		vs[i] = exportVersion{File: files[i], Caption: core.Caption(s, v.N), N: v.N, Parent: v.Parent, Head: v.N == s.Head}
+		vs[i] = exportVersion{File: files[i], Problem: problems[i], Caption: core.Caption(s, v.N), N: v.N, Parent: v.Parent, Head: v.N == s.Head}
 	}
 	return struct {
 		Session  *core.Session
@@ -215,10 +266,11 @@ func exportData(s *core.Session, files []string) any {
 var exportPage = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Easel session {{.Session.ID}}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;background:#fafafa}figure{display:inline-block;margin:1rem;vertical-align:top;max-width:340px}
-img{max-width:320px;border:1px solid #ccc;background:#fff}.head img{border:3px solid #2a7}figcaption{font-size:.85rem;color:#333}</style></head>
+img{max-width:320px;border:1px solid #ccc;background:#fff}.head img{border:3px solid #2a7}figcaption{font-size:.85rem;color:#333}
+.missing{width:320px;padding:3rem 0;text-align:center;border:1px dashed #c33;color:#c33}</style></head>
 <body><h1>Easel session {{.Session.ID}}</h1>
 <p>{{.Session.Platform}} · started {{.Session.CreatedAt.Format "2006-01-02 15:04"}} · head v{{.Session.Head}}</p>
-{{range .Versions}}<figure{{if .Head}} class="head"{{end}} id="v{{.N}}"><a href="{{.File}}"><img src="{{.File}}" alt="v{{.N}}"></a>
+{{range .Versions}}<figure{{if .Head}} class="head"{{end}} id="v{{.N}}">{{if .File}}<a href="{{.File}}"><img src="{{.File}}" alt="v{{.N}}"></a>{{else}}<p class="missing">v{{.N}}: {{.Problem}}</p>{{end}}
 <figcaption>{{.Caption}}{{if .Parent}} · from <a href="#v{{.Parent}}">v{{.Parent}}</a>{{end}}</figcaption></figure>
 {{end}}</body></html>
 `))

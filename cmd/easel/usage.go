@@ -54,7 +54,7 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 	}
 	applyOverrides(&cfg, *data, "")
 	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
+	db, err := openReadOnly(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,8 @@ func TestUsageCommand(t *testing.T) {
 		{[]string{"-month", "March"}, 2, "write the month as YYYY-MM"},
 		{[]string{"-user", "a/b"}, 2, "without /"},
 		{[]string{"extra"}, 2, "unexpected argument"},
-		{[]string{"-data", filepath.Join(t.TempDir(), "nothing")}, 1, "nothing has been recorded there yet"},
+		{[]string{"-data", filepath.Join(t.TempDir(), "nothing")}, 1, "nothing does not exist"},
+		{[]string{"-data", t.TempDir()}, 1, "nothing has been recorded there yet"},
 	} {
 		_, errOut, code := easel(t, "", nil, append([]string{"usage"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
