@@ -92,10 +92,18 @@ Commands:
 // and Run goes on with the next.
 func (c *Console) Run(ctx context.Context, in io.Reader) error {
 	maxBytes, maxChars := lineLimits(c.engine.Limits())
-	lines := newLineReader(in, maxBytes)
+	stop := make(chan struct{})
+	defer close(stop)
+	lines := readLines(newLineReader(in, maxBytes), stop)
 	newSession := false
 	for lineNo := 1; ; lineNo++ {
-		text, chars, long, err := lines.next()
+		var l inputLine
+		select {
+		case l = <-lines:
+		case <-ctx.Done():
+			return nil // a signal: stop now, even while waiting for input
+		}
+		text, chars, long, err := l.text, l.chars, l.long, l.err
 		if err == io.EOF {
 			return nil
 		}

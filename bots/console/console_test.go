@@ -3,8 +3,10 @@ package console
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
@@ -128,5 +130,27 @@ func TestHostileTextIsEscaped(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q: %q", want, out.String())
 		}
+	}
+}
+
+// A signal while Run waits for input (an idle terminal) ends it at once.
+func TestRunStopsWhileWaitingForInput(t *testing.T) {
+	in, w := io.Pipe()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := New(&recorder{}, io.Discard, Options{User: core.User{ID: "me"}})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, in) }()
+	if _, err := io.WriteString(w, "a fox\n"); err != nil { // read and handled
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil after a signal", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still waiting for input 10s after its context ended")
 	}
 }

@@ -31,6 +31,37 @@ type lineReader struct {
 	buf []byte // the line being read, up to max bytes and its line ending
 }
 
+// inputLine is one result of lineReader.next.
+type inputLine struct {
+	text  string
+	chars int
+	long  bool
+	err   error
+}
+
+// readLines reads lines from l in a goroutine, so that a reader waiting for
+// input can be abandoned, and sends each on the channel it returns, the
+// last with an error (io.EOF at the end of the input). It stops sending when
+// stop is closed; a read already under way ends with the process.
+func readLines(l *lineReader, stop <-chan struct{}) <-chan inputLine {
+	out := make(chan inputLine)
+	go func() {
+		for {
+			var ln inputLine
+			ln.text, ln.chars, ln.long, ln.err = l.next()
+			select {
+			case out <- ln:
+			case <-stop:
+				return
+			}
+			if ln.err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
 func newLineReader(r io.Reader, max int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
