@@ -28,6 +28,7 @@ import (
 	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/storage"
 )
@@ -299,7 +300,7 @@ func newStack(t testing.TB, ecfg core.EngineConfig, gen core.Generator) *stack {
 	ecfg.DefaultProvider = "bench"
 	ecfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 4000}
 	ecfg.TurnTimeout = 5 * time.Minute
-	eng, err := core.NewEngine(ecfg, db, map[string]core.Generator{"bench": gen}, nil)
+	eng, err := core.NewEngine(ecfg, db, coretest.ImageDir(t, ""), map[string]core.Generator{"bench": gen}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -176,7 +177,7 @@ func TestMemoryPerJob(t *testing.T) {
 	}
 	defer db.Close()
 	eng, err := core.NewEngine(core.EngineConfig{DefaultProvider: "openai", MaxConcurrent: k, Limits: core.Limits{MaxN: 4, MaxPromptChars: 4000}},
-		db, map[string]core.Generator{"openai": oai.generator(t)}, nil)
+		db, coretest.ImageDir(t, ""), map[string]core.Generator{"openai": oai.generator(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestQueuePositions(t *testing.T) {
 	}
 	defer db.Close()
 	gen := &sleepGen{latency: 100 * time.Millisecond, img: makePNG(4 << 10)}
-	eng, err := core.NewEngine(core.EngineConfig{DefaultProvider: "s", MaxQueue: 10, MaxPerUser: 10}, db, map[string]core.Generator{"s": gen}, nil)
+	eng, err := core.NewEngine(core.EngineConfig{DefaultProvider: "s", MaxQueue: 10, MaxPerUser: 10}, db, coretest.ImageDir(t, ""), map[string]core.Generator{"s": gen}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

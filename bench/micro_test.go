@@ -8,10 +8,9 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/easel-bot/easel/core"
-	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 // BenchmarkCaption renders the caption of the head of a 3-turn session.
@@ -91,11 +90,7 @@ func BenchmarkResponsePath(b *testing.B) {
 		}
 	})
 	b.Run("put-image-new", func(b *testing.B) {
-		db, err := storage.Open(context.Background(), b.TempDir(), storage.Options{Timeout: time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
+		images := coretest.ImageDir(b, "")
 		data := bytes.Clone(img)
 		n := 0
 		b.SetBytes(int64(len(img)))
@@ -103,7 +98,7 @@ func BenchmarkResponsePath(b *testing.B) {
 			n++
 			data[len(data)-20] = byte(n) // inside the IEND-preceding data: new bytes, same header
 			data[len(data)-21] = byte(n >> 8)
-			if _, err := db.PutImage(context.Background(), core.Image{Data: data, MIME: "image/png"}); err != nil {
+			if _, err := images.Put(context.Background(), core.Image{Data: data, MIME: "image/png"}); err != nil {
 				b.Fatal(err)
 			}
 		}

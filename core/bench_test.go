@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -39,7 +40,7 @@ func BenchmarkEngineTurn(b *testing.B) {
 	}
 	defer db.Close()
 	e, err := core.NewEngine(core.EngineConfig{DefaultProvider: "instant", Limits: core.Limits{MaxN: 4, MaxPromptChars: 32000}},
-		db, map[string]core.Generator{"instant": instantGen{testPNG(1)}}, slog.New(slog.DiscardHandler))
+		db, coretest.ImageDir(b, ""), map[string]core.Generator{"instant": instantGen{testPNG(1)}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // Effects are what storing a changed session changes beside the session
-// itself. Core decides them (see EffectsOf); a Store applies them in the
+// itself. Core decides them (see EffectsOf); a SessionStore applies them in the
 // same transaction as the session and decides nothing, so that every
 // backend keeps the same index, counters and inbox.
 type Effects struct {
@@ -38,7 +38,7 @@ type Job struct {
 	User     string // the user id of the turn's author
 	Attempts int
 	// Pending is set while the turn has work left (see Turn.Pending); only
-	// pending jobs are returned by Store.ActiveJobs.
+	// pending jobs are returned by SessionStore.ActiveJobs.
 	Pending  bool
 	QueuedAt time.Time
 }

@@ -114,7 +114,8 @@ type Queued struct {
 // thread's lock and under quota.mu (quota checks read usage), never under mu.
 type Engine struct {
 	cfg       EngineConfig
-	store     Store
+	store     SessionStore
+	images    ImageStore
 	providers map[string]Generator
 	log       *slog.Logger
 	now       func() time.Time
@@ -138,9 +139,10 @@ type Engine struct {
 	quota quotaBook // images and spend held by turns admitted but not ended
 }
 
-// NewEngine returns an Engine that keeps sessions in store and renders with
-// providers, keyed by name. cfg.DefaultProvider must be one of them.
-func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, log *slog.Logger) (*Engine, error) {
+// NewEngine returns an Engine that keeps sessions in store and image bytes
+// in images, and renders with providers, keyed by name.
+// cfg.DefaultProvider must be one of them.
+func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, providers map[string]Generator, log *slog.Logger) (*Engine, error) {
 	if _, ok := providers[cfg.DefaultProvider]; !ok {
 		return nil, fmt.Errorf("engine: default provider %q is not configured", cfg.DefaultProvider)
 	}
@@ -161,6 +163,7 @@ func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, lo
 	return &Engine{
 		cfg:        cfg,
 		store:      store,
+		images:     images,
 		providers:  providers,
 		log:        log,
 		now:        time.Now,

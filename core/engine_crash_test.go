@@ -79,7 +79,7 @@ func TestEnginePostsWhatACrashLeftUnposted(t *testing.T) {
 	// posting anything.
 	var refs []core.ImageRef
 	for i := range 2 {
-		ref, err := h.db.PutImage(ctx, core.Image{Data: testPNG(100 + i), MIME: "image/png"})
+		ref, err := h.images.Put(ctx, core.Image{Data: testPNG(100 + i), MIME: "image/png"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/core/openai/openaitest"
 	"github.com/easel-bot/easel/storage"
@@ -104,11 +105,11 @@ func (r *rig) open() {
 	cfg := r.cfg
 	cfg.DefaultProvider = "fake"
 	cfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 32000}
-	var store core.Store = db
+	var store core.SessionStore = db
 	if r.slow {
 		store = slowUsage{db}
 	}
-	e, err := core.NewEngine(cfg, store, map[string]core.Generator{"fake": r.gen}, slog.New(slog.DiscardHandler))
+	e, err := core.NewEngine(cfg, store, coretest.ImageDir(r.t, r.dir), map[string]core.Generator{"fake": r.gen}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -539,7 +540,7 @@ func TestQuotaOpenAIBudget(t *testing.T) {
 	}
 	defer db.Close()
 	e, err := core.NewEngine(core.EngineConfig{DefaultProvider: "openai", Limits: core.Limits{MaxN: 4, MaxPromptChars: 32000},
-		Quotas: core.Quotas{SpendPerWorkspaceMonthUSD: 0.25}}, db, map[string]core.Generator{"openai": gen}, nil)
+		Quotas: core.Quotas{SpendPerWorkspaceMonthUSD: 0.25}}, db, coretest.ImageDir(t, dir), map[string]core.Generator{"openai": gen}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

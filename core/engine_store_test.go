@@ -9,6 +9,7 @@ import (
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
+	"github.com/easel-bot/easel/storage"
 )
 
 // newFailingHarness is a harness whose engine writes through a store that
@@ -17,8 +18,8 @@ func newFailingHarness(t *testing.T, cfg core.EngineConfig) (*harness, *coretest
 	t.Helper()
 	var fs *coretest.FailingStore
 	h := &harness{t: t, dir: t.TempDir(), gen: &fakeGen{}, logs: &bytes.Buffer{}}
-	h.wrap = func(s core.Store) core.Store {
-		fs = coretest.NewFailingStore(s)
+	h.fail = func(db *storage.DB) *coretest.FailingStore {
+		fs = coretest.NewFailingStore(db)
 		return fs
 	}
 	h.open(cfg)

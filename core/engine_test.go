@@ -15,6 +15,7 @@ import (
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/imagedir"
 )
 
 // fakeGen is a Generator that draws a distinct small PNG per call and
@@ -180,8 +181,9 @@ type harness struct {
 	gen    *fakeGen
 	engine *core.Engine
 	logs   *bytes.Buffer
-	// wrap, if set, wraps the store the engine is given.
-	wrap func(core.Store) core.Store
+	images *imagedir.Dir
+	// fail, if set, wraps the stores the engine is given.
+	fail func(*storage.DB) *coretest.FailingStore
 }
 
 func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
@@ -211,11 +213,14 @@ func (h *harness) openWith(cfg core.EngineConfig, gen core.Generator) {
 		cfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 32000}
 	}
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, nil))
-	var store core.Store = db
-	if h.wrap != nil {
-		store = h.wrap(db)
+	h.images = coretest.ImageDir(h.t, h.dir)
+	var store core.SessionStore = db
+	var images core.ImageStore = h.images
+	if h.fail != nil {
+		fs := h.fail(db)
+		store, images = fs, fs.Images(images)
 	}
-	e, err := core.NewEngine(cfg, store, map[string]core.Generator{"fake": gen}, log)
+	e, err := core.NewEngine(cfg, store, images, map[string]core.Generator{"fake": gen}, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -274,7 +279,7 @@ func (h *harness) session(id string) *core.Session {
 
 func (h *harness) imageBytes(ref core.ImageRef) []byte {
 	h.t.Helper()
-	img, err := h.db.Image(context.Background(), ref)
+	img, err := h.images.Get(context.Background(), ref)
 	if err != nil {
 		h.t.Fatal(err)
 	}

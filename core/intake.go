@@ -95,7 +95,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 		}
 	}()
 	for _, in := range msg.Inputs {
-		img, err := e.store.PutImage(ctx, in)
+		img, err := e.images.Put(ctx, in)
 		if err != nil {
 			return Queued{}, nil, fmt.Errorf("engine: store attachment: %w", err)
 		}

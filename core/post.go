@@ -84,13 +84,13 @@ func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, t
 	img, ok := images[n]
 	if !ok {
 		var err error
-		if img, err = e.store.Image(ctx, v.Image); err != nil {
+		if img, err = e.images.Get(ctx, v.Image); err != nil {
 			e.log.Error("post image failed: cannot read it", "session", sess.ID, "version", n, "err", err)
 			return e.runCtx.Err() == nil
 		}
 	}
 	p := ImagePost{
-		SessionID: sess.ID, Version: n, Image: img, Path: e.store.ImagePath(v.Image),
+		SessionID: sess.ID, Version: n, Image: img, Path: e.images.Locate(v.Image),
 		Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
 	}
 	if err := th.PostImage(ctx, p); err != nil {

@@ -29,9 +29,9 @@ type UsageTotals struct {
 	CostUSD float64
 }
 
-// UsageReader reads the durable usage counters, which the Store updates in
+// UsageReader reads the durable usage counters, which the SessionStore updates in
 // the same transaction as a turn becomes done (and only then, once per
-// turn). The Engine needs its Store to implement UsageReader when Quotas are
+// turn). The Engine needs its SessionStore to implement UsageReader when Quotas are
 // set; *storage.DB does.
 type UsageReader interface {
 	// UsageTotals returns the counter stored under key (see UserDayKey and

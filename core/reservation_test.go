@@ -9,7 +9,7 @@ import (
 // whichever path ends the turn and however often it is released.
 func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
 	e, err := NewEngine(EngineConfig{DefaultProvider: "p", MaxPerUser: 2, Quotas: Quotas{ImagesPerUserDay: 5}},
-		usageOnly{}, map[string]Generator{"p": fixedCost{}}, nil)
+		usageOnly{}, nil, map[string]Generator{"p": fixedCost{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
 
 // usageOnly is a Store that reports no usage; only reserve's quota check
 // reads it.
-type usageOnly struct{ Store }
+type usageOnly struct{ SessionStore }
 
 func (usageOnly) UsageTotals(context.Context, string) (UsageTotals, error) {
 	return UsageTotals{}, nil

@@ -46,7 +46,7 @@ func (e *Engine) retry(ctx context.Context, what string, op func(context.Context
 	}
 }
 
-// update is Store.UpdateSession with retry; if out is not nil, it is set to
+// update is SessionStore.UpdateSession with retry; if out is not nil, it is set to
 // the stored session.
 func (e *Engine) update(ctx context.Context, what, id string, fn func(*Session) error, out **Session) error {
 	return e.retry(ctx, what, func(ctx context.Context) error {

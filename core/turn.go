@@ -188,14 +188,14 @@ func (s *Session) history(n int) []string {
 // loadInputs reads the base image and attachments from the store.
 func (e *Engine) loadInputs(j *job) error {
 	if v := j.sess.Version(j.base); v != nil {
-		img, err := e.store.Image(e.runCtx, v.Image)
+		img, err := e.images.Get(e.runCtx, v.Image)
 		if err != nil {
 			return fmt.Errorf("engine: load v%d: %w", v.N, err)
 		}
 		j.req.Base = &img
 	}
 	for _, ref := range j.turn.Inputs {
-		img, err := e.store.Image(e.runCtx, ref)
+		img, err := e.images.Get(e.runCtx, ref)
 		if err != nil {
 			return fmt.Errorf("engine: load attachment: %w", err)
 		}
@@ -220,7 +220,7 @@ func (e *Engine) finish(j *job, res Result) error {
 	refs := make([]ImageRef, len(res.Images))
 	for i, img := range res.Images {
 		err := e.retry(e.runCtx, "store an image", func(ctx context.Context) (err error) {
-			refs[i], err = e.store.PutImage(ctx, img)
+			refs[i], err = e.images.Put(ctx, img)
 			return err
 		})
 		if KindOf(err) == Invalid {

@@ -1,11 +1,11 @@
-// Package storage keeps Easel's refinement sessions in a bbolt database and
-// their image bytes in content-addressed files beside it.
+// Package storage keeps Easel's refinement sessions in a bbolt database:
+// easel.db in a data dir holds sessions, turns, the job index, usage
+// counters, the inbox of deliveries and processed event ids. Image bytes
+// live apart (see storage/imagedir, which keeps them in the data dir's
+// images/): bbolt files never shrink.
 //
-// A data dir holds easel.db (sessions, turns, the job index, usage counters
-// and processed event ids) and images/, where each image is stored once under
-// its SHA-256. Image bytes never go into bbolt: bbolt files never shrink.
-//
-// DB implements core.Store. Every write is one bbolt transaction; bbolt allows
+// DB implements core.SessionStore and passes the contract suite of
+// storage/storetest. Every write is one bbolt transaction; bbolt allows
 // one writer at a time, so concurrent updates of a session are serialised
 // and none is lost. No transaction spans anything but bbolt itself.
 package storage
@@ -40,18 +40,17 @@ type Options struct {
 
 // DB is an open data dir. Its methods may be called from many goroutines.
 type DB struct {
-	dir    string
-	bolt   *bolt.DB
-	images string // dir/images
-	log    *slog.Logger
-	now    func() time.Time
+	dir  string
+	bolt *bolt.DB
+	log  *slog.Logger
+	now  func() time.Time
 }
 
 // DB is Easel's session store.
-var _ core.Store = (*DB)(nil)
+var _ core.SessionStore = (*DB)(nil)
 
-// Open opens the data dir, creating it, its images/ directory (mode 0700)
-// and its database (mode 0600) as needed, and brings the database's schema
+// Open opens the data dir, creating it (mode 0700) and its database (mode
+// 0600) as needed, and brings the database's schema
 // up to date. It returns an error naming dir when the database stays locked
 // by another process for opts.Timeout, is not a valid Easel database (empty,
 // truncated, damaged, or another program's), or was written by a newer
@@ -73,12 +72,11 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	dir = abs // image paths are shown to people: make them unambiguous
-	images := filepath.Join(dir, "images")
-	if err := os.MkdirAll(images, 0o700); err != nil {
+	dir = abs // the path is shown to people: make it unambiguous
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	db := &DB{dir: dir, images: images, log: opts.Logger, now: opts.Now}
+	db := &DB{dir: dir, log: opts.Logger, now: opts.Now}
 	if err := db.open(ctx, opts.Timeout); err != nil {
 		return nil, err
 	}

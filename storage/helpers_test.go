@@ -1,12 +1,8 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/png"
 	"sync"
 	"testing"
 	"time"
@@ -106,19 +102,4 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// pngBytes returns a w×h PNG whose pixels depend on seed.
-func pngBytes(t testing.TB, w, h int, seed byte) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = byte(i)*31 + seed
-	}
-	img.Set(0, 0, color.NRGBA{seed, seed, seed, 255})
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/easel-bot/easel/internal/atomicfile"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -38,7 +39,7 @@ func (db *DB) open(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(db.dir) // make the new easel.db and images/ entries durable
+	return atomicfile.SyncDir(db.dir) // make the new easel.db entry durable
 }
 
 // guardedOpen opens path with opts as db.bolt and passes bolt.Open's error

@@ -84,7 +84,7 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 	case fi.Size() == 0:
 		return nil, notDatabase(dir, errors.New("the file is empty"))
 	}
-	db := &DB{dir: dir, images: filepath.Join(dir, "images"), log: opts.Logger, now: opts.Now}
+	db := &DB{dir: dir, log: opts.Logger, now: opts.Now}
 
 	// A shared lock: granted unless a writer holds the database. Timeout
 	// below bbolt's retry interval means a single try.

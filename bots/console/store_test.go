@@ -51,7 +51,7 @@ func TestScriptedChatOnAFullDiskEnds(t *testing.T) {
 	defer db.Close()
 	out := &fillsUp{fs: coretest.NewFailingStore(db)}
 	engine, err := core.NewEngine(core.EngineConfig{DefaultProvider: "preview", StoreRetry: 200 * time.Millisecond,
-		Limits: core.Limits{MaxN: 4, MaxPromptChars: 1000}}, out.fs, map[string]core.Generator{"preview": preview.New(preview.Config{})}, nil)
+		Limits: core.Limits{MaxN: 4, MaxPromptChars: 1000}}, out.fs, out.fs.Images(coretest.ImageDir(t, "")), map[string]core.Generator{"preview": preview.New(preview.Config{})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -299,7 +300,7 @@ func launchWith(t *testing.T, s *setup, events func(*storage.DB) discord.EventLo
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	if h.engine, err = core.NewEngine(s.engine, h.db, map[string]core.Generator{"fake": s.gen}, log); err != nil {
+	if h.engine, err = core.NewEngine(s.engine, h.db, coretest.ImageDir(t, s.dir), map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
 	if h.bot, err = discord.New(s.cfg, h.engine, events(h.db), log); err != nil {

@@ -102,8 +102,8 @@ type setup struct {
 	cfg    discord.Config
 	engine core.EngineConfig
 	gen    *fakeGen
-	// store, if set, wraps the store the engine is given.
-	store func(core.Store) core.Store
+	// store, if set, wraps the stores the engine is given.
+	store func(*storage.DB) *coretest.FailingStore
 }
 
 // start runs a bot with /imagine registered in the fake's guild and the
@@ -138,11 +138,13 @@ func launch(t testing.TB, s *setup) *harness {
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	var store core.Store = h.db
+	var store core.SessionStore = h.db
+	var images core.ImageStore = coretest.ImageDir(t, s.dir)
 	if s.store != nil {
-		store = s.store(h.db)
+		fs := s.store(h.db)
+		store, images = fs, fs.Images(images)
 	}
-	if h.engine, err = core.NewEngine(s.engine, store, map[string]core.Generator{"fake": s.gen}, log); err != nil {
+	if h.engine, err = core.NewEngine(s.engine, store, images, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
 	if h.bot, err = discord.New(s.cfg, h.engine, h.db, log); err != nil {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/bots/discord"
-	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
+	"github.com/easel-bot/easel/storage"
 )
 
 // The disk fills up while an image renders and a reply waits behind it. The
@@ -22,8 +22,8 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	h := start(t, func(s *setup) {
 		s.gen.gate = make(chan struct{}, 1)
 		s.engine.StoreRetry = 200 * time.Millisecond
-		s.store = func(st core.Store) core.Store {
-			fs = coretest.NewFailingStore(st)
+		s.store = func(db *storage.DB) *coretest.FailingStore {
+			fs = coretest.NewFailingStore(db)
 			return fs
 		}
 	})

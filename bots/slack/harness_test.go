@@ -126,8 +126,8 @@ type options struct {
 	// before runs on the store before the bot starts, as an earlier
 	// process might have left it.
 	before func(*storage.DB)
-	// store, if set, wraps the store the engine is given.
-	store func(core.Store) core.Store
+	// store, if set, wraps the stores the engine is given.
+	store func(*storage.DB) *coretest.FailingStore
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -144,7 +144,8 @@ func newHarness(t testing.TB, o options) *harness {
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
-	db, err := storage.Open(context.Background(), t.TempDir(), storage.Options{Timeout: time.Second})
+	dir := t.TempDir()
+	db, err := storage.Open(context.Background(), dir, storage.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,11 +153,13 @@ func newHarness(t testing.TB, o options) *harness {
 	ecfg.DefaultProvider = "fake"
 	ecfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 4000}
 	ecfg.Variations = max(ecfg.Variations, 2)
-	var store core.Store = db
+	var store core.SessionStore = db
+	var images core.ImageStore = coretest.ImageDir(t, dir)
 	if o.store != nil {
-		store = o.store(db)
+		fs := o.store(db)
+		store, images = fs, fs.Images(images)
 	}
-	engine, err := core.NewEngine(ecfg, store, map[string]core.Generator{"fake": h.gen}, log)
+	engine, err := core.NewEngine(ecfg, store, images, map[string]core.Generator{"fake": h.gen}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

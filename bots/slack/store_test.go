@@ -8,6 +8,7 @@ import (
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
+	"github.com/easel-bot/easel/storage"
 )
 
 // The disk fills up while an image renders and another request waits in
@@ -20,8 +21,8 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	h := newHarness(t, options{
 		gate:   gate,
 		engine: core.EngineConfig{StoreRetry: 200 * time.Millisecond},
-		store: func(s core.Store) core.Store {
-			fs = coretest.NewFailingStore(s)
+		store: func(db *storage.DB) *coretest.FailingStore {
+			fs = coretest.NewFailingStore(db)
 			return fs
 		},
 	})

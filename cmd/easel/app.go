@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/easel-bot/easel/config"
@@ -13,12 +14,14 @@ import (
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/core/preview"
 	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/imagedir"
 )
 
 // app is Easel wired together: the store, the providers and the engine.
 type app struct {
 	cfg    config.Config
 	db     *storage.DB
+	images *imagedir.Dir
 	engine *core.Engine
 	log    *slog.Logger
 }
@@ -43,6 +46,21 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*stora
 	return storage.Open(ctx, cfg.Storage.Dir, storage.Options{Timeout: time.Duration(cfg.Storage.OpenTimeout), Logger: log})
 }
 
+// imagesDir is the directory of image files inside a data dir.
+const imagesDir = "images"
+
+// openImages opens the image directory of the data dir named by cfg for
+// writing, creating it if need be.
+func openImages(cfg config.Config, log *slog.Logger) (*imagedir.Dir, error) {
+	return imagedir.Open(filepath.Join(cfg.Storage.Dir, imagesDir), log)
+}
+
+// readImages returns the image directory of the data dir named by cfg for
+// reading only; it touches nothing on disk.
+func readImages(cfg config.Config, log *slog.Logger) (*imagedir.Dir, error) {
+	return imagedir.ReadOnly(filepath.Join(cfg.Storage.Dir, imagesDir), log)
+}
+
 // openReadOnly opens the existing data dir named by cfg for reading only,
 // for the commands that only report (sessions, usage): it creates and
 // changes nothing, works on a read-only file system, and reads a snapshot
@@ -61,12 +79,17 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	engine, err := core.NewEngine(engineConfig(cfg), db, providers, log)
+	images, err := openImages(cfg, log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, db: db, engine: engine, log: log}, nil
+	engine, err := core.NewEngine(engineConfig(cfg), db, images, providers, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, db: db, images: images, engine: engine, log: log}, nil
 }
 
 // engineConfig returns the engine's settings from cfg.

@@ -59,7 +59,7 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 		thread = sess.Thread
 	}
 	con := console.New(a.engine, e.stdout, console.Options{
-		User: localUser(), Thread: thread, ImagePath: a.db.ImagePath, Log: log,
+		User: localUser(), Thread: thread, ImagePath: a.images.Locate, Log: log,
 		Wait: !isTerminal(e.stdin), // scripted input: one result after another
 	})
 	fmt.Fprintf(e.stdout, "easel chat · provider %s · data %s · /help for commands\n", describeProvider(cfg), a.db.Dir())

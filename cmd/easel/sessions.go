@@ -15,6 +15,7 @@ import (
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/safetext"
 	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/imagedir"
 )
 
 const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
@@ -82,13 +83,17 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	images, err := readImages(cfg, log)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "list":
 		return listSessions(ctx, e.stdout, db)
 	case "show":
-		return showSession(ctx, e.stdout, db, id, *asJSON)
+		return showSession(ctx, e.stdout, db, images, id, *asJSON)
 	default:
-		return exportSession(ctx, e.stdout, e.stderr, db, id, *out, *force)
+		return exportSession(ctx, e.stdout, e.stderr, db, images, id, *out, *force)
 	}
 }
 
@@ -118,7 +123,7 @@ func listSessions(ctx context.Context, w io.Writer, db *storage.DB) error {
 	return tw.Flush()
 }
 
-func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, asJSON bool) error {
+func showSession(ctx context.Context, w io.Writer, db *storage.DB, images *imagedir.Dir, id string, asJSON bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
@@ -139,10 +144,10 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 		fmt.Fprintln(w, "(none yet)")
 	}
 	imageLine := func(ref core.ImageRef) string { // the path, flagged if the file is not whole
-		if problem, _ := imageProblem(db, ref, db.CheckImage(ctx, ref)); problem != "" {
-			return db.ImagePath(ref) + "  ⚠ " + problem
+		if problem, _ := imageProblem(images, ref, images.Check(ctx, ref)); problem != "" {
+			return images.Locate(ref) + "  ⚠ " + problem
 		}
-		return db.ImagePath(ref)
+		return images.Locate(ref)
 	}
 	if err := core.WriteTree(w, s, imageLine); err != nil {
 		return err
@@ -169,7 +174,7 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, id string, as
 // line on errw naming its version and file; everything else is still
 // written, index.html marks the skipped versions, and the error returned
 // lists them.
-func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, id, dir string, force bool) error {
+func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, images *imagedir.Dir, id, dir string, force bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
@@ -187,9 +192,9 @@ func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, id, d
 			return err
 		}
 		name := fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
-		img, err := db.Image(ctx, v.Image)
+		img, err := images.Get(ctx, v.Image)
 		if err != nil {
-			problem, detail := imageProblem(db, v.Image, err)
+			problem, detail := imageProblem(images, v.Image, err)
 			fmt.Fprintf(errw, "easel sessions: %s not exported: %s: %s\n", name, problem, detail)
 			problems[i] = problem
 			skipped = append(skipped, name)
@@ -223,13 +228,13 @@ func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, id, d
 // imageProblem says what is wrong with the stored image of ref, given the
 // error reading it: problem is "" (err is nil), "image missing", "image
 // damaged" or "image unreadable"; detail names the file and says more.
-func imageProblem(db *storage.DB, ref core.ImageRef, err error) (problem, detail string) {
-	var damaged *storage.DamagedImageError
+func imageProblem(images *imagedir.Dir, ref core.ImageRef, err error) (problem, detail string) {
+	var damaged *imagedir.DamagedImageError
 	switch {
 	case err == nil:
 		return "", ""
 	case core.KindOf(err) == core.NotFound:
-		return "image missing", "no file " + db.ImagePath(ref)
+		return "image missing", "no file " + images.Locate(ref)
 	case errors.As(err, &damaged):
 		return "image damaged", fmt.Sprintf("%s: %v", damaged.Path, damaged.Err)
 	default:

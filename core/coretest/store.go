@@ -14,17 +14,36 @@ import (
 // error a full disk gives.
 var ErrNoSpace = fmt.Errorf("storage: write easel.db: %w", syscall.ENOSPC)
 
-// FailingStore is a core.Store whose writes (CreateSession, UpdateSession,
-// PutImage) fail with ErrNoSpace while it is set failing, as on a full
-// disk; reads still work. Its zero value wraps no store: set Store.
+// FailingStore is a core.SessionStore whose writes (CreateSession,
+// UpdateSession), and those of the image store Images wraps (Put), fail with
+// ErrNoSpace while it is set failing, as on a full disk; reads still work.
 type FailingStore struct {
-	core.Store
+	core.SessionStore
 	failing atomic.Bool
 	failed  atomic.Int64 // writes refused
 }
 
 // NewFailingStore returns a FailingStore over s, not failing yet.
-func NewFailingStore(s core.Store) *FailingStore { return &FailingStore{Store: s} }
+func NewFailingStore(s core.SessionStore) *FailingStore { return &FailingStore{SessionStore: s} }
+
+// Images returns images whose Put fails while s fails.
+func (s *FailingStore) Images(images core.ImageStore) core.ImageStore {
+	return failingImages{ImageStore: images, s: s}
+}
+
+// failingImages is an image store whose writes fail with its FailingStore's.
+type failingImages struct {
+	core.ImageStore
+	s *FailingStore
+}
+
+// Put fails while the store fails.
+func (f failingImages) Put(ctx context.Context, img core.Image) (core.ImageRef, error) {
+	if f.s.refuse() {
+		return core.ImageRef{}, ErrNoSpace
+	}
+	return f.ImageStore.Put(ctx, img)
+}
 
 // SetFailing makes writes fail (true) or pass through (false).
 func (s *FailingStore) SetFailing(on bool) { s.failing.Store(on) }
@@ -45,7 +64,7 @@ func (s *FailingStore) CreateSession(ctx context.Context, sess *core.Session) er
 	if s.refuse() {
 		return ErrNoSpace
 	}
-	return s.Store.CreateSession(ctx, sess)
+	return s.SessionStore.CreateSession(ctx, sess)
 }
 
 // UpdateSession fails while the store fails.
@@ -53,21 +72,13 @@ func (s *FailingStore) UpdateSession(ctx context.Context, id string, fn func(*co
 	if s.refuse() {
 		return nil, ErrNoSpace
 	}
-	return s.Store.UpdateSession(ctx, id, fn)
-}
-
-// PutImage fails while the store fails.
-func (s *FailingStore) PutImage(ctx context.Context, img core.Image) (core.ImageRef, error) {
-	if s.refuse() {
-		return core.ImageRef{}, ErrNoSpace
-	}
-	return s.Store.PutImage(ctx, img)
+	return s.SessionStore.UpdateSession(ctx, id, fn)
 }
 
 // UsageTotals reads the wrapped store's usage counters; it fails when that
 // store keeps none.
 func (s *FailingStore) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
-	u, ok := s.Store.(core.UsageReader)
+	u, ok := s.SessionStore.(core.UsageReader)
 	if !ok {
 		return core.UsageTotals{}, errors.New("coretest: the wrapped store keeps no usage")
 	}

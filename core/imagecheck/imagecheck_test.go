@@ -18,14 +18,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/core/imagecheck"
-	"github.com/easel-bot/easel/storage"
 )
 
 // maxCheckBytes bounds the memory one Check of a bomb may allocate. A
@@ -204,11 +202,7 @@ func TestDisplayName(t *testing.T) {
 // by content hash, and the name is kept only as a display name.
 func TestNamesNeverBecomePaths(t *testing.T) {
 	root := t.TempDir()
-	db, err := storage.Open(context.Background(), filepath.Join(root, "data"), storage.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	images := coretest.ImageDir(t, filepath.Join(root, "data"))
 	names := map[string]string{"../../etc/passwd": "passwd", `a/b\c.png`: "c.png", "../../../../tmp/x.png": "x.png", "/etc/shadow": "shadow"}
 	i := 0
 	for name, display := range names {
@@ -217,16 +211,16 @@ func TestNamesNeverBecomePaths(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		ref, err := db.PutImage(context.Background(), img)
+		ref, err := images.Put(context.Background(), img)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		want := filepath.Join(root, "data", "images", ref.SHA256[:2], ref.SHA256+".png")
-		if path := db.ImagePath(ref); path != want || ref.Name != display {
+		if path := images.Locate(ref); path != want || ref.Name != display {
 			t.Errorf("%s: stored at %s as %q, want %s as %q", name, path, ref.Name, want, display)
 		}
 	}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

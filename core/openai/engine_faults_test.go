@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -83,7 +84,7 @@ func TestEngineFaultMatrix(t *testing.T) {
 					DefaultProvider: "openai",
 					TurnTimeout:     time.Minute, // the provider's own bound ends the turn first
 					Limits:          core.Limits{MaxN: 4, MaxPromptChars: 32000},
-				}, db, map[string]core.Generator{"openai": g}, log)
+				}, db, coretest.ImageDir(t, ""), map[string]core.Generator{"openai": g}, log)
 				if err != nil {
 					t.Fatal(err)
 				}

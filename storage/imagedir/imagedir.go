@@ -1,4 +1,9 @@
-package storage
+// Package imagedir keeps image bytes in a local directory, one file per
+// distinct image named by its SHA-256: <dir>/<first 2 hex digits>/<sha256
+// hex><ext>. It implements core.ImageStore. Image bytes never go into the
+// session database (bbolt files never shrink), and a file is written under a
+// temporary name, synced and renamed, so a crash leaves it whole or absent.
+package imagedir
 
 import (
 	"bytes"
@@ -13,6 +18,7 @@ import (
 	"image/png"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,10 +26,58 @@ import (
 	"golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/internal/atomicfile"
 	"github.com/easel-bot/easel/internal/regfile"
 )
 
-// imageTypes maps each media type PutImage accepts to its header decoder.
+// Dir is a directory of image files. Its methods may be called from many
+// goroutines, and from several processes on the same directory.
+type Dir struct {
+	dir      string
+	log      *slog.Logger
+	readOnly bool
+}
+
+// Dir is Easel's local image store.
+var _ core.ImageStore = (*Dir)(nil)
+
+// Open returns the image directory dir (made absolute: paths are shown to
+// people), creating it with mode 0700 if it does not exist and making its
+// entry durable. log, if not nil, receives notes about odd inputs.
+func Open(dir string, log *slog.Logger) (*Dir, error) {
+	d, err := ReadOnly(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	d.readOnly = false
+	if _, err := os.Stat(d.dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(d.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("image dir %s: %w", d.dir, err)
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(d.dir)); err != nil {
+			return nil, fmt.Errorf("image dir %s: %w", d.dir, err)
+		}
+	}
+	return d, nil
+}
+
+// ReadOnly returns the image directory dir for reading: it touches nothing
+// on disk, and Put fails.
+func ReadOnly(dir string, log *slog.Logger) (*Dir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image dir %s: %w", dir, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Dir{dir: abs, log: log, readOnly: true}, nil
+}
+
+// Path returns the directory's absolute path.
+func (d *Dir) Path() string { return d.dir }
+
+// imageTypes maps each media type Put accepts to its header decoder.
 var imageTypes = map[string]func(io.Reader) (image.Config, error){
 	"image/png":  png.DecodeConfig,
 	"image/jpeg": jpeg.DecodeConfig,
@@ -31,41 +85,44 @@ var imageTypes = map[string]func(io.Reader) (image.Config, error){
 	"image/webp": webp.DecodeConfig,
 }
 
-// PutImage stores img's bytes in a file named by their SHA-256 and returns
+// Put stores img's bytes in a file named by their SHA-256 and returns
 // their reference. The media type is sniffed from the bytes; img.MIME is
 // only a hint. PNG, JPEG, GIF and WebP are accepted: other bytes, or bytes
 // of those types whose header cannot be read, get an Invalid *core.Error.
 // img.Name is kept in the reference for display and is never part of a path.
 //
 // The file is written under a temporary name, synced, renamed into place and
-// its directory synced before PutImage returns. Bytes already stored, in a
-// file that passes CheckImage, cost two hashes and a read, and get the same
+// its directory synced before Put returns. Bytes already stored, in a file
+// that passes Check, cost two hashes and a read, and get the same
 // reference; a damaged file is replaced.
-func (db *DB) PutImage(ctx context.Context, img core.Image) (core.ImageRef, error) {
+func (d *Dir) Put(ctx context.Context, img core.Image) (core.ImageRef, error) {
 	if err := ctx.Err(); err != nil {
 		return core.ImageRef{}, err
+	}
+	if d.readOnly {
+		return core.ImageRef{}, fmt.Errorf("imagedir: %s is open read-only", d.dir)
 	}
 	ref, err := describe(img)
 	if err != nil {
 		return core.ImageRef{}, err
 	}
 	if img.MIME != "" && img.MIME != ref.MIME {
-		db.log.Debug("storage: image type differs from its label", "label", img.MIME, "sniffed", ref.MIME, "sha256", ref.SHA256)
+		d.log.Debug("imagedir: image type differs from its label", "label", img.MIME, "sniffed", ref.MIME, "sha256", ref.SHA256)
 	}
-	path := db.ImagePath(ref)
-	if db.CheckImage(ctx, ref) == nil {
+	path := d.Locate(ref)
+	if d.Check(ctx, ref) == nil {
 		return ref, nil
 	}
 	// Missing or damaged: write it anew. The rename replaces whatever is
 	// at path, a symbolic link included, and never writes through it.
-	if err := writeFile(path, img.Data); err != nil {
-		return core.ImageRef{}, fmt.Errorf("storage: store image %s: %w", ref.SHA256, err)
+	if err := atomicfile.Write(path, img.Data); err != nil {
+		return core.ImageRef{}, fmt.Errorf("imagedir: store image %s: %w", ref.SHA256, err)
 	}
 	return ref, nil
 }
 
 // DamagedImageError is a stored image file that is not what its reference
-// records. Image and CheckImage return it; its kind (core.KindOf) is
+// records. Get and Check return it; its kind (core.KindOf) is
 // Internal.
 type DamagedImageError struct {
 	Path string // the file
@@ -81,17 +138,17 @@ func (e *DamagedImageError) Error() string {
 // *regfile.NotRegularError.
 func (e *DamagedImageError) Unwrap() error { return e.Err }
 
-// Image returns the bytes of ref, with ref's MIME and Name. It reads no more
+// Get returns the bytes of ref, with ref's MIME and Name. It reads no more
 // than ref.Size+1 bytes of the file, and none from one that is not a
 // regular file of ref.Size bytes. It returns a NotFound *core.Error when no
 // file holds the bytes, and a *DamagedImageError when the file is not what
 // ref records: a symbolic link, a named pipe, a device or anything else but a
 // regular file, of another size, or with content whose SHA-256 differs.
-func (db *DB) Image(ctx context.Context, ref core.ImageRef) (core.Image, error) {
+func (d *Dir) Get(ctx context.Context, ref core.ImageRef) (core.Image, error) {
 	if err := ctx.Err(); err != nil {
 		return core.Image{}, err
 	}
-	f, path, err := db.openImage(ref)
+	f, path, err := d.open(ref)
 	if err != nil {
 		return core.Image{}, err
 	}
@@ -103,14 +160,13 @@ func (db *DB) Image(ctx context.Context, ref core.ImageRef) (core.Image, error) 
 	return core.Image{Data: buf.Bytes(), MIME: ref.MIME, Name: ref.Name}, nil
 }
 
-// CheckImage reads the file of ref's bytes as Image does, without keeping
-// them, and returns the error Image would return, or nil when the file is
-// whole.
-func (db *DB) CheckImage(ctx context.Context, ref core.ImageRef) error {
+// Check reads the file of ref's bytes as Get does, without keeping them,
+// and returns the error Get would return, or nil when the file is whole.
+func (d *Dir) Check(ctx context.Context, ref core.ImageRef) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	f, path, err := db.openImage(ref)
+	f, path, err := d.open(ref)
 	if err != nil {
 		return err
 	}
@@ -118,11 +174,11 @@ func (db *DB) CheckImage(ctx context.Context, ref core.ImageRef) error {
 	return readImage(f, path, ref, io.Discard)
 }
 
-// openImage opens the file of ref's bytes, without following a symbolic
+// open opens the file of ref's bytes, without following a symbolic
 // link or waiting on a named pipe, and checks that it is a regular file of
 // ref.Size bytes. It returns the file and its path.
-func (db *DB) openImage(ref core.ImageRef) (*os.File, string, error) {
-	path := db.ImagePath(ref)
+func (d *Dir) open(ref core.ImageRef) (*os.File, string, error) {
+	path := d.Locate(ref)
 	if path == "" {
 		return nil, "", core.Errorf(core.NotFound, "image %q not found", ref.SHA256)
 	}
@@ -134,7 +190,7 @@ func (db *DB) openImage(ref core.ImageRef) (*os.File, string, error) {
 	case errors.As(err, &notRegular):
 		return nil, "", &DamagedImageError{Path: path, Err: notRegular}
 	case err != nil:
-		return nil, "", fmt.Errorf("storage: read image: %w", err)
+		return nil, "", fmt.Errorf("imagedir: read image: %w", err)
 	case fi.Size() != ref.Size:
 		_ = f.Close()
 		return nil, "", &DamagedImageError{Path: path, Err: fmt.Errorf("it is %d bytes, its record says %d", fi.Size(), ref.Size)}
@@ -150,7 +206,7 @@ func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(f, ref.Size+1))
 	switch {
 	case err != nil:
-		return fmt.Errorf("storage: read image %s: %w", path, err)
+		return fmt.Errorf("imagedir: read image %s: %w", path, err)
 	case n < ref.Size:
 		return &DamagedImageError{Path: path, Err: fmt.Errorf("it was cut short while it was read: %d bytes, its record says %d", n, ref.Size)}
 	case n > ref.Size:
@@ -161,18 +217,18 @@ func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
 	return nil
 }
 
-// ImagePath returns the local file path of ref's bytes:
-// <data dir>/images/<first 2 hex digits>/<sha256 hex><ext>. It returns ""
-// when ref.SHA256 is not 64 lower-case hex digits.
-func (db *DB) ImagePath(ref core.ImageRef) string {
+// Locate returns the file path of ref's bytes: <dir>/<first 2 hex
+// digits>/<sha256 hex><ext>. It returns "" when ref.SHA256 is not 64
+// lower-case hex digits.
+func (d *Dir) Locate(ref core.ImageRef) string {
 	if !isHash(ref.SHA256) {
 		return ""
 	}
-	return filepath.Join(db.images, ref.SHA256[:2], ref.SHA256+core.ExtForMIME(ref.MIME))
+	return filepath.Join(d.dir, ref.SHA256[:2], ref.SHA256+core.ExtForMIME(ref.MIME))
 }
 
 // describe returns the reference of img's bytes, or an Invalid *core.Error
-// when they are not an image PutImage accepts.
+// when they are not an image Put accepts.
 func describe(img core.Image) (core.ImageRef, error) {
 	what := "the image"
 	if img.Name != "" {

@@ -1,4 +1,4 @@
-package storage
+package imagedir
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,10 +26,10 @@ const webp1x1 = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA=="
 
 func TestPutImage(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
+	db := openTest(t)
 	data := pngBytes(t, 7, 5, 1)
 
-	ref, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
+	ref, err := db.Put(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +37,9 @@ func TestPutImage(t *testing.T) {
 	if ref != want || !isHash(ref.SHA256) {
 		t.Errorf("ref = %+v, want %+v", ref, want)
 	}
-	path := db.ImagePath(ref)
-	if wantPath := filepath.Join(db.Dir(), "images", ref.SHA256[:2], ref.SHA256+".png"); path != wantPath {
-		t.Errorf("ImagePath = %s, want %s", path, wantPath)
+	path := db.Locate(ref)
+	if wantPath := filepath.Join(db.Path(), ref.SHA256[:2], ref.SHA256+".png"); path != wantPath {
+		t.Errorf("Locate = %s, want %s", path, wantPath)
 	}
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("file content differs from input (err %v)", err)
@@ -47,11 +48,11 @@ func TestPutImage(t *testing.T) {
 		t.Errorf("file mode = %v, %v; want 0644", fi.Mode(), err)
 	}
 
-	again, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
+	again, err := db.Put(ctx, core.Image{Data: data, MIME: "image/png", Name: "fox.png"})
 	if err != nil || again != ref {
 		t.Errorf("second PutImage = %+v, %v; want %+v", again, err, ref)
 	}
-	img, err := db.Image(ctx, ref)
+	img, err := db.Get(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestPutImage(t *testing.T) {
 
 func TestPutImageTypes(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
+	db := openTest(t)
 	var jpg, gf bytes.Buffer
 	if err := jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 9, 4)), nil); err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestPutImageTypes(t *testing.T) {
 		{wp, "image/jpeg", "image/webp", ".webp", 1, 1},
 		{pngBytes(t, 2, 3, 9), "image/webp", "image/png", ".png", 2, 3},
 	} {
-		ref, err := db.PutImage(ctx, core.Image{Data: tc.data, MIME: tc.label})
+		ref, err := db.Put(ctx, core.Image{Data: tc.data, MIME: tc.label})
 		if err != nil {
 			t.Errorf("%s: %v", tc.mime, err)
 			continue
@@ -91,10 +92,10 @@ func TestPutImageTypes(t *testing.T) {
 		if ref.MIME != tc.mime || ref.Width != tc.width || ref.Height != tc.height {
 			t.Errorf("%s: ref = %+v", tc.mime, ref)
 		}
-		if !strings.HasSuffix(db.ImagePath(ref), tc.ext) {
-			t.Errorf("%s: path %s, want extension %s", tc.mime, db.ImagePath(ref), tc.ext)
+		if !strings.HasSuffix(db.Locate(ref), tc.ext) {
+			t.Errorf("%s: path %s, want extension %s", tc.mime, db.Locate(ref), tc.ext)
 		}
-		if _, err := db.Image(ctx, ref); err != nil {
+		if _, err := db.Get(ctx, ref); err != nil {
 			t.Errorf("%s: Image: %v", tc.mime, err)
 		}
 	}
@@ -102,7 +103,7 @@ func TestPutImageTypes(t *testing.T) {
 
 func TestPutImageRefused(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
+	db := openTest(t)
 	truncated := pngBytes(t, 4, 4, 0)[:20] // a PNG signature and half a header
 	for name, data := range map[string][]byte{
 		"text":      []byte("hello, not an image"),
@@ -111,12 +112,12 @@ func TestPutImageRefused(t *testing.T) {
 		"pdf":       []byte("%PDF-1.7\n"),
 		"truncated": truncated,
 	} {
-		_, err := db.PutImage(ctx, core.Image{Data: data, MIME: "image/png", Name: name + ".png"})
+		_, err := db.Put(ctx, core.Image{Data: data, MIME: "image/png", Name: name + ".png"})
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png") {
 			t.Errorf("%s: err = %v, want an Invalid *core.Error naming the image", name, err)
 		}
 	}
-	entries, _ := os.ReadDir(filepath.Join(db.Dir(), "images"))
+	entries, _ := os.ReadDir(db.Path())
 	if len(entries) != 0 {
 		t.Errorf("refused images left %d entries in images/", len(entries))
 	}
@@ -126,16 +127,19 @@ func TestPutImageNameNotInPath(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	dir := filepath.Join(root, "data")
-	db := openTest(t, dir, newClock())
+	db, err := Open(filepath.Join(dir, "images"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"../../etc/passwd", "/etc/passwd", `..\..\x.png`, "a/../../b"} {
-		ref, err := db.PutImage(ctx, core.Image{Data: pngBytes(t, 1, 1, byte(len(name))), Name: name})
+		ref, err := db.Put(ctx, core.Image{Data: pngBytes(t, 1, 1, byte(len(name))), Name: name})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ref.Name != name {
 			t.Errorf("Name = %q, want %q", ref.Name, name)
 		}
-		path := db.ImagePath(ref)
+		path := db.Locate(ref)
 		if rel, err := filepath.Rel(filepath.Join(dir, "images"), path); err != nil || strings.HasPrefix(rel, "..") || strings.Contains(path, "passwd") {
 			t.Errorf("name %q stored at %s", name, path)
 		}
@@ -145,7 +149,7 @@ func TestPutImageNameNotInPath(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && filepath.Dir(filepath.Dir(path)) != filepath.Join(dir, "images") && path != filepath.Join(dir, DBFile) {
+		if !d.IsDir() && filepath.Dir(filepath.Dir(path)) != filepath.Join(dir, "images") {
 			t.Errorf("unexpected file %s", path)
 		}
 		return nil
@@ -154,31 +158,31 @@ func TestPutImageNameNotInPath(t *testing.T) {
 
 func TestImageErrors(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
-	ref, err := db.PutImage(ctx, core.Image{Data: pngBytes(t, 2, 2, 3)})
+	db := openTest(t)
+	ref, err := db.Put(ctx, core.Image{Data: pngBytes(t, 2, 2, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	missing := ref
 	missing.SHA256 = strings.Repeat("ab", 32)
-	if _, err := db.Image(ctx, missing); core.KindOf(err) != core.NotFound || !strings.Contains(err.Error(), missing.SHA256) {
+	if _, err := db.Get(ctx, missing); core.KindOf(err) != core.NotFound || !strings.Contains(err.Error(), missing.SHA256) {
 		t.Errorf("missing image: err = %v, want NotFound naming it", err)
 	}
 	for _, bad := range []string{"", "../../../etc/passwd", strings.Repeat("AB", 32), strings.Repeat("a", 63)} {
-		if db.ImagePath(core.ImageRef{SHA256: bad}) != "" {
-			t.Errorf("ImagePath(%q) is not empty", bad)
+		if db.Locate(core.ImageRef{SHA256: bad}) != "" {
+			t.Errorf("Locate(%q) is not empty", bad)
 		}
-		if _, err := db.Image(ctx, core.ImageRef{SHA256: bad}); core.KindOf(err) != core.NotFound {
+		if _, err := db.Get(ctx, core.ImageRef{SHA256: bad}); core.KindOf(err) != core.NotFound {
 			t.Errorf("Image(%q): err = %v, want NotFound", bad, err)
 		}
 	}
 
-	path := db.ImagePath(ref)
+	path := db.Locate(ref)
 	if err := os.WriteFile(path, pngBytes(t, 2, 2, 4), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Image(ctx, ref); core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), path) {
+	if _, err := db.Get(ctx, ref); core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), path) {
 		t.Errorf("damaged image: err = %v, want Internal naming %s", err, path)
 	}
 	// Storing the bytes again repairs a damaged file of the wrong size.
@@ -186,7 +190,7 @@ func TestImageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig := pngBytes(t, 2, 2, 3)
-	if _, err := db.PutImage(ctx, core.Image{Data: orig}); err != nil {
+	if _, err := db.Put(ctx, core.Image{Data: orig}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, orig) {
@@ -195,9 +199,9 @@ func TestImageErrors(t *testing.T) {
 }
 
 // assertNoTempFiles fails t if a temporary file is left under images/.
-func assertNoTempFiles(t *testing.T, db *DB) {
+func assertNoTempFiles(t *testing.T, db *Dir) {
 	t.Helper()
-	_ = filepath.WalkDir(filepath.Join(db.Dir(), "images"), func(path string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(db.Path(), func(path string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
 			t.Errorf("temporary file left: %s", path)
 		}
@@ -210,27 +214,27 @@ func assertNoTempFiles(t *testing.T, db *DB) {
 // is refused even when it leads to the right bytes.
 func TestImageReadsOnlyItsRecordedSize(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
+	db := openTest(t)
 	data := pngBytes(t, 4, 4, 1)
-	ref, err := db.PutImage(ctx, core.Image{Data: data})
+	ref, err := db.Put(ctx, core.Image{Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := db.ImagePath(ref)
-	if err := db.CheckImage(ctx, ref); err != nil {
-		t.Errorf("CheckImage of a whole image: %v", err)
+	path := db.Locate(ref)
+	if err := db.Check(ctx, ref); err != nil {
+		t.Errorf("Check of a whole image: %v", err)
 	}
 
 	// 1 GiB (sparse) starting with the right bytes.
 	if err := os.Truncate(path, 1<<30); err != nil {
 		t.Fatal(err)
 	}
-	allocated := allocatedBy(func() { _, err = db.Image(ctx, ref) })
+	allocated := allocatedBy(func() { _, err = db.Get(ctx, ref) })
 	assertDamaged(t, "a 1 GiB file", err, path, fmt.Sprintf("it is 1073741824 bytes, its record says %d", len(data)))
 	if allocated > 64<<10 {
 		t.Errorf("refusing a 1 GiB image file allocated %d bytes", allocated)
 	}
-	assertDamaged(t, "CheckImage of a 1 GiB file", db.CheckImage(ctx, ref), path, "its record says")
+	assertDamaged(t, "Check of a 1 GiB file", db.Check(ctx, ref), path, "its record says")
 
 	// A link to a copy of the right bytes.
 	good := filepath.Join(t.TempDir(), "good.png")
@@ -238,7 +242,7 @@ func TestImageReadsOnlyItsRecordedSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaceWithLink(t, path, good)
-	_, err = db.Image(ctx, ref)
+	_, err = db.Get(ctx, ref)
 	assertDamaged(t, "a link to the right bytes", err, path, "is a symbolic link, not a regular file")
 }
 
@@ -247,13 +251,13 @@ func TestImageReadsOnlyItsRecordedSize(t *testing.T) {
 // which it replaces without writing through it.
 func TestPutImageReplacesADamagedFile(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, t.TempDir(), newClock())
+	db := openTest(t)
 	data := pngBytes(t, 4, 4, 1)
-	ref, err := db.PutImage(ctx, core.Image{Data: data})
+	ref, err := db.Put(ctx, core.Image{Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := db.ImagePath(ref)
+	path := db.Locate(ref)
 	other := pngBytes(t, 4, 4, 2)
 	if len(other) != len(data) {
 		t.Fatalf("test images differ in size: %d, %d", len(other), len(data))
@@ -262,10 +266,10 @@ func TestPutImageReplacesADamagedFile(t *testing.T) {
 	if err := os.WriteFile(path, other, 0o644); err != nil { // same size, other bytes
 		t.Fatal(err)
 	}
-	if _, err := db.PutImage(ctx, core.Image{Data: data}); err != nil {
+	if _, err := db.Put(ctx, core.Image{Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := db.Image(ctx, ref); err != nil || !bytes.Equal(got.Data, data) {
+	if got, err := db.Get(ctx, ref); err != nil || !bytes.Equal(got.Data, data) {
 		t.Errorf("a damaged file of the right size was kept (err %v)", err)
 	}
 
@@ -274,7 +278,7 @@ func TestPutImageReplacesADamagedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaceWithLink(t, path, victim)
-	if _, err := db.PutImage(ctx, core.Image{Data: data}); err != nil {
+	if _, err := db.Put(ctx, core.Image{Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
@@ -283,8 +287,8 @@ func TestPutImageReplacesADamagedFile(t *testing.T) {
 	if got, _ := os.ReadFile(victim); !bytes.Equal(got, other) {
 		t.Error("PutImage wrote through the link")
 	}
-	if err := db.CheckImage(ctx, ref); err != nil {
-		t.Errorf("CheckImage after the repair: %v", err)
+	if err := db.Check(ctx, ref); err != nil {
+		t.Errorf("Check after the repair: %v", err)
 	}
 	assertNoTempFiles(t, db)
 }
@@ -317,4 +321,59 @@ func allocatedBy(fn func()) uint64 {
 	fn()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// openTest returns a new image directory in a temporary directory.
+func openTest(tb testing.TB) *Dir {
+	tb.Helper()
+	d, err := Open(filepath.Join(tb.TempDir(), "images"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// pngBytes returns a w×h PNG whose pixels depend on seed.
+func pngBytes(t testing.TB, w, h int, seed byte) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)*31 + seed
+	}
+	img.Set(0, 0, color.NRGBA{seed, seed, seed, 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Open makes the directory, private to its owner; ReadOnly touches nothing
+// and refuses to store.
+func TestOpenAndReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "images")
+	ro, err := ReadOnly(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadOnly created %s (%v)", path, err)
+	}
+	if _, err := ro.Put(context.Background(), core.Image{Data: pngBytes(t, 1, 1, 1)}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Put on a read-only dir: %v", err)
+	}
+	d, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || d.Path() != path {
+		t.Errorf("Open made %v (%v) at %s, want a 0700 directory at %s", fi.Mode(), err, d.Path(), path)
+	}
+	ref, err := d.Put(context.Background(), core.Image{Data: pngBytes(t, 1, 1, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Get(context.Background(), ref); err != nil {
+		t.Errorf("a read-only dir cannot read what was stored: %v", err)
+	}
 }

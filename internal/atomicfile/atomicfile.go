@@ -1,4 +1,7 @@
-package storage
+// Package atomicfile writes files that a crash leaves either whole or
+// absent: written under a temporary name, synced, renamed into place, and
+// the directory synced so that the new name is durable too.
+package atomicfile
 
 import (
 	"errors"
@@ -8,11 +11,12 @@ import (
 	"runtime"
 )
 
-// writeFile writes data to path atomically and durably: into a temporary
-// file in the same directory (created, mode 0700, if need be), which is
-// synced, made mode 0644 and renamed into place; then the directory and its
-// parent are synced so the new names survive a crash.
-func writeFile(path string, data []byte) (err error) {
+// Write writes data to path atomically and durably: into a temporary file
+// in the same directory (created, mode 0700, if need be), which is synced,
+// made mode 0644 and renamed into place; then the directory and its parent
+// are synced so the new names survive a crash. The rename replaces whatever
+// is at path, a symbolic link included, and never writes through it.
+func Write(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
@@ -42,16 +46,16 @@ func writeFile(path string, data []byte) (err error) {
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	if err = syncDir(dir); err != nil {
+	if err = SyncDir(dir); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
+	return SyncDir(filepath.Dir(dir))
 }
 
-// syncDir flushes the directory dir, so entries made in it are durable.
+// SyncDir flushes the directory dir, so entries made in it are durable.
 // Windows cannot sync a directory and journals renames itself: there it
 // does nothing.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
