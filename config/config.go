@@ -12,7 +12,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/easel-bot/easel/bots/discord"
+	"github.com/easel-bot/easel/bots/slack"
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/internal/regfile"
+	"github.com/easel-bot/easel/storage"
 )
 
 // Config is the whole configuration of an Easel process.
@@ -227,45 +232,50 @@ const (
 // out. Each call returns new slices and maps.
 func DefaultConfig() Config {
 	return Config{
-		Storage:  Storage{Dir: "./easel-data", OpenTimeout: Duration(2 * time.Second)},
-		Provider: Provider{Default: "", Timeout: Duration(5 * time.Minute)},
+		Storage:  Storage{Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
+		Provider: Provider{Default: "", Timeout: Duration(core.DefaultTurnTimeout)},
 		Engine: Engine{
-			MaxConcurrent:  4,
-			MaxPerUser:     3,
-			MaxQueue:       10,
-			Variations:     4,
-			MaxN:           4,
-			MaxPromptChars: 32000,
+			MaxConcurrent:  core.DefaultMaxConcurrent,
+			MaxPerUser:     core.DefaultMaxPerUser,
+			MaxQueue:       core.DefaultMaxQueue,
+			Variations:     core.DefaultVariations,
+			MaxN:           core.DefaultMaxN,
+			MaxPromptChars: core.DefaultMaxPromptChars,
 			Admins:         []string{},
 			StopGrace:      Duration(30 * time.Second),
-			StoreRetry:     Duration(30 * time.Second),
+			StoreRetry:     Duration(core.DefaultStoreRetry),
 		},
 		Access: Access{Workspaces: []string{}, Channels: []string{}, Users: []string{}, Roles: []string{}, DMs: true},
 		Quota:  Quota{AdminsExempt: true},
 		OpenAI: OpenAI{
 			BaseURL:       "https://api.openai.com/v1",
-			Model:         "gpt-image-2",
-			Timeout:       Duration(3 * time.Minute),
-			MaxRetries:    2,
+			Model:         openai.DefaultModel,
+			Timeout:       Duration(openai.DefaultTimeout),
+			MaxRetries:    openai.DefaultMaxRetries,
 			Stream:        true,
-			PartialImages: 2,
+			PartialImages: openai.DefaultPartialImages,
 			Moderation:    "auto",
-			Prices: map[string]Price{
-				"gpt-image-2":      {TextInput: 5, ImageInput: 8, Output: 30},
-				"gpt-image-1.5":    {TextInput: 5, ImageInput: 8, Output: 32},
-				"gpt-image-1-mini": {TextInput: 2, ImageInput: 2.5, Output: 8},
-			},
+			Prices:        defaultPrices(),
 		},
 		Preview: Preview{Delay: 0},
 		Slack: Slack{
 			Mode:    "socket",
-			Listen:  ":3000",
-			APIURL:  "https://slack.com/api/",
-			Command: "/imagine",
+			Listen:  slack.DefaultListen,
+			APIURL:  slack.DefaultAPIURL,
+			Command: slack.DefaultCommand,
 		},
-		Discord: Discord{APIURL: "https://discord.com/api/", Guilds: []string{}, AdminRoles: []string{}},
+		Discord: Discord{APIURL: discord.DefaultAPIURL, Guilds: []string{}, AdminRoles: []string{}},
 		Log:     Log{Level: "info", Format: "text"},
 	}
+}
+
+// defaultPrices is the OpenAI provider's price table, as config keys.
+func defaultPrices() map[string]Price {
+	prices := map[string]Price{}
+	for model, p := range openai.DefaultPrices() {
+		prices[model] = Price{TextInput: p.TextInput, ImageInput: p.ImageInput, Output: p.Output}
+	}
+	return prices
 }
 
 // MaxFileSize is the largest configuration file Load reads, 1 MiB: real ones

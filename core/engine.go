@@ -13,8 +13,19 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// EngineConfig tunes the Engine. Zero values take the defaults of
-// config.example.toml.
+// Defaults of EngineConfig, taken by its zero fields.
+const (
+	DefaultMaxConcurrent  = 4
+	DefaultMaxPerUser     = 3
+	DefaultMaxQueue       = 10
+	DefaultVariations     = 4
+	DefaultMaxN           = 4
+	DefaultMaxPromptChars = 32000
+	DefaultTurnTimeout    = 5 * time.Minute
+	DefaultStoreRetry     = 30 * time.Second
+)
+
+// EngineConfig tunes the Engine. Zero fields take the defaults above.
 type EngineConfig struct {
 	// MaxConcurrent bounds provider calls in flight across all sessions.
 	MaxConcurrent int
@@ -149,16 +160,12 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg.MaxConcurrent = either(max(cfg.MaxConcurrent, 0), 4)
-	cfg.MaxPerUser = either(max(cfg.MaxPerUser, 0), 3)
-	cfg.MaxQueue = either(max(cfg.MaxQueue, 0), 10)
-	cfg.Variations = either(max(cfg.Variations, 0), 4)
-	if cfg.TurnTimeout <= 0 {
-		cfg.TurnTimeout = 5 * time.Minute
-	}
-	if cfg.StoreRetry <= 0 {
-		cfg.StoreRetry = 30 * time.Second
-	}
+	cfg.MaxConcurrent = either(max(cfg.MaxConcurrent, 0), DefaultMaxConcurrent)
+	cfg.MaxPerUser = either(max(cfg.MaxPerUser, 0), DefaultMaxPerUser)
+	cfg.MaxQueue = either(max(cfg.MaxQueue, 0), DefaultMaxQueue)
+	cfg.Variations = either(max(cfg.Variations, 0), DefaultVariations)
+	cfg.TurnTimeout = either(max(cfg.TurnTimeout, 0), DefaultTurnTimeout)
+	cfg.StoreRetry = either(max(cfg.StoreRetry, 0), DefaultStoreRetry)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		cfg:        cfg,

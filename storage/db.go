@@ -26,10 +26,14 @@ import (
 // DBFile is the name of the bbolt file inside a data dir.
 const DBFile = "easel.db"
 
+// DefaultOpenTimeout is how long Open waits for the database file lock by
+// default.
+const DefaultOpenTimeout = 2 * time.Second
+
 // Options tune Open. The zero value is ready to use.
 type Options struct {
 	// Timeout bounds the wait for the database file lock, which another
-	// Easel process on the same data dir holds. Default 2s.
+	// Easel process on the same data dir holds. Default DefaultOpenTimeout.
 	Timeout time.Duration
 	// Logger receives notes about schema migrations and odd inputs.
 	// Default: discard.
@@ -60,7 +64,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Second
+		opts.Timeout = DefaultOpenTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

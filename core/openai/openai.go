@@ -36,7 +36,7 @@ import (
 // Defaults used by DefaultConfig and for zero Config fields.
 const (
 	DefaultModel          = "gpt-image-2"
-	DefaultTimeout        = 5 * time.Minute
+	DefaultTimeout        = 3 * time.Minute
 	DefaultMaxRetries     = 2
 	DefaultPartialImages  = 2
 	DefaultRetryBaseDelay = 500 * time.Millisecond
