@@ -143,7 +143,7 @@ func TestEngineChecksAccessFirst(t *testing.T) {
 	m.User, m.Channel, m.Thread = core.User{ID: "U1"}, "C1", "C1/2.0"
 	h.send(th, m)
 	th.waitTurns(t, 2)
-	if n := h.gen.calls.Load(); n != 2 {
+	if n := h.gen.Calls.Load(); n != 2 {
 		t.Errorf("%d provider calls, want 2 (the allowed requests)", n)
 	}
 }

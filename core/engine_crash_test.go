@@ -117,8 +117,8 @@ func TestEnginePostsWhatACrashLeftUnposted(t *testing.T) {
 	if want := []string{"❌ the second failure"}; !slices.Equal(th.replies, want) {
 		t.Errorf("replies = %q, want %q", th.replies, want)
 	}
-	if h.gen.calls.Load() != 0 {
-		t.Errorf("reposting called the provider %d times", h.gen.calls.Load())
+	if h.gen.Calls.Load() != 0 {
+		t.Errorf("reposting called the provider %d times", h.gen.Calls.Load())
 	}
 	s := h.session(sess.ID)
 	for _, tr := range s.Turns {
@@ -150,7 +150,7 @@ func TestEngineGivesUpOnATurnInterruptedTooOften(t *testing.T) {
 		t.Fatal(err)
 	}
 	th.waitTurns(t, 1)
-	if h.gen.calls.Load() != 0 {
+	if h.gen.Calls.Load() != 0 {
 		t.Errorf("a turn started %d times was sent to the provider again", 3)
 	}
 	s := h.session(sess.ID)

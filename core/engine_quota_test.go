@@ -36,10 +36,10 @@ func (c *testClock) Set(t time.Time) {
 	c.t = t
 }
 
-// costGen is a fakeGen that estimates each image at estimate dollars and
+// costGen is a coretest.Generator that estimates each image at estimate dollars and
 // reports actual dollars per image made.
 type costGen struct {
-	*fakeGen
+	*coretest.Generator
 	mu               sync.Mutex
 	estimate, actual float64
 }
@@ -51,7 +51,7 @@ func (g *costGen) EstimateCost(req core.GenerateRequest) float64 {
 }
 
 func (g *costGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
-	res, err := g.fakeGen.Generate(ctx, req)
+	res, err := g.Generator.Generate(ctx, req)
 	g.mu.Lock()
 	res.CostUSD = g.actual * float64(len(res.Images))
 	g.mu.Unlock()
@@ -193,10 +193,10 @@ func opener(t *testing.T, gate chan struct{}) func() {
 // 3 are accepted and 47 refused with a message giving the limit and the
 // reset. A refused request records nothing.
 func TestQuotaExactUnderConcurrency(t *testing.T) {
-	gen := &fakeGen{gate: make(chan struct{})}
+	gen := coretest.Gated(make(chan struct{}))
 	r := newRig(t, core.EngineConfig{MaxPerUser: 100, MaxConcurrent: 50, Quotas: core.Quotas{ImagesPerUserDay: 3}}, gen)
 	r.slow = true
-	openGate := opener(t, gen.gate)
+	openGate := opener(t, gen.Gate())
 	r.open()
 
 	const n = 50
@@ -256,7 +256,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 // make (variations make several), and undo, which makes none, is always
 // allowed.
 func TestQuotaButtonsCount(t *testing.T) {
-	r := newRig(t, core.EngineConfig{Variations: 4, MaxPerUser: 10, Quotas: core.Quotas{ImagesPerUserDay: 7}}, &fakeGen{})
+	r := newRig(t, core.EngineConfig{Variations: 4, MaxPerUser: 10, Quotas: core.Quotas{ImagesPerUserDay: 7}}, &coretest.Generator{})
 	r.open()
 	th := newThread()
 	r.mustAsk(th, "t", ana, "a fox")
@@ -294,7 +294,8 @@ func TestQuotaButtonsCount(t *testing.T) {
 // TestQuotaFailedTurnDoesNotConsume: a turn that fails gives its images
 // back; only done turns count.
 func TestQuotaFailedTurnDoesNotConsume(t *testing.T) {
-	gen := &fakeGen{errs: []error{core.Errorf(core.Unavailable, "provider down"), core.Errorf(core.Refused, "declined")}}
+	gen := &coretest.Generator{}
+	gen.Fail(core.Errorf(core.Unavailable, "provider down"), core.Errorf(core.Refused, "declined"))
 	r := newRig(t, core.EngineConfig{Quotas: core.Quotas{ImagesPerUserDay: 2}}, gen)
 	r.open()
 	th := newThread()
@@ -327,7 +328,7 @@ func TestQuotaFailedTurnDoesNotConsume(t *testing.T) {
 // TestQuotaSurvivesRestart: the counters are durable, and the images of
 // turns still in flight at a stop are held again when they resume.
 func TestQuotaSurvivesRestart(t *testing.T) {
-	gen := &fakeGen{}
+	gen := &coretest.Generator{}
 	r := newRig(t, core.EngineConfig{MaxPerUser: 10, Quotas: core.Quotas{ImagesPerUserDay: 3}}, gen)
 	r.open()
 	th := newThread()
@@ -341,7 +342,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 
 	// Bo has two turns running when Easel is stopped hard.
 	first := make(chan struct{})
-	r.gen = &fakeGen{gate: first}
+	r.gen = coretest.Gated(first)
 	r.close()
 	r.open()
 	for i := range 2 {
@@ -349,7 +350,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for r.gen.(*fakeGen).calls.Load() < 2 {
+	for r.gen.(*coretest.Generator).Calls.Load() < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	expired, cancel := context.WithCancel(context.Background())
@@ -358,7 +359,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 
 	gate := make(chan struct{})
 	openGate := opener(t, gate)
-	r.gen = &fakeGen{gate: gate}
+	r.gen = coretest.Gated(gate)
 	r.open()
 	resumed := newThread()
 	if n, err := r.engine.Resume(context.Background(), func(*core.Session) (core.Thread, bool) { return resumed, true }); err != nil || n != 2 {
@@ -383,7 +384,7 @@ func TestQuotaAdminsExempt(t *testing.T) {
 	boss := core.User{ID: "B1", Name: "boss"}
 	for _, exempt := range []bool{true, false} {
 		t.Run(fmt.Sprintf("exempt=%v", exempt), func(t *testing.T) {
-			r := newRig(t, core.EngineConfig{Admins: []string{"B1"}, Quotas: core.Quotas{ImagesPerUserDay: 1, AdminsExempt: exempt}}, &fakeGen{})
+			r := newRig(t, core.EngineConfig{Admins: []string{"B1"}, Quotas: core.Quotas{ImagesPerUserDay: 1, AdminsExempt: exempt}}, &coretest.Generator{})
 			r.open()
 			th := newThread()
 			r.mustAsk(th, "t", boss, "a fox")
@@ -413,9 +414,9 @@ func TestQuotaAdminsExempt(t *testing.T) {
 // the recorded cost of its done turns plus the estimated cost of those in
 // flight and of the request.
 func TestQuotaWorkspaceSpend(t *testing.T) {
-	gen := &costGen{fakeGen: &fakeGen{gate: make(chan struct{})}, estimate: 0.30, actual: 0.25}
+	gen := &costGen{Generator: coretest.Gated(make(chan struct{})), estimate: 0.30, actual: 0.25}
 	r := newRig(t, core.EngineConfig{Quotas: core.Quotas{SpendPerWorkspaceMonthUSD: 1.05}}, gen)
-	openGate := opener(t, gen.gate)
+	openGate := opener(t, gen.Gate())
 	r.open()
 	users := []core.User{{ID: "A"}, {ID: "B"}, {ID: "C"}, {ID: "D"}, {ID: "E"}}
 	threads := map[string]*fakeThread{}
@@ -473,7 +474,7 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 // TestQuotaRollover: the day's images and the month's budget start afresh
 // at midnight UTC, and a turn's images count on the day it finishes.
 func TestQuotaRollover(t *testing.T) {
-	gen := &costGen{fakeGen: &fakeGen{}, estimate: 0.5, actual: 0.5}
+	gen := &costGen{Generator: &coretest.Generator{}, estimate: 0.5, actual: 0.5}
 	r := newRig(t, core.EngineConfig{Quotas: core.Quotas{ImagesPerUserDay: 2, SpendPerWorkspaceMonthUSD: 1.5}}, gen)
 	r.clock.Set(time.Date(2026, 3, 31, 23, 50, 0, 0, time.UTC))
 	r.open()

@@ -17,7 +17,7 @@ import (
 func newFailingHarness(t *testing.T, cfg core.EngineConfig) (*harness, *coretest.FailingStore) {
 	t.Helper()
 	var fs *coretest.FailingStore
-	h := &harness{t: t, dir: t.TempDir(), gen: &fakeGen{}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, dir: t.TempDir(), gen: streamingGen(), logs: &bytes.Buffer{}}
 	h.fail = func(db *storage.DB) *coretest.FailingStore {
 		fs = coretest.NewFailingStore(db)
 		return fs
@@ -118,7 +118,7 @@ func TestStoreFullAfterUndoNotePostsItOnce(t *testing.T) {
 // session runs all of them.
 func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 200 * time.Millisecond, MaxPerUser: 3})
-	h.gen.gate = make(chan struct{})
+	h.gen.SetGate(make(chan struct{}))
 	th := newThread()
 	for i, text := range []string{"a red fox", "make it blue", "make it green"} {
 		m := msg("t", text)
@@ -127,7 +127,7 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 	}
 	waitCalls(t, h.gen, 1)
 	fs.SetFailing(true)
-	h.gen.gate <- struct{}{} // the image is made, but cannot be stored
+	h.gen.Gate() <- struct{}{} // the image is made, but cannot be stored
 	th.waitFor(t, "three ended turns", func(th *fakeThread) bool { return len(th.finished) == 3 })
 
 	// Nothing is held any more: the user is told the store is failing, not
@@ -137,7 +137,7 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 		t.Fatalf("a message while the store fails: %v, want Unavailable", err)
 	}
 	fs.SetFailing(false)
-	close(h.gen.gate)
+	close(h.gen.Gate())
 	q := h.send(th, msg("t", "make it gold"))
 	th.waitFor(t, "all four turns", func(th *fakeThread) bool { return len(th.finished) == 7 })
 	s := h.session(q.SessionID)
@@ -166,12 +166,12 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 // next start.
 func TestCloseDoesNotWaitForAFailingStore(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: time.Hour})
-	h.gen.gate = make(chan struct{})
+	h.gen.SetGate(make(chan struct{}))
 	th := newThread()
 	q := h.send(th, msg("t", "a red fox"))
 	waitCalls(t, h.gen, 1)
 	fs.SetFailing(true)
-	close(h.gen.gate)
+	close(h.gen.Gate())
 	waitFailed(t, fs, 2) // retrying
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -196,12 +196,12 @@ func TestCloseDoesNotWaitForAFailingStore(t *testing.T) {
 	}
 }
 
-func waitCalls(t *testing.T, g *fakeGen, n int64) {
+func waitCalls(t *testing.T, g *coretest.Generator, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for g.calls.Load() < n {
+	for g.Calls.Load() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the provider was called %d times, want %d", g.calls.Load(), n)
+			t.Fatalf("the provider was called %d times, want %d", g.Calls.Load(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,62 +16,6 @@ import (
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
 )
-
-// fakeGen is a Generator that draws a distinct small PNG per call and
-// records every request. Its behaviour per call can be scripted.
-type fakeGen struct {
-	mu       sync.Mutex
-	requests []core.GenerateRequest
-	errs     []error       // returned by successive calls (nil: succeed)
-	gate     chan struct{} // if set, each call waits for a value
-	running  atomic.Int64
-	peak     atomic.Int64
-	calls    atomic.Int64
-}
-
-func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
-	n := g.running.Add(1)
-	defer g.running.Add(-1)
-	for {
-		p := g.peak.Load()
-		if n <= p || g.peak.CompareAndSwap(p, n) {
-			break
-		}
-	}
-	call := g.calls.Add(1)
-	g.mu.Lock()
-	g.requests = append(g.requests, req)
-	var err error
-	if len(g.errs) > 0 {
-		err, g.errs = g.errs[0], g.errs[1:]
-	}
-	gate := g.gate
-	g.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return core.Result{}, ctx.Err()
-		}
-	}
-	if err != nil {
-		return core.Result{Attempts: 2}, err
-	}
-	if req.Progress != nil {
-		req.Progress(core.Partial{Index: 0, Image: core.Image{Data: testPNG(-int(call)), MIME: "image/png"}})
-	}
-	res := core.Result{Model: "fake-1", Usage: core.Usage{InputTextTokens: 10, OutputTokens: 100}, CostUSD: 0.01, Attempts: 1}
-	for i := range max(req.N, 1) {
-		res.Images = append(res.Images, core.Image{Data: testPNG(int(call)*10 + i), MIME: "image/png"})
-	}
-	return res, nil
-}
-
-func (g *fakeGen) request(i int) core.GenerateRequest {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.requests[i]
-}
 
 // testPNG returns a valid PNG that differs for every seed.
 func testPNG(seed int) []byte { return coretest.PNG(seed) }
@@ -178,7 +121,7 @@ type harness struct {
 	t      *testing.T
 	dir    string
 	db     *storage.DB
-	gen    *fakeGen
+	gen    *coretest.Generator
 	engine *core.Engine
 	logs   *bytes.Buffer
 	images *imagedir.Dir
@@ -188,7 +131,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), gen: &fakeGen{}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, dir: t.TempDir(), gen: streamingGen(), logs: &bytes.Buffer{}}
 	h.open(cfg)
 	t.Cleanup(func() { h.close() })
 	return h
@@ -302,11 +245,11 @@ func TestEngineTurnKinds(t *testing.T) {
 	if len(s.Versions) != 3 || s.Version(2).Parent != 1 || s.Version(3).Parent != 1 || s.Head != 3 {
 		t.Fatalf("tree after generate, refine, undo, refine: head v%d, versions %+v", s.Head, s.Versions)
 	}
-	if s.Turn(3).Kind != core.KindUndo || s.Turn(3).Status != core.StatusDone || h.gen.calls.Load() != 3 {
-		t.Errorf("undo turn %+v, provider calls %d (undo must not call the provider)", s.Turn(3), h.gen.calls.Load())
+	if s.Turn(3).Kind != core.KindUndo || s.Turn(3).Status != core.StatusDone || h.gen.Calls.Load() != 3 {
+		t.Errorf("undo turn %+v, provider calls %d (undo must not call the provider)", s.Turn(3), h.gen.Calls.Load())
 	}
 	// Refinement: previous image as input, original request as context, flags inherited.
-	refine := h.gen.request(1)
+	refine := h.gen.Request(1)
 	if refine.Kind != core.KindRefine || refine.Base == nil || !bytes.Equal(refine.Base.Data, h.imageBytes(s.Version(1).Image)) {
 		t.Errorf("refine request: kind %s, base given %v", refine.Kind, refine.Base != nil)
 	}
@@ -316,7 +259,7 @@ func TestEngineTurnKinds(t *testing.T) {
 	if p := refine.FullPrompt(); !strings.Contains(p, "a red fox") || !strings.Contains(p, "make it blue") {
 		t.Errorf("refine prompt lacks context: %q", p)
 	}
-	green := h.gen.request(2)
+	green := h.gen.Request(2)
 	if green.Flags.Quality != "low" || !bytes.Equal(green.Base.Data, h.imageBytes(s.Version(1).Image)) {
 		t.Errorf("refine after undo: quality %q, base is v1: %v", green.Flags.Quality, bytes.Equal(green.Base.Data, h.imageBytes(s.Version(1).Image)))
 	}
@@ -352,18 +295,18 @@ func TestEngineTurnKinds(t *testing.T) {
 			t.Errorf("turn %d: kind %s status %s, want %s done", i+1, tk, s.Turns[i].Status, k)
 		}
 	}
-	regen := h.gen.request(3)
+	regen := h.gen.Request(3)
 	if regen.Prompt != "make it green" || regen.N != 1 || !bytes.Equal(regen.Base.Data, h.imageBytes(s.Version(1).Image)) {
 		t.Errorf("regenerate request: prompt %q n %d", regen.Prompt, regen.N)
 	}
-	if vary := h.gen.request(4); vary.Kind != core.KindVariations || vary.N != 2 {
+	if vary := h.gen.Request(4); vary.Kind != core.KindVariations || vary.N != 2 {
 		t.Errorf("variations request: kind %s n %d", vary.Kind, vary.N)
 	}
-	hq := h.gen.request(5)
+	hq := h.gen.Request(5)
 	if hq.Kind != core.KindHighQuality || hq.Flags.Quality != "high" || hq.Flags.Size != "64x64" || !bytes.Equal(hq.Base.Data, h.imageBytes(s.Version(5).Image)) {
 		t.Errorf("high quality request: kind %s flags %+v", hq.Kind, hq.Flags)
 	}
-	branch := h.gen.request(6)
+	branch := h.gen.Request(6)
 	if branch.Kind != core.KindBranch || !bytes.Equal(branch.Base.Data, h.imageBytes(s.Version(2).Image)) || len(branch.History) != 2 {
 		t.Errorf("branch request: kind %s history %q", branch.Kind, branch.History)
 	}
@@ -403,7 +346,7 @@ func TestEngineErrors(t *testing.T) {
 	}
 	for i, c := range classes {
 		h := newHarness(t, core.EngineConfig{})
-		h.gen.errs = []error{c.err}
+		h.gen.Fail(c.err)
 		th := newThread()
 		q := h.send(th, msg("t", "a fox"))
 		th.waitTurns(t, 1)
@@ -449,7 +392,7 @@ func TestEngineRejectsBadInputBeforeRecording(t *testing.T) {
 	if _, err := h.db.SessionByThread(ctx, "test", "t"); core.KindOf(err) != core.NotFound {
 		t.Errorf("bad input created a session: %v", err)
 	}
-	if h.gen.calls.Load() != 0 {
+	if h.gen.Calls.Load() != 0 {
 		t.Errorf("bad input reached the provider")
 	}
 
@@ -481,9 +424,7 @@ func TestEngineOrdersTurnsInASession(t *testing.T) {
 	q := h.send(th, msg("t", "a fox"))
 	th.waitTurns(t, 1)
 
-	h.gen.mu.Lock()
-	h.gen.gate = make(chan struct{})
-	h.gen.mu.Unlock()
+	h.gen.SetGate(make(chan struct{}))
 	const n = 8
 	var wg sync.WaitGroup
 	positions := make(chan int, n)
@@ -504,7 +445,7 @@ func TestEngineOrdersTurnsInASession(t *testing.T) {
 		}
 	}
 	for range n {
-		h.gen.gate <- struct{}{}
+		h.gen.Gate() <- struct{}{}
 	}
 	th.waitTurns(t, n+1)
 
@@ -518,14 +459,14 @@ func TestEngineOrdersTurnsInASession(t *testing.T) {
 			t.Errorf("turn %d started before turn %d finished", i, i-1)
 		}
 	}
-	if peak := h.gen.peak.Load(); peak != 1 {
+	if peak := h.gen.Peak.Load(); peak != 1 {
 		t.Errorf("%d provider calls of one session ran at once, want 1", peak)
 	}
 }
 
 func TestEngineLimits(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{MaxConcurrent: 2, MaxPerUser: 2})
-	h.gen.gate = make(chan struct{})
+	h.gen.SetGate(make(chan struct{}))
 	ctx := context.Background()
 	threads := make([]*fakeThread, 6)
 	for i := range threads {
@@ -551,11 +492,11 @@ func TestEngineLimits(t *testing.T) {
 	threads[5].waitFor(t, "a waiting status", func(ft *fakeThread) bool {
 		return len(ft.statuses) > 0 && strings.Contains(strings.Join(ft.statuses, "|"), "waiting for a free renderer")
 	})
-	close(h.gen.gate)
+	close(h.gen.Gate())
 	for _, th := range threads {
 		th.waitTurns(t, 1)
 	}
-	if peak := h.gen.peak.Load(); peak > 2 {
+	if peak := h.gen.Peak.Load(); peak > 2 {
 		t.Errorf("%d provider calls ran at once, want at most 2", peak)
 	}
 	// Once finished, the user may ask again.
@@ -566,12 +507,12 @@ func TestEngineLimits(t *testing.T) {
 
 func TestEngineResumesAfterRestart(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{})
-	h.gen.gate = make(chan struct{})
+	h.gen.SetGate(make(chan struct{}))
 	th := newThread()
 	q := h.send(th, msg("t", "a fox"))
 	h.send(th, msg("t", "make it blue"))
 	// Wait until the first turn is running, then stop without letting it finish.
-	for h.gen.calls.Load() == 0 {
+	for h.gen.Calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -584,7 +525,7 @@ func TestEngineResumesAfterRestart(t *testing.T) {
 	}
 	h.engine = nil
 
-	h.gen = &fakeGen{}
+	h.gen = streamingGen()
 	h.open(core.EngineConfig{})
 	s := h.session(q.SessionID)
 	if len(s.Turns) != 2 || !s.Turns[0].Status.Active() || !s.Turns[1].Status.Active() {
@@ -612,7 +553,7 @@ func TestEngineAttachmentsAndNewSession(t *testing.T) {
 	m.Inputs = []core.Image{{Data: testPNG(999), MIME: "image/png", Name: "logo.png"}}
 	q1 := h.send(th, m)
 	th.waitTurns(t, 1)
-	req := h.gen.request(0)
+	req := h.gen.Request(0)
 	if len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, testPNG(999)) || req.Base != nil {
 		t.Errorf("generate with an attachment: %d inputs, base %v", len(req.Inputs), req.Base != nil)
 	}
@@ -623,10 +564,18 @@ func TestEngineAttachmentsAndNewSession(t *testing.T) {
 	m.NewSession = true
 	q2 := h.send(th, m)
 	th.waitTurns(t, 2)
-	if q2.SessionID == q1.SessionID || h.gen.request(1).Kind != core.KindGenerate {
+	if q2.SessionID == q1.SessionID || h.gen.Request(1).Kind != core.KindGenerate {
 		t.Errorf("NewSession did not start a fresh session")
 	}
 	if cur, _ := h.engine.Session(context.Background(), "test", "t"); cur.ID != q2.SessionID {
 		t.Errorf("thread bound to %s, want the new session %s", cur.ID, q2.SessionID)
 	}
+}
+
+// streamingGen returns a fake provider that streams one partial image per
+// call, as the OpenAI provider does.
+func streamingGen() *coretest.Generator {
+	g := &coretest.Generator{}
+	g.SetPartials(1)
+	return g
 }

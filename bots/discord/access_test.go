@@ -95,7 +95,7 @@ func refusedMessage(t *testing.T, h *harness, m discordtest.Message, want string
 // started, no reaction, no typing indicator, nothing posted but the notes.
 func costNothing(t *testing.T, h *harness) {
 	t.Helper()
-	if n := h.gen.calls.Load(); n != 0 {
+	if n := h.gen.Calls.Load(); n != 0 {
 		t.Errorf("%d provider calls", n)
 	}
 	if sessions, err := h.db.Sessions(context.Background()); err != nil || len(sessions) != 0 {
@@ -220,7 +220,7 @@ func TestAccessUsers(t *testing.T) {
 	if calls := srv.Calls(cdnRoute); len(calls) != 0 {
 		t.Errorf("%d downloads of refused attachments", len(calls))
 	}
-	if n := h.gen.calls.Load(); n != 1 {
+	if n := h.gen.Calls.Load(); n != 1 {
 		t.Errorf("%d provider calls, want only Alice's", n)
 	}
 }
@@ -250,7 +250,7 @@ func TestAccessRoles(t *testing.T) {
 	press := srv.Click(t, lost, r, button(t, r, "variations"))
 	srv.Wait(t, "the press's response", func() bool { return srv.GetInteraction(press.ID).AckType != 0 })
 	refusedInteraction(t, h, srv.GetInteraction(press.ID), noRole)
-	if n := h.gen.calls.Load(); n != 1 {
+	if n := h.gen.Calls.Load(); n != 1 {
 		t.Errorf("%d provider calls, want 1", n)
 	}
 	// With the role, the press works.
@@ -292,7 +292,7 @@ func TestAccessAdminsPass(t *testing.T) {
 	allowedCommand(t, h, srv.Bob, srv.Channel)
 	dm := srv.DM(srv.Bob, "a fox in a DM")
 	h.waitResults(dm.ChannelID, 1)
-	if n := h.gen.calls.Load(); n != 4 {
+	if n := h.gen.Calls.Load(); n != 4 {
 		t.Errorf("%d provider calls, want 4", n)
 	}
 }

@@ -56,11 +56,9 @@ func users(h *harness, n int) []discordtest.User {
 // seconds, far longer than an acknowledgement.
 func burst(tb testing.TB, h *harness, us []discordtest.User) []time.Duration {
 	tb.Helper()
-	calls := h.gen.calls.Load()
+	calls := h.gen.Calls.Load()
 	gate := make(chan struct{})
-	h.gen.mu.Lock()
-	h.gen.gate = gate
-	h.gen.mu.Unlock()
+	h.gen.SetGate(gate)
 	ics := make([]discordtest.Interaction, len(us))
 	for i, u := range us {
 		ics[i] = h.srv.Command(tb, u, h.srv.Channel, "imagine", discordtest.Option{Name: "prompt", Value: fmt.Sprintf("picture %d", i)})
@@ -78,7 +76,7 @@ func burst(tb testing.TB, h *harness, us []discordtest.User) []time.Duration {
 		return true
 	})
 	close(gate)
-	h.srv.Wait(tb, "every image", func() bool { return h.gen.calls.Load() == calls+int64(len(us)) })
+	h.srv.Wait(tb, "every image", func() bool { return h.gen.Calls.Load() == calls+int64(len(us)) })
 	return lat
 }
 

@@ -107,7 +107,7 @@ func TestResumeReplayStartsNoSecondJob(t *testing.T) {
 			t.Errorf("thread %s: %d turns, want 1", th, n)
 		}
 	}
-	if n := h.gen.calls.Load(); n != 3 {
+	if n := h.gen.Calls.Load(); n != 3 {
 		t.Errorf("%d provider calls, want 3", n)
 	}
 	// The replayed interaction may be answered again (the bot answers
@@ -285,7 +285,7 @@ func defaults(t *testing.T) *setup {
 		cfg: discord.Config{Token: srv.Token, APIURL: srv.URL(), Guilds: []string{srv.Guild}, MessageContent: true},
 		engine: core.EngineConfig{DefaultProvider: "fake", Variations: 2, MaxPerUser: 10, MaxConcurrent: 8,
 			Limits: core.Limits{MaxN: 4}},
-		gen: &fakeGen{},
+		gen: &coretest.Generator{},
 	}
 }
 

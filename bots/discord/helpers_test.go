@@ -21,53 +21,6 @@ import (
 	"github.com/easel-bot/easel/storage"
 )
 
-// fakeGen is a Generator that draws a distinct small PNG per image and
-// records every request. With a gate, each call waits for a value from it.
-type fakeGen struct {
-	mu       sync.Mutex
-	requests []core.GenerateRequest
-	gate     chan struct{}
-	calls    atomic.Int64
-	// output, if set, returns the bytes of each image instead of a small PNG.
-	output func(call int) []byte
-	// partial makes each call stream one partial image first.
-	partial bool
-}
-
-func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
-	call := int(g.calls.Add(1))
-	g.mu.Lock()
-	g.requests = append(g.requests, req)
-	gate, output, partial := g.gate, g.output, g.partial
-	g.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return core.Result{}, ctx.Err()
-		}
-	}
-	if partial && req.Progress != nil {
-		req.Progress(core.Partial{Index: 0, Image: core.Image{Data: testPNG(-call), MIME: "image/png"}})
-	}
-	res := core.Result{Model: "fake-1", CostUSD: 0.01, Attempts: 1}
-	for i := range max(req.N, 1) {
-		data := testPNG(call*10 + i)
-		if output != nil {
-			data = output(call)
-		}
-		res.Images = append(res.Images, core.Image{Data: data, MIME: "image/png"})
-	}
-	return res, nil
-}
-
-// Requests returns the requests received so far.
-func (g *fakeGen) Requests() []core.GenerateRequest {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]core.GenerateRequest(nil), g.requests...)
-}
-
 // testPNG returns a valid PNG that differs for every seed.
 func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
@@ -88,7 +41,7 @@ func noisePNG(w, h int) []byte {
 type harness struct {
 	t      testing.TB
 	srv    *discordtest.Server
-	gen    *fakeGen
+	gen    *coretest.Generator
 	db     *storage.DB
 	engine *core.Engine
 	bot    *discord.Bot
@@ -101,7 +54,7 @@ type setup struct {
 	dir    string // data dir
 	cfg    discord.Config
 	engine core.EngineConfig
-	gen    *fakeGen
+	gen    *coretest.Generator
 	// store, if set, wraps the stores the engine is given.
 	store func(*storage.DB) *coretest.FailingStore
 }
@@ -119,7 +72,7 @@ func start(t testing.TB, opts ...func(*setup)) *harness {
 		cfg: discord.Config{Token: srv.Token, APIURL: srv.URL(), Guilds: []string{srv.Guild}, MessageContent: true},
 		engine: core.EngineConfig{DefaultProvider: "fake", Variations: 2, MaxPerUser: 10, MaxConcurrent: 8,
 			Limits: core.Limits{MaxN: 4}},
-		gen: &fakeGen{},
+		gen: &coretest.Generator{},
 	}
 	for _, o := range opts {
 		o(s)

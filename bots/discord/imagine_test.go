@@ -14,7 +14,7 @@ import (
 
 func TestImagineInAChannel(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(s *setup) { s.gen.partial = true })
+	h := start(t, func(s *setup) { s.gen.SetPartials(1) })
 	srv := h.srv
 
 	if ids := srv.Identifies(); len(ids) != 1 || ids[0].Intents != 1|1<<9|1<<12|1<<15 {
@@ -100,10 +100,10 @@ func TestImagineInAChannel(t *testing.T) {
 func TestImagineOutlivesTheInteractionToken(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	h := start(t, func(s *setup) { s.gen.gate = gate })
+	h := start(t, func(s *setup) { s.gen.SetGate(gate) })
 	srv := h.srv
 	ic := srv.Command(t, srv.Alice, srv.Channel, "imagine", discordtest.Option{Name: "prompt", Value: "a slow painting"})
-	srv.Wait(t, "the job to start", func() bool { return h.gen.calls.Load() == 1 })
+	srv.Wait(t, "the job to start", func() bool { return h.gen.Calls.Load() == 1 })
 	thread := h.threadOf(srv.GetInteraction(ic.ID).Original)
 	srv.Wait(t, "the response to link the thread", func() bool {
 		m, _ := srv.GetMessage(srv.GetInteraction(ic.ID).Original)
@@ -130,8 +130,8 @@ func TestImagineRefusesBadFlags(t *testing.T) {
 	if orig, _ := srv.GetMessage(got.Original); !orig.Deleted {
 		t.Error("the deferred response was left behind")
 	}
-	if th := srv.Threads(srv.Channel); len(th) != 0 || h.gen.calls.Load() != 0 {
-		t.Errorf("threads %v and %d jobs for a refused command", th, h.gen.calls.Load())
+	if th := srv.Threads(srv.Channel); len(th) != 0 || h.gen.Calls.Load() != 0 {
+		t.Errorf("threads %v and %d jobs for a refused command", th, h.gen.Calls.Load())
 	}
 }
 
@@ -175,7 +175,7 @@ func TestImagineInAThreadStartsANewSession(t *testing.T) {
 func TestDeletedStatusMessageIsReplaced(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	h := start(t, func(s *setup) { s.gen.gate, s.gen.partial = gate, true })
+	h := start(t, func(s *setup) { s.gen.SetGate(gate); s.gen.SetPartials(1) })
 	srv := h.srv
 	thread := h.threadOf(srv.Mention(srv.Alice, srv.Channel, "a comet").ID)
 	var status discordtest.Message

@@ -112,7 +112,7 @@ func TestButtons(t *testing.T) {
 	srv.Wait(t, "the undo reply", func() bool {
 		return slices.ContainsFunc(h.replies(thread), func(s string) bool { return strings.Contains(s, "back to v1") })
 	})
-	if n := h.gen.calls.Load(); n != 4 {
+	if n := h.gen.Calls.Load(); n != 4 {
 		t.Errorf("undo called the provider: %d calls", n)
 	}
 }
@@ -135,7 +135,7 @@ func TestButtonsOfSomeoneElse(t *testing.T) {
 	if r, _ := srv.GetMessage(v1.ID); r.Deleted {
 		t.Error("the refusal deleted the result")
 	}
-	if n := h.gen.calls.Load(); n != 1 {
+	if n := h.gen.Calls.Load(); n != 1 {
 		t.Errorf("%d provider calls, want no job for someone else's button", n)
 	}
 
@@ -174,7 +174,7 @@ func TestReplayedDispatchesStartOneJob(t *testing.T) {
 func settle(t *testing.T, h *harness, want int64) {
 	t.Helper()
 	for range 2 {
-		if n := h.gen.calls.Load(); n != want {
+		if n := h.gen.Calls.Load(); n != want {
 			t.Fatalf("%d provider calls, want %d", n, want)
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -226,7 +226,7 @@ func TestBadAttachmentsAreRefused(t *testing.T) {
 			})
 		})
 	}
-	if n, th := h.gen.calls.Load(), srv.Threads(srv.Channel); n != 0 || len(th) != 0 {
+	if n, th := h.gen.Calls.Load(), srv.Threads(srv.Channel); n != 0 || len(th) != 0 {
 		t.Errorf("%d jobs and %d threads for refused attachments", n, len(th))
 	}
 	for _, c := range srv.Calls("GET /attachments/{channel_id}/{attachment_id}/{filename}") {
@@ -239,7 +239,7 @@ func TestBadAttachmentsAreRefused(t *testing.T) {
 func TestOversizedResultIsExplained(t *testing.T) {
 	t.Parallel()
 	big := noisePNG(1800, 1600) // about 11 MB: over a bot's 10 MB upload limit
-	h := start(t, func(s *setup) { s.gen.output = func(int) []byte { return big } })
+	h := start(t, func(s *setup) { s.gen.SetOutput(func(int) []byte { return big }) })
 	srv := h.srv
 	thread := h.threadOf(srv.Mention(srv.Alice, srv.Channel, "a detailed map").ID)
 	r := h.waitResults(thread, 1)[0]

@@ -10,17 +10,18 @@ import (
 	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
 
 func TestGatewayDisconnectMidJob(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
-	h := start(t, func(s *setup) { s.gen.gate = gate })
+	h := start(t, func(s *setup) { s.gen.SetGate(gate) })
 	srv := h.srv
 	m := srv.Mention(srv.Alice, srv.Channel, "a windmill")
 	thread := h.threadOf(m.ID)
-	srv.Wait(t, "the job to start", func() bool { return h.gen.calls.Load() == 1 })
+	srv.Wait(t, "the job to start", func() bool { return h.gen.Calls.Load() == 1 })
 
 	srv.Disconnect()
 	reply := srv.Say(srv.Alice, thread, "add tulips") // sent while the bot is away
@@ -86,15 +87,15 @@ func TestRestartResumesQueuedTurns(t *testing.T) {
 		srv: srv, dir: dir,
 		cfg:    discord.Config{Token: srv.Token, APIURL: srv.URL(), Guilds: []string{srv.Guild}, MessageContent: true},
 		engine: core.EngineConfig{DefaultProvider: "fake"},
-		gen:    &fakeGen{gate: make(chan struct{})},
+		gen:    coretest.Gated(make(chan struct{})),
 	}
 	first := launch(t, s)
 	m := srv.Mention(srv.Alice, srv.Channel, "a lighthouse")
 	thread := first.threadOf(m.ID)
-	srv.Wait(t, "the job to start", func() bool { return first.gen.calls.Load() == 1 })
+	srv.Wait(t, "the job to start", func() bool { return first.gen.Calls.Load() == 1 })
 	first.stop(0) // killed mid-turn: the turn stays queued
 
-	s.gen = &fakeGen{}
+	s.gen = &coretest.Generator{}
 	second := launch(t, s)
 	n, err := second.engine.Resume(context.Background(), second.bot.Thread)
 	if err != nil || n != 1 {

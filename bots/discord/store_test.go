@@ -20,7 +20,7 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	t.Parallel()
 	var fs *coretest.FailingStore
 	h := start(t, func(s *setup) {
-		s.gen.gate = make(chan struct{}, 1)
+		s.gen.SetGate(make(chan struct{}, 1))
 		s.engine.StoreRetry = 200 * time.Millisecond
 		s.store = func(db *storage.DB) *coretest.FailingStore {
 			fs = coretest.NewFailingStore(db)
@@ -30,12 +30,12 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	srv := h.srv
 	mention := srv.Mention(srv.Alice, srv.Channel, "a red fox")
 	thread := h.threadOf(mention.ID)
-	srv.Wait(t, "the first render", func() bool { return h.gen.calls.Load() == 1 })
+	srv.Wait(t, "the first render", func() bool { return h.gen.Calls.Load() == 1 })
 	waiting := srv.Say(srv.Alice, thread, "make it blue")
 	srv.Wait(t, "the reply queued", func() bool { return queued(h, thread) })
 
 	fs.SetFailing(true)
-	h.gen.gate <- struct{}{} // the image is made but cannot be stored
+	h.gen.Gate() <- struct{}{} // the image is made but cannot be stored
 	for _, id := range []string{mention.ID, waiting.ID} {
 		srv.Wait(t, "❌ on "+id, func() bool {
 			m, _ := srv.GetMessage(id)
@@ -45,9 +45,7 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	h.waitIdle(thread)
 
 	fs.SetFailing(false)
-	h.gen.mu.Lock()
-	h.gen.gate = nil
-	h.gen.mu.Unlock()
+	h.gen.SetGate(nil)
 	again := srv.Say(srv.Alice, thread, "add a hat")
 	srv.Wait(t, "✅ on the last reply", func() bool {
 		m, _ := srv.GetMessage(again.ID)

@@ -95,7 +95,7 @@ func (h *harness) costNothing() {
 			h.t.Errorf("%d calls to %s", len(calls), method)
 		}
 	}
-	if n := h.gen.calls.Load(); n != 0 {
+	if n := h.gen.Calls.Load(); n != 0 {
 		h.t.Errorf("%d provider calls", n)
 	}
 	if sessions, err := h.db.Sessions(context.Background()); err != nil || len(sessions) != 0 {

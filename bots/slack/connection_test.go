@@ -75,7 +75,7 @@ func TestRedeliveryAfterReconnectStartsNoSecondJob(t *testing.T) {
 		h.fake.LoseAcks(t)
 		id := h.fake.Send(t, h.fake.SlashCommand(ana, "C1", "a lantern"))
 		root := h.root(ana, "C1", "a lantern")
-		h.fake.WaitFor(t, "the render to start", func() bool { return h.gen.calls.Load() == 1 })
+		h.fake.WaitFor(t, "the render to start", func() bool { return h.gen.Calls.Load() == 1 })
 
 		h.fake.DisconnectWith(t, slacktest.DisconnectRefresh)
 		redelivered(t, h, []string{id})

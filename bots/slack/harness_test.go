@@ -24,47 +24,6 @@ const (
 	bob = "UBOB"
 )
 
-// fakeGen is a core.Generator that draws a distinct PNG per call and
-// records every request.
-type fakeGen struct {
-	mu       sync.Mutex
-	requests []core.GenerateRequest
-	partials int           // partial images streamed per call
-	gate     chan struct{} // if set, each call waits for a value
-	calls    atomic.Int64
-}
-
-func (g *fakeGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
-	call := int(g.calls.Add(1))
-	g.mu.Lock()
-	g.requests = append(g.requests, req)
-	gate, partials := g.gate, g.partials
-	g.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return core.Result{}, ctx.Err()
-		}
-	}
-	for i := range partials {
-		if req.Progress != nil {
-			req.Progress(core.Partial{Index: i, Image: core.Image{Data: testPNG(-call*10 - i), MIME: "image/png"}})
-		}
-	}
-	res := core.Result{Model: "fake-1", CostUSD: 0.01, Attempts: 1}
-	for i := range max(req.N, 1) {
-		res.Images = append(res.Images, core.Image{Data: testPNG(call*10 + i), MIME: "image/png"})
-	}
-	return res, nil
-}
-
-func (g *fakeGen) Requests() []core.GenerateRequest {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]core.GenerateRequest(nil), g.requests...)
-}
-
 // testPNG returns a valid PNG that differs for every seed.
 func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
@@ -108,7 +67,7 @@ func (c *countingLog) Receive(ctx context.Context, key, kind string, payload []b
 type harness struct {
 	t      testing.TB
 	fake   *slacktest.Server
-	gen    *fakeGen
+	gen    *coretest.Generator
 	db     *storage.DB
 	engine *countingEngine
 	log    *countingLog
@@ -135,7 +94,8 @@ func newHarness(t testing.TB, o options) *harness {
 	fake := slacktest.NewServer(t)
 	fake.AddUser(ana, "ana")
 	fake.AddUser(bob, "bob")
-	h := &harness{t: t, fake: fake, gen: &fakeGen{partials: o.partials, gate: o.gate}}
+	h := &harness{t: t, fake: fake, gen: coretest.Gated(o.gate)}
+	h.gen.SetPartials(o.partials)
 
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

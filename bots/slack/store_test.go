@@ -27,7 +27,7 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 		},
 	})
 	root := h.slash(ana, "C1", "a lighthouse")
-	h.fake.WaitFor(t, "the first turn queued", func() bool { return h.gen.calls.Load() == 1 })
+	h.fake.WaitFor(t, "the first turn queued", func() bool { return h.gen.Calls.Load() == 1 })
 	waiting, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "make it night", ThreadTS: root})
 	h.deliver(envs...)
 	h.fake.WaitFor(t, "the second turn queued", func() bool { return h.engine.handles.Load() == 2 })
@@ -46,9 +46,7 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	})
 
 	fs.SetFailing(false)
-	h.gen.mu.Lock()
-	h.gen.gate = nil // render the rest at once
-	h.gen.mu.Unlock()
+	h.gen.SetGate(nil)
 	again, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "add stars", ThreadTS: root})
 	h.deliver(envs...)
 	h.reacted("C1", again, reactDone)
