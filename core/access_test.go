@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 func TestAccessCheck(t *testing.T) {
@@ -108,7 +109,7 @@ func TestAccessCheck(t *testing.T) {
 func TestEngineChecksAccessFirst(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{Admins: []string{"UADMIN"}, Access: core.Access{Channels: []string{"C1"}}})
 	ctx := context.Background()
-	th := newThread()
+	th := coretest.NewThread()
 	m := core.Message{Platform: "team", Workspace: "T1", Channel: "C2", Thread: "C2/1.0", User: core.User{ID: "U1"}}
 
 	// Refused before anything else: even a prompt that would not parse, or
@@ -142,7 +143,7 @@ func TestEngineChecksAccessFirst(t *testing.T) {
 	h.send(th, m)
 	m.User, m.Channel, m.Thread = core.User{ID: "U1"}, "C1", "C1/2.0"
 	h.send(th, m)
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	if n := h.gen.Calls.Load(); n != 2 {
 		t.Errorf("%d provider calls, want 2 (the allowed requests)", n)
 	}

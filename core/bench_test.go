@@ -45,13 +45,13 @@ func BenchmarkEngineTurn(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close(context.Background())
-	th := newThread()
+	th := coretest.NewThread()
 	i := 0
 	for b.Loop() {
 		i++
 		if _, err := e.Handle(context.Background(), th, msg(fmt.Sprint(i%50), fmt.Sprintf("change %d", i))); err != nil {
 			b.Fatal(err)
 		}
-		th.waitTurns(b, i)
+		th.WaitTurns(b, i)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 // attemptGen checks, at each provider call, that the engine has already
@@ -47,23 +48,23 @@ func TestEngineRecordsEachAttemptBeforeItIsSent(t *testing.T) {
 	h.close()
 	h.gen = nil
 	h.openWith(core.EngineConfig{}, gen)
-	th := newThread()
+	th := coretest.NewThread()
 	q := h.send(th, msg("t", "a fox"))
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	if want := []int{1, 2, 3}; !slices.Equal(gen.seen, want) {
 		t.Errorf("attempts stored when each call went out = %v, want %v", gen.seen, want)
 	}
 	// A second run of the same session (a refinement) counts on.
 	h.send(th, msg("t", "make it blue"))
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	if s := h.session(q.SessionID); s.Turn(1).Attempts != 3 || s.Turn(2).Attempts != 3 {
 		t.Errorf("stored attempts = %d, %d; want 3, 3", s.Turn(1).Attempts, s.Turn(2).Attempts)
 	}
 }
 
-// resender is a fakeThread that also answers whether a text was posted.
+// resender is a coretest.Thread that also answers whether a text was posted.
 type resender struct {
-	*fakeThread
+	*coretest.Thread
 	shown []string // texts an earlier process posted
 }
 
@@ -103,19 +104,19 @@ func TestEnginePostsWhatACrashLeftUnposted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := &resender{fakeThread: newThread(), shown: []string{"❌ the first failure"}}
+	th := &resender{Thread: coretest.NewThread(), shown: []string{"❌ the first failure"}}
 	n, err := h.engine.Resume(ctx, func(*core.Session) (core.Thread, bool) { return th, true })
 	if err != nil || n != 1 {
 		t.Fatalf("Resume = %d, %v; want 1 session", n, err)
 	}
-	th.waitTurns(t, 3)
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if len(th.posts) != 1 || th.posts[0].Version != 2 || !th.posts[0].Retry {
-		t.Errorf("reposted images = %+v, want v2 alone, marked as a retry", th.posts)
+	th.WaitTurns(t, 3)
+	th.Lock()
+	defer th.Unlock()
+	if len(th.Posts) != 1 || th.Posts[0].Version != 2 || !th.Posts[0].Retry {
+		t.Errorf("reposted images = %+v, want v2 alone, marked as a retry", th.Posts)
 	}
-	if want := []string{"❌ the second failure"}; !slices.Equal(th.replies, want) {
-		t.Errorf("replies = %q, want %q", th.replies, want)
+	if want := []string{"❌ the second failure"}; !slices.Equal(th.Replies, want) {
+		t.Errorf("replies = %q, want %q", th.Replies, want)
 	}
 	if h.gen.Calls.Load() != 0 {
 		t.Errorf("reposting called the provider %d times", h.gen.Calls.Load())
@@ -145,11 +146,11 @@ func TestEngineGivesUpOnATurnInterruptedTooOften(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := newThread()
+	th := coretest.NewThread()
 	if _, err := h.engine.Resume(ctx, func(*core.Session) (core.Thread, bool) { return th, true }); err != nil {
 		t.Fatal(err)
 	}
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	if h.gen.Calls.Load() != 0 {
 		t.Errorf("a turn started %d times was sent to the provider again", 3)
 	}

@@ -200,12 +200,12 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 	r.open()
 
 	const n = 50
-	threads := make([]*fakeThread, n)
+	threads := make([]*coretest.Thread, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
-		threads[i] = newThread()
+		threads[i] = coretest.NewThread()
 		wg.Go(func() {
 			<-start
 			errs[i] = r.ask(threads[i], fmt.Sprintf("t%d", i), ana, "a fox")
@@ -237,19 +237,19 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 	openGate()
 	for i, err := range errs {
 		if err == nil {
-			threads[i].waitTurns(t, 1)
+			threads[i].WaitTurns(t, 1)
 		}
 	}
 	if u := r.usage("user/chat/U1/2026-03-04"); u.Images != 3 || u.Turns != 3 {
 		t.Errorf("usage after the three turns: %+v, want 3 images in 3 turns", u)
 	}
-	wantQuota(t, "a request after the three finished", r.ask(newThread(), "later", ana, "a fox"), "your 3 images for today")
+	wantQuota(t, "a request after the three finished", r.ask(coretest.NewThread(), "later", ana, "a fox"), "your 3 images for today")
 	// Another user has a quota of their own.
-	th := newThread()
+	th := coretest.NewThread()
 	if err := r.ask(th, "bo", bo, "a fox"); err != nil {
 		t.Errorf("another user refused: %v", err)
 	}
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 }
 
 // TestQuotaButtonsCount: turns queued by buttons count by the images they
@@ -258,27 +258,27 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 func TestQuotaButtonsCount(t *testing.T) {
 	r := newRig(t, core.EngineConfig{Variations: 4, MaxPerUser: 10, Quotas: core.Quotas{ImagesPerUserDay: 7}}, &coretest.Generator{})
 	r.open()
-	th := newThread()
+	th := coretest.NewThread()
 	r.mustAsk(th, "t", ana, "a fox")
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	r.mustAsk(th, "t", ana, "make it blue") // v2, from v1
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	if err := r.press(th, "t", ana, core.ActionVariations); err != nil { // 2 + 4 = 6
 		t.Fatal(err)
 	}
-	th.waitTurns(t, 3)
+	th.WaitTurns(t, 3)
 	wantQuota(t, "variations with 1 image left", r.press(th, "t", ana, core.ActionVariations),
 		"this request makes 4 images, but only 1 of your 7 images for today is left")
 	if err := r.press(th, "t", ana, core.ActionRegenerate); err != nil { // 7
 		t.Fatalf("regenerate with 1 image left: %v", err)
 	}
-	th.waitTurns(t, 4)
+	th.WaitTurns(t, 4)
 	wantQuota(t, "high quality with none left", r.press(th, "t", ana, core.ActionHighQuality), "you have used your 7 images for today")
 	wantQuota(t, "a prompt asking for 2 with none left", r.ask(th, "t", ana, "a cat --n 2"), "your 7 images")
 	if err := r.press(th, "t", ana, core.ActionUndo); err != nil {
 		t.Errorf("undo refused although it makes no image: %v", err)
 	}
-	th.waitTurns(t, 5)
+	th.WaitTurns(t, 5)
 	s, err := r.engine.Session(context.Background(), "chat", "t")
 	if err != nil {
 		t.Fatal(err)
@@ -298,10 +298,10 @@ func TestQuotaFailedTurnDoesNotConsume(t *testing.T) {
 	gen.Fail(core.Errorf(core.Unavailable, "provider down"), core.Errorf(core.Refused, "declined"))
 	r := newRig(t, core.EngineConfig{Quotas: core.Quotas{ImagesPerUserDay: 2}}, gen)
 	r.open()
-	th := newThread()
+	th := coretest.NewThread()
 	for i := 1; i <= 4; i++ { // two failures, then two images
 		r.mustAsk(th, "t", ana, fmt.Sprintf("a fox %d", i))
-		th.waitTurns(t, i)
+		th.WaitTurns(t, i)
 	}
 	wantQuota(t, "the fifth request", r.ask(th, "t", ana, "a fox 5"), "your 2 images for today")
 	s, err := r.engine.Session(context.Background(), "chat", "t")
@@ -331,14 +331,14 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	gen := &coretest.Generator{}
 	r := newRig(t, core.EngineConfig{MaxPerUser: 10, Quotas: core.Quotas{ImagesPerUserDay: 3}}, gen)
 	r.open()
-	th := newThread()
+	th := coretest.NewThread()
 	for i := 1; i <= 3; i++ {
 		r.mustAsk(th, "t", ana, "a fox")
-		th.waitTurns(t, i)
+		th.WaitTurns(t, i)
 	}
 	r.close()
 	r.open()
-	wantQuota(t, "after a restart at 3/3", r.ask(newThread(), "t2", ana, "a fox"), "you have used your 3 images for today")
+	wantQuota(t, "after a restart at 3/3", r.ask(coretest.NewThread(), "t2", ana, "a fox"), "you have used your 3 images for today")
 
 	// Bo has two turns running when Easel is stopped hard.
 	first := make(chan struct{})
@@ -346,7 +346,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	r.close()
 	r.open()
 	for i := range 2 {
-		if err := r.ask(newThread(), fmt.Sprintf("bo%d", i), bo, "a fox"); err != nil {
+		if err := r.ask(coretest.NewThread(), fmt.Sprintf("bo%d", i), bo, "a fox"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,18 +361,18 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	openGate := opener(t, gate)
 	r.gen = coretest.Gated(gate)
 	r.open()
-	resumed := newThread()
+	resumed := coretest.NewThread()
 	if n, err := r.engine.Resume(context.Background(), func(*core.Session) (core.Thread, bool) { return resumed, true }); err != nil || n != 2 {
 		t.Fatalf("Resume = %d, %v; want 2 sessions", n, err)
 	}
-	th = newThread()
+	th = coretest.NewThread()
 	if err := r.ask(th, "bo3", bo, "a fox"); err != nil {
 		t.Fatalf("bo's third image, with two resumed in flight: %v", err)
 	}
-	wantQuota(t, "bo's fourth image, with three in flight after a restart", r.ask(newThread(), "bo4", bo, "a fox"), "your 3 images for today")
+	wantQuota(t, "bo's fourth image, with three in flight after a restart", r.ask(coretest.NewThread(), "bo4", bo, "a fox"), "your 3 images for today")
 	openGate()
-	resumed.waitTurns(t, 2)
-	th.waitTurns(t, 1)
+	resumed.WaitTurns(t, 2)
+	th.WaitTurns(t, 1)
 	if u := r.usage("user/chat/U2/2026-03-04"); u.Images != 3 {
 		t.Errorf("bo's usage %+v, want 3 images", u)
 	}
@@ -386,15 +386,15 @@ func TestQuotaAdminsExempt(t *testing.T) {
 		t.Run(fmt.Sprintf("exempt=%v", exempt), func(t *testing.T) {
 			r := newRig(t, core.EngineConfig{Admins: []string{"B1"}, Quotas: core.Quotas{ImagesPerUserDay: 1, AdminsExempt: exempt}}, &coretest.Generator{})
 			r.open()
-			th := newThread()
+			th := coretest.NewThread()
 			r.mustAsk(th, "t", boss, "a fox")
-			th.waitTurns(t, 1)
+			th.WaitTurns(t, 1)
 			err := r.ask(th, "t", boss, "a cat")
 			if exempt {
 				if err != nil {
 					t.Fatalf("an exempt admin was refused: %v", err)
 				}
-				th.waitTurns(t, 2)
+				th.WaitTurns(t, 2)
 				if u := r.usage("user/chat/B1/2026-03-04"); u.Images != 2 {
 					t.Errorf("the admin's usage %+v, want 2 images counted", u)
 				}
@@ -402,9 +402,9 @@ func TestQuotaAdminsExempt(t *testing.T) {
 				wantQuota(t, "an admin who is not exempt", err, "your 1 image for today")
 			}
 			// Others stay bound either way.
-			other := newThread()
+			other := coretest.NewThread()
 			r.mustAsk(other, "o", ana, "a fox")
-			other.waitTurns(t, 1)
+			other.WaitTurns(t, 1)
 			wantQuota(t, "a user who is not an admin", r.ask(other, "o", ana, "a cat"), "your 1 image for today")
 		})
 	}
@@ -419,11 +419,11 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 	openGate := opener(t, gen.Gate())
 	r.open()
 	users := []core.User{{ID: "A"}, {ID: "B"}, {ID: "C"}, {ID: "D"}, {ID: "E"}}
-	threads := map[string]*fakeThread{}
+	threads := map[string]*coretest.Thread{}
 	ask := func(u core.User) error {
 		th := threads[u.ID]
 		if th == nil {
-			th = newThread()
+			th = coretest.NewThread()
 			threads[u.ID] = th
 		}
 		return r.ask(th, u.ID, u, "a fox")
@@ -437,15 +437,15 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 		"this request would cost about $0.30, but this workspace has only $0.15 left of its image budget of $1.05 for March 2026",
 		"it resets on 1 April at 00:00 UTC")
 	// Another workspace has its own budget.
-	other := newThread()
+	other := coretest.NewThread()
 	if _, err := r.engine.Handle(context.Background(), other, core.Message{Platform: "chat", Workspace: "W2", Thread: "w2", User: users[3], Text: "a fox"}); err != nil {
 		t.Errorf("a request in another workspace was refused: %v", err)
 	}
 	openGate()
 	for _, u := range users[:3] {
-		threads[u.ID].waitTurns(t, 1)
+		threads[u.ID].WaitTurns(t, 1)
 	}
-	other.waitTurns(t, 1)
+	other.WaitTurns(t, 1)
 	// Recorded: 3 × $0.25. $0.75 + $0.30 fits $1.05 exactly.
 	if u := r.usage("workspace/chat/W1/2026-03"); math.Abs(u.CostUSD-0.75) > 1e-9 || u.Images != 3 {
 		t.Errorf("workspace usage %+v, want $0.75 for 3 images", u)
@@ -453,7 +453,7 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 	if err := ask(users[3]); err != nil {
 		t.Fatalf("a request that fits the budget exactly: %v", err)
 	}
-	threads["D"].waitTurns(t, 1)
+	threads["D"].WaitTurns(t, 1)
 	wantQuota(t, "with $1.00 spent", ask(users[4]), "only $0.05 left")
 	// The provider's own figure can exceed the estimate: then the budget is
 	// used up and even a request estimated at nothing is refused.
@@ -461,14 +461,14 @@ func TestQuotaWorkspaceSpend(t *testing.T) {
 	if err := ask(users[4]); err != nil {
 		t.Fatalf("a $0.04 request with $0.05 left: %v", err)
 	}
-	threads["E"].waitTurns(t, 1)
+	threads["E"].WaitTurns(t, 1)
 	gen.set(0, 0)
 	wantQuota(t, "with $1.10 of $1.05 spent", ask(users[0]), "this workspace has used its image budget of $1.05 for March 2026")
 	// Undo costs nothing and makes no image: allowed.
 	if err := r.press(threads["A"], "A", users[0], core.ActionUndo); err != nil {
 		t.Errorf("undo refused with the budget spent: %v", err)
 	}
-	threads["A"].waitTurns(t, 2)
+	threads["A"].WaitTurns(t, 2)
 }
 
 // TestQuotaRollover: the day's images and the month's budget start afresh
@@ -478,22 +478,22 @@ func TestQuotaRollover(t *testing.T) {
 	r := newRig(t, core.EngineConfig{Quotas: core.Quotas{ImagesPerUserDay: 2, SpendPerWorkspaceMonthUSD: 1.5}}, gen)
 	r.clock.Set(time.Date(2026, 3, 31, 23, 50, 0, 0, time.UTC))
 	r.open()
-	th := newThread()
+	th := coretest.NewThread()
 	for i := 1; i <= 2; i++ {
 		r.mustAsk(th, "t", ana, "a fox")
-		th.waitTurns(t, i)
+		th.WaitTurns(t, i)
 	}
 	wantQuota(t, "a third image before midnight", r.ask(th, "t", ana, "a fox"), "your 2 images for today", "in 10m")
-	wantQuota(t, "bo with $1.00 of $1.50 spent", r.ask(newThread(), "b", bo, "a fox --n 2"), "only $0.50 left of its image budget of $1.50 for March 2026", "1 April at 00:00 UTC, in 10m")
+	wantQuota(t, "bo with $1.00 of $1.50 spent", r.ask(coretest.NewThread(), "b", bo, "a fox --n 2"), "only $0.50 left of its image budget of $1.50 for March 2026", "1 April at 00:00 UTC, in 10m")
 
 	r.clock.Set(time.Date(2026, 4, 1, 0, 5, 0, 0, time.UTC))
 	r.mustAsk(th, "t", ana, "a fox")
-	th.waitTurns(t, 3)
-	b := newThread()
+	th.WaitTurns(t, 3)
+	b := coretest.NewThread()
 	if err := r.ask(b, "b", bo, "a fox --n 2"); err != nil {
 		t.Fatalf("a $1.00 request in a new month: %v", err)
 	}
-	b.waitTurns(t, 1)
+	b.WaitTurns(t, 1)
 	if u := r.usage("user/chat/U1/2026-03-31"); u.Images != 2 {
 		t.Errorf("March 31: %+v, want 2 images", u)
 	}
@@ -550,21 +550,21 @@ func TestQuotaOpenAIBudget(t *testing.T) {
 		return core.Message{Platform: "chat", Workspace: "W1", Thread: thread, User: ana, Text: text}
 	}
 	// High quality at 1536x1024 is estimated at about $0.19.
-	th := newThread()
+	th := coretest.NewThread()
 	if _, err := e.Handle(context.Background(), th, msg("t1", "a fox --quality high --size 1536x1024")); err != nil {
 		t.Fatal(err)
 	}
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	rows, err := db.UsageTotals(context.Background(), core.WorkspaceMonthKey("chat", "W1", time.Now()))
 	if err != nil || rows.CostUSD <= 0 || rows.CostUSD > 0.25 {
 		t.Fatalf("recorded spend %+v (%v), want the fake's usage priced, under $0.25", rows, err)
 	}
 	// Two more at high quality would exceed $0.25; one at low quality fits.
-	_, err = e.Handle(context.Background(), newThread(), msg("t2", "a fox --quality high --size 1536x1024 --n 2"))
+	_, err = e.Handle(context.Background(), coretest.NewThread(), msg("t2", "a fox --quality high --size 1536x1024 --n 2"))
 	wantQuota(t, "two high-quality images over budget", err, "would cost about $0.3", "$0.25")
-	th = newThread()
+	th = coretest.NewThread()
 	if _, err := e.Handle(context.Background(), th, msg("t3", "a fox --quality low --size 1024x1024")); err != nil {
 		t.Fatalf("a low-quality image within budget: %v", err)
 	}
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 }

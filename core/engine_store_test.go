@@ -28,9 +28,9 @@ func newFailingHarness(t *testing.T, cfg core.EngineConfig) (*harness, *coretest
 }
 
 // stalls counts the replies that say Easel gave up on a thread.
-func stalls(th *fakeThread) int {
+func stalls(th *coretest.Thread) int {
 	n := 0
-	for _, r := range th.replies {
+	for _, r := range th.Replies {
 		if strings.Contains(r, "can't save its work") {
 			n++
 		}
@@ -45,27 +45,27 @@ func stalls(th *fakeThread) int {
 // session up where it was, still without a second post.
 func TestStoreFullWhilePostingPostsOnceThenGivesUp(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 300 * time.Millisecond})
-	th := newThread()
-	th.onPost = func(core.ImagePost) { fs.SetFailing(true) }
+	th := coretest.NewThread()
+	th.OnPost = func(core.ImagePost) { fs.SetFailing(true) }
 	q := h.send(th, msg("t", "a red fox"))
-	th.waitFor(t, "the give-up message", func(th *fakeThread) bool { return stalls(th) == 1 })
-	th.waitTurns(t, 1)
+	th.WaitFor(t, "the give-up message", func(th *coretest.Thread) bool { return stalls(th) == 1 })
+	th.WaitTurns(t, 1)
 
 	// Recovered: the next message takes the session up again.
 	fs.SetFailing(false)
-	th.mu.Lock()
-	th.onPost = nil
-	th.mu.Unlock()
+	th.Lock()
+	th.OnPost = nil
+	th.Unlock()
 	h.send(th, msg("t", "make it blue"))
-	th.waitFor(t, "v2", func(th *fakeThread) bool { return len(th.posts) >= 2 && len(th.finished) >= 3 })
+	th.WaitFor(t, "v2", func(th *coretest.Thread) bool { return len(th.Posts) >= 2 && len(th.Finished) >= 3 })
 	s := h.session(q.SessionID)
 	h.close()
 
-	if got := []int{th.posts[0].Version, th.posts[1].Version}; len(th.posts) != 2 || got[0] != 1 || got[1] != 2 {
-		t.Errorf("posted versions %v (%d posts), want v1 then v2, each once", got, len(th.posts))
+	if got := []int{th.Posts[0].Version, th.Posts[1].Version}; len(th.Posts) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("posted versions %v (%d posts), want v1 then v2, each once", got, len(th.Posts))
 	}
 	if n := stalls(th); n != 1 {
-		t.Errorf("%d give-up messages, want 1: %q", n, th.replies)
+		t.Errorf("%d give-up messages, want 1: %q", n, th.Replies)
 	}
 	if n := fs.Failed(); n > 10 {
 		t.Errorf("%d failed writes in a 300ms retry window: the engine does not back off", n)
@@ -82,33 +82,33 @@ func TestStoreFullWhilePostingPostsOnceThenGivesUp(t *testing.T) {
 // it failed. It is posted once.
 func TestStoreFullAfterUndoNotePostsItOnce(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 200 * time.Millisecond})
-	th := newThread()
+	th := coretest.NewThread()
 	h.send(th, msg("t", "a red fox"))
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	h.send(th, msg("t", "make it blue"))
-	th.waitTurns(t, 2)
-	th.mu.Lock()
-	th.onReply = func(text string) {
+	th.WaitTurns(t, 2)
+	th.Lock()
+	th.OnReply = func(text string) {
 		if strings.HasPrefix(text, "↩️") {
 			fs.SetFailing(true)
 		}
 	}
-	th.mu.Unlock()
+	th.Unlock()
 	h.send(th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionUndo})
-	th.waitFor(t, "the give-up message", func(th *fakeThread) bool { return stalls(th) == 1 })
+	th.WaitFor(t, "the give-up message", func(th *coretest.Thread) bool { return stalls(th) == 1 })
 	fs.SetFailing(false)
 	h.send(th, msg("t", "make it green"))
-	th.waitFor(t, "v3", func(th *fakeThread) bool { return len(th.posts) == 3 })
+	th.WaitFor(t, "v3", func(th *coretest.Thread) bool { return len(th.Posts) == 3 })
 	h.close()
 
 	notes := 0
-	for _, r := range th.replies {
+	for _, r := range th.Replies {
 		if strings.HasPrefix(r, "↩️") {
 			notes++
 		}
 	}
 	if notes != 1 {
-		t.Errorf("the undo note was posted %d times, want once: %q", notes, th.replies)
+		t.Errorf("the undo note was posted %d times, want once: %q", notes, th.Replies)
 	}
 }
 
@@ -119,7 +119,7 @@ func TestStoreFullAfterUndoNotePostsItOnce(t *testing.T) {
 func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: 200 * time.Millisecond, MaxPerUser: 3})
 	h.gen.SetGate(make(chan struct{}))
-	th := newThread()
+	th := coretest.NewThread()
 	for i, text := range []string{"a red fox", "make it blue", "make it green"} {
 		m := msg("t", text)
 		m.Source = []string{"m1", "m2", "m3"}[i]
@@ -128,7 +128,7 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 	waitCalls(t, h.gen, 1)
 	fs.SetFailing(true)
 	h.gen.Gate() <- struct{}{} // the image is made, but cannot be stored
-	th.waitFor(t, "three ended turns", func(th *fakeThread) bool { return len(th.finished) == 3 })
+	th.WaitFor(t, "three ended turns", func(th *coretest.Thread) bool { return len(th.Finished) == 3 })
 
 	// Nothing is held any more: the user is told the store is failing, not
 	// that they have three requests in progress.
@@ -139,20 +139,20 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 	fs.SetFailing(false)
 	close(h.gen.Gate())
 	q := h.send(th, msg("t", "make it gold"))
-	th.waitFor(t, "all four turns", func(th *fakeThread) bool { return len(th.finished) == 7 })
+	th.WaitFor(t, "all four turns", func(th *coretest.Thread) bool { return len(th.Finished) == 7 })
 	s := h.session(q.SessionID)
 	h.close()
 
 	if n := stalls(th); n != 1 {
-		t.Errorf("%d give-up messages, want 1: %q", n, th.replies)
+		t.Errorf("%d give-up messages, want 1: %q", n, th.Replies)
 	}
-	for i, ok := range th.finished[:3] {
+	for i, ok := range th.Finished[:3] {
 		if ok {
 			t.Errorf("turn %d was told finished successfully when the engine gave up on it", i+1)
 		}
 	}
-	if len(th.posts) != 4 {
-		t.Errorf("%d images posted, want 4", len(th.posts))
+	if len(th.Posts) != 4 {
+		t.Errorf("%d images posted, want 4", len(th.Posts))
 	}
 	for _, tn := range s.Turns {
 		if tn.Status != core.StatusDone {
@@ -167,7 +167,7 @@ func TestStoreFullWhileRenderingReleasesEveryTurn(t *testing.T) {
 func TestCloseDoesNotWaitForAFailingStore(t *testing.T) {
 	h, fs := newFailingHarness(t, core.EngineConfig{StoreRetry: time.Hour})
 	h.gen.SetGate(make(chan struct{}))
-	th := newThread()
+	th := coretest.NewThread()
 	q := h.send(th, msg("t", "a red fox"))
 	waitCalls(t, h.gen, 1)
 	fs.SetFailing(true)

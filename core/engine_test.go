@@ -20,103 +20,6 @@ import (
 // testPNG returns a valid PNG that differs for every seed.
 func testPNG(seed int) []byte { return coretest.PNG(seed) }
 
-// fakeThread records what the engine shows in a thread.
-type fakeThread struct {
-	mu       sync.Mutex
-	previews int
-	replies  []string
-	posts    []core.ImagePost
-	statuses []string
-	finished []bool
-	changed  chan struct{}
-	// onPost and onReply, if set, run after each image post or reply.
-	onPost  func(core.ImagePost)
-	onReply func(string)
-}
-
-func newThread() *fakeThread { return &fakeThread{changed: make(chan struct{}, 1000)} }
-
-func (t *fakeThread) note() {
-	select {
-	case t.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (t *fakeThread) Reply(_ context.Context, text string) error {
-	t.mu.Lock()
-	t.replies = append(t.replies, text)
-	hook := t.onReply
-	t.mu.Unlock()
-	if hook != nil {
-		hook(text)
-	}
-	t.note()
-	return nil
-}
-
-func (t *fakeThread) PostImage(_ context.Context, p core.ImagePost) error {
-	t.mu.Lock()
-	t.posts = append(t.posts, p)
-	hook := t.onPost
-	t.mu.Unlock()
-	if hook != nil {
-		hook(p)
-	}
-	t.note()
-	return nil
-}
-
-func (t *fakeThread) Preview(_ context.Context, img core.Image) error {
-	t.mu.Lock()
-	t.previews++
-	t.mu.Unlock()
-	return nil
-}
-
-func (t *fakeThread) SetStatus(_ context.Context, s string) error {
-	t.mu.Lock()
-	t.statuses = append(t.statuses, s)
-	t.mu.Unlock()
-	return nil
-}
-
-func (t *fakeThread) Finish(_ context.Context, _ string, ok bool) error {
-	t.mu.Lock()
-	t.finished = append(t.finished, ok)
-	t.mu.Unlock()
-	t.note()
-	return nil
-}
-
-// waitFor waits until cond holds for the thread, failing after a generous
-// deadline (a hang guard, not a speed assertion).
-func (t *fakeThread) waitFor(tb testing.TB, what string, cond func(*fakeThread) bool) {
-	tb.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		t.mu.Lock()
-		ok := cond(t)
-		t.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-t.changed:
-		case <-time.After(10 * time.Millisecond):
-		case <-deadline:
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			tb.Fatalf("timed out waiting for %s; replies %q, %d posts", what, t.replies, len(t.posts))
-		}
-	}
-}
-
-func (t *fakeThread) waitTurns(tb testing.TB, n int) {
-	tb.Helper()
-	t.waitFor(tb, fmt.Sprintf("%d finished turns", n), func(t *fakeThread) bool { return len(t.finished) >= n })
-}
-
 type harness struct {
 	t      *testing.T
 	dir    string
@@ -231,15 +134,15 @@ func (h *harness) imageBytes(ref core.ImageRef) []byte {
 
 func TestEngineTurnKinds(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{Variations: 2})
-	th := newThread()
+	th := coretest.NewThread()
 	q := h.send(th, msg("t1", "a red fox --ar 16:9"))
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	h.send(th, msg("t1", "make it blue"))
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionUndo})
-	th.waitTurns(t, 3)
+	th.WaitTurns(t, 3)
 	h.send(th, msg("t1", "make it green --quality low"))
-	th.waitTurns(t, 4)
+	th.WaitTurns(t, 4)
 
 	s := h.session(q.SessionID)
 	if len(s.Versions) != 3 || s.Version(2).Parent != 1 || s.Version(3).Parent != 1 || s.Head != 3 {
@@ -266,18 +169,18 @@ func TestEngineTurnKinds(t *testing.T) {
 
 	// Regenerate v3: a sibling of v3 from the same request.
 	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionRegenerate})
-	th.waitTurns(t, 5)
+	th.WaitTurns(t, 5)
 	// Variations: two more siblings.
 	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionVariations})
-	th.waitTurns(t, 6)
+	th.WaitTurns(t, 6)
 	// High quality of head.
 	h.send(th, core.Message{Platform: "test", Thread: "t1", User: ana, Action: core.ActionHighQuality})
-	th.waitTurns(t, 7)
+	th.WaitTurns(t, 7)
 	// Branch: refine v2, an older version.
 	b := msg("t1", "add a hat")
 	b.Version = 2
 	h.send(th, b)
-	th.waitTurns(t, 8)
+	th.WaitTurns(t, 8)
 
 	s = h.session(q.SessionID)
 	want := []struct{ parent, turn int }{{0, 1}, {1, 2}, {1, 4}, {1, 5}, {1, 6}, {1, 6}, {5, 7}, {2, 8}}
@@ -314,15 +217,15 @@ func TestEngineTurnKinds(t *testing.T) {
 		t.Errorf("head = v%d after branch, want v8", s.Head)
 	}
 	// Each image was posted once, with buttons and a caption naming its version.
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if len(th.posts) != 8 {
-		t.Fatalf("%d images posted, want 8", len(th.posts))
+	th.Lock()
+	defer th.Unlock()
+	if len(th.Posts) != 8 {
+		t.Fatalf("%d images posted, want 8", len(th.Posts))
 	}
-	if th.previews != 7 {
-		t.Errorf("%d partial previews shown, want one per provider call (7)", th.previews)
+	if th.Previews != 7 {
+		t.Errorf("%d partial previews shown, want one per provider call (7)", th.Previews)
 	}
-	for i, p := range th.posts {
+	for i, p := range th.Posts {
 		if p.Version != i+1 || len(p.Buttons) != 4 || !strings.HasPrefix(p.Caption, fmt.Sprintf("v%d", i+1)) || p.SessionID != s.ID {
 			t.Errorf("post %d: version %d caption %q buttons %d", i, p.Version, p.Caption, len(p.Buttons))
 		}
@@ -347,17 +250,17 @@ func TestEngineErrors(t *testing.T) {
 	for i, c := range classes {
 		h := newHarness(t, core.EngineConfig{})
 		h.gen.Fail(c.err)
-		th := newThread()
+		th := coretest.NewThread()
 		q := h.send(th, msg("t", "a fox"))
-		th.waitTurns(t, 1)
-		th.mu.Lock()
-		if len(th.replies) != 1 || !strings.HasPrefix(th.replies[0], c.want) || th.finished[0] {
-			t.Errorf("class %d: replies %q, want prefix %q", i, th.replies, c.want)
+		th.WaitTurns(t, 1)
+		th.Lock()
+		if len(th.Replies) != 1 || !strings.HasPrefix(th.Replies[0], c.want) || th.Finished[0] {
+			t.Errorf("class %d: replies %q, want prefix %q", i, th.Replies, c.want)
 		}
-		if strings.Contains(strings.Join(th.replies, ""), "secret internal detail") {
-			t.Errorf("internal detail shown to the user: %q", th.replies)
+		if strings.Contains(strings.Join(th.Replies, ""), "secret internal detail") {
+			t.Errorf("internal detail shown to the user: %q", th.Replies)
 		}
-		th.mu.Unlock()
+		th.Unlock()
 		turn := h.session(q.SessionID).Turn(1)
 		if turn.Status != core.StatusFailed || turn.Error == "" || turn.Attempts != 2 {
 			t.Errorf("class %d: turn %+v not recorded as failed", i, turn)
@@ -369,7 +272,7 @@ func TestEngineErrors(t *testing.T) {
 		}
 		// The session still works after a failure.
 		h.send(th, msg("t", "a fox again"))
-		th.waitTurns(t, 2)
+		th.WaitTurns(t, 2)
 		if s := h.session(q.SessionID); s.Head != 1 || s.Turn(2).Kind != core.KindGenerate {
 			t.Errorf("class %d: after a failure the next prompt should generate v1: head %d", i, s.Head)
 		}
@@ -379,7 +282,7 @@ func TestEngineErrors(t *testing.T) {
 
 func TestEngineRejectsBadInputBeforeRecording(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{})
-	th := newThread()
+	th := coretest.NewThread()
 	ctx := context.Background()
 	for _, text := range []string{"", "fox --n 99", "fox --ar 1:9", "fox --bogus", strings.Repeat("a", 40000), "fox --provider nope"} {
 		if _, err := h.engine.Handle(ctx, th, msg("t", text)); core.KindOf(err) != core.Invalid {
@@ -398,31 +301,31 @@ func TestEngineRejectsBadInputBeforeRecording(t *testing.T) {
 
 	// Undo with nothing to undo, and buttons pressed by someone else.
 	q := h.send(th, msg("t", "a fox"))
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: core.User{ID: "U2", Name: "bo"}, Action: core.ActionRegenerate, SessionID: q.SessionID, Version: 1}); core.KindOf(err) != core.Forbidden || !strings.Contains(err.Error(), "only ana") {
 		t.Errorf("button pressed by another user = %v, want forbidden naming ana", err)
 	}
 	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: core.User{ID: "U9", Admin: true}, Action: core.ActionRegenerate, Version: 1}); err != nil {
 		t.Errorf("admin pressing a button: %v", err)
 	}
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	if _, err := h.engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionHighQuality, Version: 7}); core.KindOf(err) != core.NotFound {
 		t.Errorf("button on a missing version = %v, want not found", err)
 	}
 	h.send(th, core.Message{Platform: "test", Thread: "t", User: ana, Action: core.ActionUndo, Version: 1})
-	th.waitTurns(t, 3)
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if last := th.replies[len(th.replies)-1]; !strings.Contains(last, "nothing to undo") {
+	th.WaitTurns(t, 3)
+	th.Lock()
+	defer th.Unlock()
+	if last := th.Replies[len(th.Replies)-1]; !strings.Contains(last, "nothing to undo") {
 		t.Errorf("undo of the first image replied %q", last)
 	}
 }
 
 func TestEngineOrdersTurnsInASession(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{MaxPerUser: 20, MaxQueue: 20, MaxConcurrent: 4})
-	th := newThread()
+	th := coretest.NewThread()
 	q := h.send(th, msg("t", "a fox"))
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 
 	h.gen.SetGate(make(chan struct{}))
 	const n = 8
@@ -447,7 +350,7 @@ func TestEngineOrdersTurnsInASession(t *testing.T) {
 	for range n {
 		h.gen.Gate() <- struct{}{}
 	}
-	th.waitTurns(t, n+1)
+	th.WaitTurns(t, n+1)
 
 	s := h.session(q.SessionID)
 	for i := 2; i <= n+1; i++ {
@@ -468,9 +371,9 @@ func TestEngineLimits(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{MaxConcurrent: 2, MaxPerUser: 2})
 	h.gen.SetGate(make(chan struct{}))
 	ctx := context.Background()
-	threads := make([]*fakeThread, 6)
+	threads := make([]*coretest.Thread, 6)
 	for i := range threads {
-		threads[i] = newThread()
+		threads[i] = coretest.NewThread()
 		user := core.User{ID: fmt.Sprintf("W%d", i)}
 		if _, err := h.engine.Handle(ctx, threads[i], core.Message{Platform: "test", Thread: fmt.Sprint(i), User: user, Text: "fox"}); err != nil {
 			t.Fatal(err)
@@ -489,26 +392,26 @@ func TestEngineLimits(t *testing.T) {
 		t.Errorf("a refused request created a session")
 	}
 	// Global cap: waiting turns are told so.
-	threads[5].waitFor(t, "a waiting status", func(ft *fakeThread) bool {
-		return len(ft.statuses) > 0 && strings.Contains(strings.Join(ft.statuses, "|"), "waiting for a free renderer")
+	threads[5].WaitFor(t, "a waiting status", func(ft *coretest.Thread) bool {
+		return len(ft.Statuses) > 0 && strings.Contains(strings.Join(ft.Statuses, "|"), "waiting for a free renderer")
 	})
 	close(h.gen.Gate())
 	for _, th := range threads {
-		th.waitTurns(t, 1)
+		th.WaitTurns(t, 1)
 	}
 	if peak := h.gen.Peak.Load(); peak > 2 {
 		t.Errorf("%d provider calls ran at once, want at most 2", peak)
 	}
 	// Once finished, the user may ask again.
-	th := newThread()
+	th := coretest.NewThread()
 	h.send(th, core.Message{Platform: "test", Thread: "z", User: core.User{ID: "W0"}, Text: "fox"})
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 }
 
 func TestEngineResumesAfterRestart(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{})
 	h.gen.SetGate(make(chan struct{}))
-	th := newThread()
+	th := coretest.NewThread()
 	q := h.send(th, msg("t", "a fox"))
 	h.send(th, msg("t", "make it blue"))
 	// Wait until the first turn is running, then stop without letting it finish.
@@ -531,12 +434,12 @@ func TestEngineResumesAfterRestart(t *testing.T) {
 	if len(s.Turns) != 2 || !s.Turns[0].Status.Active() || !s.Turns[1].Status.Active() {
 		t.Fatalf("after an interrupted stop the turns should still be active: %+v", s.Turns)
 	}
-	th2 := newThread()
+	th2 := coretest.NewThread()
 	n, err := h.engine.Resume(context.Background(), func(s *core.Session) (core.Thread, bool) { return th2, true })
 	if err != nil || n != 1 {
 		t.Fatalf("Resume = %d, %v; want 1 session", n, err)
 	}
-	th2.waitTurns(t, 2)
+	th2.WaitTurns(t, 2)
 	s = h.session(q.SessionID)
 	if s.Head != 2 || s.Version(2).Parent != 1 || s.Turn(2).Kind != core.KindRefine {
 		t.Errorf("resumed turns: head v%d, versions %+v", s.Head, s.Versions)
@@ -548,11 +451,11 @@ func TestEngineResumesAfterRestart(t *testing.T) {
 
 func TestEngineAttachmentsAndNewSession(t *testing.T) {
 	h := newHarness(t, core.EngineConfig{})
-	th := newThread()
+	th := coretest.NewThread()
 	m := msg("t", "put this logo on a mug")
 	m.Inputs = []core.Image{{Data: testPNG(999), MIME: "image/png", Name: "logo.png"}}
 	q1 := h.send(th, m)
-	th.waitTurns(t, 1)
+	th.WaitTurns(t, 1)
 	req := h.gen.Request(0)
 	if len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, testPNG(999)) || req.Base != nil {
 		t.Errorf("generate with an attachment: %d inputs, base %v", len(req.Inputs), req.Base != nil)
@@ -563,7 +466,7 @@ func TestEngineAttachmentsAndNewSession(t *testing.T) {
 	m = msg("t", "a new idea")
 	m.NewSession = true
 	q2 := h.send(th, m)
-	th.waitTurns(t, 2)
+	th.WaitTurns(t, 2)
 	if q2.SessionID == q1.SessionID || h.gen.Request(1).Kind != core.KindGenerate {
 		t.Errorf("NewSession did not start a fresh session")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,36 +11,6 @@ import (
 	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
-
-// engineThread is a core.Thread (and Finisher) that records what a turn
-// showed and signals when it ended.
-type engineThread struct {
-	mu      sync.Mutex
-	replies []string
-	posts   int
-	ended   chan bool // one value per finished turn: its outcome
-}
-
-func (th *engineThread) Reply(_ context.Context, text string) error {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	th.replies = append(th.replies, text)
-	return nil
-}
-
-func (th *engineThread) PostImage(context.Context, core.ImagePost) error {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	th.posts++
-	return nil
-}
-
-func (th *engineThread) SetStatus(context.Context, string) error { return nil }
-
-func (th *engineThread) Finish(_ context.Context, _ string, ok bool) error {
-	th.ended <- ok
-	return nil
-}
 
 // TestEngineFaultMatrix runs a turn facing each fault of the matrix through
 // core.Engine, with real storage in a temporary directory and this provider
@@ -99,18 +68,13 @@ func TestEngineFaultMatrix(t *testing.T) {
 					}
 				})
 
-				th := &engineThread{ended: make(chan bool, 1)}
+				th := coretest.NewThread()
 				start := time.Now()
 				q, err := engine.Handle(ctx, th, core.Message{Platform: "test", Thread: "T1", User: core.User{ID: "U1", Name: "ana"}, Text: "a fox"})
 				if err != nil {
 					t.Fatalf("Handle: %v", err)
 				}
-				var ok bool
-				select {
-				case ok = <-th.ended:
-				case <-time.After(30 * time.Second): // a hang guard, far above the bound
-					t.Fatal("the turn did not end")
-				}
+				th.WaitTurns(t, 1)
 				elapsed := time.Since(start)
 
 				sess, err := db.Session(ctx, q.SessionID)
@@ -132,9 +96,9 @@ func TestEngineFaultMatrix(t *testing.T) {
 				if turn.Attempts != wantRequests {
 					t.Errorf("turn recorded %d attempts, the fake received %d", turn.Attempts, srv.Arrivals())
 				}
-				th.mu.Lock()
-				replies, posts := th.replies, th.posts
-				th.mu.Unlock()
+				th.Lock()
+				replies, posts, ok := th.Replies, len(th.Posts), th.Finished[0]
+				th.Unlock()
 				if wantOK {
 					if !ok || turn.Status != core.StatusDone || posts != 1 || turn.Error != "" {
 						t.Errorf("turn %s (finished ok=%v), %d images posted, error %q; want done with one image", turn.Status, ok, posts, turn.Error)
