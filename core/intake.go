@@ -14,29 +14,10 @@ import (
 // buttons pressed by someone else); nothing is recorded then. Access is
 // checked first, as Allowed does.
 func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, error) {
-	if err := e.Allowed(msg); err != nil {
+	msg, turn, err := e.prepare(msg)
+	if err != nil {
 		return Queued{}, err
 	}
-	if msg.Action == "" {
-		msg.Action = ActionPrompt
-	}
-	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
-	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source,
-		Delivery: msg.Delivery, Status: StatusQueued}
-	if msg.N != 0 {
-		if maxN := max(e.cfg.Limits.MaxN, 1); msg.N < 1 || msg.N > maxN {
-			return Queued{}, Errorf(Invalid, "%d variations is not allowed: ask for 1 to %d", msg.N, maxN)
-		}
-		turn.Flags.N = msg.N
-	}
-	if msg.Action == ActionPrompt {
-		prompt, flags, err := ParsePrompt(msg.Text, e.cfg.Limits)
-		if err != nil {
-			return Queued{}, err
-		}
-		turn.Prompt, turn.Flags = prompt, flags
-	}
-
 	q, sess, err := e.record(ctx, msg, turn)
 	if err != nil {
 		return Queued{}, err
@@ -49,6 +30,75 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		e.release(JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}
 	return q, nil
+}
+
+// Check reports what Handle would say about msg now, without recording or
+// holding anything: access, the prompt and its flags against the limits,
+// the provider's own checks of the request, the sender's turns in flight,
+// the quotas and the session's queue. It returns nil, the *Error Handle
+// would return, or an error reading the store. Adapters call it before they
+// post anything public for a message, so that a refused one leaves no
+// trace but a private note; nil is no promise, since other turns may take
+// the last slot before Handle runs.
+func (e *Engine) Check(ctx context.Context, msg Message) error {
+	msg, turn, err := e.prepare(msg)
+	if err != nil {
+		return err
+	}
+	sess, err := e.sessionFor(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if err := e.admit(sess, &turn, msg); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	err = e.vacancyLocked(msg.Platform + "\x00" + msg.User.ID)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, err := e.reserveQuota(ctx, sess, turn, msg, false); err != nil {
+		return err
+	}
+	if active := len(sess.ActiveTurns()); active >= e.cfg.MaxQueue {
+		return queueFull(active)
+	}
+	return nil
+}
+
+// prepare checks what can be checked of msg alone (access, flags, limits)
+// and returns it, its sender's admin status settled, with the turn it asks
+// for.
+func (e *Engine) prepare(msg Message) (Message, Turn, error) {
+	if err := e.Allowed(msg); err != nil {
+		return msg, Turn{}, err
+	}
+	if msg.Action == "" {
+		msg.Action = ActionPrompt
+	}
+	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
+	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source,
+		Delivery: msg.Delivery, Status: StatusQueued}
+	if msg.N != 0 {
+		if maxN := max(e.cfg.Limits.MaxN, 1); msg.N < 1 || msg.N > maxN {
+			return msg, Turn{}, Errorf(Invalid, "%d variations is not allowed: ask for 1 to %d", msg.N, maxN)
+		}
+		turn.Flags.N = msg.N
+	}
+	if msg.Action == ActionPrompt {
+		prompt, flags, err := ParsePrompt(msg.Text, e.cfg.Limits)
+		if err != nil {
+			return msg, Turn{}, err
+		}
+		turn.Prompt, turn.Flags = prompt, flags
+	}
+	return msg, turn, nil
+}
+
+// queueFull says that a session has active turns waiting, its most.
+func queueFull(active int) error {
+	return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
 }
 
 // Allowed reports whether msg's sender may use Easel where msg was sent:
@@ -113,7 +163,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 	stored, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
 		active := len(s.ActiveTurns())
 		if active >= e.cfg.MaxQueue {
-			return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
+			return queueFull(active)
 		}
 		if len(s.Turns)+1 != ref.TurnID {
 			return fmt.Errorf("engine: session %s has %d turns, expected %d: recorded outside its thread's lock", s.ID, len(s.Turns), ref.TurnID-1)

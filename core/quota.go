@@ -157,10 +157,11 @@ func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
 }
 
 // reserveQuota checks turn t, about to be recorded in sess for msg, against
-// the quotas and holds what it will consume, as one atomic step. It returns
-// nil (and holds nothing) when no quota is set, and a Quota *Error saying
-// the limit and when it resets when t does not fit.
-func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message) (*quotaHold, error) {
+// the quotas and, if hold is set, holds what it will consume, as one atomic
+// step. It returns nil (and holds nothing) when no quota is set or hold is
+// false, and a Quota *Error saying the limit and when it resets when t does
+// not fit.
+func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message, hold bool) (*quotaHold, error) {
 	q := e.cfg.Quotas
 	if !q.enabled() {
 		return nil, nil
@@ -206,6 +207,9 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 				return nil, spendQuotaError(msg.workspaceTerm(), limit, taken, h.cost, now)
 			}
 		}
+	}
+	if !hold {
+		return nil, nil
 	}
 	b.add(h)
 	return h, nil

@@ -25,19 +25,15 @@ type reservation struct {
 func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn, msg Message) error {
 	r := &reservation{user: msg.Platform + "\x00" + msg.User.ID, source: msg.Source}
 	e.mu.Lock()
-	switch n := e.inFlight[r.user]; {
-	case e.closed:
+	if err := e.vacancyLocked(r.user); err != nil {
 		e.mu.Unlock()
-		return Errorf(Busy, "Easel is shutting down; try again in a moment")
-	case n >= e.cfg.MaxPerUser:
-		e.mu.Unlock()
-		return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
+		return err
 	}
 	e.inFlight[r.user]++
 	e.held[ref] = r
 	e.mu.Unlock()
 
-	hold, err := e.reserveQuota(ctx, sess, t, msg)
+	hold, err := e.reserveQuota(ctx, sess, t, msg, true)
 	if err != nil {
 		e.release(ref)
 		return err
@@ -48,6 +44,18 @@ func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn,
 		r.hold = hold
 	} else {
 		e.quota.release(hold) // already released: the turn could not be stored
+	}
+	return nil
+}
+
+// vacancyLocked returns a Busy *Error when the engine is closing or user
+// has EngineConfig.MaxPerUser turns in flight. e.mu must be held.
+func (e *Engine) vacancyLocked(user string) error {
+	if e.closed {
+		return Errorf(Busy, "Easel is shutting down; try again in a moment")
+	}
+	if n := e.inFlight[user]; n >= e.cfg.MaxPerUser {
+		return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
 	}
 	return nil
 }
