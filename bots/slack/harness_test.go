@@ -126,6 +126,8 @@ type options struct {
 	// before runs on the store before the bot starts, as an earlier
 	// process might have left it.
 	before func(*storage.DB)
+	// bot changes the bot before it starts.
+	bot func(*Bot)
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -173,6 +175,9 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	if h.bot, err = New(cfg, h.engine, h.log, log); err != nil {
 		t.Fatal(err)
+	}
+	if o.bot != nil {
+		o.bot(h.bot)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -120,6 +120,9 @@ type Bot struct {
 
 	accepting chan struct{} // a slot per delivery being recorded
 	acks      sync.WaitGroup
+
+	bodies      *bodyBudget   // http mode: request bodies held at once
+	bodyTimeout time.Duration // http mode: how long a body may take to arrive
 }
 
 // maxAccepting bounds the Socket Mode deliveries being recorded at once.
@@ -169,6 +172,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	b := &Bot{
 		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
+		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout,
 	}
 	b.files = downloadClient(cfg.HTTPClient, b.trusted)
 	return b, nil
