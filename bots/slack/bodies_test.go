@@ -93,6 +93,30 @@ func TestBodyBudgetCutsOnlyWhatMakesRoom(t *testing.T) {
 	}
 }
 
+// TestBodyBudgetServesNewcomersInOrder checks that each newcomer cuts the
+// room it needs, rather than counting on a cut already made for an earlier
+// one, and that they are granted in order of arrival.
+func TestBodyBudgetServesNewcomersInOrder(t *testing.T) {
+	bb := newBodyBudget(100)
+	ca, cb := newCutter(), newCutter()
+	a := holdNow(t, bb, 50, ca)
+	b := holdNow(t, bb, 50, cb)
+	gotC := holdLater(bb, 50, newCutter())
+	<-ca.done
+	waitFor(t, func() bool { bb.mu.Lock(); defer bb.mu.Unlock(); return len(bb.waiting) == 1 })
+	gotD := holdLater(bb, 50, newCutter())
+	<-cb.done // d cut b: a's room is c's
+	bb.release(a)
+	<-gotC
+	select {
+	case <-gotD:
+		t.Fatal("the second newcomer was granted the first one's room")
+	default:
+	}
+	bb.release(b)
+	<-gotD
+}
+
 func TestBodyBudgetNeverCutsABodyAlreadyRead(t *testing.T) {
 	bb := newBodyBudget(100)
 	ca := newCutter()
@@ -153,5 +177,15 @@ func TestBodyBudgetIsNeverExceeded(t *testing.T) {
 	}
 	if bb.used != 0 || bb.cutting != 0 || len(bb.reading) != 0 {
 		t.Errorf("left: used %d, cutting %d, %d reads", bb.used, bb.cutting, len(bb.reading))
+	}
+}
+
+// waitFor waits until cond holds, for at most 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
 	}
 }

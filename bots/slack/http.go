@@ -31,9 +31,12 @@ const (
 	// (a payload naming one of Easel's own short messages) are smaller.
 	MaxRequestBody = 512 << 10
 	// bodyBudgetBytes bounds the memory of the requests being read and
-	// handled at once (see bodyBudget): 31 bodies of the largest size, or
-	// about a thousand of the few kilobytes Slack usually sends.
-	bodyBudgetBytes = 16 << 20
+	// handled at once (see bodyBudget): 15 bodies of the largest size, or
+	// about 400 of the few kilobytes Slack usually sends, far more than
+	// Slack sends one app at once. Under a flood it is, doubled by the
+	// garbage collector, most of what the process holds (bench's
+	// TestSlackHTTPFlood measures it).
+	bodyBudgetBytes = 8 << 20
 	// requestCost is what a request costs beyond its body, counted against
 	// the budget: its goroutine, the server's buffers and parsed headers.
 	requestCost = 16 << 10

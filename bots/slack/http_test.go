@@ -262,15 +262,22 @@ func TestHTTPModeHeldBodiesCannotStarveSignedRequests(t *testing.T) {
 	// Held reads end by being cut short, never by their deadline.
 	h := newHarness(t, options{http: true, bot: func(b *Bot) { b.bodyTimeout = time.Hour }})
 	const largest = MaxRequestBody + requestCost
-	fits := bodyBudgetBytes / largest
-	held := make([]*rawConn, fits)
-	for i := range held {
-		held[i] = rawPost(t, h.url, "/slack/events", forged(), MaxRequestBody, MaxRequestBody-1)
+	var sizes []int // the largest bodies, and one to fill what they leave
+	for range bodyBudgetBytes / largest {
+		sizes = append(sizes, MaxRequestBody)
+	}
+	if rest := bodyBudgetBytes%largest - requestCost; rest > 0 {
+		sizes = append(sizes, rest)
+	}
+	held := make([]*rawConn, len(sizes))
+	for i, size := range sizes {
+		held[i] = rawPost(t, h.url, "/slack/events", forged(), size, size-1)
 		h.fake.WaitFor(t, "the body to be held", func() bool { _, n := h.bot.bodies.state(); return n == i+1 })
 	}
-	if used, _ := h.bot.bodies.state(); used+largest <= bodyBudgetBytes {
-		t.Fatalf("%d held bodies leave room for another", fits)
+	if used, _ := h.bot.bodies.state(); used != bodyBudgetBytes {
+		t.Fatalf("held bodies take %d bytes of %d", used, bodyBudgetBytes)
 	}
+	fits := len(sizes)
 
 	if status, _ := h.fake.PostHTTP(t, h.url, h.fake.SlashCommand(ana, "C1", "a fox"), slacktest.Signing{}); status != http.StatusOK {
 		t.Fatalf("a signed command answered %d while the budget was full", status)
