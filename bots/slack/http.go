@@ -113,9 +113,9 @@ func (b *Bot) verified(next func(http.ResponseWriter, *http.Request, []byte)) ht
 }
 
 // badSignature refuses a request whose signature is missing, malformed,
-// stale or wrong.
+// stale or wrong, and logs it at a bounded rate.
 func (b *Bot) badSignature(w http.ResponseWriter, r *http.Request, err error) {
-	b.log.Warn("slack: request with a bad signature rejected", "path", r.URL.Path, "err", err)
+	b.rejects.refused(r.URL.Path, err)
 	refuse(w, http.StatusUnauthorized)
 }
 

@@ -123,6 +123,7 @@ type Bot struct {
 
 	bodies      *bodyBudget   // http mode: request bodies held at once
 	bodyTimeout time.Duration // http mode: how long a body may take to arrive
+	rejects     *rejectLog    // http mode: requests refused for their signature
 }
 
 // maxAccepting bounds the Socket Mode deliveries being recorded at once.
@@ -172,7 +173,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	b := &Bot{
 		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
-		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout,
+		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
 	b.files = downloadClient(cfg.HTTPClient, b.trusted)
 	return b, nil
