@@ -155,29 +155,10 @@ func NewEngine(cfg EngineConfig, store Store, providers map[string]Generator, lo
 // buttons pressed by someone else); nothing is recorded then. Access is
 // checked first, as Allowed does.
 func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, error) {
-	if err := e.Allowed(msg); err != nil {
+	msg, turn, err := e.prepare(msg)
+	if err != nil {
 		return Queued{}, err
 	}
-	if msg.Action == "" {
-		msg.Action = ActionPrompt
-	}
-	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
-	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source,
-		Delivery: msg.Delivery, Status: StatusQueued}
-	if msg.N != 0 {
-		if maxN := max(e.cfg.Limits.MaxN, 1); msg.N < 1 || msg.N > maxN {
-			return Queued{}, Errorf(Invalid, "%d variations is not allowed: ask for 1 to %d", msg.N, maxN)
-		}
-		turn.Flags.N = msg.N
-	}
-	if msg.Action == ActionPrompt {
-		prompt, flags, err := ParsePrompt(msg.Text, e.cfg.Limits)
-		if err != nil {
-			return Queued{}, err
-		}
-		turn.Prompt, turn.Flags = prompt, flags
-	}
-
 	userKey := msg.Platform + "\x00" + msg.User.ID
 	q, err := e.record(ctx, msg, turn, userKey)
 	if err != nil {
@@ -191,6 +172,66 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		e.release(userKey)
 	}
 	return q, nil
+}
+
+// Check reports what Handle would say about msg now, without recording or
+// holding anything: access, the prompt and its flags against the limits,
+// the provider's own checks of the request, the sender's turns in flight,
+// the quotas and the session's queue. It returns nil, the *Error Handle
+// would return, or an error reading the store. Adapters call it before they post anything public for a
+// message, so that a refused one leaves no trace but a private note; nil is
+// no promise, since other turns may take the last slot before Handle runs.
+func (e *Engine) Check(ctx context.Context, msg Message) error {
+	msg, turn, err := e.prepare(msg)
+	if err != nil {
+		return err
+	}
+	sess, err := e.sessionFor(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if err := e.admit(sess, &turn, msg); err != nil {
+		return err
+	}
+	if err := e.vacancy(msg.Platform + "\x00" + msg.User.ID); err != nil {
+		return err
+	}
+	if _, err := e.quotaFor(ctx, sess, turn, msg, false); err != nil {
+		return err
+	}
+	if active := len(sess.ActiveTurns()); active >= e.cfg.MaxQueue {
+		return queueFull(active)
+	}
+	return nil
+}
+
+// prepare checks what can be checked of msg alone (access, flags, limits)
+// and returns it, its sender's admin status settled, with the turn it asks
+// for.
+func (e *Engine) prepare(msg Message) (Message, Turn, error) {
+	if err := e.Allowed(msg); err != nil {
+		return msg, Turn{}, err
+	}
+	if msg.Action == "" {
+		msg.Action = ActionPrompt
+	}
+	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
+	turn := Turn{Action: msg.Action, User: msg.User, Text: msg.Text, Target: msg.Version, Source: msg.Source,
+		Delivery: msg.Delivery, Status: StatusQueued}
+	if msg.N != 0 {
+		if maxN := max(e.cfg.Limits.MaxN, 1); msg.N < 1 || msg.N > maxN {
+			return msg, Turn{}, Errorf(Invalid, "%d variations is not allowed: ask for 1 to %d", msg.N, maxN)
+		}
+		turn.Flags.N = msg.N
+	}
+	if msg.Action == ActionPrompt {
+		prompt, flags, err := ParsePrompt(msg.Text, e.cfg.Limits)
+		if err != nil {
+			return msg, Turn{}, err
+		}
+		turn.Prompt, turn.Flags = prompt, flags
+	}
+	return msg, turn, nil
 }
 
 // Allowed reports whether msg's sender may use Easel where msg was sent:
@@ -219,7 +260,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn, userKey str
 	if err := e.reserve(userKey); err != nil {
 		return Queued{}, err
 	}
-	hold, err := e.reserveQuota(ctx, sess, turn, msg)
+	hold, err := e.quotaFor(ctx, sess, turn, msg, true)
 	if err != nil {
 		e.release(userKey)
 		return Queued{}, err
@@ -251,7 +292,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn, userKey str
 	_, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
 		active := len(s.ActiveTurns())
 		if active >= e.cfg.MaxQueue {
-			return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
+			return queueFull(active)
 		}
 		turn.ID, turn.QueuedAt = len(s.Turns)+1, e.now()
 		s.Turns = append(s.Turns, turn)
@@ -348,17 +389,38 @@ func (e *Engine) provider(name string) (Generator, string, error) {
 	return gen, name, nil
 }
 
+// queueFull says that a session has active turns waiting, its most.
+func queueFull(active int) error {
+	return Errorf(Busy, "this thread already has %d requests waiting; try again when they finish", active)
+}
+
 // reserve counts one more turn in flight for userKey, or returns Busy.
 func (e *Engine) reserve(userKey string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.vacancyLocked(userKey); err != nil {
+		return err
+	}
+	e.inFlight[userKey]++
+	return nil
+}
+
+// vacancy returns Busy if userKey could not have one more turn in flight
+// now.
+func (e *Engine) vacancy(userKey string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.vacancyLocked(userKey)
+}
+
+// vacancyLocked is vacancy with e.mu held.
+func (e *Engine) vacancyLocked(userKey string) error {
 	if e.closed {
 		return Errorf(Busy, "Easel is shutting down; try again in a moment")
 	}
 	if n := e.inFlight[userKey]; n >= e.cfg.MaxPerUser {
 		return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
 	}
-	e.inFlight[userKey]++
 	return nil
 }
 

@@ -161,11 +161,12 @@ func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
 	return int64(max(j.req.N, 1)), cost
 }
 
-// reserveQuota checks turn t, about to be recorded in sess for msg, against
-// the quotas and holds what it will consume, as one atomic step. It returns
-// nil (and holds nothing) when no quota is set, and a Quota *Error saying
-// the limit and when it resets when t does not fit.
-func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message) (*quotaHold, error) {
+// quotaFor checks turn t, about to be recorded in sess for msg, against
+// the quotas and, if hold is set, holds what it will consume, as one atomic
+// step. It returns nil (and holds nothing) when no quota is set or hold is
+// false, and a Quota *Error saying the limit and when it resets when t does
+// not fit.
+func (e *Engine) quotaFor(ctx context.Context, sess *Session, t Turn, msg Message, hold bool) (*quotaHold, error) {
 	q := e.cfg.Quotas
 	if !q.enabled() {
 		return nil, nil
@@ -212,13 +213,16 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 			}
 		}
 	}
+	if !hold {
+		return nil, nil
+	}
 	b.add(h)
 	return h, nil
 }
 
 func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
 
-// bindQuota ties hold h, taken by reserveQuota, to the turn it was taken for
+// bindQuota ties hold h, taken by quotaFor, to the turn it was taken for
 // once that turn is recorded as ref. If the turn already ended, h is dropped.
 func (e *Engine) bindQuota(h *quotaHold, ref JobRef) {
 	if h == nil {

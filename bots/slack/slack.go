@@ -51,6 +51,10 @@ type Engine interface {
 	// sent; see core.Engine.Allowed. It returns a Forbidden *core.Error,
 	// to tell the sender alone, or nil. It does no I/O.
 	Allowed(msg core.Message) error
+	// Check reports what Handle would say about msg now, recording
+	// nothing; see core.Engine.Check. It returns nil, the *core.Error
+	// Handle would return, or an error reading the store.
+	Check(ctx context.Context, msg core.Message) error
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)

@@ -1,13 +1,10 @@
 package slack
 
 import (
-	"math"
 	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack/slackutilsx"
-
-	"github.com/easel-bot/easel/core"
 )
 
 // threadKey is the session key of a Slack thread: its channel and the
@@ -47,12 +44,3 @@ func unescape(text string) string {
 // escape makes text safe to post: & < > can no longer form mentions,
 // @channel pings or links.
 func escape(text string) string { return slackutilsx.EscapeMessage(text) }
-
-// precheck rejects a prompt whose flags cannot parse or that is empty,
-// before anything is posted or queued, so the common mistakes flash no
-// message and no reaction. The engine checks again with its configured
-// limits; that is why the limits here are open.
-func precheck(text string) error {
-	_, _, err := core.ParsePrompt(text, core.Limits{MaxN: math.MaxInt})
-	return err
-}
