@@ -102,6 +102,8 @@ type setup struct {
 	cfg    discord.Config
 	engine core.EngineConfig
 	gen    *fakeGen
+	// events, if set, wraps the event log the bot is given.
+	events func(discord.EventLog) discord.EventLog
 }
 
 // start runs a bot with /imagine registered in the fake's guild and the
@@ -139,7 +141,11 @@ func launch(t testing.TB, s *setup) *harness {
 	if h.engine, err = core.NewEngine(s.engine, h.db, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
-	if h.bot, err = discord.New(s.cfg, h.engine, h.db, log); err != nil {
+	var events discord.EventLog = h.db
+	if s.events != nil {
+		events = s.events(events)
+	}
+	if h.bot, err = discord.New(s.cfg, h.engine, events, log); err != nil {
 		t.Fatal(err)
 	}
 	identified := len(s.srv.Identifies())
