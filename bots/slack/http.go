@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -140,7 +141,7 @@ func (b *Bot) readBody(w http.ResponseWriter, r *http.Request) (body []byte, rel
 	rc := http.NewResponseController(w)
 	cut := func() {}
 	if rc.SetReadDeadline(deadline) == nil {
-		cut = func() { _ = rc.SetReadDeadline(longAgo) }
+		cut = func() { _ = rc.SetReadDeadline(time.Unix(1, 0)) } // long past: the read fails at once
 	}
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
@@ -171,17 +172,34 @@ func (b *Bot) readBody(w http.ResponseWriter, r *http.Request) (body []byte, rel
 }
 
 // refuse answers status and closes the connection without reading any
-// more of the request: left alone, the server would read up to 256 KB of an
-// unread body, waiting for it up to its ReadTimeout.
+// more of the request. Left to the server, an unread body would be read up
+// to 256 KB, or the connection's goroutine would wait half a second before
+// closing it (so that a client still sending sees the answer before the
+// reset), which under a flood of new connections adds up. Instead refuse
+// takes the connection over, answers, shuts its sending side and closes it
+// closeDelay later from a timer.
 func refuse(w http.ResponseWriter, status int) {
-	w.Header().Set("Connection", "close")
-	http.Error(w, strings.ToLower(http.StatusText(status)), status)
-	_ = http.NewResponseController(w).SetReadDeadline(longAgo)
+	text := strings.ToLower(http.StatusText(status))
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil { // not the standard server: answer through it
+		w.Header().Set("Connection", "close")
+		http.Error(w, text, status)
+		return
+	}
+	text += "\n"
+	_ = conn.SetWriteDeadline(time.Now().Add(closeDelay))
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
+		status, http.StatusText(status), len(text), text)
+	_ = buf.Flush()
+	if c, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = c.CloseWrite()
+	}
+	time.AfterFunc(closeDelay, func() { _ = conn.Close() })
 }
 
-// longAgo is a read deadline that has passed: a read waiting for it, or
-// starting after it is set, fails at once.
-var longAgo = time.Unix(1, 0)
+// closeDelay is how long a refused connection stays open after its answer,
+// as net/http's own: time for the client to read the answer.
+const closeDelay = 500 * time.Millisecond
 
 // httpEvent answers an Events API request: the url_verification challenge,
 // or 200 at once for an event, whose work is queued.
