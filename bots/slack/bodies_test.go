@@ -28,7 +28,7 @@ func holdNow(t *testing.T, bb *bodyBudget, size int64, c *cutter) *bodyHold {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // a hold that must wait fails at once
-	if bb.used+size > bb.limit {
+	if bb.used+bb.kept+size > bb.limit {
 		t.Fatalf("no room for %d bytes", size)
 	}
 	h, err := bb.hold(ctx, size, c.cut)
@@ -69,7 +69,7 @@ func TestBodyBudgetCutsTheOldestRead(t *testing.T) {
 	if cb.n.Load() != 0 || ca.n.Load() != 1 {
 		t.Errorf("cuts: oldest %d, next %d; want only the oldest, once", ca.n.Load(), cb.n.Load())
 	}
-	if bb.used != 80 || len(bb.reading) != 2 || bb.reading[1] != c {
+	if bb.used != 80 || bb.kept != 0 || len(bb.reading) != 2 || bb.reading[1] != c {
 		t.Errorf("used %d by %d reads after the swap", bb.used, len(bb.reading))
 	}
 }
@@ -93,28 +93,57 @@ func TestBodyBudgetCutsOnlyWhatMakesRoom(t *testing.T) {
 	}
 }
 
-// TestBodyBudgetServesNewcomersInOrder checks that each newcomer cuts the
-// room it needs, rather than counting on a cut already made for an earlier
-// one, and that they are granted in order of arrival.
-func TestBodyBudgetServesNewcomersInOrder(t *testing.T) {
+// TestBodyBudgetNewcomersWaitOnlyForTheirOwnCuts checks that each newcomer
+// cuts the room it needs, rather than counting on a cut already made for an
+// earlier one, and gets it as soon as its own cut reads let go, not behind
+// the earlier newcomers.
+func TestBodyBudgetNewcomersWaitOnlyForTheirOwnCuts(t *testing.T) {
 	bb := newBodyBudget(100)
 	ca, cb := newCutter(), newCutter()
 	a := holdNow(t, bb, 50, ca)
 	b := holdNow(t, bb, 50, cb)
 	gotC := holdLater(bb, 50, newCutter())
 	<-ca.done
-	waitFor(t, func() bool { bb.mu.Lock(); defer bb.mu.Unlock(); return len(bb.waiting) == 1 })
 	gotD := holdLater(bb, 50, newCutter())
 	<-cb.done // d cut b: a's room is c's
-	bb.release(a)
-	<-gotC
+	bb.release(b)
+	<-gotD // d does not wait for c, whose cut read is still reading
 	select {
-	case <-gotD:
-		t.Fatal("the second newcomer was granted the first one's room")
+	case <-gotC:
+		t.Fatal("the first newcomer was granted before the read it cut let go")
 	default:
 	}
+	bb.release(a)
+	<-gotC
+	if bb.used != 100 || bb.kept != 0 {
+		t.Errorf("used %d, kept %d; want 100 and 0", bb.used, bb.kept)
+	}
+}
+
+// TestBodyBudgetGivesUpCleanly checks that a newcomer whose deadline ends
+// before the reads it cut let go leaves their room to everyone.
+func TestBodyBudgetGivesUpCleanly(t *testing.T) {
+	bb := newBodyBudget(100)
+	ca, cb := newCutter(), newCutter()
+	a := holdNow(t, bb, 60, ca)
+	b := holdNow(t, bb, 40, cb)
+	ctx, cancel := context.WithCancel(context.Background())
+	failed := make(chan error)
+	go func() {
+		_, err := bb.hold(ctx, 100, newCutter().cut)
+		failed <- err
+	}()
+	<-cb.done // both cut
+	bb.release(a)
+	cancel()
+	if err := <-failed; err != context.Canceled {
+		t.Fatalf("hold after its context ended: %v", err)
+	}
 	bb.release(b)
-	<-gotD
+	if bb.used != 0 || bb.kept != 0 {
+		t.Errorf("used %d, kept %d after giving up; want 0 and 0", bb.used, bb.kept)
+	}
+	holdNow(t, bb, 100, newCutter())
 }
 
 func TestBodyBudgetNeverCutsABodyAlreadyRead(t *testing.T) {
@@ -156,7 +185,7 @@ func TestBodyBudgetIsNeverExceeded(t *testing.T) {
 					return
 				}
 				bb.mu.Lock()
-				used := bb.used
+				used := bb.used + bb.kept
 				bb.mu.Unlock()
 				for p := peak.Load(); used > p && !peak.CompareAndSwap(p, used); p = peak.Load() {
 				}
@@ -175,17 +204,7 @@ func TestBodyBudgetIsNeverExceeded(t *testing.T) {
 	if p := peak.Load(); p > limit || p == 0 {
 		t.Errorf("peak %d bytes held, limit %d", p, limit)
 	}
-	if bb.used != 0 || bb.cutting != 0 || len(bb.reading) != 0 {
-		t.Errorf("left: used %d, cutting %d, %d reads", bb.used, bb.cutting, len(bb.reading))
-	}
-}
-
-// waitFor waits until cond holds, for at most 10 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
+	if bb.used != 0 || bb.kept != 0 || len(bb.reading) != 0 {
+		t.Errorf("left: used %d, kept %d, %d reads", bb.used, bb.kept, len(bb.reading))
 	}
 }
