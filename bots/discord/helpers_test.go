@@ -57,6 +57,8 @@ type setup struct {
 	gen    *coretest.Generator
 	// store, if set, wraps the stores the engine is given.
 	store func(*storage.DB) *coretest.FailingStore
+	// events, if set, wraps the event log the bot is given.
+	events func(discord.EventLog) discord.EventLog
 }
 
 // start runs a bot with /imagine registered in the fake's guild and the
@@ -100,7 +102,11 @@ func launch(t testing.TB, s *setup) *harness {
 	if h.engine, err = core.NewEngine(s.engine, store, images, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
-	if h.bot, err = discord.New(s.cfg, h.engine, h.db, log); err != nil {
+	var events discord.EventLog = h.db
+	if s.events != nil {
+		events = s.events(events)
+	}
+	if h.bot, err = discord.New(s.cfg, h.engine, events, log); err != nil {
 		t.Fatal(err)
 	}
 	identified := len(s.srv.Identifies())

@@ -98,7 +98,7 @@ func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
 		return
 	}
 	if err := b.startThread(ctx, th, m.ID, stripMention(m.Content, b.me())); err != nil {
-		b.replyTo(ctx, m, b.userMessage(err, "starting a thread failed"))
+		b.problem(ctx, m, b.userMessage(err, "starting a thread failed"))
 	}
 }
 
@@ -162,7 +162,7 @@ func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg 
 	}
 	if err != nil {
 		b.release(th)
-		b.replyTo(ctx, m, b.userMessage(err, "a Discord message failed"))
+		b.problem(ctx, m, b.userMessage(err, "a Discord message failed"))
 		return false
 	}
 	return true
@@ -217,9 +217,39 @@ func (b *Bot) replyTo(ctx context.Context, m *discordgo.Message, text string) {
 	}
 }
 
-// deniedTTL is how long a user is not told again that they may not use
-// Easel in a channel, so that repeated messages cannot make Easel flood it.
-const deniedTTL = time.Hour
+// How long a user is not told again, in a reply, about a kind of problem
+// with their messages in a channel, so that repeated messages cannot make
+// Easel flood it. A message cannot be answered privately.
+const (
+	// deniedTTL: that they may not use Easel there.
+	deniedTTL = time.Hour
+	// problemTTL: what was wrong with a message (a bad flag, a limit).
+	// Short, so that someone who fixes one mistake and makes another is
+	// soon told again.
+	problemTTL = time.Minute
+)
+
+// firstNote reports whether m's author is to be told about a kind of
+// problem in m's channel: true once per ttl, remembered in the event log so
+// that a restart does not forget it.
+func (b *Bot) firstNote(ctx context.Context, m *discordgo.Message, kind string, ttl time.Duration) bool {
+	first, err := b.events.MarkEvent(ctx, "discord:"+kind+":"+m.ChannelID+":"+m.Author.ID, ttl)
+	if err != nil {
+		b.log.Warn("recording a note to a user failed; not sending it", "message", m.ID, "err", err)
+	}
+	return err == nil && first
+}
+
+// problem tells m's author what went wrong with m (text), in a reply; in a
+// server, their further problems in the channel within problemTTL are
+// ignored quietly. (Not even a reaction: Discord allows a channel about
+// four a second, which a flood would take from everyone else's.) A direct
+// message is always answered: it floods no one else.
+func (b *Bot) problem(ctx context.Context, m *discordgo.Message, text string) {
+	if m.GuildID == "" || b.firstNote(ctx, m, "problem", problemTTL) {
+		b.replyTo(ctx, m, text)
+	}
+}
 
 // allowed checks that m's author may use Easel in channel (a thread's
 // parent channel, or the DM), before anything is downloaded, posted,
@@ -237,8 +267,7 @@ func (b *Bot) allowed(ctx context.Context, m *discordgo.Message, channel string)
 		return true
 	}
 	b.log.Info("message refused by access rules", "message", m.ID, "user", who.ID, "guild", m.GuildID, "channel", channel)
-	first, merr := b.events.MarkEvent(ctx, "discord:denied:"+m.ChannelID+":"+who.ID, deniedTTL)
-	if merr != nil || !first {
+	if !b.firstNote(ctx, m, "denied", deniedTTL) {
 		return false
 	}
 	_, serr := b.dg.ChannelMessageSendComplex(m.ChannelID, &discordgo.MessageSend{

@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -218,8 +219,10 @@ func TestBadAttachmentsAreRefused(t *testing.T) {
 		{srv.Upload("broken.png", "image/png", testPNG(4)[:20]), "broken.png could not be read"},
 		{offCDN, "not on Discord's CDN"},
 	}
-	for _, c := range cases {
-		m := srv.Mention(srv.Alice, srv.Channel, "use this", c.file)
+	for i, c := range cases {
+		// One person each: a person's further problems within a minute
+		// get only a ❌ (TestProblemRepliesAreThrottled).
+		m := srv.Mention(srv.AddUser(fmt.Sprintf("user%d", i)), srv.Channel, "use this", c.file)
 		srv.Wait(t, "a reply about "+c.file.Filename, func() bool {
 			return slices.ContainsFunc(srv.Messages(srv.Channel), func(r discordtest.Message) bool {
 				return r.Reference == m.ID && strings.Contains(r.Content, c.want)

@@ -18,15 +18,14 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return
 	}
-	// Who may use Easel, and where, is checked before anything is posted.
-	access := core.Message{Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID,
-		User: core.User{ID: cmd.UserID, Name: cmd.UserName}, Action: core.ActionPrompt, DM: isDM(cmd.ChannelID, cmd.ChannelName)}
-	if err := b.engine.Allowed(access); err != nil {
-		b.respond(ctx, cmd, err)
-		return
-	}
+	// Everything that can refuse the command (access, flags, limits,
+	// requests in flight, quotas) is checked before anything is posted, so
+	// that a refused command leaves nothing in the channel.
 	text := unescape(cmd.Text)
-	if err := b.precheck(text); err != nil {
+	check := core.Message{Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID,
+		User: core.User{ID: cmd.UserID, Name: cmd.UserName}, Action: core.ActionPrompt, Text: text,
+		DM: isDM(cmd.ChannelID, cmd.ChannelName), NewSession: true}
+	if err := b.engine.Check(ctx, check); err != nil {
 		b.respond(ctx, cmd, err)
 		return
 	}
@@ -44,7 +43,7 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 	th.working(ctx, root)
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
-		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: access.DM,
+		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: check.DM,
 		Delivery: delivery(ctx),
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
@@ -52,7 +51,8 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 		b.queued(q, msg)
 		return
 	}
-	// Nothing was queued: take the root message back and say why.
+	// Nothing was queued (a limit was reached since the check): take the
+	// root message back and say why.
 	derr := b.call(ctx, "chat.delete", func() error {
 		_, _, err := b.api.DeleteMessageContext(ctx, cmd.ChannelID, root)
 		return err

@@ -96,20 +96,17 @@ func (b *Bot) reply(ctx context.Context, p post) {
 // prompt hands a person's message to the engine as a prompt in its
 // thread's session, creating the session if the thread has none: ⏳ on the
 // message while it is accepted, its attachments downloaded as inputs.
-// Problems with the prompt, and a sender who may not use Easel there, are
-// told to its author alone; problems with an attachment are told in the
-// thread.
+// Problems with the prompt, limits reached and a sender who may not use
+// Easel there are told to its author alone; problems with an attachment are
+// told in the thread.
 func (b *Bot) prompt(ctx context.Context, p post) {
-	// Who may use Easel, and where, is checked before any reaction,
-	// download or lookup.
-	access := core.Message{Platform: Platform, Workspace: p.team, Channel: p.channel, User: core.User{ID: p.user},
-		Action: core.ActionPrompt, DM: p.dm}
-	if err := b.engine.Allowed(access); err != nil {
-		b.tell(ctx, p.channel, p.user, p.thread(), err)
-		return
-	}
+	// Everything that can refuse the prompt (access, flags, limits,
+	// requests in flight, quotas) is checked before any reaction, download
+	// or Slack lookup.
 	text := promptText(p.text, b.botUser)
-	if err := b.precheck(text); err != nil {
+	check := core.Message{Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
+		User: core.User{ID: p.user}, Action: core.ActionPrompt, Text: text, DM: p.dm}
+	if err := b.engine.Check(ctx, check); err != nil {
 		b.tell(ctx, p.channel, p.user, p.thread(), err)
 		return
 	}

@@ -363,18 +363,46 @@ func TestThreadForResume(t *testing.T) {
 	}
 }
 
-func TestBusyIsEphemeral(t *testing.T) {
+// TestRefusedCommandsPostNothing sends slash commands and a mention that
+// the engine refuses (too many in flight, over the quota, too long, too many
+// images): each refusal is told to its sender alone, and nothing is posted
+// in the channel and taken back, nor reacted to.
+func TestRefusedCommandsPostNothing(t *testing.T) {
 	gate := make(chan struct{})
-	h := newHarness(t, options{gate: gate, engine: core.EngineConfig{MaxPerUser: 1}})
+	h := newHarness(t, options{gate: gate, engine: core.EngineConfig{MaxPerUser: 1, Quotas: core.Quotas{ImagesPerUserDay: 2}}})
 	h.slash(ana, "C1", "a clock")
 	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
-	h.deliver(h.fake.SlashCommand(ana, "C1", "a second clock"))
-	h.ephemeral(ana, "you already have 1 requests in progress")
-	root := h.root(ana, "C1", "a second clock")
-	h.fake.WaitFor(t, "the rejected command's root to go", func() bool {
-		m, _ := h.fake.Message("C1", root)
-		return m.Deleted
-	})
+
+	refusals := []struct{ user, text, says string }{
+		{ana, "a second clock", "you already have 1 requests in progress"},
+		{bob, "a fox --n 3", "only 2 of your 2 images"},
+		{bob, strings.Repeat("a fox ", 700), "the limit is 4000"},
+		{bob, "a fox --n 9", "--n 9 is not allowed"},
+	}
+	for _, r := range refusals {
+		h.deliver(h.fake.SlashCommand(r.user, "C1", r.text))
+		if e := h.ephemeral(r.user, r.says); !e.ResponseURL {
+			t.Errorf("%q: refusal %+v, want it through the command's response URL", r.says, e)
+		}
+	}
+	before := len(h.fake.Ephemerals())
+	ts, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: bob, Text: "<@" + h.fake.BotUserID + "> a fox --n 3"})
+	h.deliver(envs...)
+	h.fake.WaitFor(t, "the mention's refusal", func() bool { return len(h.fake.Ephemerals()) > before })
+	if e := h.fake.Ephemerals()[before]; e.User != bob || e.ThreadTS != ts || !strings.Contains(e.Text, "only 2 of your 2 images") {
+		t.Errorf("the mention's refusal is %+v, want it to bob in thread %s", e, ts)
+	}
 	gate <- struct{}{}
 	h.images(1)
+	h.settle()
+	for _, m := range h.fake.Messages("C1") {
+		if m.BotID != "" && m.ThreadTS == "" && (m.Deleted || m.Text != "<@"+ana+">: a clock") {
+			t.Errorf("message %q (deleted %v) in the channel", m.Text, m.Deleted)
+		}
+	}
+	for _, c := range h.fake.Calls("reactions.add") {
+		if c.Params["timestamp"] == ts {
+			t.Errorf("reacted %s to the refused mention", c.Params["name"])
+		}
+	}
 }

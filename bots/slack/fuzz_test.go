@@ -191,7 +191,7 @@ func FuzzSignature(f *testing.F) {
 			t.Fatal("passed on other bytes than were received")
 		case !passed && rec.Code != http.StatusUnauthorized && rec.Code != http.StatusRequestEntityTooLarge:
 			t.Fatalf("refused with %d", rec.Code)
-		case !passed && genuine && skew < 5*time.Minute-10*time.Second && len(sent) <= maxBody:
+		case !passed && genuine && skew < 5*time.Minute-10*time.Second && len(sent) <= MaxRequestBody:
 			t.Fatalf("refused a genuine request sent %s off", skew)
 		}
 	})

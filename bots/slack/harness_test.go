@@ -87,6 +87,8 @@ type options struct {
 	before func(*storage.DB)
 	// store, if set, wraps the stores the engine is given.
 	store func(*storage.DB) *coretest.FailingStore
+	// bot changes the bot before it starts.
+	bot func(*Bot)
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -142,6 +144,9 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	if h.bot, err = New(cfg, h.engine, h.log, log); err != nil {
 		t.Fatal(err)
+	}
+	if o.bot != nil {
+		o.bot(h.bot)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

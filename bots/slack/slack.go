@@ -51,9 +51,10 @@ type Engine interface {
 	// sent; see core.Engine.Allowed. It returns a Forbidden *core.Error,
 	// to tell the sender alone, or nil. It does no I/O.
 	Allowed(msg core.Message) error
-	// Limits returns the limits Handle checks prompts against; see
-	// core.Engine.Limits.
-	Limits() core.Limits
+	// Check reports what Handle would say about msg now, recording
+	// nothing; see core.Engine.Check. It returns nil, the *core.Error
+	// Handle would return, or an error reading the store.
+	Check(ctx context.Context, msg core.Message) error
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
@@ -123,6 +124,10 @@ type Bot struct {
 
 	accepting chan struct{} // a slot per delivery being recorded
 	acks      sync.WaitGroup
+
+	bodies      *bodyBudget   // http mode: request bodies held at once
+	bodyTimeout time.Duration // http mode: how long a body may take to arrive
+	rejects     *rejectLog    // http mode: requests refused for their signature
 }
 
 // maxAccepting bounds the Socket Mode deliveries being recorded at once.
@@ -172,6 +177,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	b := &Bot{
 		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
+		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
 	b.files = downloadClient(cfg.HTTPClient, b.trusted)
 	return b, nil

@@ -93,33 +93,6 @@ func TestText(t *testing.T) {
 	}
 }
 
-// limitsEngine is a nopEngine with limits.
-type limitsEngine struct {
-	nopEngine
-	lim core.Limits
-}
-
-func (e limitsEngine) Limits() core.Limits { return e.lim }
-
-func TestPrecheckNamesTheEnginesLimits(t *testing.T) {
-	b := &Bot{engine: limitsEngine{lim: core.Limits{MaxN: 4, MaxPromptChars: 10}}}
-	if err := b.precheck("a fox --n 4"); err != nil {
-		t.Errorf("precheck of a valid prompt: %v", err)
-	}
-	for text, want := range map[string]string{
-		"   ":                                "the prompt is empty",
-		"a fox --n 0":                        "--n 0 is not allowed: use a number from 1 to 4",
-		"a fox --n 5":                        "--n 5 is not allowed: use a number from 1 to 4",
-		"a fox and a hen --n 2":              "the prompt is 15 characters long; the limit is 10",
-		"a fox --seed 123456789012345678901": "--seed 123456789012345678901 is not allowed: use a whole number from 0 to 9223372036854775807",
-	} {
-		err := b.precheck(text)
-		if core.KindOf(err) != core.Invalid || !strings.HasPrefix(core.UserMessage(err, "ref"), want) {
-			t.Errorf("precheck(%q) = %v, want %q", text, err, want)
-		}
-	}
-}
-
 func TestButtonValues(t *testing.T) {
 	s, v, ok := parseValue(buttonValue("abc123", 7))
 	if !ok || s != "abc123" || v != 7 {

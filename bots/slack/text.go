@@ -6,7 +6,6 @@ import (
 
 	"github.com/slack-go/slack/slackutilsx"
 
-	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/safetext"
 )
 
@@ -48,13 +47,3 @@ func unescape(text string) string {
 // are removed (safetext.Chat), so a right-to-left override cannot disguise
 // it, and & < > can no longer form mentions, @channel pings or links.
 func escape(text string) string { return slackutilsx.EscapeMessage(safetext.Chat(text)) }
-
-// precheck rejects a prompt whose flags cannot parse, that is empty or
-// too long, or that asks for more images than allowed, before anything is
-// posted or queued, so the common mistakes flash no message and no
-// reaction. It checks with the engine's limits, so its messages name the
-// limits that hold.
-func (b *Bot) precheck(text string) error {
-	_, _, err := core.ParsePrompt(text, b.engine.Limits())
-	return err
-}

@@ -169,6 +169,23 @@ type Signing struct {
 // body of the answer.
 func (s *Server) PostHTTP(t testing.TB, base string, env Envelope, sig Signing) (int, string) {
 	t.Helper()
+	req, err := s.HTTPRequest(base, env, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("slacktest: deliver to %s: %v", req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// HTTPRequest returns the request by which Slack delivers env in http mode
+// to the request URLs under base, signed as sig says, for a caller that
+// sends it with its own client.
+func (s *Server) HTTPRequest(base string, env Envelope, sig Signing) (*http.Request, error) {
 	var path, ctype string
 	var body []byte
 	switch env.Type {
@@ -177,7 +194,7 @@ func (s *Server) PostHTTP(t testing.TB, base string, env Envelope, sig Signing) 
 	case "slash_commands":
 		var fields map[string]string
 		if err := json.Unmarshal(env.Payload, &fields); err != nil {
-			t.Fatalf("slacktest: command payload: %v", err)
+			return nil, fmt.Errorf("slacktest: command payload: %w", err)
 		}
 		form := url.Values{}
 		for k, v := range fields {
@@ -188,11 +205,11 @@ func (s *Server) PostHTTP(t testing.TB, base string, env Envelope, sig Signing) 
 		path, ctype = "/slack/interactivity", "application/x-www-form-urlencoded"
 		body = []byte(url.Values{"payload": {string(env.Payload)}}.Encode())
 	default:
-		t.Fatalf("slacktest: no http delivery for %q", env.Type)
+		return nil, fmt.Errorf("slacktest: no http delivery for %q", env.Type)
 	}
 	req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("slacktest: %w", err)
 	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
@@ -209,13 +226,7 @@ func (s *Server) PostHTTP(t testing.TB, base string, env Envelope, sig Signing) 
 		req.Header.Set("X-Slack-Request-Timestamp", stamp)
 		req.Header.Set("X-Slack-Signature", Sign(either(sig.Secret, s.SigningSecret), stamp, body))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("slacktest: deliver to %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	return req, nil
 }
 
 // Sign returns Slack's v0 signature of body sent at timestamp.
