@@ -15,6 +15,7 @@ import (
 	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/internal/regfile"
 	"github.com/easel-bot/easel/storage"
@@ -29,6 +30,7 @@ type Config struct {
 	Quota    Quota    `toml:"quota"`
 	OpenAI   OpenAI   `toml:"openai"`
 	Preview  Preview  `toml:"preview"`
+	Attach   Attach   `toml:"attachments"`
 	Slack    Slack    `toml:"slack"`
 	Discord  Discord  `toml:"discord"`
 	Log      Log      `toml:"log"`
@@ -147,6 +149,25 @@ type Price struct {
 	Output     float64 `toml:"output"`
 }
 
+// Attach bounds the images attached to a prompt (used as inputs), on
+// every platform.
+type Attach struct {
+	// MaxFiles bounds the images of one message.
+	MaxFiles int `toml:"max_files"`
+	// MaxSizeMB bounds one image's size in MiB; a larger one is refused
+	// before it is read.
+	MaxSizeMB int `toml:"max_size_mb"`
+	// MaxSide bounds an image's width and height in pixels, MaxPixels
+	// their product; both are read from the header before any decoding.
+	MaxSide   int `toml:"max_side"`
+	MaxPixels int `toml:"max_pixels"`
+}
+
+// Limits returns a's bounds as imagecheck takes them.
+func (a Attach) Limits() imagecheck.Limits {
+	return imagecheck.Limits{MaxBytes: int64(a.MaxSizeMB) << 20, MaxSide: a.MaxSide, MaxPixels: int64(a.MaxPixels), MaxFiles: a.MaxFiles}
+}
+
 // Preview configures the offline preview renderer.
 type Preview struct {
 	// Delay is a simulated rendering time, for demos and load tests.
@@ -258,6 +279,8 @@ func DefaultConfig() Config {
 			Prices:        defaultPrices(),
 		},
 		Preview: Preview{Delay: 0},
+		Attach: Attach{MaxFiles: imagecheck.DefaultMaxFiles, MaxSizeMB: imagecheck.DefaultMaxBytes >> 20,
+			MaxSide: imagecheck.DefaultMaxSide, MaxPixels: imagecheck.DefaultMaxPixels},
 		Slack: Slack{
 			Mode:    "socket",
 			Listen:  slack.DefaultListen,

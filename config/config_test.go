@@ -605,6 +605,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Engine.MaxPromptChars = 0
 	cfg.Engine.StopGrace = -1
 	cfg.Engine.StoreRetry = Duration(2 * time.Hour)
+	cfg.Attach.MaxFiles, cfg.Attach.MaxPixels = 0, 1<<30
 	cfg.Access.Users = []string{"U1", ""}
 	cfg.Quota.ImagesPerUserDay = -3
 	cfg.OpenAI.Model = ""
@@ -624,6 +625,8 @@ func TestValidateReportsEverything(t *testing.T) {
 		"engine.max_prompt_chars",
 		"engine.stop_grace",
 		"engine.store_retry",
+		"attachments.max_files",
+		"attachments.max_pixels",
 		"access.users",
 		"quota.images_per_user_day",
 		"openai.model",

@@ -55,6 +55,12 @@ func (c Config) problems() []*Error {
 		v.add("engine.store_retry", "must be more than 0s and at most %s, got %s", Duration(MaxStoreRetry), r)
 	}
 
+	at := c.Attach
+	v.between("attachments.max_files", at.MaxFiles, 1, 16)
+	v.between("attachments.max_size_mb", at.MaxSizeMB, 1, 50)
+	v.between("attachments.max_side", at.MaxSide, 64, 32768)
+	v.between("attachments.max_pixels", at.MaxPixels, 4096, 200_000_000)
+
 	a := c.Access
 	v.ids("access.workspaces", a.Workspaces)
 	v.ids("access.channels", a.Channels)

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // workspaceTerm is what Discord calls a workspace (a guild), in messages
@@ -79,6 +80,9 @@ type Config struct {
 	// Transport is wrapped, not changed. Default: a client with a 1-minute
 	// timeout and a pool of up to 64 connections per host.
 	HTTPClient *http.Client
+	// Attachments bound the images attached to a message; zero fields
+	// take imagecheck's defaults.
+	Attachments imagecheck.Limits
 }
 
 // Engine is what the adapter needs of core.Engine.
@@ -116,7 +120,7 @@ type Bot struct {
 	events EventLog
 	log    *slog.Logger
 	dg     *discordgo.Session
-	cdn    cdn
+	files  *imagecheck.Fetcher // downloads attachments, from Discord's CDN only
 	busy   *semaphore.Weighted // see maxBusy
 	pace   pacer               // paces IDENTIFYs; see identify.go
 
@@ -172,7 +176,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	life, end := context.WithCancel(context.Background())
 	return &Bot{
 		cfg: cfg, engine: engine, events: events, log: log.With("platform", Platform), dg: dg,
-		cdn: newCDN(api, cfg.HTTPClient), busy: semaphore.NewWeighted(maxBusy),
+		files: newFetcher(api, cfg.HTTPClient, cfg.Attachments), busy: semaphore.NewWeighted(maxBusy),
 		life: life, end: end,
 		threads: map[string]*thread{}, fresh: map[string]bool{},
 	}, nil

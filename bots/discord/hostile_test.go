@@ -15,6 +15,7 @@ import (
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // countingTransport counts the response body bytes read, per request path.
@@ -59,18 +60,21 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// testCDN returns the cdn of a bot whose api_url is on srv's host, so
-// attachments are fetched from there, through a client that counts what
-// it reads.
-func testCDN(t *testing.T, srv *httptest.Server) (cdn, *countingTransport) {
+// testCDN returns the attachment fetcher of a bot whose api_url is on
+// srv's host, so attachments are fetched from there, through a client that
+// counts what it reads, with the default limits.
+func testCDN(t *testing.T, srv *httptest.Server) (*imagecheck.Fetcher, *countingTransport) {
 	t.Helper()
 	api, err := url.Parse(srv.URL + "/api/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ct := &countingTransport{read: map[string]*atomic.Int64{}}
-	return newCDN(api, &http.Client{Transport: ct}), ct
+	return newFetcher(api, &http.Client{Transport: ct}, imagecheck.Limits{}), ct
 }
+
+// maxInputBytes is the default size limit of an attachment.
+const maxInputBytes = imagecheck.DefaultMaxBytes
 
 // TestCDNDownloadStopsAtTheCap serves attachments larger than they claim,
 // claiming to be huge, or sending more than their Content-Length, and
@@ -105,12 +109,12 @@ func TestCDNDownloadStopsAtTheCap(t *testing.T) {
 		maxBytes int64
 	}{
 		{"/attachments/endless.png", "endless.png is larger than 20.0 MB", maxInputBytes + 1},
-		{"/attachments/declared-huge.png", "declared-huge.png is larger than 20.0 MB", 0},
+		{"/attachments/declared-huge.png", "declared-huge.png is 1048576.0 MB", 0},
 		{"/attachments/short-length.png", "short-length.png is cut short", 100},
 	}
 	for _, tc := range cases {
 		name := strings.TrimPrefix(tc.path, "/attachments/")
-		_, err := c.image(context.Background(), &discordgo.MessageAttachment{Filename: name, Size: 1000, URL: srv.URL + tc.path})
+		_, err := c.Fetch(context.Background(), attachment(&discordgo.MessageAttachment{Filename: name, Size: 1000, URL: srv.URL + tc.path}))
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want Invalid saying %q", tc.path, err, tc.want)
 		}
@@ -169,7 +173,7 @@ func TestCDNStaysOnDiscord(t *testing.T) {
 	defer srv.Close()
 	c, _ := testCDN(t, srv)
 
-	img, err := c.image(context.Background(), &discordgo.MessageAttachment{Filename: "../../etc/passwd", URL: srv.URL + "/attachments/hop.png"})
+	img, err := c.Fetch(context.Background(), attachment(&discordgo.MessageAttachment{Filename: "../../etc/passwd", URL: srv.URL + "/attachments/hop.png"}))
 	if err != nil || img.MIME != "image/png" || img.Name != "passwd" {
 		t.Fatalf("a redirect within the API host: %q, %v", img.Name, err)
 	}
@@ -182,12 +186,12 @@ func TestCDNStaysOnDiscord(t *testing.T) {
 		"none":        "",
 	}
 	for name, u := range refused {
-		_, err := c.image(context.Background(), &discordgo.MessageAttachment{Filename: name + ".png", URL: u})
-		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png is not on Discord's CDN") {
+		_, err := c.Fetch(context.Background(), attachment(&discordgo.MessageAttachment{Filename: name + ".png", URL: u}))
+		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png is not stored on Discord") {
 			t.Errorf("%s (%s): %v, want it refused as off the CDN", name, u, err)
 		}
 	}
-	if _, err := c.image(context.Background(), nil); core.KindOf(err) != core.Invalid {
+	if _, err := c.Fetch(context.Background(), attachment(nil)); core.KindOf(err) != core.Invalid {
 		t.Errorf("a missing attachment: %v", err)
 	}
 	mu.Lock()
@@ -201,7 +205,7 @@ func TestCDNStaysOnDiscord(t *testing.T) {
 		}
 	}
 	def, _ := url.Parse(DefaultAPIURL)
-	d := newCDN(def, http.DefaultClient)
+	allowed := attachmentHosts(def)
 	for u, want := range map[string]bool{
 		"https://cdn.discordapp.com/attachments/1/2/a.png":   true,
 		"https://media.discordapp.net/attachments/1/2/a.png": true,
@@ -210,7 +214,7 @@ func TestCDNStaysOnDiscord(t *testing.T) {
 		"https://u@cdn.discordapp.com/a.png":                 false,
 	} {
 		pu, _ := url.Parse(u)
-		if d.allowed(pu) != want {
+		if allowed(pu) && pu.User == nil != want {
 			t.Errorf("allowed(%s) = %v, want %v", u, !want, want)
 		}
 	}

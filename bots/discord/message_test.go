@@ -201,11 +201,11 @@ func TestAttachmentsAreInputs(t *testing.T) {
 
 func TestBadAttachmentsAreRefused(t *testing.T) {
 	t.Parallel()
-	h := start(t)
+	h := start(t, func(s *setup) { s.cfg.Attachments.MaxBytes = 1 << 20 })
 	srv := h.srv
 	declared := srv.Upload("huge.png", "image/png", testPNG(1))
 	declared.Size = 25 << 20
-	understated := srv.Upload("big.png", "image/png", append(testPNG(3), make([]byte, 21<<20)...))
+	understated := srv.Upload("big.png", "image/png", append(testPNG(3), make([]byte, 2<<20)...))
 	understated.Size = 1000
 	offCDN := srv.Upload("elsewhere.png", "image/png", testPNG(2))
 	offCDN.URL = "https://example.com/elsewhere.png"
@@ -215,13 +215,13 @@ func TestBadAttachmentsAreRefused(t *testing.T) {
 	}{
 		{srv.Upload("notes.txt", "text/plain", []byte("just some notes")), "notes.txt is not an image"},
 		{declared, "huge.png is 25.0 MB"},
-		{understated, "big.png is larger than 20.0 MB"},
+		{understated, "big.png is larger than 1.0 MB"},
 		{srv.Upload("broken.png", "image/png", testPNG(4)[:20]), "broken.png could not be read"},
-		{offCDN, "not on Discord's CDN"},
+		{offCDN, "is not stored on Discord"},
 	}
 	for i, c := range cases {
 		// One person each: a person's further problems within a minute
-		// get only a ❌ (TestProblemRepliesAreThrottled).
+		// get no reply (TestProblemRepliesAreThrottled).
 		m := srv.Mention(srv.AddUser(fmt.Sprintf("user%d", i)), srv.Channel, "use this", c.file)
 		srv.Wait(t, "a reply about "+c.file.Filename, func() bool {
 			return slices.ContainsFunc(srv.Messages(srv.Channel), func(r discordtest.Message) bool {

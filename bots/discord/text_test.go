@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 func TestClip(t *testing.T) {
@@ -130,7 +131,7 @@ func TestCheckImage(t *testing.T) {
 		{"huge.gif", huge, "at most 40 megapixels"},
 	}
 	for _, c := range cases {
-		img, err := checkImage(c.name, c.data)
+		img, err := imagecheck.Check(c.name, c.data, imagecheck.Limits{})
 		switch {
 		case c.want == "" && (err != nil || img.MIME != "image/png"):
 			t.Errorf("%s: %v, %q", c.name, err, img.MIME)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 func TestAttachmentIsAnInput(t *testing.T) {
@@ -55,7 +56,7 @@ func TestAttachmentIsAnInput(t *testing.T) {
 }
 
 func TestBadAttachmentsAreExplained(t *testing.T) {
-	h := newHarness(t, options{cfg: func(c *Config) { c.MaxAttachment = 4 << 10 }})
+	h := newHarness(t, options{cfg: func(c *Config) { c.Attachments.MaxBytes = 4 << 10 }})
 	var foreignHits atomic.Int64
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		foreignHits.Add(1)
@@ -125,15 +126,15 @@ func TestSlackImageLimits(t *testing.T) {
 		want string // "" for accepted
 	}{
 		{"ok.png", testPNG(1), ""},
-		{"wide.png", pngHeader(maxEdge, 2), ""},
-		{"too-wide.png", pngHeader(maxEdge+1, 1), "too-wide.png is 12001x1 pixels; attached images can be at most 50 megapixels and 12000 pixels on a side"},
-		{"too-many.png", pngHeader(maxEdge, maxPixels/maxEdge+1), "too-many.png is 12000x4167 pixels"},
+		{"wide.png", pngHeader(imagecheck.DefaultMaxSide, 2), ""},
+		{"too-wide.png", pngHeader(imagecheck.DefaultMaxSide+1, 1), "too-wide.png is 16385x1 pixels; attached images can be at most 40 megapixels and 16384 pixels on a side"},
+		{"too-many.png", pngHeader(imagecheck.DefaultMaxSide, imagecheck.DefaultMaxPixels/imagecheck.DefaultMaxSide+1), "too-many.png is 16384x2442 pixels"},
 		{"truncated.png", testPNG(1)[:20], "truncated.png could not be read"},
 		{"page.png", []byte("<!DOCTYPE html><html></html>"), "page.png is not an image Easel can use"},
 		{"anim.png", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "anim.png is a GIF"},
 	}
 	for _, c := range cases {
-		img, err := h.bot.download(context.Background(), apiFile(h.fake.AddFile(ana, c.name, "image/png", c.data)))
+		img, err := h.bot.files.Fetch(context.Background(), attachment(apiFile(h.fake.AddFile(ana, c.name, "image/png", c.data))))
 		switch {
 		case c.want == "" && (err != nil || img.MIME != "image/png"):
 			t.Errorf("%s: %v", c.name, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // countingTransport counts the response body bytes the client reads, per
@@ -72,7 +73,7 @@ func trustedBot(t *testing.T, srv *httptest.Server, limit int64) (*Bot, *countin
 	t.Helper()
 	h := newHarness(t, options{})
 	ct := &countingTransport{next: http.DefaultTransport, read: map[string]*atomic.Int64{}}
-	b, err := New(Config{BotToken: "xoxb-hostile-test", AppToken: "xapp-x", APIURL: srv.URL + "/api/", MaxAttachment: limit,
+	b, err := New(Config{BotToken: "xoxb-hostile-test", AppToken: "xapp-x", APIURL: srv.URL + "/api/", Attachments: imagecheck.Limits{MaxBytes: limit},
 		HTTPClient: &http.Client{Transport: ct}}, h.engine, h.log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func stream(w http.ResponseWriter, total int64) int64 {
 
 // TestDownloadStopsAtTheCap serves attachments that are larger than they
 // claim, or claim to be huge, and proves the download never reads more
-// than MaxAttachment+1 bytes of any of them.
+// than Attachments.MaxBytes+1 bytes of any of them.
 func TestDownloadStopsAtTheCap(t *testing.T) {
 	const limit = 1 << 20
 	const flood = 256 << 20 // what the server would send if the client kept reading
@@ -131,14 +132,14 @@ func TestDownloadStopsAtTheCap(t *testing.T) {
 		want     string
 		maxBytes int64 // the most the download may read
 	}{
-		{"/files-pri/endless", 0, "endless.png is larger than 1 MB", limit + 1},
-		{"/files-pri/understated", 1000, "understated.png is larger than 1 MB", limit + 1},
+		{"/files-pri/endless", 0, "endless.png is larger than 1.0 MB", limit + 1},
+		{"/files-pri/understated", 1000, "understated.png is larger than 1.0 MB", limit + 1},
 		{"/files-pri/declared-huge", 1000, "declared-huge.png is 1048576.0 MB", 0},
 		{"/files-pri/short-length", 100, "short-length.png is cut short", 100},
 	}
 	for _, c := range cases {
 		name := strings.TrimPrefix(c.path, "/files-pri/") + ".png"
-		_, err := b.download(context.Background(), slackapi.File{ID: "F1", Name: name, Size: c.size, URLPrivateDownload: srv.URL + c.path})
+		_, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: name, Size: c.size, URLPrivateDownload: srv.URL + c.path}))
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want Invalid saying %q", c.path, err, c.want)
 		}
@@ -186,7 +187,7 @@ func TestDownloadsStayOnSlack(t *testing.T) {
 	b, _ := trustedBot(t, srv, 1<<20)
 
 	// A redirect within the trusted host is followed, with the token.
-	img, err := b.download(context.Background(), slackapi.File{ID: "F1", Name: "logo.png", URLPrivateDownload: srv.URL + "/files-pri/hop"})
+	img, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: "logo.png", URLPrivateDownload: srv.URL + "/files-pri/hop"}))
 	if err != nil || img.MIME != "image/png" {
 		t.Fatalf("a redirect within Slack's host: %v", err)
 	}
@@ -205,7 +206,7 @@ func TestDownloadsStayOnSlack(t *testing.T) {
 		"none":        "",
 	}
 	for name, u := range refused {
-		_, err := b.download(context.Background(), slackapi.File{ID: "F2", Name: name + ".png", URLPrivateDownload: u})
+		_, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F2", Name: name + ".png", URLPrivateDownload: u}))
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png is not stored on Slack") {
 			t.Errorf("%s (%s): %v, want it refused as not on Slack", name, u, err)
 		}

@@ -24,6 +24,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 )
 
 // Platform is the platform name of Slack sessions.
@@ -31,11 +32,10 @@ const Platform = "slack"
 
 // Defaults of Config.
 const (
-	DefaultAPIURL        = "https://slack.com/api/"
-	DefaultCommand       = "/imagine"
-	DefaultListen        = ":3000"
-	DefaultWorkers       = 16
-	DefaultMaxAttachment = 20 << 20
+	DefaultAPIURL  = "https://slack.com/api/"
+	DefaultCommand = "/imagine"
+	DefaultListen  = ":3000"
+	DefaultWorkers = 16
 )
 
 // eventTTL is how long a delivered event, command or interaction id is
@@ -96,8 +96,9 @@ type Config struct {
 	// default 16. More wait in a queue of 64 per worker; beyond that the
 	// reader waits before acknowledging more.
 	Workers int
-	// MaxAttachment bounds the bytes of one attached image; default 20 MB.
-	MaxAttachment int64
+	// Attachments bound the images attached to a message; zero fields
+	// take imagecheck's defaults.
+	Attachments imagecheck.Limits
 }
 
 // Bot is the Slack adapter. Run it with Run; its methods are safe for
@@ -110,7 +111,7 @@ type Bot struct {
 	events EventLog
 	log    *slog.Logger
 	apiURL *url.URL
-	files  *http.Client // downloads: no redirects off Slack's hosts
+	files  *imagecheck.Fetcher // downloads attachments, from Slack's hosts only
 
 	whoMu   sync.Mutex // held while identify asks who the bot is
 	botUser string     // the bot's user id, from auth.test
@@ -152,9 +153,6 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	if cfg.MaxAttachment <= 0 {
-		cfg.MaxAttachment = DefaultMaxAttachment
-	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
@@ -179,7 +177,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
-	b.files = downloadClient(cfg.HTTPClient, b.trusted)
+	b.files = b.newFetcher()
 	return b, nil
 }
 

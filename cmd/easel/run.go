@@ -99,6 +99,7 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 			Listen:        cfg.Slack.Listen,
 			APIURL:        cfg.Slack.APIURL,
 			Command:       cfg.Slack.Command,
+			Attachments:   cfg.Attach.Limits(),
 		}, a.engine, a.db, log.With("platform", slack.Platform))
 		if err != nil {
 			return nil, err
@@ -112,6 +113,7 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 			Guilds:         cfg.Discord.Guilds,
 			MessageContent: cfg.Discord.MessageContent,
 			AdminRoles:     cfg.Discord.AdminRoles,
+			Attachments:    cfg.Attach.Limits(),
 		}, a.engine, a.db, log.With("platform", discord.Platform))
 		if err != nil {
 			return nil, err

@@ -39,7 +39,8 @@ const (
 // maxNameRunes bounds a display name.
 const maxNameRunes = 100
 
-// Limits bound the images Check accepts.
+// Limits bound the images Check accepts, and the attachments of a message
+// a Fetcher fetches.
 type Limits struct {
 	// MaxBytes bounds the encoded size; 0 leaves it to the caller, which
 	// must have capped the download already.
@@ -49,6 +50,9 @@ type Limits struct {
 	MaxSide int
 	// MaxPixels bounds width×height; 0 means DefaultMaxPixels.
 	MaxPixels int64
+	// MaxFiles bounds the images of one message (see Fetcher.FetchAll);
+	// Check ignores it.
+	MaxFiles int
 }
 
 func (l Limits) withDefaults() Limits {
