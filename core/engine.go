@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // Defaults of EngineConfig, taken by its zero fields.
@@ -51,6 +49,9 @@ type EngineConfig struct {
 	Access Access
 	// Quota bounds images per user and spend per workspace.
 	Quotas Quotas
+	// Limiters are the shared limits; nil fields take the in-process
+	// implementations (see Limiters).
+	Limiters Limiters
 }
 
 // Message is one request from a chat: a prompt, a reply or a button press.
@@ -117,12 +118,13 @@ type Queued struct {
 // Its work is spread over files by concern: intake.go admits and records
 // messages (Handle), worker.go runs each session's turns in order and
 // resumes them after a restart, turn.go runs one turn, post.go posts its
-// result, reservation.go keeps per-user slots and quota holds, and
+// result, reservation.go keeps what each turn holds of the limits in limits.go, and
 // storefailure.go retries a failing store and gives up on a session.
 //
 // Locks, always taken in this order and never the other way: a thread's
-// lock (lockThread), then mu, then quota.mu. Store calls are made under a
-// thread's lock and under quota.mu (quota checks read usage), never under mu.
+// lock (lockThread), then mu, then the limiters' own (see Limiters), which
+// take no other. Store calls are made under a thread's lock and inside
+// QuotaHolds.Hold (quota checks read usage), never under mu.
 type Engine struct {
 	cfg       EngineConfig
 	store     SessionStore
@@ -131,8 +133,8 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 
-	global  *semaphore.Weighted
-	waiting atomic.Int64 // turns waiting for a global slot
+	limits  Limiters
+	waiting atomic.Int64 // turns waiting for a provider slot
 
 	runCtx    context.Context // cancelled to abandon running turns on a forced stop
 	cancelRun context.CancelFunc
@@ -142,12 +144,9 @@ type Engine struct {
 	closed     bool
 	sessions   map[string]*worker      // session id → its running worker
 	threads    map[string]*keyMutex    // platform+thread → lock held while finding or creating its session
-	inFlight   map[string]int          // user key → queued and running turns
 	held       map[JobRef]*reservation // turn → what it holds until it ends
 	stalled    map[string]bool         // session ids given up on while the store failed
 	unrecorded map[JobRef]map[int]bool // turn → posts made but not recorded (version, 0 for text)
-
-	quota quotaBook // images and spend held by turns admitted but not ended
 }
 
 // NewEngine returns an Engine that keeps sessions in store and image bytes
@@ -174,12 +173,11 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 		providers:  providers,
 		log:        log,
 		now:        time.Now,
-		global:     semaphore.NewWeighted(int64(cfg.MaxConcurrent)),
+		limits:     cfg.Limiters.withDefaults(cfg.MaxConcurrent),
 		runCtx:     ctx,
 		cancelRun:  cancel,
 		sessions:   map[string]*worker{},
 		threads:    map[string]*keyMutex{},
-		inFlight:   map[string]int{},
 		held:       map[JobRef]*reservation{},
 		stalled:    map[string]bool{},
 		unrecorded: map[JobRef]map[int]bool{},

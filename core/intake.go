@@ -52,10 +52,7 @@ func (e *Engine) Check(ctx context.Context, msg Message) error {
 	if err := e.admit(sess, &turn, msg); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	err = e.vacancyLocked(msg.Platform + "\x00" + msg.User.ID)
-	e.mu.Unlock()
-	if err != nil {
+	if err := e.vacancy(msg.Platform + "\x00" + msg.User.ID); err != nil {
 		return err
 	}
 	if _, err := e.reserveQuota(ctx, sess, turn, msg, false); err != nil {

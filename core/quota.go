@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 )
 
@@ -73,49 +72,6 @@ func orDash(s string) string {
 	return s
 }
 
-// quotaBook holds what the turns admitted but not yet ended will consume:
-// the part of each quota that the durable counters do not show yet. A
-// turn's hold is taken, under mu, in the same step as the check that admits
-// it, so concurrent requests cannot both take the last image; it is dropped
-// when the turn ends, after a done turn's usage is durable. The zero value is
-// ready to use.
-type quotaBook struct {
-	mu     sync.Mutex
-	users  map[string]int64   // platform\x00user id → images held
-	spaces map[string]float64 // platform\x00workspace id → estimated USD held
-}
-
-// quotaHold is what one turn holds.
-type quotaHold struct {
-	user, space string
-	images      int64
-	cost        float64
-}
-
-// init makes the book's maps. b.mu must be held.
-func (b *quotaBook) init() {
-	if b.users == nil {
-		b.users, b.spaces = map[string]int64{}, map[string]float64{}
-	}
-}
-
-// add counts h in the book. b.mu must be held.
-func (b *quotaBook) add(h *quotaHold) {
-	b.init()
-	b.users[h.user] += h.images
-	b.spaces[h.space] += h.cost
-}
-
-// drop takes h out of the book. b.mu must be held.
-func (b *quotaBook) drop(h *quotaHold) {
-	if b.users[h.user] -= h.images; b.users[h.user] <= 0 {
-		delete(b.users, h.user)
-	}
-	if b.spaces[h.space] -= h.cost; b.spaces[h.space] <= 1e-12 {
-		delete(b.spaces, h.space)
-	}
-}
-
 // claim returns what turn t of sess will consume if it ends done: its images
 // and their estimated cost. Undo consumes nothing.
 func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
@@ -158,10 +114,10 @@ func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
 
 // reserveQuota checks turn t, about to be recorded in sess for msg, against
 // the quotas and, if hold is set, holds what it will consume, as one atomic
-// step. It returns nil (and holds nothing) when no quota is set or hold is
-// false, and a Quota *Error saying the limit and when it resets when t does
-// not fit.
-func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message, hold bool) (*quotaHold, error) {
+// step (see QuotaHolds). It returns nil (and holds nothing) when no quota is
+// set or hold is false, and a Quota *Error saying the limit and when it
+// resets when t does not fit.
+func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message, hold bool) (*QuotaHold, error) {
 	q := e.cfg.Quotas
 	if !q.enabled() {
 		return nil, nil
@@ -177,71 +133,60 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 	for _, in := range msg.Inputs { // stored after the check; the estimate needs only their number
 		t.Inputs = append(t.Inputs, ImageRef{MIME: in.MIME, Name: in.Name})
 	}
-	h := &quotaHold{user: platform + "\x00" + t.User.ID, space: platform + "\x00" + workspace}
-	h.images, h.cost = e.claim(sess, t)
+	h := QuotaHold{User: platform + "\x00" + t.User.ID, Workspace: platform + "\x00" + workspace}
+	h.Images, h.CostUSD = e.claim(sess, t)
 	exempt := q.AdminsExempt && msg.User.Admin
-
-	b := &e.quota
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !exempt && (h.images > 0 || h.cost > 0) {
+	check := func(heldImages int64, heldSpend float64) error {
+		if exempt || (h.Images == 0 && h.CostUSD == 0) {
+			return nil
+		}
 		now := e.now().UTC()
-		if limit := int64(q.ImagesPerUserDay); limit > 0 && h.images > 0 {
+		if limit := int64(q.ImagesPerUserDay); limit > 0 && h.Images > 0 {
 			used, err := usage.UsageTotals(ctx, UserDayKey(platform, t.User.ID, now))
 			if err != nil {
-				return nil, fmt.Errorf("engine: read usage: %w", err)
+				return fmt.Errorf("engine: read usage: %w", err)
 			}
-			if taken := used.Images + b.users[h.user]; taken+h.images > limit {
-				return nil, userQuotaError(limit, taken, h.images, now)
+			if taken := used.Images + heldImages; taken+h.Images > limit {
+				return userQuotaError(limit, taken, h.Images, now)
 			}
 		}
 		if limit := q.SpendPerWorkspaceMonthUSD; limit > 0 {
 			used, err := usage.UsageTotals(ctx, WorkspaceMonthKey(platform, workspace, now))
 			if err != nil {
-				return nil, fmt.Errorf("engine: read usage: %w", err)
+				return fmt.Errorf("engine: read usage: %w", err)
 			}
 			// Compare in millionths of a dollar so that sums of float
 			// prices that should meet the budget exactly do.
-			taken := used.CostUSD + b.spaces[h.space]
-			if micro(taken) >= micro(limit) || micro(taken+h.cost) > micro(limit) {
-				return nil, spendQuotaError(msg.workspaceTerm(), limit, taken, h.cost, now)
+			taken := used.CostUSD + heldSpend
+			if micro(taken) >= micro(limit) || micro(taken+h.CostUSD) > micro(limit) {
+				return spendQuotaError(msg.workspaceTerm(), limit, taken, h.CostUSD, now)
 			}
 		}
+		return nil
 	}
 	if !hold {
-		return nil, nil
+		return nil, check(e.limits.Holds.Held(h.User, h.Workspace))
 	}
-	b.add(h)
-	return h, nil
+	if err := e.limits.Holds.Hold(ctx, h, check); err != nil {
+		return nil, err
+	}
+	return &h, nil
 }
 
 func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
 
-// release takes h out of the book; a nil h is nothing to release.
-func (b *quotaBook) release(h *quotaHold) {
-	if h == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.drop(h)
-}
-
 // resumeQuota holds again what turn id of sess, admitted earlier, will
 // consume, and returns the hold (nil without quotas). It is admitted
 // already, so it is not checked.
-func (e *Engine) resumeQuota(sess *Session, id int) *quotaHold {
+func (e *Engine) resumeQuota(sess *Session, id int) *QuotaHold {
 	if !e.cfg.Quotas.enabled() {
 		return nil
 	}
 	t := sess.Turn(id)
-	h := &quotaHold{user: sess.Platform + "\x00" + t.User.ID, space: sess.Platform + "\x00" + sess.Workspace}
-	h.images, h.cost = e.claim(sess, *t)
-	b := &e.quota
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.add(h)
-	return h
+	h := QuotaHold{User: sess.Platform + "\x00" + t.User.ID, Workspace: sess.Platform + "\x00" + sess.Workspace}
+	h.Images, h.CostUSD = e.claim(sess, *t)
+	e.limits.Holds.Add(h)
+	return &h
 }
 
 // userQuotaError says that a request for images does not fit in a user's

@@ -12,7 +12,7 @@ import (
 // both parts at once, so neither can outlive the other.
 type reservation struct {
 	user   string     // platform\x00user id: whose slot it takes
-	hold   *quotaHold // what it will consume; nil without quotas
+	hold   *QuotaHold // what it will consume; nil without quotas
 	source string     // the triggering message, told when the turn ends early
 }
 
@@ -25,11 +25,14 @@ type reservation struct {
 func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn, msg Message) error {
 	r := &reservation{user: msg.Platform + "\x00" + msg.User.ID, source: msg.Source}
 	e.mu.Lock()
-	if err := e.vacancyLocked(r.user); err != nil {
+	if e.closed {
 		e.mu.Unlock()
-		return err
+		return errClosing
 	}
-	e.inFlight[r.user]++
+	if n, ok := e.limits.Users.Take(r.user, e.cfg.MaxPerUser); !ok {
+		e.mu.Unlock()
+		return tooMany(n)
+	}
 	e.held[ref] = r
 	e.mu.Unlock()
 
@@ -42,20 +45,31 @@ func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn,
 	defer e.mu.Unlock()
 	if e.held[ref] == r {
 		r.hold = hold
-	} else {
-		e.quota.release(hold) // already released: the turn could not be stored
+	} else if hold != nil {
+		e.limits.Holds.Release(*hold) // already released: the turn could not be stored
 	}
 	return nil
 }
 
-// vacancyLocked returns a Busy *Error when the engine is closing or user
-// has EngineConfig.MaxPerUser turns in flight. e.mu must be held.
-func (e *Engine) vacancyLocked(user string) error {
-	if e.closed {
-		return Errorf(Busy, "Easel is shutting down; try again in a moment")
+// errClosing refuses a turn while the engine stops.
+var errClosing = Errorf(Busy, "Easel is shutting down; try again in a moment")
+
+// tooMany refuses a turn of a user who has n, their most, in flight.
+func tooMany(n int) error {
+	return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
+}
+
+// vacancy returns the Busy *Error reserve would return now for a turn of
+// user, or nil; it takes nothing.
+func (e *Engine) vacancy(user string) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return errClosing
 	}
-	if n := e.inFlight[user]; n >= e.cfg.MaxPerUser {
-		return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
+	if n := e.limits.Users.Count(user); n >= e.cfg.MaxPerUser {
+		return tooMany(n)
 	}
 	return nil
 }
@@ -92,10 +106,10 @@ func (e *Engine) releaseSessionLocked(id string) (sources []string) {
 // releaseLocked frees r, held by ref. e.mu must be held.
 func (e *Engine) releaseLocked(ref JobRef, r *reservation) {
 	delete(e.held, ref)
-	if e.inFlight[r.user]--; e.inFlight[r.user] <= 0 {
-		delete(e.inFlight, r.user)
+	e.limits.Users.Release(r.user)
+	if r.hold != nil {
+		e.limits.Holds.Release(*r.hold)
 	}
-	e.quota.release(r.hold)
 }
 
 // adopt reserves, unchecked, for each queued or running turn of sess that
@@ -118,6 +132,6 @@ func (e *Engine) adoptLocked(sess *Session) {
 		t := sess.Turn(id)
 		r := &reservation{user: sess.Platform + "\x00" + t.User.ID, source: t.Source, hold: e.resumeQuota(sess, id)}
 		e.held[ref] = r
-		e.inFlight[r.user]++
+		e.limits.Users.Add(r.user)
 	}
 }

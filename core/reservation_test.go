@@ -27,26 +27,29 @@ func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
 	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy {
 		t.Fatalf("a third turn with max_per_user 2: %v, want Busy", err)
 	}
-	if got := e.quota.users["test\x00U1"]; got != 4 {
+	images := func() int64 { n, _ := e.limits.Holds.Held("test\x00U1", ""); return n }
+	slots := func() int { return e.limits.Users.Count("test\x00U1") }
+	if got := images(); got != 4 {
 		t.Fatalf("held images %d, want 4", got)
 	}
 	e.release(a)
 	e.release(a) // a second release of the same turn frees nothing more
-	if got, slots := e.quota.users["test\x00U1"], e.inFlight["test\x00U1"]; got != 2 || slots != 1 {
-		t.Fatalf("after releasing one turn twice: %d images and %d slots held, want 2 and 1", got, slots)
+	if got, n := images(), slots(); got != 2 || n != 1 {
+		t.Fatalf("after releasing one turn twice: %d images and %d slots held, want 2 and 1", got, n)
 	}
 	if got := e.releaseSessionLocked("s"); len(got) != 1 || got[0] != "m1" {
 		t.Fatalf("releasing the session told %v, want [m1]", got)
 	}
-	if len(e.held) != 0 || len(e.inFlight) != 0 || len(e.quota.users) != 0 || len(e.quota.spaces) != 0 {
-		t.Errorf("all released, yet held %v, slots %v, images %v, spend %v", e.held, e.inFlight, e.quota.users, e.quota.spaces)
+	holds := e.limits.Holds.(*localHolds)
+	if len(e.held) != 0 || slots() != 0 || len(holds.images) != 0 || len(holds.spend) != 0 {
+		t.Errorf("all released, yet held %v, %d slots, images %v, spend %v", e.held, slots(), holds.images, holds.spend)
 	}
 	// A closing engine admits nothing, and holds nothing for what it refused.
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy || len(e.held) != 0 || len(e.quota.users) != 0 {
-		t.Errorf("reserve on a closing engine: %v, held %v, images %v", err, e.held, e.quota.users)
+	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy || len(e.held) != 0 || images() != 0 {
+		t.Errorf("reserve on a closing engine: %v, held %v, images %d", err, e.held, images())
 	}
 }
 

@@ -74,6 +74,7 @@ func (e *Engine) stall(id string, th Thread, cause error) {
 	e.log.Error("the store is failing: stopped working on a session until a message can be recorded in it", "session", id, "ref", ref, "err", cause)
 	e.mu.Lock()
 	delete(e.sessions, id)
+	e.limits.Sessions.Unlock(id)
 	e.stalled[id] = true
 	sources := e.releaseSessionLocked(id)
 	e.mu.Unlock()

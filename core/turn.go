@@ -46,7 +46,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if err := e.acquire(j); err != nil {
 		return e.interrupted(j, err)
 	}
-	defer e.global.Release(1)
+	defer e.limits.Providers.Release()
 
 	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
@@ -206,13 +206,13 @@ func (e *Engine) loadInputs(j *job) error {
 
 // acquire waits for a global provider slot, telling the thread if it must wait.
 func (e *Engine) acquire(j *job) error {
-	if e.global.TryAcquire(1) {
+	if e.limits.Providers.TryAcquire() {
 		return nil
 	}
 	ahead := e.waiting.Add(1) - 1
 	defer e.waiting.Add(-1)
 	e.status(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead))
-	return e.global.Acquire(e.runCtx, 1)
+	return e.limits.Providers.Acquire(e.runCtx)
 }
 
 // finish stores the outputs, records the turn as done and posts the images.

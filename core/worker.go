@@ -12,8 +12,10 @@ type worker struct {
 }
 
 // startWorker makes sure a worker runs the queued turns of sess, reporting
-// to th. A session given up on while the store failed takes its turns back
-// first (see adopt). It returns false if the engine is closed.
+// to th: a worker of this engine, or one of another holding the session's
+// lock (see SessionLocks). A session given up on while the store failed
+// takes its turns back first (see adopt). It returns false if the engine is
+// closed.
 func (e *Engine) startWorker(sess *Session, th Thread) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -23,6 +25,9 @@ func (e *Engine) startWorker(sess *Session, th Thread) bool {
 	if w := e.sessions[sess.ID]; w != nil {
 		w.thread, w.more = th, true
 		return true
+	}
+	if !e.limits.Sessions.TryLock(sess.ID) {
+		return true // another holder runs the session's turns in order
 	}
 	if e.stalled[sess.ID] {
 		delete(e.stalled, sess.ID)
@@ -60,6 +65,7 @@ func (e *Engine) work(id string, w *worker) {
 			continue
 		}
 		delete(e.sessions, id)
+		e.limits.Sessions.Unlock(id)
 		e.mu.Unlock()
 		return
 	}
