@@ -35,7 +35,7 @@ const (
 var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no"}
 
 // ParsePrompt splits a message into its prompt and its trailing flags
-// (PRODUCT.md §2): everything from the first "--flag" on is flags. An em dash
+// (see Flags): everything from the first "--flag" on is flags. An em dash
 // ("—ar", as phones and macOS autocorrect "--") counts as "--". It returns an
 // Invalid *Error naming the flag and its allowed values for anything it
 // cannot accept, and for an empty or over-long prompt.

@@ -19,7 +19,8 @@ const (
 	ActionUndo        Action = "undo"
 )
 
-// Flags are the inline options of a prompt (PRODUCT.md §2). The zero value of
+// Flags are the inline options at the end of a prompt, such as "--ar 16:9"
+// (README.md, "Prompt flags", lists them). The zero value of
 // each field means "not given": a refinement inherits it from its base.
 type Flags struct {
 	Aspect      string `json:"ar,omitempty"`      // "16:9"; resolved into Size

@@ -57,7 +57,7 @@ type ImageRef struct {
 // TurnKind is what a turn asked for.
 type TurnKind string
 
-// Turn kinds, as in PRODUCT.md §3.
+// Turn kinds; README.md ("Talking to Easel") says what each does.
 const (
 	KindGenerate    TurnKind = "generate"
 	KindRefine      TurnKind = "refine"

@@ -9,21 +9,6 @@ import (
 	slackapi "github.com/slack-go/slack"
 )
 
-// client is the part of the slack-go Web API client the adapter calls, so
-// tests can put a fake in its place.
-type client interface {
-	AuthTestContext(ctx context.Context) (*slackapi.AuthTestResponse, error)
-	PostMessageContext(ctx context.Context, channelID string, options ...slackapi.MsgOption) (string, string, error)
-	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slackapi.MsgOption) (string, string, string, error)
-	DeleteMessageContext(ctx context.Context, channelID, timestamp string) (string, string, error)
-	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slackapi.MsgOption) (string, error)
-	AddReactionContext(ctx context.Context, name string, item slackapi.ItemRef) error
-	RemoveReactionContext(ctx context.Context, name string, item slackapi.ItemRef) error
-	UploadFileContext(ctx context.Context, params slackapi.UploadFileParameters) (*slackapi.FileSummary, error)
-	GetUserInfoContext(ctx context.Context, user string, options ...slackapi.GetUserInfoOption) (*slackapi.User, error)
-	GetConversationRepliesContext(ctx context.Context, params *slackapi.GetConversationRepliesParameters) ([]slackapi.Message, bool, string, error)
-}
-
 // Rate-limit retries: Slack says how long to wait (Retry-After); a call is
 // retried at most maxRetries times, and not at all when the wait is longer
 // than maxRetryWait.

@@ -105,8 +105,7 @@ type Config struct {
 // concurrent use.
 type Bot struct {
 	cfg    Config
-	api    client
-	raw    *slackapi.Client // the same client, for Socket Mode
+	api    *slackapi.Client // the Web API, and Socket Mode
 	engine Engine
 	events EventLog
 	log    *slog.Logger
@@ -171,9 +170,9 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	if cfg.AppToken != "" {
 		opts = append(opts, slackapi.OptionAppLevelToken(cfg.AppToken))
 	}
-	raw := slackapi.New(cfg.BotToken, opts...)
+	api := slackapi.New(cfg.BotToken, opts...)
 	b := &Bot{
-		cfg: cfg, api: raw, raw: raw, engine: engine, events: events, log: log, apiURL: apiURL,
+		cfg: cfg, api: api, engine: engine, events: events, log: log, apiURL: apiURL,
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}

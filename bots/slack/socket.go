@@ -14,7 +14,7 @@ import (
 // runSocket serves deliveries over Socket Mode until ctx ends. Every
 // envelope is recorded and its work queued before it is acknowledged.
 func (b *Bot) runSocket(ctx context.Context) error {
-	sm := socketmode.New(b.raw, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
+	sm := socketmode.New(b.api, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer b.acks.Wait()
 	defer cancel()

@@ -141,7 +141,8 @@ var (
 	streamOnly = []bool{true}
 )
 
-// faultCases are the faults of the provider fault matrix (issue 5, item 4).
+// faultCases are the faults of the provider fault matrix (RELIABILITY.md,
+// "Provider fault matrix").
 var faultCases = []faultCase{
 	{name: "429 rate limit with Retry-After", fault: openaitest.RateLimited(matrixRetryAfter), modes: bothModes,
 		class: "rate limit", kind: core.RateLimited, message: msgRateLimited, retried: true, minGap: matrixRetryAfter},
