@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -83,16 +82,6 @@ type gateway struct {
 }
 
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-
-// WaitReady waits until the bot has identified and received READY.
-func (s *Server) WaitReady(t testing.TB) {
-	t.Helper()
-	s.Wait(t, "the bot to connect to the gateway", func() bool {
-		s.gw.mu.Lock()
-		defer s.gw.mu.Unlock()
-		return s.gw.live
-	})
-}
 
 // Identifies returns the IDENTIFYs received, oldest first.
 func (s *Server) Identifies() []Identify {

@@ -283,20 +283,6 @@ func (s *Server) GetInteraction(id string) Interaction {
 	return Interaction{}
 }
 
-// AckLatencies returns, for every acknowledged interaction, the time from
-// writing its dispatch on the gateway to receiving its callback.
-func (s *Server) AckLatencies() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []time.Duration
-	for _, i := range s.interactions {
-		if !i.AckedAt.IsZero() && !i.SentAt.IsZero() {
-			out = append(out, i.AckedAt.Sub(i.SentAt))
-		}
-	}
-	return out
-}
-
 // ExpireTokens makes every interaction token issued so far invalid, as
 // Discord does 15 minutes after the interaction: webhook calls with them
 // get 401 "Invalid Webhook Token".

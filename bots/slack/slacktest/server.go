@@ -166,9 +166,6 @@ func NewServer(t testing.TB) *Server {
 	return s
 }
 
-// URL returns the fake's root URL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // APIURL returns the Web API root, ending with "/", to configure a client
 // with.
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
