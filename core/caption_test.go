@@ -14,7 +14,7 @@ import (
 func hostileSession() *core.Session {
 	ana := core.User{ID: "U1", Name: "ana\u202e\x1b[31m"}
 	prompt := coretest.Hostile + "\nv9 · “a fake version”"
-	return &core.Session{ID: "s1", Platform: "slack", CreatedBy: ana, Head: 2, Turns: []core.Turn{
+	return &core.Session{ID: "s1", Platform: "chat", CreatedBy: ana, Head: 2, Turns: []core.Turn{
 		{ID: 1, Kind: core.KindGenerate, Action: core.ActionPrompt, User: ana, Text: prompt + " --no \u202ex", Prompt: prompt,
 			Provider: "preview", Status: core.StatusDone, Outputs: []int{1}},
 		{ID: 2, Kind: core.KindRefine, Action: core.ActionPrompt, User: ana, Text: "and \x1b]0;again\x07", Prompt: "and \x1b]0;again\x07",

@@ -15,7 +15,7 @@ import (
 // zero.
 const (
 	DefaultMaxBytes = 20 << 20 // per attachment
-	DefaultMaxFiles = 10       // per message; Discord's own limit
+	DefaultMaxFiles = 10       // per message; some platforms allow no more
 	maxRedirects    = 3
 )
 
@@ -47,7 +47,7 @@ type FetchConfig struct {
 	// Limits bound the attachments of a message and each image; MaxBytes
 	// 0 means DefaultMaxBytes, MaxFiles 0 DefaultMaxFiles.
 	Limits Limits
-	// Where names the platform in messages: "Slack", "Discord".
+	// Where names the platform in messages, as its users know it.
 	Where string
 	// Denied, if set, recognises a response with status 200 that is a
 	// refusal all the same (a sign-in page). DeniedHint is said after any

@@ -177,7 +177,7 @@ var faultCases = []faultCase{
 // was sent; that only transient faults are retried, at most MaxRetries times,
 // never sooner than Retry-After and never waiting more than RetryMaxDelay;
 // the error kind and the user's message; and that Generate ends within
-// stalls·Timeout + retries·RetryMaxDelay (plus slack for a slow machine).
+// stalls·Timeout + retries·RetryMaxDelay (plus a margin for a slow machine).
 func TestFaultMatrix(t *testing.T) {
 	for _, tc := range faultCases {
 		var cfg Config

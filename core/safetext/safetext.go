@@ -11,7 +11,7 @@
 //   - Terminal and Line escape them visibly, as \x1b or \u202e, so that an
 //     operator reading `easel sessions show` or `easel chat` sees that
 //     something was there;
-//   - Chat drops them from text posted back to Slack or Discord, where they
+//   - Chat drops them from text posted back to a chat platform, where they
 //     could only disguise it;
 //   - Name keeps only the graphic characters of a name, on one line;
 //   - JSON escapes them in JSON text, which still decodes to the same data.
