@@ -1,0 +1,533 @@
+// Package postgres keeps Easel's sessions in PostgreSQL, for several Easel
+// processes (replicas) sharing one database: sessions as JSON documents,
+// the thread bindings, the job index of their turns, usage counters, the
+// inbox of deliveries, dedupe marks and the record of starts. It implements
+// core.SessionStore and passes the contract suite of storage/storetest, as
+// the bbolt store does.
+//
+// Every write is one transaction. An update locks its session's row, so
+// concurrent updates of a session, from any process, are serialised and
+// none is lost; the effects core decides for it (core.EffectsOf) are applied
+// in the same transaction. The schema is versioned: Open applies the
+// migrations the database lacks, and refuses a database whose schema is
+// newer than the binary.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/easel-bot/easel/core"
+)
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives notes about migrations. Default: discard.
+	Logger *slog.Logger
+	// Now returns the current time; tests set it. Default time.Now.
+	Now func() time.Time
+}
+
+// DB is an open PostgreSQL session store. Its methods may be called from
+// many goroutines.
+type DB struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// DB is a session store.
+var _ core.SessionStore = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string; it may hold a password, so it never appears in an
+// error) and brings its schema up to date. It returns an error when the
+// database cannot be reached, or its schema is newer than this Easel's.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, errors.New("postgres: the connection URL (EASEL_POSTGRES_URL) is not valid") // its text may hold a password
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect to %s: %w", where(cfg), err)
+	}
+	db := &DB{pool: pool, log: opts.Logger, now: opts.Now}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %s: %w", where(cfg), err)
+	}
+	return db, nil
+}
+
+// where names the database of cfg without its password.
+func where(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("database %s on %s:%d", c.Database, c.Host, c.Port)
+}
+
+// Close closes the connections.
+func (db *DB) Close() { db.pool.Close() }
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SchemaVersion is the schema this Easel writes: the number of its newest
+// migration.
+var SchemaVersion = len(migrationFiles())
+
+// migrationFiles returns the migrations in order: 001_….sql, 002_….sql, ….
+func migrationFiles() []string {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		panic(err) // the pattern is valid
+	}
+	slices.Sort(names)
+	return names
+}
+
+// migrationLock is the advisory lock held while migrating, so that replicas
+// starting together migrate once.
+const migrationLock = 0x6561_7365_6c00 // "easel\0"
+
+// migrate applies the migrations the database lacks, each in its own
+// transaction, under an advisory lock. It refuses a schema newer than
+// SchemaVersion.
+func (db *DB) migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
+		return fmt.Errorf("lock for migrations: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLock) //nolint:errcheck // the lock goes with the connection anyway
+	if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	var version int
+	err = conn.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := conn.Exec(ctx, "INSERT INTO schema_version VALUES (0)"); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("schema version: %w", err)
+	case version > SchemaVersion:
+		return fmt.Errorf("the database's schema is version %d, newer than this Easel's (%d): a newer Easel wrote it; run that version, or restore a backup made for this one", version, SchemaVersion)
+	}
+	for i, name := range migrationFiles()[version:] {
+		to := version + i + 1
+		sql, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "UPDATE schema_version SET version = $1", to)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", path.Base(name), err)
+		}
+		db.log.Info("postgres: schema migrated", "version", to, "migration", path.Base(name))
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, after checking ctx. It returns fn's error
+// unchanged (then nothing is written), or the failure to commit.
+func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("postgres: write: %w", err)
+	}
+	return err
+}
+
+// SessionByThread returns the session bound to platform's thread, or a
+// NotFound *core.Error when the thread has none.
+func (db *DB) SessionByThread(ctx context.Context, platform, thread string) (*core.Session, error) {
+	row := db.pool.QueryRow(ctx, `SELECT s.doc FROM threads t JOIN sessions s ON s.id = t.session_id
+		WHERE t.platform = $1 AND t.thread = $2`, platform, thread)
+	s, err := scanSession(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, core.Errorf(core.NotFound, "no session in %s thread %s", platform, thread)
+	}
+	return s, err
+}
+
+// Session returns the session with id, or a NotFound *core.Error.
+func (db *DB) Session(ctx context.Context, id string) (*core.Session, error) {
+	s, err := scanSession(db.pool.QueryRow(ctx, "SELECT doc FROM sessions WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, core.Errorf(core.NotFound, "session %s not found", id)
+	}
+	return s, err
+}
+
+// Sessions returns every session, most recently updated first.
+func (db *DB) Sessions(ctx context.Context) ([]*core.Session, error) {
+	rows, err := db.pool.Query(ctx, "SELECT doc FROM sessions ORDER BY updated_at DESC, id")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: sessions: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*core.Session, error) { return scanSession(row) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: sessions: %w", err)
+	}
+	return list, nil
+}
+
+// scanSession decodes the session document of row.
+func scanSession(row pgx.Row) (*core.Session, error) {
+	var doc []byte
+	if err := row.Scan(&doc); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("postgres: read session: %w", err)
+	}
+	s := new(core.Session)
+	if err := json.Unmarshal(doc, s); err != nil {
+		return nil, fmt.Errorf("postgres: decode session: %w", err)
+	}
+	return s, nil
+}
+
+// CreateSession stores s, whose ID must be new, binds its platform thread
+// to it (replacing an earlier binding; that session stays readable by id)
+// and applies the effects of its turns. Zero CreatedAt and UpdatedAt are
+// set to now. It returns a Conflict *core.Error when s.ID exists.
+func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
+	if s.ID == "" {
+		return errors.New("postgres: create session: empty id")
+	}
+	now := db.now()
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = now
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("postgres: encode session %s: %w", s.ID, err)
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "INSERT INTO sessions (id, doc, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING", s.ID, doc, s.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("postgres: store session %s: %w", s.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return core.Errorf(core.Conflict, "session %s already exists", s.ID)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO threads (platform, thread, session_id) VALUES ($1, $2, $3)
+			ON CONFLICT (platform, thread) DO UPDATE SET session_id = EXCLUDED.session_id`, s.Platform, s.Thread, s.ID)
+		if err != nil {
+			return fmt.Errorf("postgres: bind %s thread %s: %w", s.Platform, s.Thread, err)
+		}
+		return applyEffects(ctx, tx, core.EffectsOf(nil, s, now), now)
+	})
+}
+
+// UpdateSession loads session id, locking it, calls fn on it and, if fn
+// returns nil, sets its UpdatedAt to now and stores it, applying
+// core.EffectsOf the change in the same transaction. It returns the stored
+// session, a NotFound *core.Error, or fn's error unchanged (then nothing is
+// written). fn runs inside the transaction: it must be quick and do no I/O.
+func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Session) error) (*core.Session, error) {
+	var s *core.Session
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		s, err = scanSession(tx.QueryRow(ctx, "SELECT doc FROM sessions WHERE id = $1 FOR UPDATE", id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return core.Errorf(core.NotFound, "session %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		before := s.Clone()
+		if err := fn(s); err != nil {
+			return err
+		}
+		if s.ID != id {
+			return fmt.Errorf("postgres: update of session %s changed its id to %s", id, s.ID)
+		}
+		now := db.now()
+		s.UpdatedAt = now
+		doc, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("postgres: encode session %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE sessions SET doc = $2, updated_at = $3 WHERE id = $1", id, doc, now); err != nil {
+			return fmt.Errorf("postgres: store session %s: %w", id, err)
+		}
+		return applyEffects(ctx, tx, core.EffectsOf(before, s, now), now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyEffects writes fx in tx: job records, usage counters, handled inbox
+// entries. It decides nothing itself.
+func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time) error {
+	batch := &pgx.Batch{}
+	for _, key := range fx.Handled {
+		batch.Queue("DELETE FROM inbox WHERE key = $1", key)
+	}
+	for _, j := range fx.Jobs {
+		batch.Queue(`INSERT INTO jobs (session_id, turn_id, status, kind, user_id, attempts, pending, queued_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (session_id, turn_id) DO UPDATE SET status = EXCLUDED.status, kind = EXCLUDED.kind,
+				user_id = EXCLUDED.user_id, attempts = EXCLUDED.attempts, pending = EXCLUDED.pending,
+				queued_at = EXCLUDED.queued_at, updated_at = EXCLUDED.updated_at`,
+			j.Ref.SessionID, j.Ref.TurnID, string(j.Status), string(j.Kind), j.User, j.Attempts, j.Pending, j.QueuedAt, now)
+	}
+	for _, ref := range fx.Dropped {
+		batch.Queue("UPDATE jobs SET pending = false, updated_at = $3 WHERE session_id = $1 AND turn_id = $2", ref.SessionID, ref.TurnID, now)
+	}
+	for _, u := range fx.Usage {
+		batch.Queue(`INSERT INTO usage (key, turns, images, cost_usd) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO UPDATE SET turns = usage.turns + EXCLUDED.turns, images = usage.images + EXCLUDED.images,
+				cost_usd = usage.cost_usd + EXCLUDED.cost_usd`, u.Key, u.Turns, u.Images, u.CostUSD)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("postgres: apply effects: %w", err)
+	}
+	return nil
+}
+
+// ActiveJobs returns every pending turn, oldest queued first (ties by
+// session id and turn).
+func (db *DB) ActiveJobs(ctx context.Context) ([]core.JobRef, error) {
+	rows, err := db.pool.Query(ctx, "SELECT session_id, turn_id FROM jobs WHERE pending ORDER BY queued_at, session_id, turn_id")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: active jobs: %w", err)
+	}
+	refs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.JobRef, error) {
+		var r core.JobRef
+		err := row.Scan(&r.SessionID, &r.TurnID)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: active jobs: %w", err)
+	}
+	return refs, nil
+}
+
+// UsageRow is one usage counter.
+type UsageRow struct {
+	Key     string
+	Turns   int64
+	Images  int64
+	CostUSD float64
+}
+
+// UsageTotals returns the usage counter under exactly key, or zero totals
+// when there is none.
+func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
+	var u core.UsageTotals
+	err := db.pool.QueryRow(ctx, "SELECT turns, images, cost_usd FROM usage WHERE key = $1", key).Scan(&u.Turns, &u.Images, &u.CostUSD)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.UsageTotals{}, nil
+	}
+	if err != nil {
+		return core.UsageTotals{}, fmt.Errorf("postgres: usage %s: %w", key, err)
+	}
+	return u, nil
+}
+
+// Usage returns the usage counters whose keys start with prefix, in key
+// order.
+func (db *DB) Usage(ctx context.Context, prefix string) ([]UsageRow, error) {
+	like := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
+	rows, err := db.pool.Query(ctx, "SELECT key, turns, images, cost_usd FROM usage WHERE key LIKE $1 ORDER BY key COLLATE \"C\"", like)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: usage: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (UsageRow, error) {
+		var u UsageRow
+		err := row.Scan(&u.Key, &u.Turns, &u.Images, &u.CostUSD)
+		return u, err
+	})
+}
+
+// pruneBatch bounds how many expired dedupe marks one mark deletes.
+const pruneBatch = 100
+
+// markEvent records the dedupe mark of key until now+ttl in tx and reports
+// whether it was not marked already (or its mark had expired), deleting a
+// batch of expired marks first.
+func markEvent(ctx context.Context, tx pgx.Tx, key string, now time.Time, ttl time.Duration) (bool, error) {
+	_, err := tx.Exec(ctx, `DELETE FROM events WHERE key IN
+		(SELECT key FROM events WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, pruneBatch)
+	if err != nil {
+		return false, err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO events (key, expires_at) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE events.expires_at <= $3`, key, now.Add(ttl), now)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// MarkEvent records that the platform event named key is being handled and
+// reports whether this is its first delivery within ttl; false means a
+// duplicate. The mark is durable when MarkEvent returns and shared by every
+// process on the database.
+func (db *DB) MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error) {
+	if key == "" {
+		return false, errors.New("postgres: mark event: empty key")
+	}
+	err = db.tx(ctx, func(tx pgx.Tx) (err error) {
+		first, err = markEvent(ctx, tx, key, db.now(), ttl)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: mark event %s: %w", key, err)
+	}
+	return first, nil
+}
+
+// Receive records a delivery before the platform is told it arrived: it
+// marks key for dedupe for ttl and, if this is its first delivery, keeps
+// kind and payload until Handled(key). It reports whether this is the first
+// delivery.
+func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (first bool, err error) {
+	if key == "" {
+		return false, errors.New("postgres: receive: empty key")
+	}
+	now := db.now()
+	err = db.tx(ctx, func(tx pgx.Tx) (err error) {
+		if first, err = markEvent(ctx, tx, key, now, ttl); err != nil || !first {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO inbox (key, kind, payload, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, payload = EXCLUDED.payload, at = EXCLUDED.at`, key, kind, payload, now)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: receive %s: %w", key, err)
+	}
+	return first, nil
+}
+
+// Handled forgets the delivery key once its work is handed over; its
+// dedupe mark stays until it expires.
+func (db *DB) Handled(ctx context.Context, key string) error {
+	if _, err := db.pool.Exec(ctx, "DELETE FROM inbox WHERE key = $1", key); err != nil {
+		return fmt.Errorf("postgres: handled %s: %w", key, err)
+	}
+	return nil
+}
+
+// Unhandled returns the deliveries received but not handled, oldest first.
+func (db *DB) Unhandled(ctx context.Context) ([]core.Delivery, error) {
+	rows, err := db.pool.Query(ctx, "SELECT key, kind, payload, at FROM inbox ORDER BY at, key")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: inbox: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Delivery, error) {
+		var d core.Delivery
+		err := row.Scan(&d.Key, &d.Kind, &d.Payload, &d.At)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: inbox: %w", err)
+	}
+	return list, nil
+}
+
+// maxStarts bounds the start times kept for one name, newest kept.
+const maxStarts = 4096
+
+// RecordStart records that the thing called name started at at, forgets
+// its starts from before at-keep, and returns the starts still kept, oldest
+// first, at included. At most 4096 starts are kept per name.
+func (db *DB) RecordStart(ctx context.Context, name string, at time.Time, keep time.Duration) ([]time.Time, error) {
+	if name == "" {
+		return nil, errors.New("postgres: record start: empty name")
+	}
+	var starts []time.Time
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		// Starts of one name are recorded one at a time.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "easel-starts:"+name); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO starts (name, at) VALUES ($1, $2)", name, at); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM starts WHERE name = $1 AND at < $2", name, at.Add(-keep)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM starts WHERE name = $1 AND ctid NOT IN
+			(SELECT ctid FROM starts WHERE name = $1 ORDER BY at DESC LIMIT $2)`, name, maxStarts)
+		if err != nil {
+			return err
+		}
+		starts, err = queryStarts(ctx, tx, name, time.Time{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: record start of %s: %w", name, err)
+	}
+	return starts, nil
+}
+
+// Starts returns the starts of name at or after since, oldest first.
+func (db *DB) Starts(ctx context.Context, name string, since time.Time) ([]time.Time, error) {
+	starts, err := queryStarts(ctx, db.pool, name, since)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: starts of %s: %w", name, err)
+	}
+	return starts, nil
+}
+
+// querier is what reads starts: the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func queryStarts(ctx context.Context, q querier, name string, since time.Time) ([]time.Time, error) {
+	rows, err := q.Query(ctx, "SELECT at FROM starts WHERE name = $1 AND at >= $2 ORDER BY at", name, since)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[time.Time])
+}
