@@ -37,8 +37,17 @@ type Config struct {
 	Secrets  Secrets  `toml:"-"` // from the environment only, never from the file
 }
 
+// Storage backends.
+const (
+	StorageBbolt    = "bbolt"
+	StoragePostgres = "postgres"
+)
+
 // Storage says where sessions and images are kept.
 type Storage struct {
+	// Backend keeps the sessions: "bbolt" (a file in Dir, for one process)
+	// or "postgres" (at EASEL_POSTGRES_URL, for several replicas).
+	Backend string `toml:"backend"`
 	// Dir holds the bbolt database and the image files. EASEL_DATA_DIR
 	// overrides it.
 	Dir string `toml:"dir"`
@@ -253,7 +262,7 @@ const (
 // out. Each call returns new slices and maps.
 func DefaultConfig() Config {
 	return Config{
-		Storage:  Storage{Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
+		Storage:  Storage{Backend: StorageBbolt, Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
 		Provider: Provider{Default: "", Timeout: Duration(core.DefaultTurnTimeout)},
 		Engine: Engine{
 			MaxConcurrent:  core.DefaultMaxConcurrent,
@@ -419,6 +428,9 @@ func (c Config) MissingSecrets() []string {
 	}
 	if c.Discord.Enabled {
 		need(envDiscordBotToken, c.Secrets.DiscordBotToken)
+	}
+	if c.Storage.Backend == StoragePostgres {
+		need(envPostgresURL, c.Secrets.PostgresURL)
 	}
 	return missing
 }

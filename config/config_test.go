@@ -703,7 +703,7 @@ func TestProviderName(t *testing.T) {
 
 func TestSecretsNeverShown(t *testing.T) {
 	cfg := DefaultConfig()
-	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5"}
+	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel"}
 	for i, v := range cfg.Secrets.vars() {
 		*v.value = secrets[i]
 	}
@@ -734,8 +734,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset}",
-		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset}",
+		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set}",
+		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set}",
 		"secrets.OPENAI_API_KEY=set",
 		`"secrets":{"OPENAI_API_KEY":"set"`,
 		`"DISCORD_BOT_TOKEN":"unset"`,

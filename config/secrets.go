@@ -14,6 +14,7 @@ const (
 	envSlackAppToken      = "SLACK_APP_TOKEN"
 	envSlackSigningSecret = "SLACK_SIGNING_SECRET"
 	envDiscordBotToken    = "DISCORD_BOT_TOKEN"
+	envPostgresURL        = "EASEL_POSTGRES_URL"
 )
 
 // Secrets are the credentials, read only from the environment (never from
@@ -25,6 +26,7 @@ type Secrets struct {
 	SlackAppToken      string // SLACK_APP_TOKEN (xapp-…), for Socket Mode
 	SlackSigningSecret string // SLACK_SIGNING_SECRET, for http mode
 	DiscordBotToken    string // DISCORD_BOT_TOKEN
+	PostgresURL        string // EASEL_POSTGRES_URL, for storage.backend = "postgres"; it may hold a password
 }
 
 // secretVar is one secret: where it comes from and where it is kept.
@@ -42,6 +44,7 @@ func (s *Secrets) vars() []secretVar {
 		{envSlackAppToken, "SlackAppToken", &s.SlackAppToken},
 		{envSlackSigningSecret, "SlackSigningSecret", &s.SlackSigningSecret},
 		{envDiscordBotToken, "DiscordBotToken", &s.DiscordBotToken},
+		{envPostgresURL, "PostgresURL", &s.PostgresURL},
 	}
 }
 

@@ -26,6 +26,9 @@ func (c Config) Validate() error {
 func (c Config) problems() []*Error {
 	var v validator
 
+	if b := c.Storage.Backend; b != StorageBbolt && b != StoragePostgres {
+		v.add("storage.backend", "must be %q or %q, got %q", StorageBbolt, StoragePostgres, b)
+	}
 	v.nonEmpty("storage.dir", c.Storage.Dir)
 	v.positive("storage.open_timeout", c.Storage.OpenTimeout)
 

@@ -39,6 +39,12 @@ type UsageReader interface {
 	UsageTotals(ctx context.Context, key string) (UsageTotals, error)
 }
 
+// UsageRow is one usage counter: the totals counted under Key.
+type UsageRow struct {
+	Key string
+	UsageTotals
+}
+
 // CostEstimator is implemented by Generators that can tell, before calling
 // their provider, about what a request will cost. A Generator without it
 // (the preview renderer) is taken to cost nothing.

@@ -90,6 +90,9 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 // Dir returns the absolute path of the data dir the DB was opened on.
 func (db *DB) Dir() string { return db.dir }
 
+// Location names the store for people: its data dir.
+func (db *DB) Location() string { return db.dir }
+
 // Close releases the database and its lock. It returns bbolt's error, if
 // any. The DB must not be used afterwards.
 func (db *DB) Close() error { return db.bolt.Close() }

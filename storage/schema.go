@@ -21,7 +21,7 @@ var (
 	// bucketActive holds jobKey → nothing, for queued and running turns
 	// only, so start-up recovery does not scan every job ever run.
 	bucketActive = []byte("active")
-	// bucketUsage holds a counter key (see core.UsageAdd) → JSON UsageRow.
+	// bucketUsage holds a counter key (see core.UsageAdd) → JSON usageRow.
 	bucketUsage = []byte("usage")
 	// bucketEvents holds two buckets: bucketEventIDs (event key → 8-byte
 	// expiry) and bucketEventExpiry (8-byte expiry + event key → nothing),

@@ -11,10 +11,9 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// UsageRow is one usage counter: what the done turns counted under Key
-// consumed.
-type UsageRow struct {
-	Key     string  `json:"key,omitempty"` // not stored: the bucket key
+// usageRow is a usage counter as stored: what the done turns counted under
+// its key consumed.
+type usageRow struct {
 	Turns   int64   `json:"turns"`
 	Images  int64   `json:"images"`
 	CostUSD float64 `json:"cost_usd"`
@@ -28,17 +27,16 @@ type UsageRow struct {
 //	workspace/<platform>/<workspace or ->/<YYYY-MM> per workspace per month
 //
 // Only turns that end done are counted, each once.
-func (db *DB) Usage(ctx context.Context, prefix string) ([]UsageRow, error) {
-	var rows []UsageRow
+func (db *DB) Usage(ctx context.Context, prefix string) ([]core.UsageRow, error) {
+	var rows []core.UsageRow
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUsage).Cursor()
 		for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
-			var row UsageRow
+			var row usageRow
 			if err := json.Unmarshal(v, &row); err != nil {
 				return fmt.Errorf("storage: usage %s: %w", k, err)
 			}
-			row.Key = string(k)
-			rows = append(rows, row)
+			rows = append(rows, core.UsageRow{Key: string(k), UsageTotals: core.UsageTotals(row)})
 		}
 		return nil
 	})
@@ -52,7 +50,7 @@ var _ core.UsageReader = (*DB)(nil)
 // core.UserDayKey and core.WorkspaceMonthKey), or zero totals when there is
 // none. Its error is the store's failure to read.
 func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
-	var row UsageRow
+	var row usageRow
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketUsage).Get([]byte(key))
 		if v == nil {
@@ -68,7 +66,7 @@ func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, er
 
 // addUsage adds add to the counter it names in usage.
 func addUsage(usage *bolt.Bucket, add core.UsageAdd) error {
-	var row UsageRow
+	var row usageRow
 	if v := usage.Get([]byte(add.Key)); v != nil {
 		if err := json.Unmarshal(v, &row); err != nil {
 			return fmt.Errorf("storage: usage %s: %w", add.Key, err)

@@ -223,11 +223,11 @@ func TestOpenReadOnlyUnderLoad(t *testing.T) {
 			}
 			err := writer.bolt.Update(func(tx *bolt.Tx) error {
 				b := tx.Bucket(bucketUsage)
-				row, _ := json.Marshal(UsageRow{Turns: 1, Images: 1})
+				row, _ := json.Marshal(usageRow{Turns: 1, Images: 1})
 				if err := b.Put(fmt.Appendf(nil, "user/load/U%05d/2026-03-04", i), append(row, bytes.Repeat([]byte(" "), 200)...)); err != nil {
 					return err
 				}
-				total, _ := json.Marshal(UsageRow{Turns: int64(i + 1)})
+				total, _ := json.Marshal(usageRow{Turns: int64(i + 1)})
 				return b.Put([]byte("workspace/load/-/2026-03"), total)
 			})
 			if err != nil {

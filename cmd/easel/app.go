@@ -15,12 +15,13 @@ import (
 	"github.com/easel-bot/easel/core/preview"
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
+	"github.com/easel-bot/easel/storage/postgres"
 )
 
 // app is Easel wired together: the store, the providers and the engine.
 type app struct {
 	cfg    config.Config
-	db     *storage.DB
+	db     sessionStore
 	images *imagedir.Dir
 	engine *core.Engine
 	log    *slog.Logger
@@ -40,9 +41,35 @@ func newLogger(w io.Writer, cfg config.Log, floor slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openStore opens the data dir named by cfg for writing, creating it if
-// need be. Only the commands that make images (chat, run) use it.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage.DB, error) {
+// sessionStore is the session store as the commands use it: bbolt
+// (storage.DB) or PostgreSQL (postgres.DB), chosen by storage.backend.
+type sessionStore interface {
+	core.SessionStore
+	core.UsageReader
+	// Sessions returns every session, most recently updated first.
+	Sessions(ctx context.Context) ([]*core.Session, error)
+	// Usage returns the usage counters whose keys start with prefix.
+	Usage(ctx context.Context, prefix string) ([]core.UsageRow, error)
+	// Receive, Handled and Unhandled keep the inbox of deliveries.
+	Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (bool, error)
+	Handled(ctx context.Context, key string) error
+	Unhandled(ctx context.Context) ([]core.Delivery, error)
+	// MarkEvent, RecordStart and Starts keep dedupe marks and starts.
+	MarkEvent(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	RecordStart(ctx context.Context, name string, at time.Time, keep time.Duration) ([]time.Time, error)
+	Starts(ctx context.Context, name string, since time.Time) ([]time.Time, error)
+	// Location names the store for people, without credentials.
+	Location() string
+	Close() error
+}
+
+// openStore opens the session store of cfg for writing: the data dir
+// (created if need be) or the PostgreSQL database, migrated to the current
+// schema. Only the commands that make images (chat, run) use it.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (sessionStore, error) {
+	if cfg.Storage.Backend == config.StoragePostgres {
+		return postgres.Open(ctx, cfg.Secrets.PostgresURL, postgres.Options{Logger: log})
+	}
 	return storage.Open(ctx, cfg.Storage.Dir, storage.Options{Timeout: time.Duration(cfg.Storage.OpenTimeout), Logger: log})
 }
 
@@ -61,11 +88,17 @@ func readImages(cfg config.Config, log *slog.Logger) (*imagedir.Dir, error) {
 	return imagedir.ReadOnly(filepath.Join(cfg.Storage.Dir, imagesDir), log)
 }
 
-// openReadOnly opens the existing data dir named by cfg for reading only,
-// for the commands that only report (sessions, usage): it creates and
-// changes nothing, works on a read-only file system, and reads a snapshot
-// while another process holds the data dir.
-func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (*storage.DB, error) {
+// openReadOnly opens the existing session store of cfg for reading only,
+// for the commands that only report (sessions, usage): it creates,
+// migrates and changes nothing. A data dir works on a read-only file
+// system, and is read as a snapshot while another process holds it.
+func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (sessionStore, error) {
+	if cfg.Storage.Backend == config.StoragePostgres {
+		if cfg.Secrets.PostgresURL == "" {
+			return nil, errors.New("storage.backend is postgres, but EASEL_POSTGRES_URL is not set")
+		}
+		return postgres.Open(ctx, cfg.Secrets.PostgresURL, postgres.Options{Logger: log, ReadOnly: true})
+	}
 	return storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
 }
 

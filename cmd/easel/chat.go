@@ -62,7 +62,7 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 		User: localUser(), Thread: thread, ImagePath: a.images.Locate, Log: log,
 		Wait: !isTerminal(e.stdin), // scripted input: one result after another
 	})
-	fmt.Fprintf(e.stdout, "easel chat · provider %s · data %s · /help for commands\n", describeProvider(cfg), a.db.Dir())
+	fmt.Fprintf(e.stdout, "easel chat · provider %s · data %s · /help for commands\n", describeProvider(cfg), a.db.Location())
 	if _, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {
 		return con.ThreadFor(), s.Thread == con.Thread()
 	}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/postgres/pgtest"
 )
 
 var (
@@ -478,6 +479,7 @@ func buildEasel(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	pgtest.Stop()
 	if built.bin != "" {
 		_ = os.RemoveAll(filepath.Dir(built.bin))
 	}

@@ -68,7 +68,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		a.abort()
 		return err
 	}
-	log.Info("easel running", "platforms", len(bots), "provider", cfg.ProviderName(), "data", a.db.Dir(), "resumed_sessions", n)
+	log.Info("easel running", "platforms", len(bots), "provider", cfg.ProviderName(), "data", a.db.Location(), "resumed_sessions", n)
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range bots {

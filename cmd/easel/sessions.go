@@ -14,7 +14,6 @@ import (
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/safetext"
-	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
 )
 
@@ -97,7 +96,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 	}
 }
 
-func listSessions(ctx context.Context, w io.Writer, db *storage.DB) error {
+func listSessions(ctx context.Context, w io.Writer, db sessionStore) error {
 	sessions, err := db.Sessions(ctx)
 	if err != nil {
 		return err
@@ -123,7 +122,7 @@ func listSessions(ctx context.Context, w io.Writer, db *storage.DB) error {
 	return tw.Flush()
 }
 
-func showSession(ctx context.Context, w io.Writer, db *storage.DB, images *imagedir.Dir, id string, asJSON bool) error {
+func showSession(ctx context.Context, w io.Writer, db sessionStore, images *imagedir.Dir, id string, asJSON bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
@@ -174,7 +173,7 @@ func showSession(ctx context.Context, w io.Writer, db *storage.DB, images *image
 // line on errw naming its version and file; everything else is still
 // written, index.html marks the skipped versions, and the error returned
 // lists them.
-func exportSession(ctx context.Context, w, errw io.Writer, db *storage.DB, images *imagedir.Dir, id, dir string, force bool) error {
+func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, images *imagedir.Dir, id, dir string, force bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
-	"github.com/easel-bot/easel/storage"
 )
 
 // cmdUsage prints what users and workspaces have used, from the usage
@@ -106,7 +105,7 @@ type usageCount struct {
 	CostUSD float64 `json:"cost_usd"`
 }
 
-func (c *usageCount) add(row storage.UsageRow) {
+func (c *usageCount) add(row core.UsageRow) {
 	c.Turns += row.Turns
 	c.Images += row.Images
 	c.CostUSD += row.CostUSD
@@ -127,7 +126,7 @@ type workspaceUsage struct {
 }
 
 // buildUsage gathers the counters of the month starting at from, as f asks.
-func buildUsage(ctx context.Context, db *storage.DB, cfg config.Config, f usageFilter, from, now time.Time) (*usageReport, error) {
+func buildUsage(ctx context.Context, db sessionStore, cfg config.Config, f usageFilter, from, now time.Time) (*usageReport, error) {
 	monthKey := from.Format("2006-01")
 	r := &usageReport{
 		Month: monthKey,

@@ -27,14 +27,14 @@ func TestContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(db.Close)
+		t.Cleanup(func() { _ = db.Close() })
 		urls[db], clocks[db] = url, now
 		return db
 	}
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T, now func() time.Time) storetest.Backend { return open(t, cluster.DB(t), now) },
 		Reopen: func(t *testing.T, b storetest.Backend) storetest.Backend {
-			b.(*postgres.DB).Close()
+			_ = b.(*postgres.DB).Close()
 			return open(t, urls[b], clocks[b])
 		},
 	})

@@ -21,7 +21,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.Close()
+		_ = db.Close()
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {

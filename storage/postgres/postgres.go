@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/easel-bot/easel/core"
@@ -38,14 +39,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests set it. Default time.Now.
 	Now func() time.Time
+	// ReadOnly opens for the commands that only report: the schema is not
+	// created or migrated, and one of another version is refused.
+	ReadOnly bool
 }
 
 // DB is an open PostgreSQL session store. Its methods may be called from
 // many goroutines.
 type DB struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	now  func() time.Time
+	pool  *pgxpool.Pool
+	where string // the database, without credentials
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // DB is a session store.
@@ -70,8 +75,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where(cfg), err)
 	}
-	db := &DB{pool: pool, log: opts.Logger, now: opts.Now}
-	if err := db.migrate(ctx); err != nil {
+	db := &DB{pool: pool, where: where(cfg), log: opts.Logger, now: opts.Now}
+	check := db.migrate
+	if opts.ReadOnly {
+		check = db.checkSchema
+	}
+	if err := check(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", where(cfg), err)
 	}
@@ -84,8 +93,15 @@ func where(cfg *pgxpool.Config) string {
 	return fmt.Sprintf("database %s on %s:%d", c.Database, c.Host, c.Port)
 }
 
-// Close closes the connections.
-func (db *DB) Close() { db.pool.Close() }
+// Close closes the connections. It returns nil; its result is for
+// symmetry with the other stores.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Location names the database, without credentials, for people.
+func (db *DB) Location() string { return "postgres " + db.where }
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -153,6 +169,25 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", path.Base(name), err)
 		}
 		db.log.Info("postgres: schema migrated", "version", to, "migration", path.Base(name))
+	}
+	return nil
+}
+
+// checkSchema returns an error unless the database's schema is this
+// Easel's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	var version int
+	err := db.pool.QueryRow(ctx, "SELECT version FROM schema_version").Scan(&version)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42P01", errors.Is(err, pgx.ErrNoRows): // no such table, or empty
+		return errors.New("it holds no Easel data yet: start easel run or easel chat on it first")
+	case err != nil:
+		return fmt.Errorf("schema version: %w", err)
+	case version > SchemaVersion:
+		return fmt.Errorf("the database's schema is version %d, newer than this Easel's (%d): a newer Easel wrote it; use that version", version, SchemaVersion)
+	case version < SchemaVersion:
+		return fmt.Errorf("the database's schema is version %d, older than this Easel's (%d): start easel run once to migrate it", version, SchemaVersion)
 	}
 	return nil
 }
@@ -350,14 +385,6 @@ func (db *DB) ActiveJobs(ctx context.Context) ([]core.JobRef, error) {
 	return refs, nil
 }
 
-// UsageRow is one usage counter.
-type UsageRow struct {
-	Key     string
-	Turns   int64
-	Images  int64
-	CostUSD float64
-}
-
 // UsageTotals returns the usage counter under exactly key, or zero totals
 // when there is none.
 func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, error) {
@@ -374,17 +401,21 @@ func (db *DB) UsageTotals(ctx context.Context, key string) (core.UsageTotals, er
 
 // Usage returns the usage counters whose keys start with prefix, in key
 // order.
-func (db *DB) Usage(ctx context.Context, prefix string) ([]UsageRow, error) {
+func (db *DB) Usage(ctx context.Context, prefix string) ([]core.UsageRow, error) {
 	like := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
 	rows, err := db.pool.Query(ctx, "SELECT key, turns, images, cost_usd FROM usage WHERE key LIKE $1 ORDER BY key COLLATE \"C\"", like)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (UsageRow, error) {
-		var u UsageRow
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.UsageRow, error) {
+		var u core.UsageRow
 		err := row.Scan(&u.Key, &u.Turns, &u.Images, &u.CostUSD)
 		return u, err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: usage: %w", err)
+	}
+	return list, nil
 }
 
 // pruneBatch bounds how many expired dedupe marks one mark deletes.

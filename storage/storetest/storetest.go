@@ -34,8 +34,10 @@ type Backend interface {
 	ActiveJobs(ctx context.Context) ([]core.JobRef, error)
 	// Sessions returns every session, most recently updated first.
 	Sessions(ctx context.Context) ([]*core.Session, error)
-	// UsageTotals is documented on core.UsageReader.
+	// UsageTotals is documented on core.UsageReader. Usage returns the
+	// counters whose keys start with prefix, in key order.
 	UsageTotals(ctx context.Context, key string) (core.UsageTotals, error)
+	Usage(ctx context.Context, prefix string) ([]core.UsageRow, error)
 	// Receive records a delivery under key, marking key for dedupe for
 	// ttl, and reports whether it is the first within ttl; a first
 	// delivery is kept until Handled. Handled forgets a delivery (its
@@ -406,6 +408,28 @@ func testUsage(t *testing.T, s *suite) {
 		if got := s.usage(key); got != want {
 			t.Errorf("UsageTotals(%s) = %+v, want %+v", key, got, want)
 		}
+	}
+	s.create("s2", "t2")
+	s.update("s2", queue("U_2", "", at)) // "_" is no wildcard in a prefix
+	s.update("s2", finish(1, 1, 0, at))
+	for prefix, want := range map[string][]string{
+		"":             {day, next, core.UserDayKey("chat", "U_2", at), month},
+		"user/chat/U1": {day, next},
+		"user/chat/U_": {core.UserDayKey("chat", "U_2", at)},
+		"workspace/":   {month},
+		"nothing/":     nil,
+	} {
+		rows, err := s.b.Usage(ctx, prefix)
+		var keys []string
+		for _, r := range rows {
+			keys = append(keys, r.Key)
+		}
+		if err != nil || !slices.Equal(keys, want) {
+			t.Errorf("Usage(%q) = %v, %v; want %v in key order", prefix, keys, err, want)
+		}
+	}
+	if rows, _ := s.b.Usage(ctx, day); len(rows) != 1 || rows[0].UsageTotals != (core.UsageTotals{Turns: 1, Images: 2, CostUSD: 0.25}) {
+		t.Errorf("Usage(%q) = %+v", day, rows)
 	}
 }
 

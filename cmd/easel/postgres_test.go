@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/easel-bot/easel/storage/postgres/pgtest"
+)
+
+// With storage.backend = "postgres", easel chat keeps its sessions in the
+// database (no easel.db in the data dir, which holds only the images), and
+// sessions list, sessions show and usage read them from there.
+func TestChatOnPostgres(t *testing.T) {
+	url := pgtest.Start(t).DB(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, "[storage]\nbackend = \"postgres\"\ndir = \""+dir+"\"\n")
+	env := map[string]string{"EASEL_POSTGRES_URL": url}
+
+	// The reporting commands refuse a database Easel has not used yet,
+	// and change nothing.
+	if _, errOut, code := easel(t, "", env, "sessions", "list", "-config", cfg); code != 1 || !strings.Contains(errOut, "holds no Easel data yet") {
+		t.Errorf("sessions list on an empty database: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := easel(t, "a red fox\nmake it blue\n", env, "chat", "-config", cfg, "-provider", "preview")
+	if code != 0 || len(imagePaths(out)) != 2 {
+		t.Fatalf("easel chat on postgres: exit %d, %d images\n%s\n%s", code, len(imagePaths(out)), out, errOut)
+	}
+	if strings.Contains(out+errOut, url) || !strings.Contains(out, "data postgres database") {
+		t.Errorf("the banner shows the URL, or not the database:\n%s", out)
+	}
+	id := sessionID(t, out)
+	if _, err := os.Stat(filepath.Join(dir, "easel.db")); !os.IsNotExist(err) {
+		t.Errorf("an easel.db was made in the data dir (%v); sessions belong in the database", err)
+	}
+	list, errOut, code := easel(t, "", env, "sessions", "list", "-config", cfg)
+	if code != 0 || !strings.Contains(list, id) {
+		t.Errorf("sessions list: exit %d\n%s\n%s", code, list, errOut)
+	}
+	show, errOut, code := easel(t, "", env, "sessions", "show", id, "-config", cfg)
+	if code != 0 || !strings.Contains(show, "make it blue") || strings.Contains(show, "⚠") {
+		t.Errorf("sessions show: exit %d\n%s\n%s", code, show, errOut)
+	}
+	usage, errOut, code := easel(t, "", env, "usage", "-config", cfg)
+	if code != 0 || !strings.Contains(usage, "console/-  2       2") { // two images, two turns
+		t.Errorf("usage: exit %d\n%s\n%s", code, usage, errOut)
+	}
+	// Without the URL, every command says what is missing.
+	if _, errOut, code := easel(t, "", nil, "sessions", "list", "-config", cfg); code != 1 || !strings.Contains(errOut, "EASEL_POSTGRES_URL") {
+		t.Errorf("sessions list without EASEL_POSTGRES_URL: exit %d, %q", code, errOut)
+	}
+}
