@@ -24,6 +24,7 @@ import (
 // Config is the whole configuration of an Easel process.
 type Config struct {
 	Storage  Storage  `toml:"storage"`
+	Images   Images   `toml:"images"`
 	Provider Provider `toml:"provider"`
 	Engine   Engine   `toml:"engine"`
 	Access   Access   `toml:"access"`
@@ -54,6 +55,27 @@ type Storage struct {
 	// OpenTimeout is how long to wait for the lock on the database, which
 	// another Easel process may hold, before giving up with an error.
 	OpenTimeout Duration `toml:"open_timeout"`
+}
+
+// Image store backends.
+const (
+	ImagesDir = "dir"
+	ImagesS3  = "s3"
+)
+
+// Images says where image bytes are kept.
+type Images struct {
+	// Backend is "dir" (storage.dir's images/, the default) or "s3" (an
+	// S3-compatible object store, with AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY).
+	Backend string `toml:"backend"`
+	// S3Endpoint is the object store's URL, such as
+	// "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:7070".
+	S3Endpoint string `toml:"s3_endpoint"`
+	// S3Bucket holds the images; it is created if missing.
+	S3Bucket string `toml:"s3_bucket"`
+	// S3Region is the bucket's region.
+	S3Region string `toml:"s3_region"`
 }
 
 // Provider chooses the image provider used when a prompt names none.
@@ -262,6 +284,7 @@ const (
 // out. Each call returns new slices and maps.
 func DefaultConfig() Config {
 	return Config{
+		Images:   Images{Backend: ImagesDir, S3Bucket: "easel", S3Region: "us-east-1"},
 		Storage:  Storage{Backend: StorageBbolt, Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
 		Provider: Provider{Default: "", Timeout: Duration(core.DefaultTurnTimeout)},
 		Engine: Engine{
@@ -431,6 +454,10 @@ func (c Config) MissingSecrets() []string {
 	}
 	if c.Storage.Backend == StoragePostgres {
 		need(envPostgresURL, c.Secrets.PostgresURL)
+	}
+	if c.Images.Backend == ImagesS3 {
+		need(envAWSAccessKey, c.Secrets.AWSAccessKeyID)
+		need(envAWSSecretKey, c.Secrets.AWSSecretAccessKey)
 	}
 	return missing
 }

@@ -606,6 +606,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Engine.StopGrace = -1
 	cfg.Engine.StoreRetry = Duration(2 * time.Hour)
 	cfg.Attach.MaxFiles, cfg.Attach.MaxPixels = 0, 1<<30
+	cfg.Images = Images{Backend: ImagesS3, S3Endpoint: "http://key:secret@s3", S3Bucket: "Easel_Images", S3Region: ""}
 	cfg.Access.Users = []string{"U1", ""}
 	cfg.Quota.ImagesPerUserDay = -3
 	cfg.OpenAI.Model = ""
@@ -617,6 +618,9 @@ func TestValidateReportsEverything(t *testing.T) {
 	err := cfg.Validate()
 	want := []string{
 		"storage.dir",
+		"images.s3_endpoint",
+		"images.s3_bucket",
+		"images.s3_region",
 		"storage.open_timeout",
 		"provider.timeout",
 		"engine.max_per_user",
@@ -703,7 +707,7 @@ func TestProviderName(t *testing.T) {
 
 func TestSecretsNeverShown(t *testing.T) {
 	cfg := DefaultConfig()
-	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel"}
+	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel", "AKIASECRET7", "SECRET8SECRET8"}
 	for i, v := range cfg.Secrets.vars() {
 		*v.value = secrets[i]
 	}
@@ -734,8 +738,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set}",
-		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set}",
+		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set AWS_ACCESS_KEY_ID:set AWS_SECRET_ACCESS_KEY:set}",
+		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set, AWSAccessKeyID:set, AWSSecretAccessKey:set}",
 		"secrets.OPENAI_API_KEY=set",
 		`"secrets":{"OPENAI_API_KEY":"set"`,
 		`"DISCORD_BOT_TOKEN":"unset"`,

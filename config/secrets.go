@@ -15,6 +15,8 @@ const (
 	envSlackSigningSecret = "SLACK_SIGNING_SECRET"
 	envDiscordBotToken    = "DISCORD_BOT_TOKEN"
 	envPostgresURL        = "EASEL_POSTGRES_URL"
+	envAWSAccessKey       = "AWS_ACCESS_KEY_ID"
+	envAWSSecretKey       = "AWS_SECRET_ACCESS_KEY"
 )
 
 // Secrets are the credentials, read only from the environment (never from
@@ -27,6 +29,8 @@ type Secrets struct {
 	SlackSigningSecret string // SLACK_SIGNING_SECRET, for http mode
 	DiscordBotToken    string // DISCORD_BOT_TOKEN
 	PostgresURL        string // EASEL_POSTGRES_URL, for storage.backend = "postgres"; it may hold a password
+	AWSAccessKeyID     string // AWS_ACCESS_KEY_ID, for images.backend = "s3"
+	AWSSecretAccessKey string // AWS_SECRET_ACCESS_KEY, for images.backend = "s3"
 }
 
 // secretVar is one secret: where it comes from and where it is kept.
@@ -45,6 +49,8 @@ func (s *Secrets) vars() []secretVar {
 		{envSlackSigningSecret, "SlackSigningSecret", &s.SlackSigningSecret},
 		{envDiscordBotToken, "DiscordBotToken", &s.DiscordBotToken},
 		{envPostgresURL, "PostgresURL", &s.PostgresURL},
+		{envAWSAccessKey, "AWSAccessKeyID", &s.AWSAccessKeyID},
+		{envAWSSecretKey, "AWSSecretAccessKey", &s.AWSSecretAccessKey},
 	}
 }
 

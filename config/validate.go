@@ -30,6 +30,19 @@ func (c Config) problems() []*Error {
 		v.add("storage.backend", "must be %q or %q, got %q", StorageBbolt, StoragePostgres, b)
 	}
 	v.nonEmpty("storage.dir", c.Storage.Dir)
+	switch im := c.Images; im.Backend {
+	case ImagesDir:
+	case ImagesS3:
+		if u, err := url.Parse(im.S3Endpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+			v.add("images.s3_endpoint", "must be an http(s) URL without credentials, such as \"https://s3.amazonaws.com\", got %q", im.S3Endpoint)
+		}
+		if n := len(im.S3Bucket); n < 3 || n > 63 || strings.Trim(im.S3Bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+			v.add("images.s3_bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, got %q", im.S3Bucket)
+		}
+		v.nonEmpty("images.s3_region", im.S3Region)
+	default:
+		v.add("images.backend", "must be %q or %q, got %q", ImagesDir, ImagesS3, im.Backend)
+	}
 	v.positive("storage.open_timeout", c.Storage.OpenTimeout)
 
 	if p := c.Provider.Default; p != "" && p != ProviderOpenAI && p != ProviderPreview {

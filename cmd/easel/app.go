@@ -16,13 +16,14 @@ import (
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
 	"github.com/easel-bot/easel/storage/postgres"
+	"github.com/easel-bot/easel/storage/s3images"
 )
 
 // app is Easel wired together: the store, the providers and the engine.
 type app struct {
 	cfg    config.Config
 	db     sessionStore
-	images *imagedir.Dir
+	images core.ImageStore
 	engine *core.Engine
 	log    *slog.Logger
 }
@@ -76,16 +77,28 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (sessio
 // imagesDir is the directory of image files inside a data dir.
 const imagesDir = "images"
 
-// openImages opens the image directory of the data dir named by cfg for
-// writing, creating it if need be.
-func openImages(cfg config.Config, log *slog.Logger) (*imagedir.Dir, error) {
+// openImages opens the image store of cfg for writing: the data dir's
+// images/ (created if need be), or the S3 bucket (created if missing).
+func openImages(ctx context.Context, cfg config.Config, log *slog.Logger) (core.ImageStore, error) {
+	if cfg.Images.Backend == config.ImagesS3 {
+		return s3images.Open(ctx, s3Config(cfg, false))
+	}
 	return imagedir.Open(filepath.Join(cfg.Storage.Dir, imagesDir), log)
 }
 
-// readImages returns the image directory of the data dir named by cfg for
-// reading only; it touches nothing on disk.
-func readImages(cfg config.Config, log *slog.Logger) (*imagedir.Dir, error) {
+// readImages returns the image store of cfg for reading only: it creates
+// and changes nothing.
+func readImages(ctx context.Context, cfg config.Config, log *slog.Logger) (core.ImageStore, error) {
+	if cfg.Images.Backend == config.ImagesS3 {
+		return s3images.Open(ctx, s3Config(cfg, true))
+	}
 	return imagedir.ReadOnly(filepath.Join(cfg.Storage.Dir, imagesDir), log)
+}
+
+// s3Config returns the S3 image store settings of cfg.
+func s3Config(cfg config.Config, readOnly bool) s3images.Config {
+	return s3images.Config{Endpoint: cfg.Images.S3Endpoint, Bucket: cfg.Images.S3Bucket, Region: cfg.Images.S3Region,
+		AccessKey: cfg.Secrets.AWSAccessKeyID, SecretKey: cfg.Secrets.AWSSecretAccessKey, ReadOnly: readOnly}
 }
 
 // openReadOnly opens the existing session store of cfg for reading only,
@@ -112,7 +125,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	images, err := openImages(cfg, log)
+	images, err := openImages(ctx, cfg, log)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/postgres/pgtest"
+	"github.com/easel-bot/easel/storage/s3images/s3test"
 )
 
 var (
@@ -480,6 +481,7 @@ func buildEasel(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.Stop()
+	s3test.Stop()
 	if built.bin != "" {
 		_ = os.RemoveAll(filepath.Dir(built.bin))
 	}

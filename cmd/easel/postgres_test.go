@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/easel-bot/easel/storage/postgres/pgtest"
+	"github.com/easel-bot/easel/storage/s3images/s3test"
 )
 
 // With storage.backend = "postgres", easel chat keeps its sessions in the
@@ -49,5 +52,40 @@ func TestChatOnPostgres(t *testing.T) {
 	// Without the URL, every command says what is missing.
 	if _, errOut, code := easel(t, "", nil, "sessions", "list", "-config", cfg); code != 1 || !strings.Contains(errOut, "EASEL_POSTGRES_URL") {
 		t.Errorf("sessions list without EASEL_POSTGRES_URL: exit %d, %q", code, errOut)
+	}
+}
+
+// The scale-out stack: sessions in PostgreSQL, images in an S3 store (a real
+// versitygw). easel chat stores nothing in the data dir, and sessions
+// export fetches the images back from the bucket, byte for byte.
+func TestChatOnPostgresAndS3(t *testing.T) {
+	url := pgtest.Start(t).DB(t)
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, fmt.Sprintf("[storage]\nbackend = \"postgres\"\ndir = %q\n[images]\nbackend = \"s3\"\ns3_endpoint = %q\ns3_bucket = %q\ns3_region = %q\n",
+		dir, srv.Endpoint, srv.Bucket(), srv.Region))
+	env := map[string]string{"EASEL_POSTGRES_URL": url, "AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey}
+	out, errOut, code := easel(t, "a red fox\nmake it blue\n", env, "chat", "-config", cfg, "-provider", "preview")
+	if code != 0 || strings.Count(out, "s3://") != 2 {
+		t.Fatalf("easel chat on postgres and s3: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the data dir holds %d entries; everything belongs in the database and the bucket", len(entries))
+	}
+	id := sessionID(t, out)
+	exported := filepath.Join(t.TempDir(), "out")
+	if _, errOut, code := easel(t, "", env, "sessions", "export", id, "-o", exported, "-config", cfg); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	for _, name := range []string{"v1.png", "v2.png"} {
+		data, err := os.ReadFile(filepath.Join(exported, name))
+		if err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+			t.Errorf("exported %s: %d bytes, %v", name, len(data), err)
+		}
+	}
+	for _, secret := range []string{srv.SecretKey, url} {
+		if strings.Contains(out+errOut, secret) {
+			t.Errorf("a secret reached the output")
+		}
 	}
 }

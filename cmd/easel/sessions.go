@@ -14,7 +14,7 @@ import (
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/safetext"
-	"github.com/easel-bot/easel/storage/imagedir"
+	"github.com/easel-bot/easel/storage/imageref"
 )
 
 const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
@@ -82,7 +82,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	images, err := readImages(cfg, log)
+	images, err := readImages(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func listSessions(ctx context.Context, w io.Writer, db sessionStore) error {
 	return tw.Flush()
 }
 
-func showSession(ctx context.Context, w io.Writer, db sessionStore, images *imagedir.Dir, id string, asJSON bool) error {
+func showSession(ctx context.Context, w io.Writer, db sessionStore, images core.ImageStore, id string, asJSON bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func showSession(ctx context.Context, w io.Writer, db sessionStore, images *imag
 		fmt.Fprintln(w, "(none yet)")
 	}
 	imageLine := func(ref core.ImageRef) string { // the path, flagged if the file is not whole
-		if problem, _ := imageProblem(images, ref, images.Check(ctx, ref)); problem != "" {
+		if problem, _ := imageProblem(images, ref, checkImage(ctx, images, ref)); problem != "" {
 			return images.Locate(ref) + "  ⚠ " + problem
 		}
 		return images.Locate(ref)
@@ -173,7 +173,7 @@ func showSession(ctx context.Context, w io.Writer, db sessionStore, images *imag
 // line on errw naming its version and file; everything else is still
 // written, index.html marks the skipped versions, and the error returned
 // lists them.
-func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, images *imagedir.Dir, id, dir string, force bool) error {
+func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, images core.ImageStore, id, dir string, force bool) error {
 	s, err := db.Session(ctx, id)
 	if err != nil {
 		return err
@@ -224,18 +224,30 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 	return nil
 }
 
+// checkImage returns the error reading ref's bytes from images would
+// return, or nil, without keeping the bytes where the store can.
+func checkImage(ctx context.Context, images core.ImageStore, ref core.ImageRef) error {
+	if c, ok := images.(interface {
+		Check(context.Context, core.ImageRef) error
+	}); ok {
+		return c.Check(ctx, ref)
+	}
+	_, err := images.Get(ctx, ref)
+	return err
+}
+
 // imageProblem says what is wrong with the stored image of ref, given the
 // error reading it: problem is "" (err is nil), "image missing", "image
 // damaged" or "image unreadable"; detail names the file and says more.
-func imageProblem(images *imagedir.Dir, ref core.ImageRef, err error) (problem, detail string) {
-	var damaged *imagedir.DamagedImageError
+func imageProblem(images core.ImageStore, ref core.ImageRef, err error) (problem, detail string) {
+	var damaged *imageref.DamagedError
 	switch {
 	case err == nil:
 		return "", ""
 	case core.KindOf(err) == core.NotFound:
-		return "image missing", "no file " + images.Locate(ref)
+		return "image missing", "nothing at " + images.Locate(ref)
 	case errors.As(err, &damaged):
-		return "image damaged", fmt.Sprintf("%s: %v", damaged.Path, damaged.Err)
+		return "image damaged", fmt.Sprintf("%s: %v", damaged.Where, damaged.Err)
 	default:
 		return "image unreadable", err.Error()
 	}

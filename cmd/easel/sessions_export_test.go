@@ -208,7 +208,7 @@ func TestMissingImages(t *testing.T) {
 	if want := "exported 1 of 3 images of session " + id + " to " + exportDir + "\n"; out != want {
 		t.Errorf("stdout = %q, want %q", out, want)
 	}
-	wantErr := "easel sessions: v2.png not exported: image missing: no file " + paths[1] + "\n" +
+	wantErr := "easel sessions: v2.png not exported: image missing: nothing at " + paths[1] + "\n" +
 		"easel sessions: v3.png not exported: image damaged: " + paths[2] + ": it is 5 bytes, its record says "
 	if !strings.HasPrefix(errOut, wantErr) || !strings.Contains(errOut, "\neasel sessions: export of session "+id+" is incomplete: v2.png, v3.png not exported") {
 		t.Errorf("stderr:\n%s\nwant it to start with:\n%s", errOut, wantErr)

@@ -12,22 +12,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"image"
-	"image/gif"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/image/webp"
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/internal/atomicfile"
 	"github.com/easel-bot/easel/internal/regfile"
+	"github.com/easel-bot/easel/storage/imageref"
 )
 
 // Dir is a directory of image files. Its methods may be called from many
@@ -77,14 +71,6 @@ func ReadOnly(dir string, log *slog.Logger) (*Dir, error) {
 // Path returns the directory's absolute path.
 func (d *Dir) Path() string { return d.dir }
 
-// imageTypes maps each media type Put accepts to its header decoder.
-var imageTypes = map[string]func(io.Reader) (image.Config, error){
-	"image/png":  png.DecodeConfig,
-	"image/jpeg": jpeg.DecodeConfig,
-	"image/gif":  gif.DecodeConfig,
-	"image/webp": webp.DecodeConfig,
-}
-
 // Put stores img's bytes in a file named by their SHA-256 and returns
 // their reference. The media type is sniffed from the bytes; img.MIME is
 // only a hint. PNG, JPEG, GIF and WebP are accepted: other bytes, or bytes
@@ -102,7 +88,7 @@ func (d *Dir) Put(ctx context.Context, img core.Image) (core.ImageRef, error) {
 	if d.readOnly {
 		return core.ImageRef{}, fmt.Errorf("imagedir: %s is open read-only", d.dir)
 	}
-	ref, err := describe(img)
+	ref, err := imageref.Describe(img)
 	if err != nil {
 		return core.ImageRef{}, err
 	}
@@ -121,27 +107,10 @@ func (d *Dir) Put(ctx context.Context, img core.Image) (core.ImageRef, error) {
 	return ref, nil
 }
 
-// DamagedImageError is a stored image file that is not what its reference
-// records. Get and Check return it; its kind (core.KindOf) is
-// Internal.
-type DamagedImageError struct {
-	Path string // the file
-	Err  error  // what is wrong with it
-}
-
-// Error names the file and says what is wrong with it.
-func (e *DamagedImageError) Error() string {
-	return fmt.Sprintf("image file %s is damaged: %v", e.Path, e.Err)
-}
-
-// Unwrap returns what is wrong with the file, such as a
-// *regfile.NotRegularError.
-func (e *DamagedImageError) Unwrap() error { return e.Err }
-
 // Get returns the bytes of ref, with ref's MIME and Name. It reads no more
 // than ref.Size+1 bytes of the file, and none from one that is not a
 // regular file of ref.Size bytes. It returns a NotFound *core.Error when no
-// file holds the bytes, and a *DamagedImageError when the file is not what
+// file holds the bytes, and a *imageref.DamagedError when the file is not what
 // ref records: a symbolic link, a named pipe, a device or anything else but a
 // regular file, of another size, or with content whose SHA-256 differs.
 func (d *Dir) Get(ctx context.Context, ref core.ImageRef) (core.Image, error) {
@@ -188,12 +157,12 @@ func (d *Dir) open(ref core.ImageRef) (*os.File, string, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, "", core.Errorf(core.NotFound, "image %s not found", ref.SHA256)
 	case errors.As(err, &notRegular):
-		return nil, "", &DamagedImageError{Path: path, Err: notRegular}
+		return nil, "", &imageref.DamagedError{Where: path, Err: notRegular}
 	case err != nil:
 		return nil, "", fmt.Errorf("imagedir: read image: %w", err)
 	case fi.Size() != ref.Size:
 		_ = f.Close()
-		return nil, "", &DamagedImageError{Path: path, Err: fmt.Errorf("it is %d bytes, its record says %d", fi.Size(), ref.Size)}
+		return nil, "", &imageref.DamagedError{Where: path, Err: fmt.Errorf("it is %d bytes, its record says %d", fi.Size(), ref.Size)}
 	}
 	return f, path, nil
 }
@@ -208,11 +177,11 @@ func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
 	case err != nil:
 		return fmt.Errorf("imagedir: read image %s: %w", path, err)
 	case n < ref.Size:
-		return &DamagedImageError{Path: path, Err: fmt.Errorf("it was cut short while it was read: %d bytes, its record says %d", n, ref.Size)}
+		return &imageref.DamagedError{Where: path, Err: fmt.Errorf("it was cut short while it was read: %d bytes, its record says %d", n, ref.Size)}
 	case n > ref.Size:
-		return &DamagedImageError{Path: path, Err: fmt.Errorf("it grew while it was read, past the %d bytes its record says", ref.Size)}
+		return &imageref.DamagedError{Where: path, Err: fmt.Errorf("it grew while it was read, past the %d bytes its record says", ref.Size)}
 	case hex.EncodeToString(h.Sum(nil)) != ref.SHA256:
-		return &DamagedImageError{Path: path, Err: errors.New("its content does not match its SHA-256")}
+		return &imageref.DamagedError{Where: path, Err: errors.New("its content does not match its SHA-256")}
 	}
 	return nil
 }
@@ -221,48 +190,9 @@ func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
 // digits>/<sha256 hex><ext>. It returns "" when ref.SHA256 is not 64
 // lower-case hex digits.
 func (d *Dir) Locate(ref core.ImageRef) string {
-	if !isHash(ref.SHA256) {
+	key := imageref.Key(ref)
+	if key == "" {
 		return ""
 	}
-	return filepath.Join(d.dir, ref.SHA256[:2], ref.SHA256+core.ExtForMIME(ref.MIME))
-}
-
-// describe returns the reference of img's bytes, or an Invalid *core.Error
-// when they are not an image Put accepts.
-func describe(img core.Image) (core.ImageRef, error) {
-	what := "the image"
-	if img.Name != "" {
-		what = fmt.Sprintf("%q", img.Name)
-	}
-	mime := http.DetectContentType(img.Data)
-	decodeConfig, ok := imageTypes[mime]
-	if !ok {
-		return core.ImageRef{}, core.Errorf(core.Invalid, "%s is not a PNG, JPEG, GIF or WebP image", what)
-	}
-	cfg, err := decodeConfig(bytes.NewReader(img.Data))
-	if err != nil {
-		return core.ImageRef{}, core.WrapError(core.Invalid, err, "%s is a damaged %s image", what, mime)
-	}
-	sum := sha256.Sum256(img.Data)
-	return core.ImageRef{
-		SHA256: hex.EncodeToString(sum[:]),
-		MIME:   mime,
-		Size:   int64(len(img.Data)),
-		Width:  cfg.Width,
-		Height: cfg.Height,
-		Name:   img.Name,
-	}, nil
-}
-
-// isHash reports whether s is a SHA-256 in lower-case hex.
-func isHash(s string) bool {
-	if len(s) != 2*sha256.Size {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return filepath.Join(d.dir, filepath.FromSlash(key))
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/storage/imageref"
 )
 
 // webp1x1 is a lossless 1×1 WebP image.
@@ -34,7 +35,7 @@ func TestPutImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := core.ImageRef{SHA256: ref.SHA256, MIME: "image/png", Size: int64(len(data)), Width: 7, Height: 5, Name: "fox.png"}
-	if ref != want || !isHash(ref.SHA256) {
+	if ref != want || !imageref.IsHash(ref.SHA256) {
 		t.Errorf("ref = %+v, want %+v", ref, want)
 	}
 	path := db.Locate(ref)
@@ -293,13 +294,13 @@ func TestPutImageReplacesADamagedFile(t *testing.T) {
 	assertNoTempFiles(t, db)
 }
 
-// assertDamaged fails t unless err is a *DamagedImageError of kind Internal
+// assertDamaged fails t unless err is an *imageref.DamagedError of kind Internal
 // naming path, whose message contains why.
 func assertDamaged(t *testing.T, what string, err error, path, why string) {
 	t.Helper()
-	var damaged *DamagedImageError
-	if !errors.As(err, &damaged) || damaged.Path != path || core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), why) {
-		t.Errorf("%s: err = %v; want a DamagedImageError naming %s, saying %q", what, err, path, why)
+	var damaged *imageref.DamagedError
+	if !errors.As(err, &damaged) || damaged.Where != path || core.KindOf(err) != core.Internal || !strings.Contains(err.Error(), why) {
+		t.Errorf("%s: err = %v; want a DamagedError naming %s, saying %q", what, err, path, why)
 	}
 }
 
