@@ -43,6 +43,7 @@ func commands() []command {
 		{"run", "serve the Slack and Discord bots enabled in a config file", cmdRun},
 		{"sessions", "list, show and export stored sessions", cmdSessions},
 		{"usage", "show images and estimated spend per user and workspace, beside the quotas", cmdUsage},
+		{"storage", "copy a bbolt data dir into PostgreSQL and the configured image store", cmdStorage},
 		{"config", "check a config file", cmdConfig},
 		{"discord", "print the URL that adds the Discord bot to a server", cmdDiscord},
 		{"version", "print the version", cmdVersion},

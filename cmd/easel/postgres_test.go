@@ -89,3 +89,41 @@ func TestChatOnPostgresAndS3(t *testing.T) {
 		}
 	}
 }
+
+// A team that outgrows one process copies its bbolt data dir into
+// PostgreSQL and S3: every session (thread bindings kept), image and usage
+// counter, twice without change, and the sessions carry on from there.
+func TestStorageCopy(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut, code := easel(t, "a red fox\nmake it blue\n/new\na heron\n", nil, "chat", "--data", dir, "-provider", "preview")
+	if code != 0 {
+		t.Fatalf("easel chat: exit %d\n%s", code, errOut)
+	}
+	before, _, _ := easel(t, "", nil, "sessions", "list", "--data", dir)
+	usageBefore, _, _ := easel(t, "", nil, "usage", "--data", dir)
+
+	url := pgtest.Start(t).DB(t)
+	srv := s3test.Start(t)
+	cfg := writeFile(t, fmt.Sprintf("[storage]\nbackend = \"postgres\"\ndir = %q\n[images]\nbackend = \"s3\"\ns3_endpoint = %q\ns3_bucket = %q\n",
+		dir, srv.Endpoint, srv.Bucket()))
+	env := map[string]string{"EASEL_POSTGRES_URL": url, "AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey}
+	for i, want := range []string{"3 images (3 uploaded)", "3 images (0 uploaded)"} {
+		copied, errOut, code := easel(t, "", env, "storage", "copy", "-config", cfg)
+		if code != 0 || !strings.Contains(copied, "copied 2 sessions, "+want) {
+			t.Fatalf("copy #%d: exit %d\n%s\n%s", i+1, code, copied, errOut)
+		}
+	}
+	after, errOut, code := easel(t, "", env, "sessions", "list", "-config", cfg)
+	if code != 0 || after != before {
+		t.Errorf("sessions list after the copy (exit %d, %s):\n%s\nbefore:\n%s", code, errOut, after, before)
+	}
+	if usageAfter, _, _ := easel(t, "", env, "usage", "-config", cfg); usageAfter != usageBefore {
+		t.Errorf("usage after the copy:\n%s\nbefore:\n%s", usageAfter, usageBefore)
+	}
+	// The console session carries on in the copy: the heron is refined.
+	id := sessionID(t, out[strings.LastIndex(out, "session "):])
+	more, errOut, code := easel(t, "make it green\n", env, "chat", "-config", cfg, "-session", id, "-provider", "preview")
+	if code != 0 || !strings.Contains(more, "✅ v2 (refine of v1)") {
+		t.Errorf("carrying on after the copy: exit %d\n%s\n%s", code, more, errOut)
+	}
+}

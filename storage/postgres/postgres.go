@@ -562,3 +562,52 @@ func queryStarts(ctx context.Context, q querier, name string, since time.Time) (
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[time.Time])
 }
+
+// Import stores s, copied from another store, as it is: a session already
+// here is replaced only by a copy updated later, so importing twice changes
+// nothing. With bound, s's thread is bound to it, as the source binds it.
+// Its job records are written as core.EffectsOf decides; its usage is not
+// counted (copy the counters with SetUsage).
+func (db *DB) Import(ctx context.Context, s *core.Session, bound bool) error {
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("postgres: encode session %s: %w", s.ID, err)
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO sessions (id, doc, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at
+			WHERE sessions.updated_at < EXCLUDED.updated_at`, s.ID, doc, s.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("postgres: import session %s: %w", s.ID, err)
+		}
+		if bound {
+			_, err = tx.Exec(ctx, `INSERT INTO threads (platform, thread, session_id) VALUES ($1, $2, $3)
+				ON CONFLICT (platform, thread) DO UPDATE SET session_id = EXCLUDED.session_id`, s.Platform, s.Thread, s.ID)
+			if err != nil {
+				return fmt.Errorf("postgres: bind %s thread %s: %w", s.Platform, s.Thread, err)
+			}
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // a copy as new or newer is here
+		}
+		fx := core.EffectsOf(nil, s, s.UpdatedAt)
+		return applyEffects(ctx, tx, core.Effects{Jobs: fx.Jobs}, s.UpdatedAt)
+	})
+}
+
+// SetUsage sets the usage counters of rows to their totals, copied from
+// another store: setting them again changes nothing.
+func (db *DB) SetUsage(ctx context.Context, rows []core.UsageRow) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		for _, u := range rows {
+			batch.Queue(`INSERT INTO usage (key, turns, images, cost_usd) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (key) DO UPDATE SET turns = EXCLUDED.turns, images = EXCLUDED.images, cost_usd = EXCLUDED.cost_usd`,
+				u.Key, u.Turns, u.Images, u.CostUSD)
+		}
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("postgres: set usage: %w", err)
+		}
+		return nil
+	})
+}
