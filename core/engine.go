@@ -145,7 +145,6 @@ type Engine struct {
 	sessions   map[string]*worker      // session id → its running worker
 	threads    map[string]*keyMutex    // platform+thread → lock held while finding or creating its session
 	held       map[JobRef]*reservation // turn → what it holds until it ends
-	stalled    map[string]bool         // session ids given up on while the store failed
 	unrecorded map[JobRef]map[int]bool // turn → posts made but not recorded (version, 0 for text)
 }
 
@@ -179,7 +178,6 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 		sessions:   map[string]*worker{},
 		threads:    map[string]*keyMutex{},
 		held:       map[JobRef]*reservation{},
-		stalled:    map[string]bool{},
 		unrecorded: map[JobRef]map[int]bool{},
 	}, nil
 }

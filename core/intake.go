@@ -25,7 +25,7 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 	if q.Position > 0 {
 		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
 	}
-	if !e.startWorker(sess, th) {
+	if !e.startWorker(ctx, sess, th) {
 		// Closed while we were recording: the turn stays queued for the next start.
 		e.release(JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}
@@ -52,10 +52,10 @@ func (e *Engine) Check(ctx context.Context, msg Message) error {
 	if err := e.admit(sess, &turn, msg); err != nil {
 		return err
 	}
-	if err := e.vacancy(msg.Platform + "\x00" + msg.User.ID); err != nil {
+	if err := e.vacancy(ctx, msg.Platform+"\x00"+msg.User.ID); err != nil {
 		return err
 	}
-	if _, err := e.reserveQuota(ctx, sess, turn, msg, false); err != nil {
+	if _, err := e.reserveQuota(ctx, JobRef{}, sess, turn, msg, false); err != nil {
 		return err
 	}
 	if active := len(sess.ActiveTurns()); active >= e.cfg.MaxQueue {

@@ -123,7 +123,7 @@ func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
 // step (see QuotaHolds). It returns nil (and holds nothing) when no quota is
 // set or hold is false, and a Quota *Error saying the limit and when it
 // resets when t does not fit.
-func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Message, hold bool) (*QuotaHold, error) {
+func (e *Engine) reserveQuota(ctx context.Context, ref JobRef, sess *Session, t Turn, msg Message, hold bool) (*QuotaHold, error) {
 	q := e.cfg.Quotas
 	if !q.enabled() {
 		return nil, nil
@@ -171,9 +171,13 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 		return nil
 	}
 	if !hold {
-		return nil, check(e.limits.Holds.Held(h.User, h.Workspace))
+		images, spend, err := e.limits.Holds.Held(ctx, h.User, h.Workspace)
+		if err != nil {
+			return nil, fmt.Errorf("engine: read quota holds: %w", err)
+		}
+		return nil, check(images, spend)
 	}
-	if err := e.limits.Holds.Hold(ctx, h, check); err != nil {
+	if err := e.limits.Holds.Hold(ctx, ref, h, check); err != nil {
 		return nil, err
 	}
 	return &h, nil
@@ -181,18 +185,20 @@ func (e *Engine) reserveQuota(ctx context.Context, sess *Session, t Turn, msg Me
 
 func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
 
-// resumeQuota holds again what turn id of sess, admitted earlier, will
-// consume, and returns the hold (nil without quotas). It is admitted
+// resumeQuota holds again what turn ref (id of sess), admitted earlier,
+// will consume, and returns the hold (nil without quotas). It is admitted
 // already, so it is not checked.
-func (e *Engine) resumeQuota(sess *Session, id int) *QuotaHold {
+func (e *Engine) resumeQuota(ctx context.Context, ref JobRef, sess *Session, id int) (*QuotaHold, error) {
 	if !e.cfg.Quotas.enabled() {
-		return nil
+		return nil, nil
 	}
 	t := sess.Turn(id)
 	h := QuotaHold{User: sess.Platform + "\x00" + t.User.ID, Workspace: sess.Platform + "\x00" + sess.Workspace}
 	h.Images, h.CostUSD = e.claim(sess, *t)
-	e.limits.Holds.Add(h)
-	return &h
+	if err := e.limits.Holds.Add(ctx, ref, h); err != nil {
+		return nil, err
+	}
+	return &h, nil
 }
 
 // userQuotaError says that a request for images does not fit in a user's

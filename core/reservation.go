@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"time"
 )
 
 // reservation is what one admitted turn holds until it ends: one of its
@@ -24,19 +26,20 @@ type reservation struct {
 // nothing is held. Whatever happens to the turn next, release(ref) frees it.
 func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn, msg Message) error {
 	r := &reservation{user: msg.Platform + "\x00" + msg.User.ID, source: msg.Source}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if e.closing() {
 		return errClosing
 	}
-	if n, ok := e.limits.Users.Take(r.user, e.cfg.MaxPerUser); !ok {
-		e.mu.Unlock()
+	n, ok, err := e.limits.Users.Take(ctx, ref, r.user, e.cfg.MaxPerUser)
+	switch {
+	case err != nil:
+		return fmt.Errorf("engine: count the turns in flight: %w", err)
+	case !ok:
 		return tooMany(n)
 	}
+	e.mu.Lock()
 	e.held[ref] = r
 	e.mu.Unlock()
-
-	hold, err := e.reserveQuota(ctx, sess, t, msg, true)
+	hold, err := e.reserveQuota(ctx, ref, sess, t, msg, true)
 	if err != nil {
 		e.release(ref)
 		return err
@@ -46,7 +49,7 @@ func (e *Engine) reserve(ctx context.Context, ref JobRef, sess *Session, t Turn,
 	if e.held[ref] == r {
 		r.hold = hold
 	} else if hold != nil {
-		e.limits.Holds.Release(*hold) // already released: the turn could not be stored
+		e.releaseHold(ref) // already released: the turn could not be stored
 	}
 	return nil
 }
@@ -59,16 +62,24 @@ func tooMany(n int) error {
 	return Errorf(Busy, "you already have %d requests in progress; wait for one to finish", n)
 }
 
+// closing reports whether the engine takes no more turns.
+func (e *Engine) closing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 // vacancy returns the Busy *Error reserve would return now for a turn of
 // user, or nil; it takes nothing.
-func (e *Engine) vacancy(user string) error {
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
+func (e *Engine) vacancy(ctx context.Context, user string) error {
+	if e.closing() {
 		return errClosing
 	}
-	if n := e.limits.Users.Count(user); n >= e.cfg.MaxPerUser {
+	n, err := e.limits.Users.Count(ctx, user)
+	if err != nil {
+		return fmt.Errorf("engine: count the turns in flight: %w", err)
+	}
+	if n >= e.cfg.MaxPerUser {
 		return tooMany(n)
 	}
 	return nil
@@ -80,58 +91,90 @@ func (e *Engine) vacancy(user string) error {
 // path by which a turn ends.
 func (e *Engine) release(ref JobRef) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r := e.held[ref]; r != nil {
-		e.releaseLocked(ref, r)
+	r := e.held[ref]
+	delete(e.held, ref)
+	e.mu.Unlock()
+	if r != nil {
+		e.free(ref, r)
 	}
 }
 
-// releaseSessionLocked frees what every turn of session id holds and
-// returns their triggering messages, oldest turn first. e.mu must be held.
-func (e *Engine) releaseSessionLocked(id string) (sources []string) {
+// releaseSession frees what every turn of session id holds and returns
+// their triggering messages, oldest turn first.
+func (e *Engine) releaseSession(id string) (sources []string) {
+	e.mu.Lock()
 	var refs []JobRef
-	for ref := range e.held {
+	held := map[JobRef]*reservation{}
+	for ref, r := range e.held {
 		if ref.SessionID == id {
 			refs = append(refs, ref)
+			held[ref] = r
+			delete(e.held, ref)
 		}
 	}
+	e.mu.Unlock()
 	slices.SortFunc(refs, func(a, b JobRef) int { return a.TurnID - b.TurnID })
 	for _, ref := range refs {
-		sources = append(sources, e.held[ref].source)
-		e.releaseLocked(ref, e.held[ref])
+		sources = append(sources, held[ref].source)
+		e.free(ref, held[ref])
 	}
 	return sources
 }
 
-// releaseLocked frees r, held by ref. e.mu must be held.
-func (e *Engine) releaseLocked(ref JobRef, r *reservation) {
-	delete(e.held, ref)
-	e.limits.Users.Release(r.user)
+// limiterTimeout bounds a call to a limiter that releases something.
+const limiterTimeout = 30 * time.Second
+
+// free gives back to the limiters what r, held by ref, took. A limiter
+// that fails is logged: a shared one frees what a turn held when the turn
+// ends in the store, or when it finds the turn gone.
+func (e *Engine) free(ref JobRef, r *reservation) {
+	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	if err := e.limits.Users.Release(ctx, ref); err != nil {
+		e.log.Warn("releasing a turn's slot failed", "session", ref.SessionID, "turn", ref.TurnID, "err", err)
+	}
 	if r.hold != nil {
-		e.limits.Holds.Release(*r.hold)
+		e.releaseHold(ref)
+	}
+}
+
+// releaseHold drops turn ref's quota hold.
+func (e *Engine) releaseHold(ref JobRef) {
+	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	if err := e.limits.Holds.Release(ctx, ref); err != nil {
+		e.log.Warn("releasing a turn's quota hold failed", "session", ref.SessionID, "turn", ref.TurnID, "err", err)
 	}
 }
 
 // adopt reserves, unchecked, for each queued or running turn of sess that
-// holds nothing: turns an earlier process admitted, or turns whose worker
-// gave up on a failing store. They were admitted once, so they are not
-// refused now.
-func (e *Engine) adopt(sess *Session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.adoptLocked(sess)
-}
-
-// adoptLocked is adopt with e.mu held.
-func (e *Engine) adoptLocked(sess *Session) {
+// holds nothing here: turns an earlier process admitted, or turns whose
+// worker gave up on a failing store. They were admitted once, so they are
+// not refused now.
+func (e *Engine) adopt(ctx context.Context, sess *Session) error {
 	for _, id := range sess.ActiveTurns() {
 		ref := JobRef{SessionID: sess.ID, TurnID: id}
-		if e.held[ref] != nil {
+		e.mu.Lock()
+		held := e.held[ref] != nil
+		e.mu.Unlock()
+		if held {
 			continue
 		}
 		t := sess.Turn(id)
-		r := &reservation{user: sess.Platform + "\x00" + t.User.ID, source: t.Source, hold: e.resumeQuota(sess, id)}
-		e.held[ref] = r
-		e.limits.Users.Add(r.user)
+		r := &reservation{user: sess.Platform + "\x00" + t.User.ID, source: t.Source}
+		if err := e.limits.Users.Add(ctx, ref, r.user); err != nil {
+			return fmt.Errorf("engine: count a resumed turn: %w", err)
+		}
+		hold, err := e.resumeQuota(ctx, ref, sess, id)
+		if err != nil {
+			return fmt.Errorf("engine: hold a resumed turn's quota: %w", err)
+		}
+		r.hold = hold
+		e.mu.Lock()
+		if e.held[ref] == nil {
+			e.held[ref] = r
+		}
+		e.mu.Unlock()
 	}
+	return nil
 }

@@ -27,8 +27,8 @@ func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
 	if err := e.reserve(ctx, c, sess, turn, msg); KindOf(err) != Busy {
 		t.Fatalf("a third turn with max_per_user 2: %v, want Busy", err)
 	}
-	images := func() int64 { n, _ := e.limits.Holds.Held("test\x00U1", ""); return n }
-	slots := func() int { return e.limits.Users.Count("test\x00U1") }
+	images := func() int64 { n, _, _ := e.limits.Holds.Held(ctx, "test\x00U1", ""); return n }
+	slots := func() int { n, _ := e.limits.Users.Count(ctx, "test\x00U1"); return n }
 	if got := images(); got != 4 {
 		t.Fatalf("held images %d, want 4", got)
 	}
@@ -37,7 +37,7 @@ func TestReservationReleasesSlotAndHoldOnce(t *testing.T) {
 	if got, n := images(), slots(); got != 2 || n != 1 {
 		t.Fatalf("after releasing one turn twice: %d images and %d slots held, want 2 and 1", got, n)
 	}
-	if got := e.releaseSessionLocked("s"); len(got) != 1 || got[0] != "m1" {
+	if got := e.releaseSession("s"); len(got) != 1 || got[0] != "m1" {
 		t.Fatalf("releasing the session told %v, want [m1]", got)
 	}
 	holds := e.limits.Holds.(*localHolds)

@@ -69,15 +69,15 @@ const stalledMessage = "❌ Easel can't save its work right now (ref %s), so it 
 // th is told once. The turns stay recorded as they were; the session takes
 // them up again with the next message that can be recorded in it (see
 // startWorker), or on the next start.
-func (e *Engine) stall(id string, th Thread, cause error) {
+func (e *Engine) stall(id string, w *worker, cause error) {
 	ref := NewRef()
 	e.log.Error("the store is failing: stopped working on a session until a message can be recorded in it", "session", id, "ref", ref, "err", cause)
 	e.mu.Lock()
 	delete(e.sessions, id)
-	e.limits.Sessions.Unlock(id)
-	e.stalled[id] = true
-	sources := e.releaseSessionLocked(id)
+	th, token := w.thread, w.token
 	e.mu.Unlock()
+	sources := e.releaseSession(id)
+	e.unlock(id, token)
 
 	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()

@@ -206,7 +206,7 @@ func (e *Engine) loadInputs(j *job) error {
 
 // acquire waits for a global provider slot, telling the thread if it must wait.
 func (e *Engine) acquire(j *job) error {
-	if e.limits.Providers.TryAcquire() {
+	if ok, err := e.limits.Providers.TryAcquire(e.runCtx); ok && err == nil {
 		return nil
 	}
 	ahead := e.waiting.Add(1) - 1

@@ -8,36 +8,63 @@ import (
 // worker is the goroutine that runs one session's turns in order.
 type worker struct {
 	thread Thread
-	more   bool // a turn was queued after the worker last looked
+	more   bool  // a turn was queued after the worker last looked
+	token  int64 // the grant of the session's lock it runs under
 }
 
 // startWorker makes sure a worker runs the queued turns of sess, reporting
-// to th: a worker of this engine, or one of another holding the session's
-// lock (see SessionLocks). A session given up on while the store failed
-// takes its turns back first (see adopt). It returns false if the engine is
-// closed.
-func (e *Engine) startWorker(sess *Session, th Thread) bool {
+// to th: a worker of this engine, or one of another process holding the
+// session's lock (see SessionLocks). Holding the lock, the engine first
+// takes up what the session's queued and running turns hold of the limits
+// (see adopt): turns a stopped process or a failing store left. It returns
+// false if the engine is closed.
+func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		return false
 	}
 	if w := e.sessions[sess.ID]; w != nil {
 		w.thread, w.more = th, true
+		e.mu.Unlock()
 		return true
 	}
-	if !e.limits.Sessions.TryLock(sess.ID) {
-		return true // another holder runs the session's turns in order
+	e.mu.Unlock()
+	token, ok, err := e.limits.Sessions.TryLock(ctx, sess.ID)
+	if err != nil {
+		e.log.Warn("taking a session's lock failed; its turns wait for the next resume", "session", sess.ID, "err", err)
+		return true
 	}
-	if e.stalled[sess.ID] {
-		delete(e.stalled, sess.ID)
-		e.adoptLocked(sess)
+	if !ok {
+		return true // another process runs the session's turns in order
 	}
-	w := &worker{thread: th}
+	if err := e.adopt(ctx, sess); err != nil {
+		e.log.Warn("taking up a session's turns failed; they run unreserved", "session", sess.ID, "err", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		go e.unlock(sess.ID, token)
+		return false
+	}
+	if w := e.sessions[sess.ID]; w != nil { // started meanwhile; it runs under the new grant
+		w.thread, w.more, w.token = th, true, token
+		return true
+	}
+	w := &worker{thread: th, token: token}
 	e.sessions[sess.ID] = w
 	e.workers.Add(1)
 	go e.work(sess.ID, w)
 	return true
+}
+
+// unlock frees session id's lock, granted as token.
+func (e *Engine) unlock(id string, token int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
+	defer cancel()
+	if err := e.limits.Sessions.Unlock(ctx, id, token); err != nil {
+		e.log.Warn("freeing a session's lock failed; it frees itself when its lease ends", "session", id, "err", err)
+	}
 }
 
 // work runs session id's active turns in order until none is left, or until
@@ -53,7 +80,7 @@ func (e *Engine) work(id string, w *worker) {
 		ran, err := e.runNext(id, th)
 		stopping := e.runCtx.Err() != nil
 		if err != nil && !stopping {
-			e.stall(id, th, err)
+			e.stall(id, w, err)
 			return
 		}
 		if ran && !stopping {
@@ -65,8 +92,9 @@ func (e *Engine) work(id string, w *worker) {
 			continue
 		}
 		delete(e.sessions, id)
-		e.limits.Sessions.Unlock(id)
+		token := w.token
 		e.mu.Unlock()
+		e.unlock(id, token)
 		return
 	}
 }
@@ -115,8 +143,7 @@ func (e *Engine) Resume(ctx context.Context, open func(*Session) (Thread, bool))
 		if !ok {
 			continue
 		}
-		e.adopt(sess)
-		started[jr.SessionID] = e.startWorker(sess, th)
+		started[jr.SessionID] = e.startWorker(ctx, sess, th)
 	}
 	return len(started), nil
 }
