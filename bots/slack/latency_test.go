@@ -40,14 +40,13 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 }
 
 // TestAckLatencyUnderLoad sends 200 concurrent slash commands and checks
-// that every ack comes far inside Slack's 3 s, while the whole pipeline
-// (root messages, engine, uploads) runs behind it. Figures are logged:
+// that every one is acknowledged within Slack's 3 s, and every image
+// posted, while the whole pipeline (root messages, engine, uploads) runs
+// behind them. The latency target itself is BenchmarkAck200's; figures are
+// logged:
 //
 //	go test -race -run TestAckLatencyUnderLoad -v ./bots/slack/
 func TestAckLatencyUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("load test")
-	}
 	h := newHarness(t, options{engine: core.EngineConfig{MaxConcurrent: 8}})
 	start := time.Now()
 	lat := burst(h, 200)
@@ -56,8 +55,8 @@ func TestAckLatencyUnderLoad(t *testing.T) {
 	h.images(200)
 	t.Logf("200 concurrent slash commands: ack p50 %s, p99 %s, max %s; all 200 images posted after %s",
 		p50, p99, lat[len(lat)-1], time.Since(start).Round(time.Millisecond))
-	if p99 > time.Second {
-		t.Errorf("ack p99 %s: too close to Slack's 3 s deadline", p99)
+	if maxLat := lat[len(lat)-1]; maxLat > 3*time.Second {
+		t.Errorf("an ack took %s: past Slack's 3 s deadline, after which Slack retries the command", maxLat)
 	}
 }
 
