@@ -49,6 +49,11 @@ type Storage struct {
 	// Backend keeps the sessions: "bbolt" (a file in Dir, for one process)
 	// or "postgres" (at EASEL_POSTGRES_URL, for several replicas).
 	Backend string `toml:"backend"`
+	// Lease is, with backend "postgres", how long a replica's hold on a
+	// session or a provider slot outlives its last renewal: a replica that
+	// dies or freezes loses them within it, and another takes its work
+	// over.
+	Lease Duration `toml:"lease"`
 	// Dir holds the bbolt database and the image files. EASEL_DATA_DIR
 	// overrides it.
 	Dir string `toml:"dir"`
@@ -285,7 +290,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Images:   Images{Backend: ImagesDir, S3Bucket: "easel", S3Region: "us-east-1"},
-		Storage:  Storage{Backend: StorageBbolt, Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
+		Storage:  Storage{Backend: StorageBbolt, Lease: Duration(15 * time.Second), Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
 		Provider: Provider{Default: "", Timeout: Duration(core.DefaultTurnTimeout)},
 		Engine: Engine{
 			MaxConcurrent:  core.DefaultMaxConcurrent,

@@ -29,6 +29,9 @@ func (c Config) problems() []*Error {
 	if b := c.Storage.Backend; b != StorageBbolt && b != StoragePostgres {
 		v.add("storage.backend", "must be %q or %q, got %q", StorageBbolt, StoragePostgres, b)
 	}
+	if l := time.Duration(c.Storage.Lease); l < 3*time.Second || l > 10*time.Minute {
+		v.add("storage.lease", "must be between 3s and 10m, got %s", c.Storage.Lease)
+	}
 	v.nonEmpty("storage.dir", c.Storage.Dir)
 	switch im := c.Images; im.Backend {
 	case ImagesDir:

@@ -268,3 +268,31 @@ func (h *localHolds) Release(_ context.Context, ref JobRef) error {
 	}
 	return nil
 }
+
+// Fence is the grant of a session's lock under which a worker writes the
+// session: a store whose SessionLocks several processes share refuses an
+// update carrying a grant that is no longer the session's latest, with
+// ErrLeaseLost, so that a process that froze past its lease cannot write
+// over the one that took the session over.
+type Fence struct {
+	Session string
+	Token   int64
+}
+
+type fenceKey struct{}
+
+// WithFence returns ctx carrying f, for a store's UpdateSession.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceOf returns the fence ctx carries, if any. Only the writes of a
+// session's worker carry one; other writes (a new turn appended) need none.
+func FenceOf(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok
+}
+
+// ErrLeaseLost is returned by a store for an update fenced by a grant that
+// is no longer the session's latest: another process runs the session now.
+var ErrLeaseLost = Errorf(Conflict, "another Easel process has taken this thread over")

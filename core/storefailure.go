@@ -46,9 +46,15 @@ func (e *Engine) retry(ctx context.Context, what string, op func(context.Context
 	}
 }
 
-// update is SessionStore.UpdateSession with retry; if out is not nil, it is set to
-// the stored session.
+// update is SessionStore.UpdateSession with retry, for the session's
+// worker: fenced by the grant of the session's lock it runs under (see
+// Fence). If out is not nil, it is set to the stored session.
 func (e *Engine) update(ctx context.Context, what, id string, fn func(*Session) error, out **Session) error {
+	e.mu.Lock()
+	if w := e.sessions[id]; w != nil {
+		ctx = WithFence(ctx, Fence{Session: id, Token: w.token})
+	}
+	e.mu.Unlock()
 	return e.retry(ctx, what, func(ctx context.Context) error {
 		s, err := e.store.UpdateSession(ctx, id, fn)
 		if err == nil && out != nil {

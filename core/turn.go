@@ -266,7 +266,7 @@ func (e *Engine) undo(j *job) error {
 		t.Posting = true
 		return nil
 	}, &sess)
-	if KindOf(err) == Conflict {
+	if KindOf(err) == Conflict && !errors.Is(err, ErrLeaseLost) {
 		return e.fail(j, err)
 	}
 	if err != nil {

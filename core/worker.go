@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -58,6 +59,23 @@ func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool
 	return true
 }
 
+// abandon stops working on session id, whose lock another process took
+// over (this one froze past its lease, say): what its turns hold of the
+// limiters is that process's now, so it is forgotten here, not released.
+func (e *Engine) abandon(id string, w *worker) {
+	e.log.Warn("another process took this session over; stopped working on it here", "session", id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sessions[id] == w {
+		delete(e.sessions, id)
+	}
+	for ref := range e.held {
+		if ref.SessionID == id {
+			delete(e.held, ref)
+		}
+	}
+}
+
 // unlock frees session id's lock, granted as token.
 func (e *Engine) unlock(id string, token int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), limiterTimeout)
@@ -79,6 +97,10 @@ func (e *Engine) work(id string, w *worker) {
 
 		ran, err := e.runNext(id, th)
 		stopping := e.runCtx.Err() != nil
+		if errors.Is(err, ErrLeaseLost) {
+			e.abandon(id, w)
+			return
+		}
 		if err != nil && !stopping {
 			e.stall(id, w, err)
 			return

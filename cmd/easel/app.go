@@ -24,6 +24,7 @@ type app struct {
 	cfg    config.Config
 	db     sessionStore
 	images core.ImageStore
+	limits *postgres.Limits // with storage.backend "postgres": the limits every replica shares
 	engine *core.Engine
 	log    *slog.Logger
 }
@@ -130,12 +131,20 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
-	engine, err := core.NewEngine(engineConfig(cfg), db, images, providers, log)
-	if err != nil {
-		db.Close()
+	a := &app{cfg: cfg, db: db, images: images, log: log}
+	ecfg := engineConfig(cfg)
+	if pg, ok := db.(*postgres.DB); ok {
+		if a.limits, err = pg.NewLimits(ctx, ecfg.MaxConcurrent, time.Duration(cfg.Storage.Lease)); err != nil {
+			db.Close()
+			return nil, err
+		}
+		ecfg.Limiters = a.limits.Limiters()
+	}
+	if a.engine, err = core.NewEngine(ecfg, db, images, providers, log); err != nil {
+		a.closeStores()
 		return nil, err
 	}
-	return &app{cfg: cfg, db: db, images: images, engine: engine, log: log}, nil
+	return a, nil
 }
 
 // engineConfig returns the engine's settings from cfg.
@@ -203,9 +212,18 @@ func newProviders(cfg config.Config, log *slog.Logger) (map[string]core.Generato
 }
 
 // close stops the engine, letting running turns finish until ctx ends (the
-// rest stay recorded and resume on the next start), then closes the store.
+// rest stay recorded and resume on the next start), then closes the stores.
 func (a *app) close(ctx context.Context) error {
-	return errors.Join(a.engine.Close(ctx), a.db.Close())
+	err := a.engine.Close(ctx)
+	return errors.Join(err, a.closeStores())
+}
+
+// closeStores frees the shared limits a holds, and closes the store.
+func (a *app) closeStores() error {
+	if a.limits != nil {
+		a.limits.Close()
+	}
+	return a.db.Close()
 }
 
 // abort closes a at once, for a command that fails before it started work.

@@ -56,14 +56,15 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		a.abort()
 		return err
 	}
-	n, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {
+	open := func(s *core.Session) (core.Thread, bool) {
 		for _, b := range bots {
 			if th, ok := b.Thread(s); ok {
 				return th, true
 			}
 		}
 		return nil, false
-	})
+	}
+	n, err := a.engine.Resume(ctx, open)
 	if err != nil {
 		a.abort()
 		return err
@@ -73,6 +74,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range bots {
 		g.Go(func() error { return b.Run(gctx) })
+	}
+	if a.limits != nil {
+		// Replicas share the work: take up what a replica that died or
+		// froze left, and what another recorded as its lock was let go.
+		g.Go(func() error { a.resumeEvery(gctx, time.Duration(cfg.Storage.Lease)/2, open); return nil })
 	}
 	runErr := g.Wait()
 	// Turns still running after engine.stop_grace stay recorded as running
@@ -85,6 +91,22 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		log.Warn("stopped with turns unfinished; they resume on the next start", "err", err)
 	}
 	return runErr
+}
+
+// resumeEvery calls Engine.Resume every period until ctx ends.
+func (a *app) resumeEvery(ctx context.Context, period time.Duration, open func(*core.Session) (core.Thread, bool)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := a.engine.Resume(ctx, open); err != nil && ctx.Err() == nil {
+			a.log.Warn("taking up pending turns failed; trying again", "err", err)
+		}
+	}
 }
 
 // newBots builds the adapters of the enabled platforms.

@@ -48,7 +48,8 @@ type Options struct {
 // many goroutines.
 type DB struct {
 	pool  *pgxpool.Pool
-	where string // the database, without credentials
+	cfg   *pgxpool.Config // for the pool of Limits
+	where string          // the database, without credentials
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -75,7 +76,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where(cfg), err)
 	}
-	db := &DB{pool: pool, where: where(cfg), log: opts.Logger, now: opts.Now}
+	db := &DB{pool: pool, cfg: cfg, where: where(cfg), log: opts.Logger, now: opts.Now}
 	check := db.migrate
 	if opts.ReadOnly {
 		check = db.checkSchema
@@ -311,6 +312,11 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Sessio
 		if err != nil {
 			return err
 		}
+		if f, ok := core.FenceOf(ctx); ok && f.Session == id {
+			if err := checkFence(ctx, tx, f); err != nil {
+				return err
+			}
+		}
 		before := s.Clone()
 		if err := fn(s); err != nil {
 			return err
@@ -335,8 +341,25 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Sessio
 	return s, nil
 }
 
+// checkFence returns core.ErrLeaseLost unless f is the latest, unexpired
+// grant of its session's lease. It locks the lease row until tx ends, so a
+// process taking the session over waits for this update to commit.
+func checkFence(ctx context.Context, tx pgx.Tx, f core.Fence) error {
+	var live bool
+	err := tx.QueryRow(ctx, "SELECT expires_at > now() FROM session_leases WHERE session_id = $1 AND token = $2 FOR SHARE",
+		f.Session, f.Token).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !live) {
+		return core.ErrLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: check the lease of session %s: %w", f.Session, err)
+	}
+	return nil
+}
+
 // applyEffects writes fx in tx: job records, usage counters, handled inbox
-// entries. It decides nothing itself.
+// entries, and the release of what ended turns held of the shared limits.
+// It decides nothing itself.
 func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time) error {
 	batch := &pgx.Batch{}
 	for _, key := range fx.Handled {
@@ -352,6 +375,10 @@ func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time
 	}
 	for _, ref := range fx.Dropped {
 		batch.Queue("UPDATE jobs SET pending = false, updated_at = $3 WHERE session_id = $1 AND turn_id = $2", ref.SessionID, ref.TurnID, now)
+	}
+	for _, ref := range fx.Ended { // what the turn held of the shared limits, released with its end
+		batch.Queue("DELETE FROM user_turns WHERE session_id = $1 AND turn_id = $2", ref.SessionID, ref.TurnID)
+		batch.Queue("DELETE FROM quota_holds WHERE session_id = $1 AND turn_id = $2", ref.SessionID, ref.TurnID)
 	}
 	for _, u := range fx.Usage {
 		batch.Queue(`INSERT INTO usage (key, turns, images, cost_usd) VALUES ($1, $2, $3, $4)
