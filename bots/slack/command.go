@@ -50,6 +50,7 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err == nil {
 		b.queued(q, msg)
+		b.inbox.Wake(msg.Thread) // replies that came first
 		return
 	}
 	// Nothing was queued (a limit was reached since the check): take the

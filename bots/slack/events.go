@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -93,17 +94,56 @@ func (b *Bot) replyJob(p post) inbox.Job {
 	return func(ctx context.Context, key string) bool { return b.reply(ctx, key, p) }
 }
 
+// orphanWait is how long after a thread's root was posted a reply in the
+// thread may wait for the thread's session. Slack promises no order
+// between events and retries one it could not deliver after about a
+// minute and again after five, so the mention that starts a session can
+// arrive after replies to it; and the turn of a slash command is recorded
+// a moment after its root message is posted, or, after a crash, when the
+// next start replays the command.
+const orphanWait = 15 * time.Minute
+
 // reply handles a reply in a channel thread: a refinement when the thread
-// is a session, nothing otherwise.
+// is a session. A reply in a thread that has no session yet, whose root was
+// posted less than orphanWait ago, waits for one: its delivery is parked,
+// unhandled, and taken up again as soon as a turn is recorded in the thread
+// (see prompt and command), or when the root is orphanWait old, when a
+// thread that still has no session is not Easel's business and the reply
+// is dropped. A restart meanwhile replays it and it waits again. Waiting
+// needs no call to Slack, and does not depend on what the root is: a
+// mention of Easel still on its way, or Easel's own root message whose
+// turn is being recorded. reply reports false when it parked the delivery.
 func (b *Bot) reply(ctx context.Context, key string, p post) bool {
-	found, err := b.hasSession(ctx, threadKey(p.channel, p.threadTS))
+	thread := threadKey(p.channel, p.threadTS)
+	found, err := b.hasSession(ctx, thread)
 	switch {
 	case err != nil:
 		b.log.Error("slack: find session", "channel", p.channel, "err", err)
+		return true
 	case found:
 		b.prompt(ctx, key, p)
+		return true
 	}
-	return true
+	now := time.Now()
+	until := tsTime(p.threadTS).Add(orphanWait)
+	if !now.Before(until) {
+		return true // an older thread without a session: not a session thread
+	}
+	if latest := now.Add(orphanWait); until.After(latest) { // a root from the future: a clock off
+		until = latest
+	}
+	unpark, ok := b.inbox.Park(thread, until, b.later(key, b.replyJob(p)))
+	if !ok {
+		b.log.Warn("slack: too many replies wait for their thread's session; ignoring one", "channel", p.channel, "thread", p.threadTS)
+		return true
+	}
+	// The session may have been recorded since the lookup, its wake gone.
+	if found, err := b.hasSession(ctx, thread); err == nil && found && unpark() {
+		b.prompt(ctx, key, p)
+		return true
+	}
+	b.log.Debug("slack: a reply waits for its thread's session", "channel", p.channel, "thread", p.threadTS, "key", key)
+	return false
 }
 
 // hasSession reports whether a thread has a session.
@@ -156,4 +196,5 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 		return
 	}
 	b.queued(q, msg)
+	b.inbox.Wake(msg.Thread) // replies that came first
 }
