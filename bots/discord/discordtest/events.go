@@ -3,6 +3,7 @@ package discordtest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -93,6 +94,19 @@ func (s *Server) Redeliver(m Message) {
 	for _, e := range events {
 		s.gw.dispatch(e)
 	}
+}
+
+// MessagePayload returns the MESSAGE_CREATE data of an existing message,
+// as the gateway dispatches it to a bot with the Message Content intent.
+func (s *Server) MessagePayload(id string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.messages[id]
+	if m == nil {
+		return nil
+	}
+	data, _ := json.Marshal(s.wire(m, true))
+	return data
 }
 
 // Delete deletes a message as a moderator would.
@@ -223,6 +237,19 @@ func (s *Server) interactionEvent(i *Interaction) event {
 		s.notify()
 		s.mu.Unlock()
 	}}
+}
+
+// InteractionPayload returns the INTERACTION_CREATE data of an
+// interaction sent by Command or Click.
+func (s *Server) InteractionPayload(id string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.interactions[id]
+	if i == nil {
+		return nil
+	}
+	data, _ := json.Marshal(i.payload)
+	return data
 }
 
 // RedeliverInteraction dispatches an interaction's INTERACTION_CREATE
