@@ -14,7 +14,10 @@
 // asks for marks it handled in the same commit; what a stopped process
 // left unhandled is handled on the next start, and a RESUME replay or a
 // second reading of a message starts no second job. A channel's messages
-// are handled one at a time, in order.
+// are handled one at a time, in order. Discord does not resend the
+// messages a stopped process missed: on each connect Easel reads those of
+// its recently active session threads, and the mentions in their channels
+// (see catchup.go).
 package discord
 
 import (
@@ -53,8 +56,10 @@ const (
 	// tokens last 15 minutes, downloads and the engine take seconds.
 	eventTimeout = 2 * time.Minute
 	// dedupeTTL is how long a handled interaction or message id is
-	// remembered: far longer than any gateway RESUME window.
-	dedupeTTL = 24 * time.Hour
+	// remembered: far longer than any gateway RESUME window, and longer
+	// than catchUpAge, so that a message read again on a catch-up is
+	// known.
+	dedupeTTL = 48 * time.Hour
 	// hintTTL is how long a thread stays told that replies must mention Easel.
 	hintTTL = 30 * 24 * time.Hour
 	// maxBusy bounds the events handled at once past their acknowledgement,
@@ -234,6 +239,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.async(ctx, func(ctx context.Context) { b.onInteraction(ctx, ic.Interaction) })
 	})
 	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { b.onMessage(ctx, m.Message) })
+	b.dg.AddHandler(func(_ *discordgo.Session, g *discordgo.GuildCreate) { b.onGuild(ctx, g.Guild) })
 	b.watchIdentifies(ctx)
 	defer b.shutdown()
 	if err := b.replay(ctx); err != nil {

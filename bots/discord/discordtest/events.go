@@ -29,6 +29,9 @@ type Draft struct {
 	Unresolved bool
 	// Attachments are files made with Upload.
 	Attachments []Attachment
+	// Ago backdates the message: its id and timestamp say it was posted
+	// that long ago.
+	Ago time.Duration
 }
 
 // Post makes d.From post a message and dispatches its MESSAGE_CREATE (with
@@ -41,7 +44,11 @@ func (s *Server) Post(d Draft) Message {
 		s.mu.Unlock()
 		panic(fmt.Sprintf("discordtest: Post to unknown channel %q", d.Channel))
 	}
-	m := &Message{ID: s.newID(), ChannelID: ch.ID, GuildID: ch.GuildID, Author: d.From, Type: TypeDefault,
+	id := s.newID()
+	if d.Ago > 0 {
+		id = s.idAt(time.Now().Add(-d.Ago))
+	}
+	m := &Message{ID: id, ChannelID: ch.ID, GuildID: ch.GuildID, Author: d.From, Type: TypeDefault,
 		Content: d.Content, Attachments: slices.Clone(d.Attachments)}
 	if d.Mention {
 		m.Content = "<@" + s.Bot.ID + "> " + d.Content
@@ -54,6 +61,9 @@ func (s *Server) Post(d Draft) Message {
 		}
 	}
 	s.add(m)
+	if d.Ago > 0 {
+		m.CreatedAt = m.CreatedAt.Add(-d.Ago)
+	}
 	events := s.messageEvent(m)
 	snap := m.snapshot()
 	s.notify()

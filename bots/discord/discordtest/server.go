@@ -74,6 +74,7 @@ type Server struct {
 	mu           sync.Mutex
 	changed      chan struct{} // closed and replaced on every change
 	lastID       uint64
+	seq          uint64 // low bits of backdated ids
 	users        map[string]User
 	guilds       map[string]*guild
 	channels     map[string]*Channel
@@ -373,6 +374,25 @@ func (s *Server) newID() string {
 	id := uint64(time.Now().UnixMilli()-discordEpoch) << 22
 	s.lastID = max(id, s.lastID+1)
 	return strconv.FormatUint(s.lastID, 10)
+}
+
+// idAt returns a fresh snowflake of time t, which may be in the past; s.mu
+// must be held.
+func (s *Server) idAt(t time.Time) string {
+	s.seq = (s.seq + 1) % (1 << 22)
+	return strconv.FormatUint(uint64(t.UnixMilli()-discordEpoch)<<22|s.seq, 10)
+}
+
+// lastMessage returns the id of the newest message of a channel, or "";
+// s.mu must be held.
+func (s *Server) lastMessage(channelID string) string {
+	last := ""
+	for _, m := range s.messages {
+		if m.ChannelID == channelID && !m.Ephemeral() && (last == "" || cmpID(m.ID, last) > 0) {
+			last = m.ID
+		}
+	}
+	return last
 }
 
 // cmpID orders snowflakes numerically.
