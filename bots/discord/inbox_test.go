@@ -3,6 +3,7 @@ package discord_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -247,5 +248,33 @@ func TestResumedSessionStartsItsMissingThread(t *testing.T) {
 	h.waitIdle(thread)
 	if got, _ := srv.GetChannel(thread); got.Name != "🎨 a kite" {
 		t.Errorf("thread named %q", got.Name)
+	}
+}
+
+// failingInbox is an event log that cannot record deliveries.
+type failingInbox struct{ discord.EventLog }
+
+func (failingInbox) Receive(context.Context, string, string, []byte, time.Duration) (bool, error) {
+	return false, errors.New("disk full")
+}
+
+// An interaction that cannot be recorded is not acknowledged as taken: its
+// user is told, in its only response, that Easel cannot save requests now,
+// and nothing else happens.
+func TestUnrecordedInteractionIsRefused(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(s *setup) { s.events = func(l discord.EventLog) discord.EventLog { return failingInbox{l} } })
+	srv := h.srv
+	ic := srv.Command(t, srv.Alice, srv.Channel, "imagine", discordtest.Option{Name: "prompt", Value: "a lighthouse"})
+	srv.Wait(t, "the answer", func() bool { return srv.GetInteraction(ic.ID).AckType != 0 })
+	got := srv.GetInteraction(ic.ID)
+	if got.AckType != discordtest.CallbackMessage {
+		t.Fatalf("answered with callback type %d, want %d (a message, not a deferred answer)", got.AckType, discordtest.CallbackMessage)
+	}
+	if m, _ := srv.GetMessage(got.Original); !m.Ephemeral() || !strings.Contains(m.Content, "can't save new requests") {
+		t.Errorf("answer %q (ephemeral %v)", m.Content, m.Ephemeral())
+	}
+	if n := h.gen.Calls.Load(); n != 0 {
+		t.Errorf("%d provider calls", n)
 	}
 }
