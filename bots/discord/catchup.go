@@ -89,7 +89,7 @@ func (b *Bot) catchUp(ctx context.Context, guild, channel string, since time.Tim
 		return
 	}
 	members := map[string]*discordgo.Member{}
-	handled := 0
+	took, known := 0, 0
 	for _, m := range slices.Backward(msgs) { // msgs are newest first
 		if !fromPerson(m) || !idTime(m.ID).After(since) {
 			continue
@@ -100,13 +100,14 @@ func (b *Bot) catchUp(ctx context.Context, guild, channel string, since time.Tim
 		if m.Member == nil {
 			m.Member = b.member(ctx, guild, m.Author.ID, members)
 		}
-		if b.take(ctx, m) {
-			handled++
+		switch b.take(ctx, m) {
+		case handled:
+			took++
+		case seen:
+			known++
 		}
 	}
-	if handled > 0 {
-		b.log.Info("caught up on messages posted while Easel was away", "channel", channel, "count", handled)
-	}
+	b.log.Info("read back the messages posted while Easel was away", "channel", channel, "handled", took, "known", known)
 }
 
 // member returns a guild member, from cache or over REST, or nil if the

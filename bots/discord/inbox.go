@@ -51,34 +51,42 @@ func (b *Bot) record(ctx context.Context, ic *discordgo.Interaction) (key string
 	return key, false
 }
 
+// taken is what take did with a message.
+type taken int
+
+const (
+	ignored taken = iota // Easel does nothing with it, or it could not be recorded
+	handled              // recorded and handled
+	seen                 // recorded before, and dropped
+)
+
 // take records a person's message in the inbox and handles it, if Easel
 // acts on it (see route) and it was not recorded before: by this process
-// (a RESUME replay, a catch-up reading it again) or by an earlier one. It
-// reports whether it handled the message.
-func (b *Bot) take(ctx context.Context, m *discordgo.Message) bool {
+// (a RESUME replay, a catch-up reading it again) or by an earlier one.
+func (b *Bot) take(ctx context.Context, m *discordgo.Message) taken {
 	act := b.route(ctx, m)
 	if act == nil {
-		return false
+		return ignored
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {
 		b.log.Error("encoding a message failed; dropping it", "message", m.ID, "err", err)
-		return false
+		return ignored
 	}
 	key, first, err := b.inbox.Record(ctx, m.ID, kindMessage, payload)
 	switch {
 	case err != nil:
 		b.log.Error("recording a message failed; dropping it", "message", m.ID, "err", err)
-		return false
+		return ignored
 	case !first:
-		b.log.Info("duplicate delivery ignored", "key", key)
-		return false
+		b.log.Debug("a message handled before was dropped", "key", key)
+		return seen
 	}
 	b.inbox.Handle(ctx, key, func(ctx context.Context, key string) bool {
 		act(ctx, key)
 		return true
 	})
-	return true
+	return handled
 }
 
 // replay takes up the interactions and messages an earlier process

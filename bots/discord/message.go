@@ -19,7 +19,11 @@ func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
 	if !fromPerson(m) {
 		return
 	}
-	b.inOrder(ctx, m.ChannelID, func(ctx context.Context) { b.take(ctx, m) })
+	b.inOrder(ctx, m.ChannelID, func(ctx context.Context) {
+		if b.take(ctx, m) == seen {
+			b.log.Info("duplicate delivery ignored", "message", m.ID)
+		}
+	})
 }
 
 // fromPerson reports whether m is a person's message or reply, which
