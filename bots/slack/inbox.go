@@ -93,7 +93,8 @@ func (b *Bot) decode(kind string, payload json.RawMessage) (id string, job inbox
 		if err != nil {
 			return "", nil, fmt.Errorf("event: %w", err)
 		}
-		return b.event(ev)
+		id, job, err := b.event(ev)
+		return either(id, digest(payload)), job, err
 	case kindCommand:
 		var cmd slackapi.SlashCommand
 		if err := json.Unmarshal(payload, &cmd); err != nil {
