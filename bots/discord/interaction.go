@@ -111,8 +111,9 @@ func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.
 	return false
 }
 
-// ack sends an interaction's deferred response. A replayed interaction was
-// answered before: Discord refuses the second answer, and that is fine.
+// ack sends an interaction's deferred response. It returns nil also when
+// Discord refuses it as a second answer (a replayed interaction that was
+// answered before), and Discord's error otherwise.
 func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) error {
 	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{Type: typ}, discordgo.WithContext(ctx))
 	var rest *discordgo.RESTError
