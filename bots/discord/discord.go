@@ -5,10 +5,19 @@
 // Each session lives in a Discord thread (or a DM channel): /imagine and
 // mentions start one, every reply in it refines the image, and each result
 // carries buttons whose custom ids name the session and version, so they keep
-// working after a restart. Interactions are acknowledged at once and results
-// are posted with the bot token, not the 15-minute interaction token, so a
-// long queue still delivers. Gateway dispatches are deduplicated through a
-// durable event log, so a RESUME replay starts no second job.
+// working after a restart. Results are posted with the bot token, not the
+// 15-minute interaction token, so a long queue still delivers.
+//
+// Every interaction and message Easel acts on goes through the durable
+// inbox (package bots/inbox): an interaction is recorded before it is
+// acknowledged, a message before anything acts on it, and the turn each
+// asks for marks it handled in the same commit; what a stopped process
+// left unhandled is handled on the next start, and a RESUME replay or a
+// second reading of a message starts no second job. A channel's messages
+// are handled one at a time, in order. Discord does not resend the
+// messages a stopped process missed: on each connect Easel reads those of
+// its recently active session threads, and the mentions in their channels
+// (see catchup.go).
 package discord
 
 import (
@@ -26,6 +35,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/imagecheck"
 )
@@ -45,9 +55,11 @@ const (
 	// eventTimeout bounds the handling of one gateway event; interaction
 	// tokens last 15 minutes, downloads and the engine take seconds.
 	eventTimeout = 2 * time.Minute
-	// dedupeTTL is how long a handled event id is remembered: far longer
-	// than any gateway RESUME window.
-	dedupeTTL = 24 * time.Hour
+	// dedupeTTL is how long a handled interaction or message id is
+	// remembered: far longer than any gateway RESUME window, and longer
+	// than catchUpAge, so that a message read again on a catch-up is
+	// known.
+	dedupeTTL = 48 * time.Hour
 	// hintTTL is how long a thread stays told that replies must mention Easel.
 	hintTTL = 30 * 24 * time.Hour
 	// maxBusy bounds the events handled at once past their acknowledgement,
@@ -99,9 +111,11 @@ type Engine interface {
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
 }
 
-// EventLog records handled platform events and gateway connects;
-// *storage.DB implements it.
+// EventLog is the durable inbox of interactions and messages (see
+// inbox.Store), the marks that keep notes to users from repeating, and the
+// record of gateway connects; *storage.DB implements it.
 type EventLog interface {
+	inbox.Store
 	// MarkEvent records event key and reports whether this is its first
 	// delivery within ttl; false means a duplicate to drop.
 	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
@@ -118,6 +132,7 @@ type Bot struct {
 	cfg    Config
 	engine Engine
 	events EventLog
+	inbox  *inbox.Inbox // interactions and messages, recorded before they are acted on
 	log    *slog.Logger
 	dg     *discordgo.Session
 	files  *imagecheck.Fetcher // downloads attachments, from Discord's CDN only
@@ -128,14 +143,17 @@ type Bot struct {
 	end  context.CancelFunc
 
 	mu      sync.Mutex
+	meID    string             // the bot's user id, from GET /users/@me
 	threads map[string]*thread // live threads by channel id; see thread.go
 	fresh   map[string]bool    // DM channels whose next prompt starts a new session
+	lanes   map[string]*lane   // channels whose messages are being handled; see inOrder
 	closed  bool               // Run is returning: no new event handlers
 	running sync.WaitGroup     // event handlers in progress
 }
 
-// New returns a Bot for cfg that hands messages to engine and deduplicates
-// gateway events in events. log may be nil. It makes no network call.
+// New returns a Bot for cfg that hands messages to engine and records
+// interactions and messages in events. log may be nil. It makes no network
+// call.
 func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, error) {
 	token := strings.TrimSpace(strings.TrimPrefix(cfg.Token, "Bot "))
 	if token == "" {
@@ -174,11 +192,12 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	dg.LogLevel = discordgo.LogError
 
 	life, end := context.WithCancel(context.Background())
+	log = log.With("platform", Platform)
 	return &Bot{
-		cfg: cfg, engine: engine, events: events, log: log.With("platform", Platform), dg: dg,
+		cfg: cfg, engine: engine, events: events, inbox: inbox.New(events, Platform, dedupeTTL, log), log: log, dg: dg,
 		files: newFetcher(api, cfg.HTTPClient, cfg.Attachments), busy: semaphore.NewWeighted(maxBusy),
 		life: life, end: end,
-		threads: map[string]*thread{}, fresh: map[string]bool{},
+		threads: map[string]*thread{}, fresh: map[string]bool{}, lanes: map[string]*lane{},
 	}, nil
 }
 
@@ -193,12 +212,13 @@ func intents(messageContent bool) discordgo.Intent {
 }
 
 // Run connects to the gateway, registers /imagine and serves events until
-// ctx ends, then disconnects and waits for the events being handled. Before
-// it connects it waits if the bot connected often lately, as in a crash
-// loop, so as not to use up Discord's 1000 IDENTIFYs a day (see
-// identifyWait); it logs why. It returns an error if the token is rejected,
-// the gateway cannot be opened or the command cannot be registered. Run may
-// be called once.
+// ctx ends, then disconnects and waits for the events being handled. First
+// it takes up the interactions and messages an earlier process recorded
+// but did not handle. Before it connects it waits if the bot connected
+// often lately, as in a crash loop, so as not to use up Discord's 1000
+// IDENTIFYs a day (see identifyWait); it logs why. It returns an error if
+// the token is rejected, the inbox cannot be read, the gateway cannot be
+// opened or the command cannot be registered. Run may be called once.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.end()
 	me, err := b.dg.User("@me", discordgo.WithContext(ctx))
@@ -209,20 +229,28 @@ func (b *Bot) Run(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("discord: reach the API at %s: %w", b.cfg.APIURL, err)
 	}
+	b.mu.Lock()
+	b.meID = me.ID
+	b.mu.Unlock()
+	// Handlers run on the gateway's reader, in the order Discord sent the
+	// events, and return at once: the work is done elsewhere.
+	b.dg.SyncEvents = true
 	b.dg.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
-		b.handle(ctx, func(ctx context.Context) { b.onInteraction(ctx, ic.Interaction) })
+		b.async(ctx, func(ctx context.Context) { b.onInteraction(ctx, ic.Interaction) })
 	})
-	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
-		b.handle(ctx, func(ctx context.Context) { b.onMessage(ctx, m.Message) })
-	})
+	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { b.onMessage(ctx, m.Message) })
+	b.dg.AddHandler(func(_ *discordgo.Session, g *discordgo.GuildCreate) { b.onGuild(ctx, g.Guild) })
 	b.watchIdentifies(ctx)
+	defer b.shutdown()
+	if err := b.replay(ctx); err != nil {
+		return err
+	}
 	if err := b.awaitIdentify(ctx); err != nil {
 		return nil // ctx ended while waiting to identify
 	}
 	if err := b.dg.Open(); err != nil {
 		return openError(err)
 	}
-	defer b.shutdown()
 	if err := b.register(ctx); err != nil {
 		return err
 	}
@@ -231,7 +259,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
-// shutdown closes the gateway and waits for the event handlers.
+// shutdown closes the gateway, if it is open, and waits for the event
+// handlers.
 func (b *Bot) shutdown() {
 	b.mu.Lock()
 	b.closed = true
@@ -242,20 +271,21 @@ func (b *Bot) shutdown() {
 	b.running.Wait()
 }
 
-// handle runs fn for one gateway event with a bounded context, unless Run
-// is returning.
-func (b *Bot) handle(ctx context.Context, fn func(context.Context)) {
+// async runs fn for one event in a goroutine of its own, with a bounded
+// context, unless Run is returning.
+func (b *Bot) async(ctx context.Context, fn func(context.Context)) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
 		return
 	}
 	b.running.Add(1)
-	b.mu.Unlock()
-	defer b.running.Done()
-	ctx, cancel := context.WithTimeout(ctx, eventTimeout)
-	defer cancel()
-	fn(ctx)
+	go func() {
+		defer b.running.Done()
+		ctx, cancel := context.WithTimeout(ctx, eventTimeout)
+		defer cancel()
+		fn(ctx)
+	}()
 }
 
 // openError explains the gateway close codes a newcomer can fix.
@@ -272,32 +302,26 @@ func openError(err error) error {
 	return fmt.Errorf("discord: open the gateway: %w", err)
 }
 
-// work runs fn once one of maxBusy slots is free, unless ctx ends first.
+// work runs fn once one of maxBusy slots is free, unless ctx ends first
+// (the bot is stopping: what was recorded is handled on the next start).
 func (b *Bot) work(ctx context.Context, fn func()) {
 	if err := b.busy.Acquire(ctx, 1); err != nil {
-		b.log.Warn("dropping a Discord event: too busy", "err", err)
+		b.log.Info("not handling an event: stopping", "err", err)
 		return
 	}
 	defer b.busy.Release(1)
 	fn()
 }
 
-// first records event id and reports whether it is new; a replayed
-// dispatch, or a failure to record it, reports false.
-func (b *Bot) first(ctx context.Context, id string) bool {
-	first, err := b.events.MarkEvent(ctx, "discord:"+id, dedupeTTL)
-	if err != nil {
-		b.log.Error("recording a Discord event failed; dropping it", "event", id, "err", err)
-		return false
-	}
-	if !first {
-		b.log.Debug("dropping a replayed Discord event", "event", id)
-	}
-	return first
-}
-
-// me returns the bot's user id, known once READY arrived.
+// me returns the bot's user id, known once Run asked for it or READY
+// arrived.
 func (b *Bot) me() string {
+	b.mu.Lock()
+	id := b.meID
+	b.mu.Unlock()
+	if id != "" {
+		return id
+	}
 	b.dg.State.RLock()
 	defer b.dg.State.RUnlock()
 	if b.dg.State.User == nil {

@@ -59,6 +59,11 @@ type setup struct {
 	store func(*storage.DB) *coretest.FailingStore
 	// events, if set, wraps the event log the bot is given.
 	events func(discord.EventLog) discord.EventLog
+	// wrap, if set, wraps the engine the bot is given.
+	wrap func(discord.Engine) discord.Engine
+	// unpaced makes the bot connect at once however recently an earlier
+	// one did, for tests that restart it (the pacing has tests of its own).
+	unpaced bool
 }
 
 // start runs a bot with /imagine registered in the fake's guild and the
@@ -106,8 +111,15 @@ func launch(t testing.TB, s *setup) *harness {
 	if s.events != nil {
 		events = s.events(events)
 	}
-	if h.bot, err = discord.New(s.cfg, h.engine, events, log); err != nil {
+	var engine discord.Engine = h.engine
+	if s.wrap != nil {
+		engine = s.wrap(engine)
+	}
+	if h.bot, err = discord.New(s.cfg, engine, events, log); err != nil {
 		t.Fatal(err)
+	}
+	if s.unpaced {
+		discord.SetPacer(h.bot, time.Now, func(context.Context, time.Duration) error { return nil }, nil)
 	}
 	identified := len(s.srv.Identifies())
 	runCtx, cancel := context.WithCancel(ctx)

@@ -165,7 +165,7 @@ func (b *Bot) watchIdentifies(ctx context.Context) {
 		if readies.Add(1) == 1 {
 			return // awaitIdentify recorded it
 		}
-		b.handle(ctx, func(ctx context.Context) {
+		b.async(ctx, func(ctx context.Context) {
 			if _, err := b.events.RecordStart(ctx, identifyName, b.pace.Now(), dailyWindow); err != nil {
 				b.log.Warn("cannot record the gateway connect", "err", err)
 			}

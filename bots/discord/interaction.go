@@ -9,44 +9,59 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/core"
 )
 
 // onInteraction answers a slash command or button press. A user who may not
 // use Easel there gets an ephemeral note as the only response. Otherwise the
-// deferred response goes out first, before anything that could be slow or
-// wait for a busy slot, to meet Discord's 3-second deadline; the event is
-// then deduplicated (a replayed interaction's second answer is refused by
-// Discord and ignored here).
+// interaction is recorded in the inbox and then acknowledged with a deferred
+// response, before anything that could be slow or wait for a busy slot, to
+// meet Discord's 3-second deadline; a replayed interaction, recorded before,
+// is dropped unanswered, and one that cannot be recorded is answered with
+// a note saying so instead.
 func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	if ic == nil { // a dispatch whose payload was null
 		return
 	}
+	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	switch ic.Type {
 	case discordgo.InteractionApplicationCommand:
-		if _, ok := commandData(ic); !ok {
+		if _, ok := commandData(ic); !ok || !b.admit(ctx, ic, core.ActionPrompt) {
 			return
 		}
-		if !b.admit(ctx, ic, core.ActionPrompt) {
-			return
-		}
-		b.ack(ctx, ic, discordgo.InteractionResponseDeferredChannelMessageWithSource)
-		b.work(ctx, func() {
-			if b.first(ctx, ic.ID) {
-				b.imagine(ctx, ic)
-			}
-		})
 	case discordgo.InteractionMessageComponent:
-		action, session, version, ok := buttonPress(ic)
+		action, _, _, ok := buttonPress(ic)
 		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
-		b.ack(ctx, ic, discordgo.InteractionResponseDeferredMessageUpdate)
-		b.work(ctx, func() {
-			if b.first(ctx, ic.ID) {
-				b.press(ctx, ic, action, session, version)
+		typ = discordgo.InteractionResponseDeferredMessageUpdate
+	default:
+		return
+	}
+	key, ok := b.record(ctx, ic)
+	if !ok {
+		return
+	}
+	if err := b.ack(ctx, ic, typ); err != nil {
+		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
+	}
+	r := b.respond(ic)
+	b.work(ctx, func() { b.inbox.Handle(ctx, key, b.interactionJob(r)) })
+}
+
+// interactionJob returns the work of an interaction, answered through r.
+func (b *Bot) interactionJob(r *response) inbox.Job {
+	return func(ctx context.Context, key string) bool {
+		switch r.ic.Type {
+		case discordgo.InteractionApplicationCommand:
+			b.imagine(ctx, key, r)
+		case discordgo.InteractionMessageComponent:
+			if action, session, version, ok := buttonPress(r.ic); ok {
+				b.press(ctx, key, r, action, session, version)
 			}
-		})
+		}
+		return true
 	}
 }
 
@@ -96,39 +111,41 @@ func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.
 	return false
 }
 
-// ack sends an interaction's deferred response. A replayed interaction was
-// answered before: Discord refuses the second answer, and that is fine.
-func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) {
+// ack sends an interaction's deferred response. It returns nil also when
+// Discord refuses it as a second answer (a replayed interaction that was
+// answered before), and Discord's error otherwise.
+func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) error {
 	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{Type: typ}, discordgo.WithContext(ctx))
 	var rest *discordgo.RESTError
-	switch {
-	case errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged:
+	if errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged {
 		b.log.Debug("interaction answered before", "interaction", ic.ID)
-	case err != nil:
-		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
+		return nil
 	}
+	return err
 }
 
 // imagine starts a session for /imagine: in a new thread when run in a
 // server channel, or right there, as a fresh session, in a DM or a thread.
 // Problems the user can fix replace the response with an ephemeral message.
-func (b *Bot) imagine(ctx context.Context, ic *discordgo.Interaction) {
+// key is the interaction's inbox key.
+func (b *Bot) imagine(ctx context.Context, key string, r *response) {
+	ic := r.ic
 	data, _ := commandData(ic)
 	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
 	prompt, text, image := commandText(data)
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == ""}
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
 	if image != nil {
 		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
 		if err != nil {
-			b.refuse(ctx, ic, err, true)
+			b.refuse(ctx, r, err, true)
 			return
 		}
 		msg.Inputs = inputs
 	}
 	header := fmt.Sprintf("🎨 <@%s>: %s", who.ID, core.Truncate(prompt, 300))
 	if ic.GuildID == "" {
-		b.imagineHere(ctx, ic, msg, "", header)
+		b.imagineHere(ctx, r, msg, "", header)
 		return
 	}
 	ch, err := b.channel(ctx, ic.ChannelID)
@@ -136,50 +153,51 @@ func (b *Bot) imagine(ctx context.Context, ic *discordgo.Interaction) {
 		b.log.Warn("looking up the command's channel failed; assuming a text channel", "err", err)
 	}
 	if ch.IsThread() {
-		b.imagineHere(ctx, ic, msg, ch.ParentID, header)
+		b.imagineHere(ctx, r, msg, ch.ParentID, header)
 		return
 	}
-	b.imagineInNewThread(ctx, ic, msg, prompt, header)
+	b.imagineInNewThread(ctx, r, msg, prompt, header)
 }
 
 // imagineHere starts a fresh session in the command's own channel: a DM, or
 // a thread of channel parent.
-func (b *Bot) imagineHere(ctx context.Context, ic *discordgo.Interaction, msg core.Message, parent, header string) {
+func (b *Bot) imagineHere(ctx context.Context, r *response, msg core.Message, parent, header string) {
 	msg.NewSession = true
 	if parent != "" {
 		msg.Channel = parent
 	}
-	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	th := b.thread(r.ic.ChannelID, parent, r.ic.GuildID)
 	if _, err := b.engine.Handle(ctx, th, msg); err != nil {
 		b.release(th)
-		b.refuse(ctx, ic, err, true)
+		b.refuse(ctx, r, err, true)
 		return
 	}
-	b.editOriginal(ctx, ic, header+"\n🆕 a new session starts here")
+	b.editOriginal(ctx, r, header+"\n🆕 a new session starts here")
 }
 
 // imagineInNewThread makes the deferred response the session's starter
 // message, "🎨 @user: prompt", and starts the session's thread from it once
 // the engine accepted the request. The thread takes the message's id, which
 // is the session's thread key from the start.
-func (b *Bot) imagineInNewThread(ctx context.Context, ic *discordgo.Interaction, msg core.Message, prompt, header string) {
-	starter, err := b.editOriginal(ctx, ic, header)
+func (b *Bot) imagineInNewThread(ctx context.Context, r *response, msg core.Message, prompt, header string) {
+	starter, err := b.editOriginal(ctx, r, header)
 	if err != nil {
+		b.refuse(ctx, r, core.WrapError(core.Unavailable, err, "Easel could not post here; check that it may send messages in this channel"), false)
 		return
 	}
 	msg.Thread = starter.ID
-	th := b.pendingThread(starter.ID, ic.ChannelID, ic.GuildID)
+	th := b.pendingThread(starter.ID, r.ic.ChannelID, r.ic.GuildID)
 	if _, err := b.engine.Handle(ctx, th, msg); err != nil {
 		th.opened()
 		b.release(th)
-		b.refuse(ctx, ic, err, true)
+		b.refuse(ctx, r, err, true)
 		return
 	}
 	if err := b.startThread(ctx, th, starter.ID, prompt); err != nil {
-		b.refuse(ctx, ic, err, false)
+		b.refuse(ctx, r, err, false)
 		return
 	}
-	b.editOriginal(ctx, ic, fmt.Sprintf("%s\n🧵 results in <#%s>: reply there to refine", header, th.id))
+	b.editOriginal(ctx, r, fmt.Sprintf("%s\n🧵 results in <#%s>: reply there to refine", header, th.id))
 }
 
 // commandData returns the options of an /imagine command, or false for
@@ -249,37 +267,33 @@ func (b *Bot) startThread(ctx context.Context, th *thread, message, prompt strin
 }
 
 // editOriginal sets the content of the command's response message.
-func (b *Bot) editOriginal(ctx context.Context, ic *discordgo.Interaction, content string) (*discordgo.Message, error) {
-	content = clip(content)
-	m, err := b.dg.InteractionResponseEdit(ic, &discordgo.WebhookEdit{
-		Content: &content, AllowedMentions: &discordgo.MessageAllowedMentions{},
-	}, discordgo.WithContext(ctx))
+func (b *Bot) editOriginal(ctx context.Context, r *response, content string) (*discordgo.Message, error) {
+	m, err := r.edit(ctx, content)
 	if err != nil {
-		b.log.Error("editing the command's response failed", "interaction", ic.ID, "err", err)
+		b.log.Error("editing the command's response failed", "interaction", r.ic.ID, "err", err)
 	}
 	return m, err
 }
 
 // refuse tells the user why their command or press did nothing, in an
 // ephemeral follow-up; withdraw also deletes the deferred response.
-func (b *Bot) refuse(ctx context.Context, ic *discordgo.Interaction, err error, withdraw bool) {
+func (b *Bot) refuse(ctx context.Context, r *response, err error, withdraw bool) {
 	text := b.userMessage(err, "a Discord interaction failed")
 	if withdraw {
-		if err := b.dg.InteractionResponseDelete(ic, discordgo.WithContext(ctx)); err != nil {
-			b.log.Warn("withdrawing the command's response failed", "interaction", ic.ID, "err", err)
+		if err := r.withdraw(ctx); err != nil {
+			b.log.Warn("withdrawing the command's response failed", "interaction", r.ic.ID, "err", err)
 		}
 	}
-	_, err = b.dg.FollowupMessageCreate(ic, true, &discordgo.WebhookParams{
-		Content: clip(text), Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: &discordgo.MessageAllowedMentions{},
-	}, discordgo.WithContext(ctx))
-	if err != nil {
-		b.log.Warn("telling the user failed", "interaction", ic.ID, "err", err)
+	if err := r.tell(ctx, text); err != nil {
+		b.log.Warn("telling the user failed", "interaction", r.ic.ID, "err", err)
 	}
 }
 
 // press runs a result's button. The engine refuses presses by anyone but
-// the requester or an admin; they get an ephemeral note.
-func (b *Bot) press(ctx context.Context, ic *discordgo.Interaction, action core.Action, session string, version int) {
+// the requester or an admin; they get an ephemeral note. key is the
+// press's inbox key.
+func (b *Bot) press(ctx context.Context, key string, r *response, action core.Action, session string, version int) {
+	ic := r.ic
 	parent := ""
 	if ic.GuildID != "" {
 		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
@@ -294,10 +308,10 @@ func (b *Bot) press(ctx context.Context, ic *discordgo.Interaction, action core.
 	_, err := b.engine.Handle(ctx, th, core.Message{
 		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	})
 	if err != nil {
 		b.release(th)
-		b.refuse(ctx, ic, err, false)
+		b.refuse(ctx, r, err, false)
 	}
 }

@@ -11,51 +11,63 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// onMessage handles a MESSAGE_CREATE: a reply in a session thread refines
-// its image; a mention elsewhere starts a session (in a new thread on the
-// message, or in the thread it was posted in); a DM talks to the DM's
-// session. Other messages, and those of bots, Easel included, are ignored.
-// Each message acted on is deduplicated before anything else happens.
+// onMessage queues a MESSAGE_CREATE on its channel's lane (see inOrder),
+// where it is recorded and handled (see take). Messages of bots, Easel
+// included, and other than plain messages and replies are ignored. It does
+// no I/O: it runs on the gateway's reader.
 func (b *Bot) onMessage(ctx context.Context, m *discordgo.Message) {
-	if m == nil || m.Author == nil || m.Author.Bot || (m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply) {
+	if !fromPerson(m) {
 		return
 	}
-	b.work(ctx, func() { b.route(ctx, m) })
+	b.inOrder(ctx, m.ChannelID, func(ctx context.Context) {
+		if b.take(ctx, m) == seen {
+			b.log.Info("duplicate delivery ignored", "message", m.ID)
+		}
+	})
 }
 
-// route sends a user's message to the flow it belongs to.
-func (b *Bot) route(ctx context.Context, m *discordgo.Message) {
+// fromPerson reports whether m is a person's message or reply, which
+// Easel may act on.
+func fromPerson(m *discordgo.Message) bool {
+	return m != nil && m.Author != nil && !m.Author.Bot && (m.Type == discordgo.MessageTypeDefault || m.Type == discordgo.MessageTypeReply)
+}
+
+// route returns what Easel does with a person's message, or nil for
+// nothing: a reply in a session thread refines its image; a mention
+// elsewhere starts a session (in a new thread on the message, or in the
+// thread it was posted in); a DM talks to the DM's session. The work it
+// returns takes the message's inbox key. A blank reply in a session thread
+// (Discord blanks a reply that does not mention Easel without the Message
+// Content intent) gets nothing but, once per thread, a hint to mention
+// Easel.
+func (b *Bot) route(ctx context.Context, m *discordgo.Message) func(ctx context.Context, key string) {
 	if m.GuildID == "" {
-		b.direct(ctx, m)
-		return
+		return func(ctx context.Context, key string) { b.direct(ctx, key, m) }
 	}
 	mentioned := mentions(m, b.me())
 	sess, err := b.engine.Session(ctx, Platform, m.ChannelID)
 	switch {
-	case err == nil:
-		b.refine(ctx, m, sess, mentioned)
-	case core.KindOf(err) != core.NotFound:
-		b.log.Error("looking up a thread's session failed", "channel", m.ChannelID, "err", err)
-	case mentioned:
-		b.mention(ctx, m)
-	}
-}
-
-// refine handles a message in a session thread. Without the Message
-// Content intent a reply that does not mention Easel arrives blank: the
-// thread is told, once, to mention Easel.
-func (b *Bot) refine(ctx context.Context, m *discordgo.Message, sess *core.Session, mentioned bool) {
-	if blank(m) {
+	case err == nil && blank(m):
 		if !mentioned && !b.cfg.MessageContent {
 			b.hint(ctx, m)
 		}
-		return
+	case err == nil:
+		return func(ctx context.Context, key string) { b.refine(ctx, key, m, sess) }
+	case core.KindOf(err) != core.NotFound:
+		b.log.Error("looking up a thread's session failed", "channel", m.ChannelID, "err", err)
+	case mentioned:
+		return func(ctx context.Context, key string) { b.mention(ctx, key, m) }
 	}
-	if !b.first(ctx, m.ID) || !b.allowed(ctx, m, sess.Channel) {
+	return nil
+}
+
+// refine handles a reply in a session thread.
+func (b *Bot) refine(ctx context.Context, key string, m *discordgo.Message, sess *core.Session) {
+	if !b.allowed(ctx, m, sess.Channel) {
 		return
 	}
 	th := b.thread(m.ChannelID, sess.Channel, m.GuildID)
-	b.submit(ctx, th, m, core.Message{Channel: sess.Channel, Thread: m.ChannelID})
+	b.submit(ctx, th, m, core.Message{Channel: sess.Channel, Thread: m.ChannelID, Delivery: key})
 }
 
 // hint tells a thread, the first time only, that replies must mention
@@ -72,10 +84,7 @@ func (b *Bot) hint(ctx context.Context, m *discordgo.Message) {
 // mention starts a session for "@Easel prompt" outside a session thread:
 // in the thread it was posted in, or in a new thread started on the message
 // once the engine accepted it.
-func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
-	if !b.first(ctx, m.ID) {
-		return
-	}
+func (b *Bot) mention(ctx context.Context, key string, m *discordgo.Message) {
 	ch, err := b.channel(ctx, m.ChannelID)
 	if err != nil {
 		b.log.Warn("looking up a mention's channel failed; assuming a text channel", "err", err)
@@ -89,11 +98,11 @@ func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
 		return
 	}
 	if ch.IsThread() {
-		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Thread: ch.ID})
+		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Thread: ch.ID, Delivery: key})
 		return
 	}
 	th := b.pendingThread(m.ID, m.ChannelID, m.GuildID)
-	if !b.submit(ctx, th, m, core.Message{Channel: m.ChannelID, Thread: m.ID}) {
+	if !b.submit(ctx, th, m, core.Message{Channel: m.ChannelID, Thread: m.ID, Delivery: key}) {
 		th.opened()
 		return
 	}
@@ -104,8 +113,8 @@ func (b *Bot) mention(ctx context.Context, m *discordgo.Message) {
 
 // direct handles a DM. The DM channel holds one session at a time: "new"
 // makes the next prompt start a fresh one, "new <prompt>" starts it at once.
-func (b *Bot) direct(ctx context.Context, m *discordgo.Message) {
-	if !b.first(ctx, m.ID) || !b.allowed(ctx, m, m.ChannelID) {
+func (b *Bot) direct(ctx context.Context, key string, m *discordgo.Message) {
+	if !b.allowed(ctx, m, m.ChannelID) {
 		return
 	}
 	text := stripMention(m.Content, b.me())
@@ -117,7 +126,7 @@ func (b *Bot) direct(ctx context.Context, m *discordgo.Message) {
 		return
 	}
 	fresh := b.setFresh(m.ChannelID, false) || isNew
-	msg := core.Message{Channel: m.ChannelID, Thread: m.ChannelID, NewSession: fresh, Text: text}
+	msg := core.Message{Channel: m.ChannelID, Thread: m.ChannelID, NewSession: fresh, Text: text, Delivery: key}
 	if isNew {
 		msg.Text = strings.TrimSpace(rest)
 	}
@@ -143,8 +152,9 @@ func (b *Bot) setFresh(channel string, fresh bool) bool {
 
 // submit hands a message to the engine: its text (unless msg has one),
 // attachments and, for a reply to one of Easel's results, the version
-// replied to. Problems are told in a reply to the message, and th is let go.
-// It reports whether the engine accepted the message.
+// replied to; msg carries the message's inbox key. Problems are told in a
+// reply to the message, and th is let go. It reports whether the engine
+// accepted the message.
 func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg core.Message) bool {
 	msg.Platform, msg.Workspace, msg.Source = Platform, m.GuildID, m.ID
 	msg.User = user(m.Author, m.Member, b.cfg.AdminRoles)

@@ -64,7 +64,7 @@ func parseButtonID(id string) (a core.Action, session string, version int, ok bo
 		return "", "", 0, false
 	}
 	version, err := strconv.Atoi(parts[3])
-	if err != nil || version < 1 {
+	if err != nil || version < 1 || strconv.Itoa(version) != parts[3] { // "02" and "+2" are none of Easel's
 		return "", "", 0, false
 	}
 	return a, parts[2], version, true

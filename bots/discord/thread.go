@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -32,6 +33,11 @@ type thread struct {
 	parent string        // a thread's parent channel; "" in DMs
 	guild  string        // "" in DMs
 	ready  chan struct{} // closed once the Discord thread exists
+	// name, set on a resumed session's thread, is the name to start the
+	// thread with if it turns out never to have been started: the process
+	// that recorded the session's first turn stopped before starting it.
+	name     atomic.Pointer[string]
+	verified sync.Once
 
 	mu       sync.Mutex // serialises status updates and guards the fields below
 	statusID string
@@ -64,6 +70,10 @@ func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
 	t.mu.Lock()
 	t.stale = t.statusID == ""
 	t.mu.Unlock()
+	if parent != "" && len(sess.Turns) > 0 {
+		name := threadName(sess.Turns[0].Prompt)
+		t.name.CompareAndSwap(nil, &name)
+	}
 	return t, true
 }
 
@@ -116,10 +126,30 @@ func (b *Bot) release(t *thread) {
 func (t *thread) wait(ctx context.Context) error {
 	select {
 	case <-t.ready:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("discord: thread %s is not created yet: %w", t.id, ctx.Err())
 	}
+	if name := t.name.Load(); name != nil {
+		t.verified.Do(func() { t.start(ctx, *name) })
+	}
+	return nil
+}
+
+// start starts a resumed session's thread from its starter message if the
+// thread does not exist.
+func (t *thread) start(ctx context.Context, name string) {
+	_, err := t.bot.dg.Channel(t.id, discordgo.WithContext(ctx))
+	var rest *discordgo.RESTError
+	if !errors.As(err, &rest) || rest.Message == nil || rest.Message.Code != discordgo.ErrCodeUnknownChannel {
+		return // there, or not known to be missing
+	}
+	_, err = t.bot.dg.MessageThreadStartComplex(t.parent, t.id,
+		&discordgo.ThreadStart{Name: name, AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
+	if err != nil {
+		t.bot.log.Error("starting the thread of a resumed session failed", "channel", t.parent, "message", t.id, "err", err)
+		return
+	}
+	t.bot.log.Info("started the thread of a session an earlier process recorded", "channel", t.parent, "thread", t.id)
 }
 
 // send posts a message in the thread, mentioning no one.

@@ -53,8 +53,9 @@ func buttonAction(actionID string) (core.Action, bool) {
 
 // interaction handles a button press: the action applies to the version the
 // button is under, in the thread of the message it is on. A presser who may
-// not use Easel there is told so alone, before anything else happens.
-func (b *Bot) interaction(ctx context.Context, cb slackapi.InteractionCallback) {
+// not use Easel there is told so alone, before anything else happens. key
+// is the inbox key of the press's delivery.
+func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.InteractionCallback) {
 	a, ok := pressed(cb)
 	if !ok {
 		return
@@ -73,7 +74,7 @@ func (b *Bot) interaction(ctx context.Context, cb slackapi.InteractionCallback) 
 	msg := core.Message{
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
 		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
-		Delivery: delivery(ctx),
+		Delivery: key,
 	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {

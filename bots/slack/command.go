@@ -12,8 +12,9 @@ import (
 
 // command handles the slash command: a root message "@user: prompt" in the
 // channel, and the session in its thread. Slack allows no slash commands in
-// threads, so every command starts a new session.
-func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
+// threads, so every command starts a new session. key is the inbox key of
+// the command's delivery.
+func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand) {
 	if cmd.Command != b.cfg.Command {
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return
@@ -44,11 +45,12 @@ func (b *Bot) command(ctx context.Context, cmd slackapi.SlashCommand) {
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
 		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: check.DM,
-		Delivery: delivery(ctx),
+		Delivery: key,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err == nil {
 		b.queued(q, msg)
+		b.inbox.Wake(msg.Thread) // replies that came first
 		return
 	}
 	// Nothing was queued (a limit was reached since the check): take the

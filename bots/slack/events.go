@@ -3,10 +3,12 @@ package slack
 import (
 	"context"
 	"fmt"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/core"
 )
 
@@ -30,7 +32,7 @@ func (p post) thread() string { return either(p.threadTS, p.ts) }
 // event returns the event id and the work of an Events API delivery, or a
 // nil job for the events Easel never acts on. It runs on the reader, before
 // the ack, so it does no I/O.
-func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context.Context), err error) {
+func (b *Bot) event(ev slackevents.EventsAPIEvent) (id string, job inbox.Job, err error) {
 	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
 	if !ok {
 		return "", nil, fmt.Errorf("unexpected Events API delivery %q", ev.Type)
@@ -42,7 +44,7 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context
 		}
 		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
 			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, files: e.Files, dm: isDM(e.Channel, "")}
-		return cb.EventID, func(ctx context.Context) { b.prompt(ctx, p) }, nil
+		return cb.EventID, b.promptJob(p), nil
 	case *slackevents.MessageEvent:
 		if !b.personal(e) {
 			return "", nil, nil
@@ -53,9 +55,9 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (key string, job func(context
 			p.files = e.Message.Files
 		}
 		if e.ChannelType == "im" {
-			return cb.EventID, func(ctx context.Context) { b.prompt(ctx, p) }, nil
+			return cb.EventID, b.promptJob(p), nil
 		}
-		return cb.EventID, func(ctx context.Context) { b.reply(ctx, p) }, nil
+		return cb.EventID, b.replyJob(p), nil
 	}
 	return "", nil, nil
 }
@@ -79,18 +81,81 @@ func (b *Bot) personal(e *slackevents.MessageEvent) bool {
 	return e.ThreadTimeStamp != "" && !mentions(e.Text, b.botUser)
 }
 
+// promptJob returns the work of a post that is a prompt.
+func (b *Bot) promptJob(p post) inbox.Job {
+	return func(ctx context.Context, key string) bool {
+		b.prompt(ctx, key, p)
+		return true
+	}
+}
+
+// replyJob returns the work of a reply in a channel thread (see reply).
+func (b *Bot) replyJob(p post) inbox.Job {
+	return func(ctx context.Context, key string) bool { return b.reply(ctx, key, p) }
+}
+
+// orphanWait is how long after a thread's root was posted a reply in the
+// thread may wait for the thread's session. Slack promises no order
+// between events and retries one it could not deliver after about a
+// minute and again after five, so the mention that starts a session can
+// arrive after replies to it; and the turn of a slash command is recorded
+// a moment after its root message is posted, or, after a crash, when the
+// next start replays the command.
+const orphanWait = 15 * time.Minute
+
 // reply handles a reply in a channel thread: a refinement when the thread
-// is a session, nothing otherwise.
-func (b *Bot) reply(ctx context.Context, p post) {
-	_, err := b.engine.Session(ctx, Platform, threadKey(p.channel, p.threadTS))
+// is a session. A reply in a thread that has no session yet, whose root was
+// posted less than orphanWait ago, waits for one: its delivery is parked,
+// unhandled, and taken up again as soon as a turn is recorded in the thread
+// (see prompt and command), or when the root is orphanWait old, when a
+// thread that still has no session is not Easel's business and the reply
+// is dropped. A restart meanwhile replays it and it waits again. Waiting
+// needs no call to Slack, and does not depend on what the root is: a
+// mention of Easel still on its way, or Easel's own root message whose
+// turn is being recorded. reply reports false when it parked the delivery.
+func (b *Bot) reply(ctx context.Context, key string, p post) bool {
+	thread := threadKey(p.channel, p.threadTS)
+	found, err := b.hasSession(ctx, thread)
 	switch {
-	case core.KindOf(err) == core.NotFound:
-		return
 	case err != nil:
 		b.log.Error("slack: find session", "channel", p.channel, "err", err)
-		return
+		return true
+	case found:
+		b.prompt(ctx, key, p)
+		return true
 	}
-	b.prompt(ctx, p)
+	now := time.Now()
+	until := tsTime(p.threadTS).Add(orphanWait)
+	if !now.Before(until) {
+		return true // an older thread without a session: not a session thread
+	}
+	if latest := now.Add(orphanWait); until.After(latest) { // a root from the future: a clock off
+		until = latest
+	}
+	unpark, ok := b.inbox.Park(thread, until, b.later(key, b.replyJob(p)))
+	if !ok {
+		b.log.Warn("slack: too many replies wait for their thread's session; ignoring one", "channel", p.channel, "thread", p.threadTS)
+		return true
+	}
+	// The session may have been recorded since the lookup, its wake gone.
+	if found, err := b.hasSession(ctx, thread); err == nil && found && unpark() {
+		b.prompt(ctx, key, p)
+		return true
+	}
+	b.log.Debug("slack: a reply waits for its thread's session", "channel", p.channel, "thread", p.threadTS, "key", key)
+	return false
+}
+
+// hasSession reports whether a thread has a session.
+func (b *Bot) hasSession(ctx context.Context, thread string) (bool, error) {
+	_, err := b.engine.Session(ctx, Platform, thread)
+	switch {
+	case err == nil:
+		return true, nil
+	case core.KindOf(err) == core.NotFound:
+		return false, nil
+	}
+	return false, err
 }
 
 // prompt hands a person's message to the engine as a prompt in its
@@ -99,7 +164,8 @@ func (b *Bot) reply(ctx context.Context, p post) {
 // Problems with the prompt, limits reached and a sender who may not use
 // Easel there are told to its author alone; problems with an attachment are
 // told in the thread.
-func (b *Bot) prompt(ctx context.Context, p post) {
+// key is the inbox key of the delivery that carried the post.
+func (b *Bot) prompt(ctx context.Context, key string, p post) {
 	// Everything that can refuse the prompt (access, flags, limits,
 	// requests in flight, quotas) is checked before any reaction, download
 	// or Slack lookup.
@@ -121,7 +187,7 @@ func (b *Bot) prompt(ctx context.Context, p post) {
 	msg := core.Message{
 		Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
 		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts, DM: p.dm,
-		Delivery: delivery(ctx),
+		Delivery: key,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
 	if err != nil {
@@ -130,4 +196,5 @@ func (b *Bot) prompt(ctx context.Context, p post) {
 		return
 	}
 	b.queued(q, msg)
+	b.inbox.Wake(msg.Thread) // replies that came first
 }

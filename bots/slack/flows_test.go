@@ -109,7 +109,7 @@ func TestMessagesEaselIgnores(t *testing.T) {
 	)
 	_, envs = h.fake.Post(slacktest.Post{Channel: "C3", User: bob, Text: "me!", ThreadTS: top})
 	h.deliver(envs...)
-	h.fake.WaitFor(t, "the reply's session lookup", func() bool { return h.engine.sessions.Load() == 1 })
+	h.fake.WaitFor(t, "the reply's session lookup", func() bool { return h.engine.sessions.Load() >= 1 })
 	if n := h.engine.handles.Load(); n != 0 {
 		t.Errorf("%d messages reached the engine, want none", n)
 	}

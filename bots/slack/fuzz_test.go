@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 )
 
@@ -142,7 +143,7 @@ func FuzzSignature(f *testing.F) {
 	// verified needs nothing of a bot but its secret: no engine, no event
 	// log and no Slack behind it, so every input runs the same code.
 	const secret = "fuzz-signing-secret"
-	b, err := New(Config{BotToken: "xoxb-fuzz", SigningSecret: secret, Mode: "http"}, struct{ Engine }{}, struct{ EventLog }{}, nil)
+	b, err := New(Config{BotToken: "xoxb-fuzz", SigningSecret: secret, Mode: "http"}, struct{ Engine }{}, struct{ inbox.Store }{}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
@@ -53,13 +54,13 @@ func (c *countingEngine) Session(ctx context.Context, platform, thread string) (
 
 // countingLog counts the deliveries recorded.
 type countingLog struct {
-	EventLog
+	inbox.Store
 	marks atomic.Int64
 }
 
 func (c *countingLog) Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (bool, error) {
 	c.marks.Add(1)
-	return c.EventLog.Receive(ctx, key, kind, payload, ttl)
+	return c.Store.Receive(ctx, key, kind, payload, ttl)
 }
 
 // harness runs a Bot against the Slack fake, the real engine and storage
@@ -82,9 +83,9 @@ type options struct {
 	engine   core.EngineConfig
 	partials int
 	gate     chan struct{}
-	// before runs on the store before the bot starts, as an earlier
-	// process might have left it.
-	before func(*storage.DB)
+	// before runs on the fake and the store before the bot starts, to
+	// leave them as an earlier process might have.
+	before func(*slacktest.Server, *storage.DB)
 	// store, if set, wraps the stores the engine is given.
 	store func(*storage.DB) *coretest.FailingStore
 	// bot changes the bot before it starts.
@@ -125,9 +126,9 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.db, h.engine, h.log = db, &countingEngine{Engine: engine}, &countingLog{EventLog: db}
+	h.db, h.engine, h.log = db, &countingEngine{Engine: engine}, &countingLog{Store: db}
 	if o.before != nil {
-		o.before(db)
+		o.before(fake, db)
 	}
 
 	cfg := Config{BotToken: fake.BotToken, AppToken: fake.AppToken, SigningSecret: fake.SigningSecret, APIURL: fake.APIURL()}

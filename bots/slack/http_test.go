@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 )
 
@@ -122,7 +123,7 @@ func forged() map[string]string {
 // its handler directly.
 func httpBot(t *testing.T) *Bot {
 	t.Helper()
-	b, err := New(Config{BotToken: "xoxb-test", SigningSecret: "test-secret", Mode: "http"}, struct{ Engine }{}, struct{ EventLog }{}, nil)
+	b, err := New(Config{BotToken: "xoxb-test", SigningSecret: "test-secret", Mode: "http"}, struct{ Engine }{}, struct{ inbox.Store }{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
+
+	"github.com/easel-bot/easel/bots/inbox"
 )
 
 // Kinds of delivery, as Socket Mode names them; http mode's are mapped to
@@ -20,12 +21,6 @@ const (
 	kindInteraction = "interactive"
 )
 
-// keyPrefix marks Slack's deliveries in the shared inbox.
-const keyPrefix = "slack:"
-
-// maxKey bounds the length of a delivery id kept as it is.
-const maxKey = 128
-
 // accept records a delivery in the inbox and queues its work, before Slack
 // is told it arrived. It reports false when the delivery could not be
 // recorded: then it must not be acknowledged, so that Slack delivers it
@@ -33,7 +28,7 @@ const maxKey = 128
 // recorded, and a duplicate (a retry of one already received, even by an
 // earlier process) is acknowledged and dropped.
 func (b *Bot) accept(ctx context.Context, kind string, payload json.RawMessage, retry int) bool {
-	key, job, err := b.decode(kind, payload)
+	id, job, err := b.decode(kind, payload)
 	switch {
 	case err != nil:
 		b.log.Warn("slack: delivery not understood; acknowledged and dropped", "kind", kind, "err", err)
@@ -41,13 +36,10 @@ func (b *Bot) accept(ctx context.Context, kind string, payload json.RawMessage, 
 	case job == nil:
 		return true
 	}
-	if len(key) > maxKey { // no real id is this long; keep it within bbolt's key limit
-		key = digest([]byte(key))
-	}
 	if retry > 0 {
-		b.log.Debug("slack: delivery retried", "key", key, "retry", retry)
+		b.log.Debug("slack: delivery retried", "id", id, "retry", retry)
 	}
-	first, err := b.events.Receive(ctx, keyPrefix+key, kind, payload, eventTTL)
+	key, first, err := b.inbox.Record(ctx, id, kind, payload)
 	if err != nil {
 		b.log.Error("slack: could not record a delivery; leaving it for Slack to retry", "key", key, "err", err)
 		return false
@@ -56,64 +48,62 @@ func (b *Bot) accept(ctx context.Context, kind string, payload json.RawMessage, 
 		b.log.Info("slack: duplicate delivery ignored", "key", key, "retry", retry)
 		return true
 	}
-	b.enqueue(b.handling(keyPrefix+key, job))
+	b.enqueue(func(ctx context.Context) { b.inbox.Handle(ctx, key, job) })
 	return true
 }
 
 // replay queues the work of the deliveries an earlier process acknowledged
-// but stopped before handling.
+// but stopped before handling, or set aside to wait.
 func (b *Bot) replay(ctx context.Context) error {
-	left, err := b.events.Unhandled(ctx)
+	left, err := b.inbox.Left(ctx)
 	if err != nil {
-		return fmt.Errorf("slack: read the deliveries left unhandled: %w", err)
+		return fmt.Errorf("slack: %w", err)
 	}
-	n := 0
 	for _, d := range left {
-		key, ok := strings.CutPrefix(d.Key, keyPrefix)
-		if !ok {
-			continue
-		}
 		_, job, err := b.decode(d.Kind, d.Payload)
 		if err != nil || job == nil {
-			b.log.Warn("slack: an unhandled delivery cannot be replayed; dropping it", "key", key, "err", err)
-			job = func(context.Context) {}
+			b.log.Warn("slack: an unhandled delivery cannot be replayed; dropping it", "key", d.Key, "err", err)
+			b.inbox.Done(ctx, d.Key)
+			continue
 		}
-		b.enqueue(b.handling(d.Key, job))
-		n++
+		b.enqueue(func(ctx context.Context) { b.inbox.Handle(ctx, d.Key, job) })
 	}
-	if n > 0 {
-		b.log.Info("slack: handling deliveries an earlier process received", "count", n)
+	if len(left) > 0 {
+		b.log.Info("slack: handling deliveries an earlier process received", "count", len(left))
 	}
 	return nil
 }
 
-// handling wraps job so that its delivery is marked handled when it returns,
-// and gives it the delivery's key (see delivery).
-func (b *Bot) handling(key string, job func(context.Context)) func(context.Context) {
-	return func(ctx context.Context) {
-		job(context.WithValue(ctx, deliveryKey{}, key))
-		if err := b.events.Handled(context.WithoutCancel(ctx), key); err != nil {
-			b.log.Warn("slack: could not mark a delivery handled; a restart may handle it again", "key", key, "err", err)
-		}
+// later returns a function that handles the delivery key with job, for a
+// delivery taken up again after it waited (see inbox.Inbox.Park).
+func (b *Bot) later(key string, job inbox.Job) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		b.inbox.Handle(ctx, key, job)
 	}
 }
 
-// decode turns a delivery into the key it is deduplicated under and the work
+// decode turns a delivery into the id it is deduplicated under and the work
 // it asks for; job is nil when Easel does nothing with it.
-func (b *Bot) decode(kind string, payload json.RawMessage) (key string, job func(context.Context), err error) {
+func (b *Bot) decode(kind string, payload json.RawMessage) (id string, job inbox.Job, err error) {
 	switch kind {
 	case kindEvent:
 		ev, err := slackevents.ParseEvent(payload, slackevents.OptionNoVerifyToken())
 		if err != nil {
 			return "", nil, fmt.Errorf("event: %w", err)
 		}
-		return b.event(ev)
+		id, job, err := b.event(ev)
+		return either(id, digest(payload)), job, err
 	case kindCommand:
 		var cmd slackapi.SlashCommand
 		if err := json.Unmarshal(payload, &cmd); err != nil {
 			return "", nil, fmt.Errorf("slash command: %w", err)
 		}
-		return either(cmd.TriggerID, digest(payload)), func(ctx context.Context) { b.command(ctx, cmd) }, nil
+		return either(cmd.TriggerID, digest(payload)), func(ctx context.Context, key string) bool {
+			b.command(ctx, key, cmd)
+			return true
+		}, nil
 	case kindInteraction:
 		var cb slackapi.InteractionCallback
 		if err := json.Unmarshal(payload, &cb); err != nil {
@@ -123,7 +113,10 @@ func (b *Bot) decode(kind string, payload json.RawMessage) (key string, job func
 		if !ok {
 			return "", nil, nil
 		}
-		return either(cb.TriggerID, cb.User.ID+"@"+a.ActionTs), func(ctx context.Context) { b.interaction(ctx, cb) }, nil
+		return either(cb.TriggerID, cb.User.ID+"@"+a.ActionTs), func(ctx context.Context, key string) bool {
+			b.interaction(ctx, key, cb)
+			return true
+		}, nil
 	}
 	return "", nil, nil
 }
@@ -132,15 +125,4 @@ func (b *Bot) decode(kind string, payload json.RawMessage) (key string, job func
 func digest(payload []byte) string {
 	sum := sha256.Sum256(payload)
 	return hex.EncodeToString(sum[:12])
-}
-
-// deliveryKey is the context key of the delivery a job handles.
-type deliveryKey struct{}
-
-// delivery returns the inbox key of the delivery ctx's job handles, for
-// core.Message.Delivery: the turn it records marks the delivery handled in
-// the same commit, so no restart can handle it twice.
-func delivery(ctx context.Context) string {
-	key, _ := ctx.Value(deliveryKey{}).(string)
-	return key
 }

@@ -15,8 +15,8 @@ import (
 func TestDeliveryLeftByACrashIsHandledOnce(t *testing.T) {
 	var env slacktest.Envelope
 	var trigger string
-	h := newHarness(t, options{before: func(db *storage.DB) {
-		env = slacktest.NewServer(t).SlashCommand(ana, "C1", "a fox left behind")
+	h := newHarness(t, options{before: func(fake *slacktest.Server, db *storage.DB) {
+		env = fake.SlashCommand(ana, "C1", "a fox left behind")
 		var cmd struct {
 			TriggerID string `json:"trigger_id"`
 		}
@@ -24,7 +24,7 @@ func TestDeliveryLeftByACrashIsHandledOnce(t *testing.T) {
 			t.Fatalf("slash command payload without trigger_id: %s", env.Payload)
 		}
 		trigger = cmd.TriggerID
-		if _, err := db.Receive(context.Background(), keyPrefix+trigger, env.Type, env.Payload, eventTTL); err != nil {
+		if _, err := db.Receive(context.Background(), Platform+":"+trigger, env.Type, env.Payload, eventTTL); err != nil {
 			t.Fatal(err)
 		}
 	}})

@@ -48,6 +48,9 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 //	go test -race -run TestAckLatencyUnderLoad -v ./bots/slack/
 func TestAckLatencyUnderLoad(t *testing.T) {
 	h := newHarness(t, options{engine: core.EngineConfig{MaxConcurrent: 8}})
+	// Making and posting 200 images takes 15–20 s under the race detector
+	// alone, longer beside the other packages' tests; only the acks are timed.
+	h.fake.WaitTimeout = 2 * time.Minute
 	start := time.Now()
 	lat := burst(h, 200)
 	slices.Sort(lat)
@@ -66,6 +69,7 @@ func TestAckLatencyUnderLoad(t *testing.T) {
 //	go test -run '^$' -bench Ack200 -benchtime 5x ./bots/slack/
 func BenchmarkAck200(b *testing.B) {
 	h := newHarness(b, options{engine: core.EngineConfig{MaxConcurrent: 8}})
+	h.fake.WaitTimeout = 2 * time.Minute
 	var all []time.Duration
 	done := 0
 	for b.Loop() {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/bots/inbox"
 )
 
 // TestRejectLogIsBounded drives a rejectLog through two runs of refusals
@@ -64,7 +66,7 @@ func TestRejectLogIsBounded(t *testing.T) {
 // http-mode handler: one line is logged.
 func TestUnsignedFloodLogsOneLine(t *testing.T) {
 	var out syncBuffer
-	b, err := New(Config{BotToken: "xoxb-test", SigningSecret: "test-secret", Mode: "http"}, struct{ Engine }{}, struct{ EventLog }{},
+	b, err := New(Config{BotToken: "xoxb-test", SigningSecret: "test-secret", Mode: "http"}, struct{ Engine }{}, struct{ inbox.Store }{},
 		slog.New(slog.NewTextHandler(&out, nil)))
 	if err != nil {
 		t.Fatal(err)

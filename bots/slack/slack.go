@@ -23,6 +23,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/imagecheck"
 )
@@ -60,20 +61,6 @@ type Engine interface {
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
 }
 
-// EventLog is the durable inbox of deliveries: each is recorded before it is
-// acknowledged, so a retried or redelivered one starts no second job and one
-// acknowledged just before a crash is handled on the next start.
-// *storage.DB implements it.
-type EventLog interface {
-	// Receive records a delivery under key and reports whether this is its
-	// first delivery within ttl; false means a duplicate.
-	Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (first bool, err error)
-	// Handled forgets the payload of key once its work is handed over.
-	Handled(ctx context.Context, key string) error
-	// Unhandled returns the deliveries received but not handled.
-	Unhandled(ctx context.Context) ([]core.Delivery, error)
-}
-
 // Config configures a Bot. Only the secrets for the chosen mode are needed.
 type Config struct {
 	BotToken      string // SLACK_BOT_TOKEN (xoxb-…), always needed
@@ -107,7 +94,7 @@ type Bot struct {
 	cfg    Config
 	api    *slackapi.Client // the Web API, and Socket Mode
 	engine Engine
-	events EventLog
+	inbox  *inbox.Inbox // deliveries, recorded before they are acknowledged
 	log    *slog.Logger
 	apiURL *url.URL
 	files  *imagecheck.Fetcher // downloads attachments, from Slack's hosts only
@@ -134,10 +121,10 @@ type Bot struct {
 const maxAccepting = 256
 
 // New returns a Bot for cfg that hands messages to engine and records
-// deliveries in events. It checks cfg but makes no network call.
-func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, error) {
-	if engine == nil || events == nil {
-		return nil, errors.New("slack: New needs an engine and an event log")
+// deliveries in store's inbox. It checks cfg but makes no network call.
+func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, error) {
+	if engine == nil || store == nil {
+		return nil, errors.New("slack: New needs an engine and a store")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -172,7 +159,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	}
 	api := slackapi.New(cfg.BotToken, opts...)
 	b := &Bot{
-		cfg: cfg, api: api, engine: engine, events: events, log: log, apiURL: apiURL,
+		cfg: cfg, api: api, engine: engine, inbox: inbox.New(store, Platform, eventTTL, log), log: log, apiURL: apiURL,
 		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
@@ -225,6 +212,9 @@ func (b *Bot) run(ctx context.Context, ln net.Listener) error {
 	}
 	b.startWorkers(ctx)
 	defer b.stopWorkers()
+	// Deliveries still waiting for their turn when Run returns (see reply)
+	// stay in the inbox for the next start.
+	defer b.inbox.Close()
 	if err := b.replay(ctx); err != nil {
 		return err
 	}

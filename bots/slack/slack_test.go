@@ -11,6 +11,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/core"
 )
 
@@ -22,7 +23,7 @@ func (nopEngine) Handle(context.Context, core.Thread, core.Message) (core.Queued
 }
 func (nopEngine) Session(context.Context, string, string) (*core.Session, error) { return nil, nil }
 
-type nopLog struct{ EventLog } // never called
+type nopLog struct{ inbox.Store } // never called
 
 func TestNewChecksConfig(t *testing.T) {
 	for _, c := range []struct {

@@ -2,7 +2,9 @@ package slack
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack/slackutilsx"
 
@@ -17,6 +19,21 @@ func threadKey(channel, rootTS string) string { return channel + "/" + rootTS }
 func splitKey(key string) (channel, rootTS string, ok bool) {
 	channel, rootTS, ok = strings.Cut(key, "/")
 	return channel, rootTS, ok && channel != "" && rootTS != ""
+}
+
+// tsTime returns the time a Slack timestamp ("seconds.micros") names, or
+// the zero time for one that is not a timestamp.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || len(frac) > 6 {
+		return time.Time{}
+	}
+	us, err := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(s, us*1000)
 }
 
 // mentions reports whether Slack-formatted text mentions user.

@@ -368,7 +368,7 @@ func (c *crasher) check(sent []sentDelivery) {
 		*crashRounds, c.kills, c.stepKills, len(sent), len(c.srv.Redeliveries()), lost, slacktest.MaxRetries,
 		len(sessions), turns, done, failed, images,
 		strings.Count(logs, "duplicate delivery ignored"), strings.Count(logs, "handling deliveries an earlier process received"),
-		strings.Count(logs, "posting the result of a turn an earlier process ended"))
+		strings.Count(logs, "posting the rest of an ended turn's result"))
 }
 
 // logsOf returns the log lines that mention session id.

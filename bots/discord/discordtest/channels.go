@@ -16,6 +16,7 @@ func (s *Server) channelRoutes(mux *http.ServeMux) {
 	s.handle(mux, "GET /gateway/bot", true, s.getGatewayBot)
 	s.handle(mux, "GET /users/@me", true, func(*Call) result { return ok(http.StatusOK, wireUser(s.Bot)) })
 	s.handle(mux, "GET /guilds/{guild_id}", true, s.getGuild)
+	s.handle(mux, "GET /guilds/{guild_id}/members/{user_id}", true, s.getMember)
 	s.handle(mux, "GET /channels/{channel_id}", true, s.getChannel)
 	s.handle(mux, "GET /channels/{channel_id}/messages", true, s.listMessages)
 	s.handle(mux, "POST /channels/{channel_id}/messages", true, s.createMessage)
@@ -48,6 +49,21 @@ func (s *Server) getGuild(c *Call) result {
 		return fail(errorf(http.StatusNotFound, 10004, "Unknown Guild"))
 	}
 	return ok(http.StatusOK, s.wireGuild(g))
+}
+
+// getMember is GET /guilds/{guild_id}/members/{user_id}: every user of the
+// fake is a member of every guild.
+func (s *Server) getMember(c *Call) result {
+	if s.guilds[c.Params["guild_id"]] == nil {
+		return fail(errorf(http.StatusNotFound, 10004, "Unknown Guild"))
+	}
+	u, found := s.users[c.Params["user_id"]]
+	if !found {
+		return fail(errorf(http.StatusNotFound, 10007, "Unknown Member"))
+	}
+	m := wireMember(u)
+	delete(m, "permissions") // only interactions carry them
+	return ok(http.StatusOK, m)
 }
 
 // wireGuild returns g as the guild object of GUILD_CREATE; s.mu must be held.

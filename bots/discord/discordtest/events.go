@@ -3,6 +3,7 @@ package discordtest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -28,6 +29,9 @@ type Draft struct {
 	Unresolved bool
 	// Attachments are files made with Upload.
 	Attachments []Attachment
+	// Ago backdates the message: its id and timestamp say it was posted
+	// that long ago.
+	Ago time.Duration
 }
 
 // Post makes d.From post a message and dispatches its MESSAGE_CREATE (with
@@ -40,7 +44,11 @@ func (s *Server) Post(d Draft) Message {
 		s.mu.Unlock()
 		panic(fmt.Sprintf("discordtest: Post to unknown channel %q", d.Channel))
 	}
-	m := &Message{ID: s.newID(), ChannelID: ch.ID, GuildID: ch.GuildID, Author: d.From, Type: TypeDefault,
+	id := s.newID()
+	if d.Ago > 0 {
+		id = s.idAt(time.Now().Add(-d.Ago))
+	}
+	m := &Message{ID: id, ChannelID: ch.ID, GuildID: ch.GuildID, Author: d.From, Type: TypeDefault,
 		Content: d.Content, Attachments: slices.Clone(d.Attachments)}
 	if d.Mention {
 		m.Content = "<@" + s.Bot.ID + "> " + d.Content
@@ -53,6 +61,9 @@ func (s *Server) Post(d Draft) Message {
 		}
 	}
 	s.add(m)
+	if d.Ago > 0 {
+		m.CreatedAt = m.CreatedAt.Add(-d.Ago)
+	}
 	events := s.messageEvent(m)
 	snap := m.snapshot()
 	s.notify()
@@ -93,6 +104,19 @@ func (s *Server) Redeliver(m Message) {
 	for _, e := range events {
 		s.gw.dispatch(e)
 	}
+}
+
+// MessagePayload returns the MESSAGE_CREATE data of an existing message,
+// as the gateway dispatches it to a bot with the Message Content intent.
+func (s *Server) MessagePayload(id string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.messages[id]
+	if m == nil {
+		return nil
+	}
+	data, _ := json.Marshal(s.wire(m, true))
+	return data
 }
 
 // Delete deletes a message as a moderator would.
@@ -223,6 +247,19 @@ func (s *Server) interactionEvent(i *Interaction) event {
 		s.notify()
 		s.mu.Unlock()
 	}}
+}
+
+// InteractionPayload returns the INTERACTION_CREATE data of an
+// interaction sent by Command or Click.
+func (s *Server) InteractionPayload(id string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.interactions[id]
+	if i == nil {
+		return nil
+	}
+	data, _ := json.Marshal(i.payload)
+	return data
 }
 
 // RedeliverInteraction dispatches an interaction's INTERACTION_CREATE

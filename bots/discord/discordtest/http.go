@@ -98,6 +98,12 @@ func (s *Server) handle(mux *http.ServeMux, route string, botAuth bool, h handle
 			c.Params[n[1]] = r.PathValue(n[1])
 		}
 		res := s.serve(r, &c, botAuth, h)
+		s.mu.Lock()
+		after := s.after
+		s.mu.Unlock()
+		if after != nil {
+			after(c)
+		}
 		s.respond(w, &c, res)
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush() // the client has its answer before the gateway hears of it

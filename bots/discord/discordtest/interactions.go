@@ -104,7 +104,7 @@ func (s *Server) interactionRoutes(mux *http.ServeMux) {
 func (s *Server) callback(c *Call) result {
 	i := s.interactions[c.Params["interaction_id"]]
 	switch {
-	case i == nil || i.Token != c.Params["interaction_token"]:
+	case i == nil || i.Token != c.Params["interaction_token"] || s.expired:
 		return fail(errorf(http.StatusNotFound, 10062, "Unknown interaction"))
 	case i.AckType != 0:
 		return fail(errorf(http.StatusBadRequest, 40060, "Interaction has already been acknowledged."))

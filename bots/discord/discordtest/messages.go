@@ -176,7 +176,10 @@ func wireAttachment(a Attachment) map[string]any {
 
 // wireChannel returns c as Discord's channel object; s.mu must be held.
 func (s *Server) wireChannel(c *Channel) map[string]any {
-	w := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name, "flags": 0}
+	w := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name, "flags": 0, "last_message_id": nil}
+	if last := s.lastMessage(c.ID); last != "" {
+		w["last_message_id"] = last
+	}
 	if c.GuildID != "" {
 		w["guild_id"] = c.GuildID
 	}

@@ -74,6 +74,7 @@ type Server struct {
 	mu           sync.Mutex
 	changed      chan struct{} // closed and replaced on every change
 	lastID       uint64
+	seq          uint64 // low bits of backdated ids
 	users        map[string]User
 	guilds       map[string]*guild
 	channels     map[string]*Channel
@@ -86,6 +87,7 @@ type Server struct {
 	limits       []rateLimit
 	files        map[string]*Attachment // CDN path → attachment
 	expired      bool                   // interaction tokens no longer valid
+	after        func(Call)             // see AfterCall
 }
 
 // guild is a guild and its boost level, which sets its upload limit.
@@ -122,7 +124,6 @@ func NewServer(t testing.TB) *Server {
 	s := &Server{
 		Token:        "fake-bot-token",
 		changed:      make(chan struct{}),
-		lastID:       1_200_000_000_000_000_000,
 		users:        map[string]User{},
 		guilds:       map[string]*guild{},
 		channels:     map[string]*Channel{},
@@ -285,7 +286,8 @@ func (s *Server) GetInteraction(id string) Interaction {
 
 // ExpireTokens makes every interaction token issued so far invalid, as
 // Discord does 15 minutes after the interaction: webhook calls with them
-// get 401 "Invalid Webhook Token".
+// get 401 "Invalid Webhook Token", and callbacks 404 "Unknown
+// interaction".
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -299,6 +301,16 @@ func (s *Server) RateLimit(route string, retryAfter time.Duration, global bool) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limits = append(s.limits, rateLimit{route: route, retryAfter: retryAfter, global: global})
+}
+
+// AfterCall makes fn run after the fake has acted on each REST call, and
+// before it answers, outside its lock: a test can kill the bot there, say
+// once an interaction is acknowledged but before the bot has heard so.
+// nil removes it.
+func (s *Server) AfterCall(fn func(Call)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.after = fn
 }
 
 // Wait waits until cond returns true, checking it after every change to the
@@ -336,11 +348,37 @@ func (s *Server) notify() {
 	s.changed = make(chan struct{})
 }
 
-// newID returns a fresh snowflake; s.mu must be held. Messages and channels
-// share the sequence, so a thread started from a message can take its id.
+// discordEpoch is the first millisecond of 2015, where snowflake time
+// starts.
+const discordEpoch = 1420070400000
+
+// newID returns a fresh snowflake, whose top bits are the time now as on
+// Discord, and which is greater than every id before it; s.mu must be
+// held. Messages and channels share the sequence, so a thread started from
+// a message can take its id.
 func (s *Server) newID() string {
-	s.lastID++
+	id := uint64(time.Now().UnixMilli()-discordEpoch) << 22
+	s.lastID = max(id, s.lastID+1)
 	return strconv.FormatUint(s.lastID, 10)
+}
+
+// idAt returns a fresh snowflake of time t, which may be in the past; s.mu
+// must be held.
+func (s *Server) idAt(t time.Time) string {
+	s.seq = (s.seq + 1) % (1 << 22)
+	return strconv.FormatUint(uint64(t.UnixMilli()-discordEpoch)<<22|s.seq, 10)
+}
+
+// lastMessage returns the id of the newest message of a channel, or "";
+// s.mu must be held.
+func (s *Server) lastMessage(channelID string) string {
+	last := ""
+	for _, m := range s.messages {
+		if m.ChannelID == channelID && !m.Ephemeral() && (last == "" || cmpID(m.ID, last) > 0) {
+			last = m.ID
+		}
+	}
+	return last
 }
 
 // cmpID orders snowflakes numerically.

@@ -58,6 +58,8 @@ type Server struct {
 	// PingInterval is how often the Socket Mode connection is pinged;
 	// slack-go reconnects when no ping comes for 30 s.
 	PingInterval time.Duration
+	// WaitTimeout bounds WaitFor. Default 20 s.
+	WaitTimeout time.Duration
 
 	srv *httptest.Server
 
@@ -256,7 +258,11 @@ func (s *Server) Uploads() []Upload {
 // fails the test after 20 seconds (a hang guard, not a speed assertion).
 func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
+	timeout := s.WaitTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
