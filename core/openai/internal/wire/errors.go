@@ -305,7 +305,10 @@ func (g Classifier) classifyStream(se *StreamError) failure {
 // such as an unreadable input image.
 func isModeration(typ, code, message string) bool {
 	switch code {
-	case "moderation_blocked", "content_policy_violation":
+	case "moderation_blocked", "content_policy_violation",
+		// The Responses API's: a response failed on an input image or a
+		// policy, or stopped by its content filter.
+		"image_content_policy_violation", "bio_policy", "content_filter":
 		return true
 	}
 	if typ == "moderation_blocked" {
