@@ -169,11 +169,16 @@ func WriteTurns(w io.Writer, s *Session) error {
 		if t.Attempts > 1 {
 			line += fmt.Sprintf(" · %d attempts", t.Attempts)
 		}
-		if u := t.Usage; u != (Usage{}) {
-			line += fmt.Sprintf(" · tokens in %d text + %d image, out %d", u.InputTextTokens, u.InputImageTokens, u.OutputTokens)
-			if u.ConversationInputTokens != 0 || u.ConversationOutputTokens != 0 {
-				line += fmt.Sprintf("; conversation model in %d, out %d", u.ConversationInputTokens, u.ConversationOutputTokens)
-			}
+		u := t.Usage
+		var tokens []string
+		if u.InputTextTokens != 0 || u.InputImageTokens != 0 || u.OutputTokens != 0 {
+			tokens = append(tokens, fmt.Sprintf("tokens in %d text + %d image, out %d", u.InputTextTokens, u.InputImageTokens, u.OutputTokens))
+		}
+		if u.ConversationInputTokens != 0 || u.ConversationOutputTokens != 0 {
+			tokens = append(tokens, fmt.Sprintf("conversation model in %d, out %d", u.ConversationInputTokens, u.ConversationOutputTokens))
+		}
+		if len(tokens) > 0 {
+			line += " · " + strings.Join(tokens, "; ")
 		}
 		if t.Kind == KindAnswer {
 			line += " · " + FormatCost(t.CostUSD)

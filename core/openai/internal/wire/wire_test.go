@@ -155,6 +155,9 @@ func TestIsModeration(t *testing.T) {
 		{"image_generation_user_error", "", "Invalid 'safety_identifier': string too long.", false},
 		{"invalid_request_error", "", "Your request was rejected by the safety system.", false}, // not a user_error: just invalid
 		{"server_error", "", "", false},
+		{"response.failed", "image_content_policy_violation", "", true},
+		{"response.incomplete", "content_filter", "", true},
+		{"response.failed", "server_error", "", false},
 	} {
 		if got := isModeration(tc.typ, tc.code, tc.msg); got != tc.want {
 			t.Errorf("isModeration(%q, %q, %q) = %v", tc.typ, tc.code, tc.msg, got)
