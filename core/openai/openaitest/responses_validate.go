@@ -121,7 +121,10 @@ func parseResponse(body []byte) (respParams, *reqError) {
 // parts (images as base64 data URLs).
 func (p *respParams) parseInput(val json.RawMessage) *reqError {
 	var text string
-	if json.Unmarshal(val, &text) == nil {
+	if isString(val) {
+		if json.Unmarshal(val, &text) != nil {
+			return invalid("input", "invalid_type", "Invalid 'input': not a valid JSON string.")
+		}
 		p.messages = append(p.messages, Message{Role: "user", Text: text})
 		return nil
 	}
@@ -147,7 +150,10 @@ func (p *respParams) parseInput(val json.RawMessage) *reqError {
 		if !ok {
 			return invalid(at+".content", "missing_required_parameter", "Missing required parameter: '%s.content'.", at)
 		}
-		if json.Unmarshal(content, &text) == nil {
+		if isString(content) {
+			if json.Unmarshal(content, &text) != nil {
+				return invalid(at+".content", "invalid_type", "Invalid '%s.content': not a valid JSON string.", at)
+			}
 			m.Text = text
 			p.messages = append(p.messages, m)
 			continue
@@ -352,6 +358,13 @@ func (p *respParams) checkTool(models []string) *reqError {
 // conversation.
 func isImageModel(model string) bool {
 	return strings.HasPrefix(model, "gpt-image") || strings.HasPrefix(model, "dall-e") || strings.HasPrefix(model, "chatgpt-image")
+}
+
+// isString reports whether raw is a JSON string (by its first byte: a
+// trial decoding would read a large image twice).
+func isString(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '"'
 }
 
 // str returns a JSON string's value, "" for anything else.

@@ -63,23 +63,24 @@ var _ core.CostEstimator = (*Generator)(nil)
 // EstimateCost returns about what req will cost in US dollars, without
 // calling OpenAI: for each image asked for, one request of the
 // conversation model, which reads the instructions, the thread's text and
-// its images again (every image made on the way, the image being refined
-// and the attachments), and one image, estimated as the Images API
+// its images again (every image made on the way, of which the image being
+// refined is the last, and the attachments), and one image, estimated as the Images API
 // provider does (auto quality as high, auto size as 1536x1024). A model
 // missing from the price table costs 0.
 func (g *Generator) EstimateCost(req core.GenerateRequest) float64 {
 	model := g.modelFor(req)
 	chars := utf8.RuneCountInString(instructions + fallbackNote + message(req))
-	images := int64(len(req.Inputs))
-	if req.Base != nil {
-		images++
-	}
+	var made int64 // each prompt answered with an image left one in the conversation
 	for _, ex := range req.Conversation {
 		chars += utf8.RuneCountInString(ex.Prompt + ex.Answer)
 		if ex.Answer == "" {
-			images++ // each prompt answered with an image left one in the conversation
+			made++
 		}
 	}
+	if req.Base != nil {
+		made = max(made, 1) // the image being refined is the last made, or sent alone
+	}
+	images := made + int64(len(req.Inputs))
 	one := req
 	one.N = 1
 	u := gptimage.EstimateUsage(one, model, message(req))

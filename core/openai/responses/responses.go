@@ -485,11 +485,18 @@ func textMessage(role responses.EasyInputMessageRole, text string) responses.Res
 	}}
 }
 
-// imagePart returns im as an input image: a base64 data URL.
+// imagePart returns im as an input image: a base64 data URL, built in one
+// allocation (an image of a few MB would otherwise be copied three times).
 func imagePart(im core.Image) responses.ResponseInputContentUnionParam {
-	url := "data:" + gptimage.ImageMIME(im) + ";base64," + base64.StdEncoding.EncodeToString(im.Data)
+	prefix := "data:" + gptimage.ImageMIME(im) + ";base64,"
+	var url strings.Builder
+	url.Grow(len(prefix) + base64.StdEncoding.EncodedLen(len(im.Data)))
+	url.WriteString(prefix)
+	enc := base64.NewEncoder(base64.StdEncoding, &url)
+	_, _ = enc.Write(im.Data) // a strings.Builder does not fail
+	_ = enc.Close()
 	return responses.ResponseInputContentUnionParam{OfInputImage: &responses.ResponseInputImageParam{
 		Detail:   responses.ResponseInputImageDetailAuto,
-		ImageURL: oai.String(url),
+		ImageURL: oai.String(url.String()),
 	}}
 }
