@@ -206,3 +206,49 @@ func TestTreeShowsAnswers(t *testing.T) {
 		t.Errorf("caption %q does not show the revised prompt", c)
 	}
 }
+
+// TestAnswersPostedAfterACrash: answers in words left unposted by an
+// earlier process are posted on the next start, once: the words beside an
+// image (already in the thread, so not again) before the image, and an
+// answer on its own.
+func TestAnswersPostedAfterACrash(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	ctx := context.Background()
+	ref, err := h.images.Put(ctx, core.Image{Data: testPNG(300), MIME: "image/png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := &core.Session{ID: "talked", Platform: "test", Thread: "t", CreatedBy: ana}
+	if err := h.db.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.db.UpdateSession(ctx, sess.ID, func(s *core.Session) error {
+		s.Versions = []core.Version{{N: 1, Turn: 1, Image: ref, ResponseID: "r1"}}
+		s.Head = 1
+		s.Turns = []core.Turn{
+			{ID: 1, Kind: core.KindGenerate, Action: core.ActionPrompt, User: ana, Prompt: "a sign", Status: core.StatusDone,
+				Outputs: []int{1}, Answer: "Here it is.", Posting: true},
+			{ID: 2, Kind: core.KindAnswer, Action: core.ActionPrompt, User: ana, Prompt: "what does it say?", Base: 1, Status: core.StatusDone,
+				Answer: "OPEN", ResponseID: "r2", Posting: true},
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := &resender{Thread: coretest.NewThread(), shown: []string{"💬 Here it is."}}
+	if _, err := h.engine.Resume(ctx, func(*core.Session) (core.Thread, bool) { return th, true }); err != nil {
+		t.Fatal(err)
+	}
+	th.WaitTurns(t, 2)
+	th.Lock()
+	replies, posts := slices.Clone(th.Replies), len(th.Posts)
+	th.Unlock()
+	if want := []string{"💬 OPEN"}; !slices.Equal(replies, want) || posts != 1 {
+		t.Errorf("replies %q and %d images; want %q and v1", replies, posts, want)
+	}
+	s := h.session(sess.ID)
+	if t1, t2 := s.Turn(1), s.Turn(2); t1.Posting || t2.Posting || !slices.Equal(t1.Posted, []int{0, 1}) {
+		t.Errorf("turn 1 posting %v posted %v, turn 2 posting %v", t1.Posting, t1.Posted, t2.Posting)
+	}
+}
