@@ -115,3 +115,18 @@ func repeat(f openaitest.Fault, n int) []openaitest.Fault {
 	}
 	return fs
 }
+
+// TestLaterImageFails: asked for two images, the second request refused,
+// Generate returns the first image rather than losing what was paid for.
+func TestLaterImageFails(t *testing.T) {
+	srv, g, _ := newTestGenerator(t, nil)
+	srv.OnArrive = func(n int) {
+		if n == 2 {
+			srv.Fail(openaitest.InsufficientQuota())
+		}
+	}
+	res, err := g.Generate(context.Background(), core.GenerateRequest{Kind: core.KindVariations, Prompt: "a fox", N: 2})
+	if err != nil || len(res.Images) != 1 || res.Attempts != 2 || len(res.Details) != 1 {
+		t.Errorf("error %v, %d images after %d attempts; want the first image", err, len(res.Images), res.Attempts)
+	}
+}
