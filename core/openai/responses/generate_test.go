@@ -245,6 +245,11 @@ func TestFlagsMapToTheTool(t *testing.T) {
 	if r.Quality != "high" || r.Size != "2048x2048" || !strings.HasPrefix(r.Prompt, "Re-render this exact image") || r.InputFidelity != "" {
 		t.Errorf("high quality: quality %q size %q prompt %q fidelity %q", r.Quality, r.Size, r.Prompt, r.InputFidelity)
 	}
+	// Regenerating a high-quality version: its turn had no prompt.
+	generate(t, g, core.GenerateRequest{Kind: core.KindRegenerate, Flags: core.Flags{Quality: "high", Size: "2048x2048"}, Base: &base, PreviousResponseID: reqs[0].ResponseID, N: 1})
+	if r := srv.LastRequest(t); !strings.HasPrefix(r.Prompt, "Re-render this exact image") {
+		t.Errorf("regenerating a high-quality version sent %q", r.Prompt)
+	}
 }
 
 // TestCheckRequest refuses what the image tool cannot do before anything

@@ -259,10 +259,11 @@ func (g *Generator) resolve(req core.GenerateRequest) (*call, error) {
 }
 
 // message returns the user's message for req: the prompt (for high quality,
+// and for regenerating a high-quality version, whose turn had no prompt,
 // the instruction to re-render), with things to avoid.
 func message(req core.GenerateRequest) string {
 	text := req.Prompt
-	if req.Kind == core.KindHighQuality {
+	if req.Kind == core.KindHighQuality || (strings.TrimSpace(text) == "" && req.Base != nil) {
 		text = "Re-render this exact image at higher quality and resolution. Keep the composition, subjects, colours and any text identical."
 	}
 	if req.Flags.Avoid != "" {
