@@ -11,7 +11,8 @@ package core
 
 // continuation returns where a turn that starts from version base (0: no
 // image yet) continues the provider's conversation, as it stood before turn
-// before: the stored state to continue from (Turn.ResponseID of the latest
+// before (0: a turn not recorded yet, after all of them): the stored state
+// to continue from (Turn.ResponseID of the latest
 // answer given about base, else base's Version.ResponseID; "" for none) and
 // the thread's text that led there (see GenerateRequest.Conversation).
 //
@@ -19,6 +20,9 @@ package core
 // version, and between them the answers in words given about each version
 // before its child in the lineage was asked for, in order.
 func (s *Session) continuation(base, before int) (string, []Exchange) {
+	if before <= 0 {
+		before = len(s.Turns) + 1
+	}
 	var conv []Exchange
 	line := s.Lineage(base)
 	prev := ""

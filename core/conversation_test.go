@@ -252,3 +252,41 @@ func TestAnswersPostedAfterACrash(t *testing.T) {
 		t.Errorf("turn 1 posting %v posted %v, turn 2 posting %v", t1.Posting, t1.Posted, t2.Posting)
 	}
 }
+
+// TestQuotaEstimateSeesTheConversation: the cost a turn is estimated at
+// when it arrives, before it is recorded, counts the answers given since the
+// image it refines.
+func TestQuotaEstimateSeesTheConversation(t *testing.T) {
+	h := &harness{t: t, dir: t.TempDir(), gen: &coretest.Generator{}, logs: &bytes.Buffer{}}
+	g := &estimatingTalker{}
+	h.openWith(core.EngineConfig{Quotas: core.Quotas{SpendPerWorkspaceMonthUSD: 100}}, g)
+	t.Cleanup(h.close)
+	th := coretest.NewThread()
+	h.send(th, msg("q", "a shop sign"))
+	th.WaitTurns(t, 1)
+	h.send(th, msg("q", "what does it say?"))
+	th.WaitTurns(t, 2)
+	g.mu.Lock()
+	g.estimated = nil
+	g.mu.Unlock()
+	h.send(th, msg("q", "make it red"))
+	th.WaitTurns(t, 3)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.estimated) == 0 || g.estimated[0].PreviousResponseID != "r2" || len(g.estimated[0].Conversation) != 2 {
+		t.Errorf("estimated %+v; want the request continuing the answer, with the thread", g.estimated)
+	}
+}
+
+// estimatingTalker is a talker that records the requests it estimates.
+type estimatingTalker struct {
+	talker
+	estimated []core.GenerateRequest
+}
+
+func (g *estimatingTalker) EstimateCost(req core.GenerateRequest) float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.estimated = append(g.estimated, req)
+	return 0.01
+}
