@@ -17,6 +17,7 @@ import (
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/imagecheck"
 	"github.com/easel-bot/easel/core/openai"
+	"github.com/easel-bot/easel/core/openai/responses"
 	"github.com/easel-bot/easel/internal/regfile"
 	"github.com/easel-bot/easel/storage"
 )
@@ -85,8 +86,8 @@ type Images struct {
 
 // Provider chooses the image provider used when a prompt names none.
 type Provider struct {
-	// Default is "openai", "preview", or "" to choose automatically: see
-	// Config.ProviderName.
+	// Default is "openai", "openai-responses", "preview", or "" to choose
+	// automatically: see Config.ProviderName.
 	Default string `toml:"default"`
 	// Timeout bounds one whole turn, retries included.
 	Timeout Duration `toml:"timeout"`
@@ -153,14 +154,23 @@ type Quota struct {
 	AdminsExempt bool `toml:"admins_exempt"`
 }
 
-// OpenAI configures the OpenAI Images API provider. Its key is
+// OpenAI configures the OpenAI providers: "openai" (the Images API) and
+// "openai-responses" (the Responses API's image_generation tool), which
+// share every key but ResponsesModel and Store. Their key is
 // Secrets.OpenAIKey.
 type OpenAI struct {
 	// BaseURL is the API root, such as "https://api.openai.com/v1".
 	// OPENAI_BASE_URL overrides it.
 	BaseURL string `toml:"base_url"`
-	// Model is the model used when a prompt names none.
+	// Model is the image model used when a prompt names none.
 	Model string `toml:"model"`
+	// ResponsesModel is openai-responses' conversation model: the GPT model
+	// that reads the thread, answers in words or calls the image model.
+	ResponsesModel string `toml:"responses_model"`
+	// Store keeps openai-responses' answers on OpenAI's side, so each turn
+	// sends only its new message; off, each turn resends the thread's text
+	// and the image being refined.
+	Store bool `toml:"store"`
 	// Timeout bounds one HTTP attempt.
 	Timeout Duration `toml:"timeout"`
 	// MaxRetries is how many times a failed attempt is retried.
@@ -171,7 +181,8 @@ type OpenAI struct {
 	PartialImages int `toml:"partial_images"`
 	// Moderation is the strictness of OpenAI's moderation: "auto" or "low".
 	Moderation string `toml:"moderation"`
-	// Prices estimate what each model costs, by model name. Entries from the
+	// Prices estimate what each model costs, by model name: the image
+	// models and openai-responses' conversation models. Entries from the
 	// file replace the built-in entry for their model; the built-in entries
 	// of models the file does not mention stay.
 	Prices map[string]Price `toml:"prices"`
@@ -281,8 +292,9 @@ const MaxStoreRetry = time.Hour
 
 // Providers that provider.default may name.
 const (
-	ProviderOpenAI  = "openai"
-	ProviderPreview = "preview"
+	ProviderOpenAI          = "openai"
+	ProviderOpenAIResponses = "openai-responses"
+	ProviderPreview         = "preview"
 )
 
 // DefaultConfig returns the configuration used for every key a file leaves
@@ -306,14 +318,16 @@ func DefaultConfig() Config {
 		Access: Access{Workspaces: []string{}, Channels: []string{}, Users: []string{}, Roles: []string{}, DMs: true},
 		Quota:  Quota{AdminsExempt: true},
 		OpenAI: OpenAI{
-			BaseURL:       "https://api.openai.com/v1",
-			Model:         openai.DefaultModel,
-			Timeout:       Duration(openai.DefaultTimeout),
-			MaxRetries:    openai.DefaultMaxRetries,
-			Stream:        true,
-			PartialImages: openai.DefaultPartialImages,
-			Moderation:    "auto",
-			Prices:        defaultPrices(),
+			BaseURL:        "https://api.openai.com/v1",
+			Model:          openai.DefaultModel,
+			ResponsesModel: responses.DefaultModel,
+			Store:          true,
+			Timeout:        Duration(openai.DefaultTimeout),
+			MaxRetries:     openai.DefaultMaxRetries,
+			Stream:         true,
+			PartialImages:  openai.DefaultPartialImages,
+			Moderation:     "auto",
+			Prices:         defaultPrices(),
 		},
 		Preview: Preview{Delay: 0},
 		Attach: Attach{MaxFiles: imagecheck.DefaultMaxFiles, MaxSizeMB: imagecheck.DefaultMaxBytes >> 20,
@@ -329,10 +343,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// defaultPrices is the OpenAI provider's price table, as config keys.
+// defaultPrices is the OpenAI providers' price table, as config keys: the
+// image models and openai-responses' conversation models.
 func defaultPrices() map[string]Price {
 	prices := map[string]Price{}
-	for model, p := range openai.DefaultPrices() {
+	for model, p := range responses.DefaultPrices() {
 		prices[model] = Price{TextInput: p.TextInput, ImageInput: p.ImageInput, Output: p.Output}
 	}
 	return prices
@@ -433,7 +448,7 @@ func (c Config) ProviderName() string {
 
 // MissingSecrets returns the environment variables that the enabled parts of
 // c need but are unset, in a fixed order, or nil: OPENAI_API_KEY when the
-// default provider is "openai"; SLACK_BOT_TOKEN and, for Socket Mode,
+// default provider is "openai" or "openai-responses"; SLACK_BOT_TOKEN and, for Socket Mode,
 // SLACK_APP_TOKEN or, for http mode, SLACK_SIGNING_SECRET when Slack is
 // enabled; DISCORD_BOT_TOKEN when Discord is enabled.
 func (c Config) MissingSecrets() []string {
@@ -443,7 +458,7 @@ func (c Config) MissingSecrets() []string {
 			missing = append(missing, env)
 		}
 	}
-	if c.ProviderName() == ProviderOpenAI {
+	if p := c.ProviderName(); p == ProviderOpenAI || p == ProviderOpenAIResponses {
 		need(envOpenAIKey, c.Secrets.OpenAIKey)
 	}
 	if c.Slack.Enabled {

@@ -496,7 +496,7 @@ guilds = ["my server"]
 format = "yaml"
 `,
 			want: []string{
-				`:2: provider.default: must be "openai", "preview" or "" (automatic), got "gemini"`,
+				`:2: provider.default: must be "openai", "openai-responses", "preview" or "" (automatic), got "gemini"`,
 				`:5: engine.max_concurrent: must be at least 1, got 0`,
 				`:6: engine.admins: entry 2 is empty`,
 				`:10: slack.command: must be "/" followed by a name without spaces (at most 32 characters in all), such as "/imagine", got "imagine"`,
@@ -610,6 +610,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	cfg.Access.Users = []string{"U1", ""}
 	cfg.Quota.ImagesPerUserDay = -3
 	cfg.OpenAI.Model = ""
+	cfg.OpenAI.ResponsesModel = "gpt-image-2"
 	cfg.OpenAI.PartialImages = 4
 	cfg.OpenAI.Moderation = "strict"
 	cfg.OpenAI.Prices[""] = Price{TextInput: -1}
@@ -634,6 +635,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		"access.users",
 		"quota.images_per_user_day",
 		"openai.model",
+		"openai.responses_model",
 		"openai.partial_images",
 		"openai.moderation",
 		`openai.prices.""`,
@@ -665,6 +667,7 @@ func TestMissingSecrets(t *testing.T) {
 			c.Provider.Default = ProviderOpenAI
 			c.Secrets.OpenAIKey = "k"
 		}, nil},
+		{"openai-responses chosen", func(c *Config) { c.Provider.Default = ProviderOpenAIResponses }, []string{"OPENAI_API_KEY"}},
 		{"slack in socket mode", func(c *Config) { c.Slack.Enabled = true }, []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"}},
 		{"slack in http mode", func(c *Config) {
 			c.Slack.Enabled = true

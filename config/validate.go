@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/easel-bot/easel/core/openai/responses"
 )
 
 // Validate checks every value of c and returns all the problems found, as
@@ -48,8 +50,8 @@ func (c Config) problems() []*Error {
 	}
 	v.positive("storage.open_timeout", c.Storage.OpenTimeout)
 
-	if p := c.Provider.Default; p != "" && p != ProviderOpenAI && p != ProviderPreview {
-		v.add("provider.default", `must be "openai", "preview" or "" (automatic), got %q`, p)
+	if p := c.Provider.Default; p != "" && p != ProviderOpenAI && p != ProviderOpenAIResponses && p != ProviderPreview {
+		v.add("provider.default", `must be "openai", "openai-responses", "preview" or "" (automatic), got %q`, p)
 	}
 	v.positive("provider.timeout", c.Provider.Timeout)
 
@@ -104,6 +106,11 @@ func (c Config) problems() []*Error {
 		v.add("openai.model", "must not be empty")
 	} else if why := retired(o.Model); why != "" {
 		v.add("openai.model", "%s", why)
+	}
+	if o.ResponsesModel == "" {
+		v.add("openai.responses_model", "must not be empty")
+	} else if why := responses.ConversationModelProblem(o.ResponsesModel); why != "" {
+		v.add("openai.responses_model", "%s", why)
 	}
 	v.positive("openai.timeout", o.Timeout)
 	v.between("openai.max_retries", o.MaxRetries, 0, 10)

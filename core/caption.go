@@ -35,6 +35,9 @@ func caption(s *Session, n int) string {
 	if t.Prompt != "" {
 		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
 	}
+	if v.RevisedPrompt != "" && v.RevisedPrompt != t.Prompt {
+		parts = append(parts, "drawn as “"+Truncate(v.RevisedPrompt, 80)+"”")
+	}
 	if t.Model == "" || t.Model == t.Provider {
 		parts = append(parts, t.Provider)
 	} else {
@@ -79,11 +82,24 @@ func Truncate(s string, n int) string {
 
 // WriteTree writes the version tree of s to a terminal, one version per
 // line, with the turn that made it; path, if not nil, gives each image's
-// file path. Each line goes through safetext.Line: what a user typed shows
-// with its control and bidirectional characters escaped, and never starts a
-// line of its own.
+// file path. Under a version come the prompt its image model was given, if
+// the provider rewrote it, and the questions answered in words about it,
+// each on a line starting with 💬 (those asked before the first image come
+// first). Each line goes through safetext.Line: what a user typed, or a
+// model wrote, shows with its control and bidirectional characters escaped,
+// and never starts a line of its own.
 func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 	var err error
+	answers := func(n int, indent string) {
+		for _, t := range s.Turns {
+			if t.Kind == KindAnswer && t.Base == n {
+				if _, e := fmt.Fprintln(w, safetext.Line(indent+answerLine(&t))); e != nil && err == nil {
+					err = e
+				}
+			}
+		}
+	}
+	answers(0, "")
 	var walk func(parent int, indent string)
 	walk = func(parent int, indent string) {
 		kids := s.Children(parent)
@@ -105,6 +121,10 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			if path != nil {
 				fmt.Fprintln(w, safetext.Line(indent+next+"   "+path(s.Version(n).Image)))
 			}
+			if rp := s.Version(n).RevisedPrompt; Truncate(rp, 300) != Truncate(rp, 80) { // cut short in the caption
+				fmt.Fprintln(w, safetext.Line(indent+next+"   drawn as “"+Truncate(rp, 300)+"”"))
+			}
+			answers(n, indent+next+"   ")
 			walk(n, indent+next)
 		}
 	}
@@ -112,9 +132,20 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 	return err
 }
 
+// answerLine describes a KindAnswer turn on one line: the question, the
+// answer, the model and the cost.
+func answerLine(t *Turn) string {
+	line := fmt.Sprintf("💬 #%d “%s” → “%s”", t.ID, Truncate(t.Prompt, 80), Truncate(t.Answer, 200))
+	if t.Model != "" {
+		line += " · " + t.Model
+	}
+	return line + " · " + FormatCost(t.CostUSD)
+}
+
 // WriteTurns writes every turn of s to a terminal: who asked what, how it
-// went, and the turns that made no image (undo, failures, queued work).
-// Like WriteTree, it escapes each line with safetext.Line.
+// went, what was answered in words, and the turns that made no image (undo,
+// answers, failures, queued work). Like WriteTree, it escapes each line
+// with safetext.Line.
 func WriteTurns(w io.Writer, s *Session) error {
 	for _, t := range s.Turns {
 		line := fmt.Sprintf("#%d %s %s", t.ID, t.QueuedAt.Format("2006-01-02 15:04:05"), either(string(t.Kind), string(t.Action)))
@@ -132,11 +163,25 @@ func WriteTurns(w io.Writer, s *Session) error {
 			}
 			line += " → " + strings.Join(outs, ", ")
 		}
+		if t.Answer != "" {
+			line += " · 💬 “" + Truncate(t.Answer, 100) + "”"
+		}
 		if t.Attempts > 1 {
 			line += fmt.Sprintf(" · %d attempts", t.Attempts)
 		}
-		if t.Usage != (Usage{}) {
-			line += fmt.Sprintf(" · tokens in %d text + %d image, out %d", t.Usage.InputTextTokens, t.Usage.InputImageTokens, t.Usage.OutputTokens)
+		u := t.Usage
+		var tokens []string
+		if u.InputTextTokens != 0 || u.InputImageTokens != 0 || u.OutputTokens != 0 {
+			tokens = append(tokens, fmt.Sprintf("tokens in %d text + %d image, out %d", u.InputTextTokens, u.InputImageTokens, u.OutputTokens))
+		}
+		if u.ConversationInputTokens != 0 || u.ConversationOutputTokens != 0 {
+			tokens = append(tokens, fmt.Sprintf("conversation model in %d, out %d", u.ConversationInputTokens, u.ConversationOutputTokens))
+		}
+		if len(tokens) > 0 {
+			line += " · " + strings.Join(tokens, "; ")
+		}
+		if t.Kind == KindAnswer {
+			line += " · " + FormatCost(t.CostUSD)
 		}
 		if t.Error != "" {
 			line += " · " + t.Error

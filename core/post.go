@@ -48,6 +48,8 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 			to = v.Parent
 		}
 		text = fmt.Sprintf("↩️ back to v%d: the next reply refines it", to)
+	case t.Kind == KindAnswer:
+		text = answerText(t.Answer)
 	}
 	if text != "" {
 		if !e.madePost(ref, 0) {
@@ -57,6 +59,18 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 			e.notePost(ref, 0)
 		}
 		return t.Status != StatusFailed, e.recordPost(ctx, ref, 0)
+	}
+	if t.Answer != "" && !slices.Contains(t.Posted, 0) {
+		// Words beside the images go first, as post 0.
+		if !e.madePost(ref, 0) {
+			if !e.reply(ctx, sess, th, answerText(t.Answer), since, retry) {
+				return true, nil
+			}
+			e.notePost(ref, 0)
+		}
+		if err := e.recordPost(ctx, ref, 0); err != nil {
+			return true, err
+		}
 	}
 	for _, n := range t.Outputs {
 		if slices.Contains(t.Posted, n) {
@@ -104,14 +118,19 @@ func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, t
 
 // recordPost records that post n (a version, or 0 for the text reply) of
 // turn ref is made, retrying a failing store; once recorded, the post is no
-// longer remembered in memory.
+// longer remembered in memory. The text posted beside a turn's images is
+// listed in Posted as 0.
 func (e *Engine) recordPost(ctx context.Context, ref JobRef, n int) error {
 	err := e.update(ctx, "record a post", ref.SessionID, func(s *Session) error {
 		t := s.Turn(ref.TurnID)
-		if n != 0 && !slices.Contains(t.Posted, n) {
+		if (n != 0 || len(t.Outputs) > 0) && !slices.Contains(t.Posted, n) {
 			t.Posted = append(t.Posted, n)
 		}
-		t.Posting = n != 0 && len(t.Posted) < len(t.Outputs)
+		versions := len(t.Posted)
+		if slices.Contains(t.Posted, 0) {
+			versions--
+		}
+		t.Posting = versions < len(t.Outputs)
 		return nil
 	}, nil)
 	if err != nil {

@@ -117,6 +117,16 @@ type GenerateRequest struct {
 	// Version is the number the first output will get, and Parent the version
 	// it descends from (0 for none); providers may draw them.
 	Version, Parent int
+	// PreviousResponseID names the provider's stored conversation state this
+	// request continues: the response that made Base, or a later answer in
+	// words about it (for a generation, an answer given before any image);
+	// "" when there is none. A provider that keeps no conversation ignores
+	// it; one whose stored state is gone resends Conversation instead.
+	PreviousResponseID string
+	// Conversation is the thread's text that led here, oldest first: the
+	// prompts of the turns behind Base and the questions answered in words
+	// on the way, with their answers.
+	Conversation []Exchange
 	// Progress, if not nil, receives partial images while the provider streams.
 	Progress func(Partial)
 	// Attempt, if not nil, is called before each call to the provider's
@@ -155,6 +165,13 @@ func (r GenerateRequest) FullPrompt() string {
 	return b.String()
 }
 
+// Exchange is one message of a thread and, when the provider answered it in
+// words, that answer.
+type Exchange struct {
+	Prompt string
+	Answer string // "" for a prompt that was answered with an image
+}
+
 // Partial is an intermediate image streamed by a provider while it renders.
 type Partial struct {
 	Index int // 0-based, increasing
@@ -170,11 +187,35 @@ type Result struct {
 	Usage    Usage
 	CostUSD  float64 // estimated from the provider's price table
 	Attempts int     // provider calls made, retries included
+
+	// Details says more about each image, by index; it may be shorter than
+	// Images, or nil.
+	Details []ImageDetail
+	// Text is what the model answered in words, beside the images or
+	// instead of them (a question about the picture answered, a clarifying
+	// question). A Result with Text and no images is an answer: the engine
+	// records a KindAnswer turn, with no version, and posts the text.
+	Text string
+	// ResponseID names the provider's stored conversation state after an
+	// answer in words only, for the next turn to continue from; "" for none.
+	ResponseID string
+}
+
+// ImageDetail is what a provider says about one image it returned.
+type ImageDetail struct {
+	// ResponseID names the provider's stored conversation state that made
+	// the image, for a turn refining it to continue from; "" for none.
+	ResponseID string
+	// RevisedPrompt is the prompt the image model was given, after the
+	// conversation model rewrote the request; "" if unknown.
+	RevisedPrompt string
 }
 
 // Generator makes images. It is implemented by one package per provider.
 type Generator interface {
-	// Generate returns the images for req. Errors are *Error values whose
+	// Generate returns the images for req, or (from a provider that holds a
+	// conversation) an answer in words: a Result with Text and no images.
+	// Errors are *Error values whose
 	// kind says what happened: Refused for moderation, Quota for billing,
 	// RateLimited, Unavailable for outages and timeouts, Invalid for a request
 	// the provider cannot serve. Generate calls req.Progress, if set, from the

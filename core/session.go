@@ -42,6 +42,12 @@ type Version struct {
 	Parent int      `json:"parent"` // 0 for a root
 	Turn   int      `json:"turn"`   // the turn that produced it
 	Image  ImageRef `json:"image"`
+	// ResponseID names the provider's stored conversation state that made
+	// the image (see ImageDetail), which a turn refining it continues.
+	ResponseID string `json:"response_id,omitempty"`
+	// RevisedPrompt is the prompt the image model was given, as the
+	// provider's conversation model rewrote it; empty if unknown.
+	RevisedPrompt string `json:"revised_prompt,omitempty"`
 }
 
 // ImageRef names image bytes kept in content-addressed storage.
@@ -66,6 +72,10 @@ const (
 	KindVariations  TurnKind = "variations"
 	KindHighQuality TurnKind = "high_quality"
 	KindUndo        TurnKind = "undo"
+	// KindAnswer is a turn the provider answered in words instead of an
+	// image (a question about the picture, a clarifying question): it makes
+	// no version, and the next turn continues the conversation from it.
+	KindAnswer TurnKind = "answer"
 )
 
 // TurnStatus is where a turn's job stands.
@@ -111,31 +121,48 @@ type Turn struct {
 	// Starts counts the times a process began running the turn; more than
 	// one means a stop or crash interrupted it.
 	Starts int `json:"starts,omitempty"`
-	// Posting is set when the turn has ended but its result (images, the
-	// failure message or the undo note) is not yet all posted in the
-	// thread; Posted lists the versions already posted. A turn left posting
-	// by a crash is posted by the next start, once.
+	// Posting is set when the turn has ended but its result (images, an
+	// answer in words, the failure message or the undo note) is not yet all
+	// posted in the thread; Posted lists the versions already posted, and 0
+	// once the answer beside them is. A turn left posting by a crash is
+	// posted by the next start, once.
 	Posting bool  `json:"posting,omitempty"`
 	Posted  []int `json:"posted,omitempty"`
+
+	// Answer is what the provider answered in words: all of a KindAnswer
+	// turn's result, or a note beside the images of another.
+	Answer string `json:"answer,omitempty"`
+	// ResponseID names the provider's stored conversation state after a
+	// KindAnswer turn (see Result.ResponseID).
+	ResponseID string `json:"response_id,omitempty"`
 
 	QueuedAt   time.Time `json:"queued_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
-// Usage is what a provider reports having consumed for a turn.
+// Usage is what a provider reports having consumed for a turn: the image
+// model's tokens and, for a provider where a conversation model calls the
+// image model, that model's tokens apart (they have their own prices).
 type Usage struct {
 	InputTextTokens  int64 `json:"input_text_tokens,omitempty"`
 	InputImageTokens int64 `json:"input_image_tokens,omitempty"`
 	OutputTokens     int64 `json:"output_tokens,omitempty"`
+	// ConversationInputTokens and ConversationOutputTokens are the
+	// conversation model's: the thread it read (text and images) and what
+	// it wrote.
+	ConversationInputTokens  int64 `json:"conversation_input_tokens,omitempty"`
+	ConversationOutputTokens int64 `json:"conversation_output_tokens,omitempty"`
 }
 
 // Add returns u plus v.
 func (u Usage) Add(v Usage) Usage {
 	return Usage{
-		InputTextTokens:  u.InputTextTokens + v.InputTextTokens,
-		InputImageTokens: u.InputImageTokens + v.InputImageTokens,
-		OutputTokens:     u.OutputTokens + v.OutputTokens,
+		InputTextTokens:          u.InputTextTokens + v.InputTextTokens,
+		InputImageTokens:         u.InputImageTokens + v.InputImageTokens,
+		OutputTokens:             u.OutputTokens + v.OutputTokens,
+		ConversationInputTokens:  u.ConversationInputTokens + v.ConversationInputTokens,
+		ConversationOutputTokens: u.ConversationOutputTokens + v.ConversationOutputTokens,
 	}
 }
 

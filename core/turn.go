@@ -103,6 +103,8 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		return e.fail(j, WrapError(Unavailable, err, "the image took longer than %s; try again, perhaps at a lower --quality", e.cfg.TurnTimeout))
 	case err != nil:
 		return e.fail(j, err)
+	case len(res.Images) == 0 && res.Text != "":
+		return e.answer(j, res)
 	case len(res.Images) == 0:
 		return e.fail(j, fmt.Errorf("provider %s returned no images", j.turn.Provider))
 	}
@@ -116,6 +118,7 @@ func (e *Engine) plan(j *job) error {
 	target := either(t.Target, s.Head)
 	flags := t.Flags
 	var inputs []ImageRef
+	from := t.ID // the turn whose place in the conversation this one takes
 	switch t.Action {
 	case ActionPrompt:
 		j.kind, j.base, j.parent = KindGenerate, target, target
@@ -133,7 +136,7 @@ func (e *Engine) plan(j *job) error {
 			return Errorf(Conflict, "there is no image to regenerate yet")
 		}
 		orig := s.Turn(v.Turn)
-		j.kind, j.base, j.parent = KindRegenerate, orig.Base, v.Parent
+		j.kind, j.base, j.parent, from = KindRegenerate, orig.Base, v.Parent, orig.ID
 		t.Prompt, inputs = orig.Prompt, orig.Inputs
 		flags = orig.Flags
 		flags.N = 1
@@ -168,6 +171,7 @@ func (e *Engine) plan(j *job) error {
 		Version: len(s.Versions) + 1,
 		Parent:  j.parent,
 	}
+	j.req.PreviousResponseID, j.req.Conversation = s.continuation(j.base, from)
 	if c, ok := gen.(RequestChecker); ok {
 		return c.CheckRequest(j.req)
 	}
@@ -234,10 +238,15 @@ func (e *Engine) finish(j *job, res Result) error {
 	err := e.update(e.runCtx, "record a finished turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
 		t.Outputs = t.Outputs[:0]
-		for _, ref := range refs {
-			t.Outputs = append(t.Outputs, s.addVersion(j.parent, t.ID, ref))
+		for i, ref := range refs {
+			n := s.addVersion(j.parent, t.ID, ref)
+			if i < len(res.Details) {
+				s.Version(n).ResponseID, s.Version(n).RevisedPrompt = res.Details[i].ResponseID, res.Details[i].RevisedPrompt
+			}
+			t.Outputs = append(t.Outputs, n)
 		}
 		s.Head = t.Outputs[0]
+		t.Answer = res.Text
 		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/openai"
+	"github.com/easel-bot/easel/core/openai/responses"
 	"github.com/easel-bot/easel/core/preview"
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
@@ -175,38 +176,58 @@ func engineConfig(cfg config.Config) core.EngineConfig {
 }
 
 // newProviders returns the providers cfg can run: preview always, openai
-// when a key is configured. The default provider must be among them.
+// and openai-responses when a key is configured. The default provider must
+// be among them.
 func newProviders(cfg config.Config, log *slog.Logger) (map[string]core.Generator, error) {
 	providers := map[string]core.Generator{
 		"preview": preview.New(preview.Config{Delay: time.Duration(cfg.Preview.Delay)}),
 	}
 	if cfg.Secrets.OpenAIKey != "" {
+		o := cfg.OpenAI
 		prices := map[string]openai.Price{}
-		for model, p := range cfg.OpenAI.Prices {
+		for model, p := range o.Prices {
 			prices[model] = openai.Price{TextInput: p.TextInput, ImageInput: p.ImageInput, Output: p.Output}
 		}
 		gen, err := openai.New(openai.Config{
 			APIKey:        cfg.Secrets.OpenAIKey,
-			BaseURL:       cfg.OpenAI.BaseURL,
-			Model:         cfg.OpenAI.Model,
-			Timeout:       time.Duration(cfg.OpenAI.Timeout),
-			MaxRetries:    cfg.OpenAI.MaxRetries,
-			Stream:        cfg.OpenAI.Stream,
-			PartialImages: cfg.OpenAI.PartialImages,
-			Moderation:    cfg.OpenAI.Moderation,
+			BaseURL:       o.BaseURL,
+			Model:         o.Model,
+			Timeout:       time.Duration(o.Timeout),
+			MaxRetries:    o.MaxRetries,
+			Stream:        o.Stream,
+			PartialImages: o.PartialImages,
+			Moderation:    o.Moderation,
 			Prices:        prices,
 			Logger:        log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("openai provider: %w", err)
 		}
-		providers["openai"] = gen
+		providers[config.ProviderOpenAI] = gen
+		conv, err := responses.New(responses.Config{
+			APIKey:        cfg.Secrets.OpenAIKey,
+			BaseURL:       o.BaseURL,
+			Model:         o.ResponsesModel,
+			ImageModel:    o.Model,
+			Store:         o.Store,
+			Timeout:       time.Duration(o.Timeout),
+			MaxRetries:    o.MaxRetries,
+			Stream:        o.Stream,
+			PartialImages: o.PartialImages,
+			Moderation:    o.Moderation,
+			Prices:        prices,
+			Logger:        log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("openai-responses provider: %w", err)
+		}
+		providers[config.ProviderOpenAIResponses] = conv
 	}
 	if name := cfg.ProviderName(); providers[name] == nil {
-		if name == "openai" {
-			return nil, errors.New("provider openai needs an API key: set OPENAI_API_KEY, or use --provider preview")
+		if name == config.ProviderOpenAI || name == config.ProviderOpenAIResponses {
+			return nil, fmt.Errorf("provider %s needs an API key: set OPENAI_API_KEY, or use --provider preview", name)
 		}
-		return nil, fmt.Errorf("unknown provider %q: use openai or preview", name)
+		return nil, fmt.Errorf("unknown provider %q: use openai, openai-responses or preview", name)
 	}
 	return providers, nil
 }

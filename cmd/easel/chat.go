@@ -17,7 +17,7 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "chat", "chat [flags] < prompts.txt")
 	configPath := fs.String("config", "", "TOML config `file` (default: the embedded defaults)")
 	data := fs.String("data", "", "data `dir` for the database and images (default: storage.dir, ./easel-data)")
-	provider := fs.String("provider", "", "image provider: openai or preview (default: openai when OPENAI_API_KEY is set, else preview)")
+	provider := fs.String("provider", "", "image provider: openai, openai-responses or preview (default: openai when OPENAI_API_KEY is set, else preview)")
 	session := fs.String("session", "", "continue the console session with this `id`")
 	verbose := fs.Bool("v", false, "log at debug level to standard error")
 	if err := parseFlags(fs, args); err != nil {
@@ -100,6 +100,8 @@ func describeProvider(cfg config.Config) string {
 		return "preview (offline renderer)"
 	case "openai":
 		return "openai " + cfg.OpenAI.Model
+	case "openai-responses":
+		return "openai-responses " + cfg.OpenAI.ResponsesModel + " with " + cfg.OpenAI.Model
 	}
 	return name
 }

@@ -1,12 +1,10 @@
 package openai
 
 import (
-	"fmt"
-	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai/internal/gptimage"
 )
 
 // modelFor returns the model a request uses: req.Model, else the --model
@@ -35,138 +33,12 @@ func (g *Generator) modelFor(req core.GenerateRequest) string {
 // 1536x1024, 1024x1536 and auto: any other size is not rejected but snapped
 // to the one of those three closest in aspect ratio (see SnapSize).
 func (g *Generator) CheckRequest(req core.GenerateRequest) error {
-	model := g.modelFor(req)
-	if why := retiredReason(model); why != "" {
-		return core.Errorf(core.Invalid, "--model %s.", why)
-	}
-	f := req.Flags
-	if f.Seed != nil {
-		return core.Errorf(core.Invalid, "--seed is not supported by OpenAI image models; remove it or choose another provider.")
-	}
-	if req.N < 0 || req.N > 10 {
-		return core.Errorf(core.Invalid, "--n must be between 1 and 10 for OpenAI, not %d.", req.N)
-	}
-	switch f.Quality {
-	case "", "low", "medium", "high", "auto":
-	default:
-		return core.Errorf(core.Invalid, "--quality must be low, medium, high or auto, not %q.", f.Quality)
-	}
-	switch f.Format {
-	case "", "png", "jpeg", "webp":
-	default:
-		return core.Errorf(core.Invalid, "--format must be png, webp or jpeg, not %q.", f.Format)
-	}
-	if f.Transparent && f.Format == "jpeg" {
-		return core.Errorf(core.Invalid, "--transparent needs --format png or webp: JPEG has no transparency.")
-	}
-	if _, err := resolveSize(model, f); err != nil {
-		return err
-	}
-
-	prompt := req.FullPrompt()
-	if strings.TrimSpace(prompt) == "" {
-		return core.Errorf(core.Invalid, "The prompt is empty; describe the image you want.")
-	}
-	if n := utf8.RuneCountInString(prompt); n > maxPromptRune {
-		return core.Errorf(core.Invalid, "The prompt is too long for OpenAI (%d characters with the earlier refinements; at most %d).", n, maxPromptRune)
-	}
-
-	images := len(req.Inputs)
-	if req.Base != nil {
-		images++
-	}
-	if images > maxInputs {
-		return core.Errorf(core.Invalid, "OpenAI takes at most %d input images; this request has %d.", maxInputs, images)
-	}
-	if req.Base != nil {
-		if err := checkInput(*req.Base, "the image being edited"); err != nil {
-			return err
-		}
-	}
-	for i, in := range req.Inputs {
-		what := fmt.Sprintf("attachment %d", i+1)
-		if in.Name != "" {
-			what = fmt.Sprintf("attachment %d (%s)", i+1, in.Name)
-		}
-		if err := checkInput(in, what); err != nil {
-			return err
-		}
-	}
-	if m := req.Mask; m != nil {
-		if images == 0 {
-			return core.Errorf(core.Invalid, "A mask needs an image to edit.")
-		}
-		if len(m.Data) == 0 || imageMIME(*m) != "image/png" {
-			return core.Errorf(core.Invalid, "The mask must be a PNG image with transparent areas where the edit goes.")
-		}
-	}
-	return nil
+	return gptimage.Check(req, g.modelFor(req), req.FullPrompt())
 }
 
-// checkInput checks that an input image is something OpenAI accepts.
-func checkInput(im core.Image, what string) error {
-	if len(im.Data) == 0 {
-		return core.Errorf(core.Invalid, "%s is empty.", capitalize(what))
-	}
-	mime := imageMIME(im)
-	if !slices.Contains([]string{"image/png", "image/jpeg", "image/webp"}, mime) {
-		return core.Errorf(core.Invalid, "%s is %s; OpenAI takes PNG, JPEG or WebP images.", capitalize(what), describeMIME(mime))
-	}
-	return nil
-}
-
-func describeMIME(mime string) string {
-	if m, ok := strings.CutPrefix(mime, "image/"); ok {
-		return "a " + strings.ToUpper(m) + " image"
-	}
-	if mime == "" || mime == "application/octet-stream" {
-		return "not an image"
-	}
-	return mime
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// resolveSize returns the size to send for flags with model: "auto" when
-// neither --size nor --ar is given; the size itself for the gpt-image-2
-// family once checked; otherwise the nearest standard size (SnapSize). With
-// only --ar, the gpt-image-2 family gets sizeForAspect and other models the
-// nearest standard size. Errors are Invalid *core.Error values.
-func resolveSize(model string, f core.Flags) (string, error) {
-	size := strings.ToLower(strings.TrimSpace(f.Size))
-	if size == "auto" {
-		return "auto", nil
-	}
-	if size == "" {
-		if strings.TrimSpace(f.Aspect) == "" {
-			return "auto", nil
-		}
-		ratio, ok := parseAspect(f.Aspect)
-		if !ok {
-			return "", core.Errorf(core.Invalid, "--ar must look like 16:9, not %q.", f.Aspect)
-		}
-		if !isGPTImage2(model) {
-			return snapRatio(ratio), nil
-		}
-		if ratio > maxAspect+1e-9 || ratio < 1/maxAspect-1e-9 {
-			return "", core.Errorf(core.Invalid, "--ar %s does not work with %s: the aspect ratio must be between 1:3 and 3:1.", f.Aspect, model)
-		}
-		return sizeForAspect(ratio), nil
-	}
-	w, h, ok := parseSize(size)
-	if !ok {
-		return "", core.Errorf(core.Invalid, "--size must be WIDTHxHEIGHT (like 1536x1024) or auto, not %q.", f.Size)
-	}
-	if !isGPTImage2(model) {
-		return SnapSize(w, h), nil
-	}
-	if why := checkGPTImage2Size(w, h); why != "" {
-		return "", core.Errorf(core.Invalid, "--size %s does not work with %s: %s.", size, model, why)
-	}
-	return fmt.Sprintf("%dx%d", w, h), nil
-}
+// SnapSize returns the standard size (1024x1024, 1536x1024 or 1024x1536)
+// closest in aspect ratio to width x height, comparing ratios on a
+// logarithmic scale so that 2:1 and 1:2 are equally far from square. Models
+// outside the gpt-image-2 family accept only these sizes (and "auto"), so
+// Easel snaps any other requested size to one of them rather than failing.
+func SnapSize(width, height int) string { return gptimage.SnapSize(width, height) }

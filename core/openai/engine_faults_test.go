@@ -9,6 +9,7 @@ import (
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
+	"github.com/easel-bot/easel/core/openai/internal/wire"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -34,7 +35,7 @@ func TestEngineFaultMatrix(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				srv, g, _ := newTestGenerator(t, func(c *Config) { matrixConfig(c, tc); c.Stream = true })
-				g.sleep = sleep
+				g.sleep = wire.Sleep
 				if persistent {
 					for range 2 * maxAttempts {
 						srv.Fail(tc.fault)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai/internal/wire"
 	"github.com/easel-bot/easel/core/openai/openaitest"
 )
 
@@ -48,7 +49,7 @@ func newProbe(srv *openaitest.Server, g *Generator) *probe {
 		p.mu.Lock()
 		p.waits = append(p.waits, d)
 		p.mu.Unlock()
-		return sleep(ctx, d)
+		return wire.Sleep(ctx, d)
 	}
 	return p
 }
@@ -145,30 +146,30 @@ var (
 // "Provider fault matrix").
 var faultCases = []faultCase{
 	{name: "429 rate limit with Retry-After", fault: openaitest.RateLimited(matrixRetryAfter), modes: bothModes,
-		class: "rate limit", kind: core.RateLimited, message: msgRateLimited, retried: true, minGap: matrixRetryAfter},
+		class: "rate limit", kind: core.RateLimited, message: wire.MsgRateLimited, retried: true, minGap: matrixRetryAfter},
 	{name: "429 Retry-After beyond the cap", fault: openaitest.Fault{Kind: openaitest.FaultRateLimit, RetryAfter: "120"}, modes: bothModes,
-		class: "rate limit", kind: core.RateLimited, message: msgRateLimited},
+		class: "rate limit", kind: core.RateLimited, message: wire.MsgRateLimited},
 	{name: "429 insufficient_quota", fault: openaitest.InsufficientQuota(), modes: bothModes,
-		class: "quota", kind: core.Quota, message: msgQuota},
+		class: "quota", kind: core.Quota, message: wire.MsgQuota},
 	{name: "400 moderation_blocked", fault: openaitest.ModerationBlocked(), modes: bothModes,
-		class: "refused", kind: core.Refused, message: msgRefused},
+		class: "refused", kind: core.Refused, message: wire.MsgRefused},
 	{name: "moderation_blocked mid-stream", fault: openaitest.Fault{Kind: openaitest.FaultStreamError, Type: "image_generation_user_error",
 		Code: "moderation_blocked", Message: "Your request was rejected by the safety system."}, modes: streamOnly,
-		class: "refused", kind: core.Refused, message: msgRefused},
+		class: "refused", kind: core.Refused, message: wire.MsgRefused},
 	{name: "500", fault: openaitest.ServerError(500), modes: bothModes,
 		class: "server error", kind: core.Unavailable, message: "OpenAI is having trouble (HTTP 500); try again later.", retried: true},
 	{name: "503", fault: openaitest.ServerError(503), modes: bothModes,
 		class: "server error", kind: core.Unavailable, message: "OpenAI is having trouble (HTTP 503); try again later.", retried: true},
 	{name: "connection reset", fault: openaitest.ConnectionReset(), modes: bothModes,
-		class: "connection", kind: core.Unavailable, message: msgConnection, retried: true},
+		class: "connection", kind: core.Unavailable, message: wire.MsgConnection, retried: true},
 	{name: "stall before the headers", fault: openaitest.Stall(), modes: bothModes,
 		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 2s); try again later.", retried: true, stalls: true},
 	{name: "stall mid-body", fault: openaitest.StallBody(), modes: bothModes,
 		class: "timeout", kind: core.Unavailable, message: "OpenAI did not answer in time (timed out after 2s); try again later.", retried: true, stalls: true},
 	{name: "truncated body", fault: openaitest.Truncated(), modes: bothModes,
-		class: "truncated", kind: core.Unavailable, message: msgTruncated, retried: true},
+		class: "truncated", kind: core.Unavailable, message: wire.MsgTruncated, retried: true},
 	{name: "error event mid-stream", fault: openaitest.StreamError(), modes: streamOnly,
-		class: "stream error", kind: core.Unavailable, message: msgStreamError, retried: true},
+		class: "stream error", kind: core.Unavailable, message: wire.MsgStreamError, retried: true},
 }
 
 // TestFaultMatrix drives every fault of the matrix through the SDK into the
@@ -330,7 +331,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 	cancel()
 	res, err := g.Generate(ctx, core.GenerateRequest{Kind: core.KindGenerate, Prompt: "a fox", N: 1, Attempt: p.attempt})
 	ce := wantKind(t, err, core.Unavailable)
-	if ce.Message != msgCancelled || !errors.Is(err, context.Canceled) {
+	if ce.Message != wire.MsgCancelled || !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want a cancellation", err)
 	}
 	p.check(t, 0, res)
@@ -346,7 +347,7 @@ func TestBackoffJitteredInGenerate(t *testing.T) {
 		srv, g, w := newTestGenerator(t, func(c *Config) {
 			c.MaxRetries, c.RetryBaseDelay, c.RetryMaxDelay = 4, time.Second, 3*time.Second
 		})
-		g.rnd = randInt64N // the real source, as New sets it
+		g.rnd = wire.RandInt64N // the real source, as New sets it
 		srv.Fail(openaitest.ServerError(500), openaitest.ServerError(500), openaitest.ServerError(500), openaitest.ServerError(500))
 		if _, err := generate(g); err != nil {
 			t.Fatal(err)
@@ -398,12 +399,12 @@ func TestFaultsNotRetried(t *testing.T) {
 		kind    core.ErrorKind
 		message string
 	}{
-		{"unauthorized", openaitest.Unauthorized(), core.Unavailable, msgBadKey},
-		{"forbidden", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 403, Type: "invalid_request_error", Message: "Project does not have access to model gpt-image-2"}, core.Unavailable, msgBadKey},
-		{"unverified", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 403, Type: "invalid_request_error", Message: "Your organization must be verified to use the model `gpt-image-2`."}, core.Unavailable, msgForbidden},
-		{"user error with safety wording", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 400, Type: "image_generation_user_error", Message: "Your request was rejected as a result of our safety system."}, core.Refused, msgRefused},
+		{"unauthorized", openaitest.Unauthorized(), core.Unavailable, wire.MsgBadKey},
+		{"forbidden", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 403, Type: "invalid_request_error", Message: "Project does not have access to model gpt-image-2"}, core.Unavailable, wire.MsgBadKey},
+		{"unverified", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 403, Type: "invalid_request_error", Message: "Your organization must be verified to use the model `gpt-image-2`."}, core.Unavailable, wire.MsgForbidden},
+		{"user error with safety wording", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 400, Type: "image_generation_user_error", Message: "Your request was rejected as a result of our safety system."}, core.Refused, wire.MsgRefused},
 		{"user error about the image", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 400, Type: "image_generation_user_error", Message: "Invalid image file or mode for image 1."}, core.Invalid, "OpenAI could not serve this request: Invalid image file or mode for image 1."},
-		{"billing limit", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 400, Type: "invalid_request_error", Code: "billing_hard_limit_reached", Message: "Billing hard limit has been reached"}, core.Quota, msgQuota},
+		{"billing limit", openaitest.Fault{Kind: openaitest.FaultCustom, Status: 400, Type: "invalid_request_error", Code: "billing_hard_limit_reached", Message: "Billing hard limit has been reached"}, core.Quota, wire.MsgQuota},
 		{"not implemented", openaitest.ServerError(501), core.Unavailable, "OpenAI is having trouble (HTTP 501); try again later."},
 	} {
 		for _, stream := range []bool{false, true} {
@@ -431,7 +432,7 @@ func TestWrongKeyNotLeaked(t *testing.T) {
 	srv.Key = "sk-the-right-one"
 	_, err := generate(g)
 	ce := wantKind(t, err, core.Unavailable)
-	if ce.Message != msgBadKey {
+	if ce.Message != wire.MsgBadKey {
 		t.Errorf("message %q", ce.Message)
 	}
 	if r := srv.LastRequest(t); r.Status != 401 || r.Error != "invalid_api_key" {
@@ -464,7 +465,7 @@ func TestFaultsExhaustRetries(t *testing.T) {
 	}{
 		{"502", openaitest.ServerError(502), false, core.Unavailable, "OpenAI is having trouble (HTTP 502); try again later."},
 		{"504", openaitest.ServerError(504), false, core.Unavailable, "OpenAI is having trouble (HTTP 504); try again later."},
-		{"flat stream error", openaitest.Fault{Kind: openaitest.FaultStreamError, Flat: true}, true, core.Unavailable, msgStreamError},
+		{"flat stream error", openaitest.Fault{Kind: openaitest.FaultStreamError, Flat: true}, true, core.Unavailable, wire.MsgStreamError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, g, w := newTestGenerator(t, func(c *Config) {
@@ -562,7 +563,7 @@ func TestRetryWaitBeyondDeadline(t *testing.T) {
 
 func TestCancelDuringRetryWait(t *testing.T) {
 	srv, g, _ := newTestGenerator(t, nil)
-	g.sleep = sleep // really wait, so cancellation has something to interrupt
+	g.sleep = wire.Sleep // really wait, so cancellation has something to interrupt
 	srv.Fail(openaitest.RateLimited(10 * time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
@@ -572,7 +573,7 @@ func TestCancelDuringRetryWait(t *testing.T) {
 		t.Errorf("Generate took %v after cancellation", time.Since(start))
 	}
 	ce := wantKind(t, err, core.Unavailable)
-	if !errors.Is(err, context.Canceled) || ce.Message != msgCancelled {
+	if !errors.Is(err, context.Canceled) || ce.Message != wire.MsgCancelled {
 		t.Errorf("error %v, want a cancellation", err)
 	}
 	if res.Attempts != 1 {

@@ -24,11 +24,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai/internal/gptimage"
+	"github.com/easel-bot/easel/core/openai/internal/wire"
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
@@ -134,7 +135,7 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Model == "" {
 		cfg.Model = DefaultModel
 	}
-	if why := retiredReason(cfg.Model); why != "" {
+	if why := gptimage.Retired(cfg.Model); why != "" {
 		return nil, fmt.Errorf("openai: %s", why)
 	}
 	if cfg.MaxRetries < 0 {
@@ -187,8 +188,8 @@ func New(cfg Config) (*Generator, error) {
 		cfg:    cfg,
 		log:    log.With("provider", "openai"),
 		now:    time.Now,
-		sleep:  sleep,
-		rnd:    randInt64N,
+		sleep:  wire.Sleep,
+		rnd:    wire.RandInt64N,
 	}, nil
 }
 
@@ -225,7 +226,7 @@ func (g *Generator) resolve(req core.GenerateRequest) (*call, error) {
 	if c.quality == "" && req.Kind == core.KindHighQuality {
 		c.quality = "high"
 	}
-	c.size, _ = resolveSize(c.model, req.Flags) // checked by CheckRequest
+	c.size, _ = gptimage.ResolveSize(c.model, req.Flags) // checked by CheckRequest
 	c.stream = g.cfg.Stream && c.n == 1 && g.cfg.PartialImages > 0
 	return c, nil
 }
@@ -256,59 +257,40 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 	if err != nil {
 		return core.Result{}, err
 	}
-	maxAttempts := 1 + g.cfg.MaxRetries
 	partials := 0
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			// The caller gave up (during a retry wait, say): send nothing more.
-			return core.Result{Model: c.model, Attempts: attempt - 1}, g.classify(ctx, err, respMeta{}).err
-		}
-		if req.Attempt != nil {
-			// Reported before anything is sent, so every request OpenAI may
-			// bill for is on record.
-			if err := req.Attempt(attempt); err != nil {
-				g.log.WarnContext(ctx, "openai request not sent: the attempt could not be reported", "attempt", attempt, "error", err)
-				return core.Result{Model: c.model, Attempts: attempt - 1}, err
-			}
-		}
+	var res core.Result
+	attempts, err := g.retrier().Do(ctx, req.Attempt, func(ctx context.Context, attempt int, meta *wire.Meta) error {
 		g.log.DebugContext(ctx, "openai request", "endpoint", c.endpoint(), "model", c.model,
 			"size", c.size, "quality", c.quality, "n", c.n, "stream", c.stream,
 			"inputs", len(req.Inputs), "base", req.Base != nil, "mask", req.Mask != nil,
 			"prompt_chars", len(c.prompt), "attempt", attempt)
-		var meta respMeta
-		res, err := g.attempt(ctx, c, &meta, &partials)
-		if err == nil {
-			res.Model = c.model
-			res.Attempts = attempt
-			res.CostUSD = g.cost(ctx, c.model, res.Usage)
-			return res, nil
-		}
-		f := g.classify(ctx, err, meta)
-		if !f.retry || attempt >= maxAttempts {
-			level := slog.LevelWarn
-			if f.err.Kind == core.Invalid || f.err.Kind == core.Refused {
-				level = slog.LevelInfo // about the request, not the service
-			}
-			g.log.Log(ctx, level, "openai request failed", "kind", f.err.Kind, "attempt", attempt, "error", f.err.Err)
-			return core.Result{Model: c.model, Attempts: attempt}, f.err
-		}
-		wait, ok := retryWait(attempt, f.wait, f.hasWait, g.cfg.RetryBaseDelay, g.cfg.RetryMaxDelay, g.rnd)
-		if !ok || exceedsDeadline(ctx, g.now().Add(wait)) {
-			g.log.WarnContext(ctx, "openai request failed; retry wait too long", "kind", f.err.Kind,
-				"attempt", attempt, "wait", wait, "error", f.err.Err)
-			return core.Result{Model: c.model, Attempts: attempt}, f.err
-		}
-		g.log.InfoContext(ctx, "openai request failed; retrying", "kind", f.err.Kind,
-			"attempt", attempt, "wait", wait, "error", f.err.Err)
-		if err := g.sleep(ctx, wait); err != nil {
-			return core.Result{Model: c.model, Attempts: attempt}, g.classify(ctx, err, respMeta{}).err
-		}
+		var err error
+		res, err = g.attempt(ctx, c, meta, &partials)
+		return err
+	})
+	if err != nil {
+		return core.Result{Model: c.model, Attempts: attempts}, err
 	}
+	res.Model = c.model
+	res.Attempts = attempts
+	res.CostUSD = g.cost(ctx, c.model, res.Usage)
+	return res, nil
 }
 
-func exceedsDeadline(ctx context.Context, t time.Time) bool {
-	d, ok := ctx.Deadline()
-	return ok && t.After(d)
+// retrier returns the retry rules of g's configuration.
+func (g *Generator) retrier() *wire.Retrier {
+	return &wire.Retrier{
+		Name:       "openai",
+		MaxRetries: g.cfg.MaxRetries,
+		Timeout:    g.cfg.Timeout,
+		BaseDelay:  g.cfg.RetryBaseDelay,
+		MaxDelay:   g.cfg.RetryMaxDelay,
+		Classifier: wire.Classifier{APIKey: g.cfg.APIKey, Now: g.now},
+		Log:        g.log,
+		Sleep:      g.sleep,
+		Rnd:        g.rnd,
+		Now:        g.now,
+	}
 }
 
 func (c *call) endpoint() string {
@@ -318,47 +300,32 @@ func (c *call) endpoint() string {
 	return "images/generations"
 }
 
-// attempt makes one HTTP request (and reads its stream) within the
-// per-attempt timeout. meta receives the status and headers of the answer.
-func (g *Generator) attempt(ctx context.Context, c *call, meta *respMeta, partials *int) (core.Result, error) {
-	actx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
-	defer cancel()
-	observe := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		res, err := next(r)
-		if res != nil {
-			meta.status, meta.header = res.StatusCode, res.Header.Clone()
-		}
-		return res, err
-	})
-
-	// The body is read here, not by the SDK: see body.go.
+// attempt makes one HTTP request (and reads its answer) with ctx, which
+// bounds the attempt. meta receives the status and headers of the answer.
+func (g *Generator) attempt(ctx context.Context, c *call, meta *wire.Meta, partials *int) (core.Result, error) {
+	// The body is read here, not by the SDK: see wire.ReadAnswer.
 	var raw *http.Response
-	opts := []option.RequestOption{observe, option.WithResponseBodyInto(&raw)}
+	opts := []option.RequestOption{wire.Observe(meta), option.WithResponseBodyInto(&raw)}
 	var err error
 	if c.edit {
 		p := g.editParams(c)
 		if c.stream {
 			p.SetExtraFields(map[string]any{"stream": "true"})
 		}
-		_, err = g.images.Edit(actx, p, opts...)
+		_, err = g.images.Edit(ctx, p, opts...)
 	} else {
 		if c.stream {
 			opts = append(opts, option.WithJSONSet("stream", true))
 		}
-		_, err = g.images.Generate(actx, g.generateParams(c), opts...)
+		_, err = g.images.Generate(ctx, g.generateParams(c), opts...)
 	}
-	var res core.Result
-	switch {
-	case err != nil:
-	case c.stream:
-		res, err = g.readStream(c, raw, partials)
-	default:
-		res, err = g.readResponse(c, raw)
+	if err != nil {
+		return core.Result{}, err
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		err = &timeoutError{after: g.cfg.Timeout, err: err}
+	if c.stream {
+		return g.readStream(c, raw, partials)
 	}
-	return res, err
+	return g.readResponse(c, raw)
 }
 
 // generateParams returns the body of POST /images/generations.
@@ -422,7 +389,7 @@ func (g *Generator) editParams(c *call) oai.ImageEditParams {
 	if c.req.Flags.Transparent {
 		p.Background = oai.ImageEditParamsBackgroundTransparent
 	}
-	if c.req.Base != nil && supportsInputFidelity(c.model) {
+	if c.req.Base != nil && gptimage.SupportsInputFidelity(c.model) {
 		// Keep faces, logos and text of the image being refined.
 		p.InputFidelity = oai.ImageEditParamsInputFidelityHigh
 	}
@@ -435,37 +402,29 @@ func (g *Generator) editParams(c *call) oai.ImageEditParams {
 // upload returns im as a multipart file named stem plus the extension of its
 // media type, sent with that media type.
 func upload(im core.Image, stem string) io.Reader {
-	mime := imageMIME(im)
+	mime := gptimage.ImageMIME(im)
 	return oai.File(bytes.NewReader(im.Data), stem+core.ExtForMIME(mime), mime)
-}
-
-// imageMIME returns im's media type, sniffing it from the bytes when unset.
-func imageMIME(im core.Image) string {
-	if im.MIME != "" {
-		return im.MIME
-	}
-	return http.DetectContentType(im.Data)
 }
 
 // readResponse turns a JSON answer into a Result.
 func (g *Generator) readResponse(c *call, raw *http.Response) (core.Result, error) {
-	ans, err := readAnswer(raw)
+	ans, err := wire.ReadAnswer(raw, "b64_json")
 	if err != nil {
 		return core.Result{}, err
 	}
 	var resp oai.ImagesResponse
-	if err := resp.UnmarshalJSON(ans.rest); err != nil {
+	if err := resp.UnmarshalJSON(ans.Rest); err != nil {
 		return core.Result{}, fmt.Errorf("read answer: %w", err)
 	}
-	if len(ans.images) == 0 {
-		return core.Result{}, errNoImages
+	if len(ans.Images) == 0 {
+		return core.Result{}, wire.ErrNoImages
 	}
 	var res core.Result
-	for _, data := range ans.images {
-		res.Images = append(res.Images, core.Image{Data: data, MIME: outputMIME(string(resp.OutputFormat), c.format, data)})
+	for _, data := range ans.Images {
+		res.Images = append(res.Images, core.Image{Data: data, MIME: gptimage.OutputMIME(string(resp.OutputFormat), c.format, data)})
 	}
 	u := resp.Usage
-	res.Usage = usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)
+	res.Usage = gptimage.UsageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens)
 	return res, nil
 }
 
@@ -491,35 +450,35 @@ type streamEvent struct {
 // partials delivered by earlier attempts, so indexes keep increasing.
 func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core.Result, error) {
 	var res core.Result
-	err := readEvents(raw, func(a answer) (bool, error) {
+	err := wire.ReadEvents(raw, []string{"b64_json"}, func(a wire.Answer) (bool, error) {
 		var ev streamEvent
-		if err := json.Unmarshal(a.rest, &ev); err != nil {
+		if err := json.Unmarshal(a.Rest, &ev); err != nil {
 			return false, fmt.Errorf("read stream event: %w", err)
 		}
 		switch {
 		case strings.HasSuffix(ev.Type, ".partial_image"):
-			if len(a.images) == 0 {
+			if len(a.Images) == 0 {
 				g.log.Debug("openai: skipping a partial image event without an image", "index", ev.PartialImageIndex)
 				return false, nil
 			}
 			if c.req.Progress != nil {
-				data := a.images[0]
-				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: outputMIME(ev.OutputFormat, c.format, data)}})
+				data := a.Images[0]
+				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: gptimage.OutputMIME(ev.OutputFormat, c.format, data)}})
 			}
 			*partials++
 		case strings.HasSuffix(ev.Type, ".completed"):
-			if len(a.images) == 0 {
-				return false, errBadImage
+			if len(a.Images) == 0 {
+				return false, wire.ErrBadImage
 			}
-			data := a.images[0]
+			data := a.Images[0]
 			u := ev.Usage
 			res = core.Result{
-				Images: []core.Image{{Data: data, MIME: outputMIME(ev.OutputFormat, c.format, data)}},
-				Usage:  usageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens),
+				Images: []core.Image{{Data: data, MIME: gptimage.OutputMIME(ev.OutputFormat, c.format, data)}},
+				Usage:  gptimage.UsageOf(u.InputTokens, u.InputTokensDetails.TextTokens, u.InputTokensDetails.ImageTokens, u.OutputTokens),
 			}
 			return true, nil
 		default:
-			if se, ok := parseStreamError(a.rest); ok {
+			if se, ok := wire.ParseStreamError(a.Rest); ok {
 				return false, se
 			}
 			g.log.Debug("openai: ignoring unknown stream event", "type", ev.Type)
@@ -527,36 +486,4 @@ func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core
 		return false, nil
 	})
 	return res, err
-}
-
-// outputMIME returns the media type of an output image: from the answer's
-// output_format, else sniffed from the bytes, else the requested format's.
-func outputMIME(answered, requested string, data []byte) string {
-	switch answered {
-	case "png", "jpeg", "webp", "gif":
-		return "image/" + answered
-	}
-	if sniffed := http.DetectContentType(data); slices.Contains([]string{"image/png", "image/jpeg", "image/webp", "image/gif"}, sniffed) {
-		return sniffed
-	}
-	return core.MIMEForFormat(requested)
-}
-
-// usageOf maps OpenAI's token counts onto core.Usage. When the answer has no
-// breakdown of its input tokens, they are counted as text.
-func usageOf(input, text, image, output int64) core.Usage {
-	if text == 0 && image == 0 {
-		text = input
-	}
-	return core.Usage{InputTextTokens: text, InputImageTokens: image, OutputTokens: output}
-}
-
-// cost estimates what usage of model cost, from the price table.
-func (g *Generator) cost(ctx context.Context, model string, u core.Usage) float64 {
-	p, ok := g.price(model)
-	if !ok {
-		g.log.DebugContext(ctx, "openai: no price for model; cost counted as 0", "model", model)
-		return 0
-	}
-	return p.Cost(u)
 }

@@ -1,20 +1,16 @@
 package openai
 
-import "github.com/easel-bot/easel/core"
+import (
+	"context"
 
-// Price is what a model costs, in US dollars per million tokens.
-type Price struct {
-	TextInput  float64 // prompt text tokens
-	ImageInput float64 // input image tokens (edits)
-	Output     float64 // output image tokens
-}
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai/internal/gptimage"
+)
 
-// Cost returns the cost in US dollars of usage at price p.
-func (p Price) Cost(u core.Usage) float64 {
-	return (float64(u.InputTextTokens)*p.TextInput +
-		float64(u.InputImageTokens)*p.ImageInput +
-		float64(u.OutputTokens)*p.Output) / 1e6
-}
+// Price is what a model costs, in US dollars per million tokens: TextInput
+// for prompt text, ImageInput for input images, Output for what the model
+// makes. Its Cost method returns the cost of a core.Usage.
+type Price = gptimage.Price
 
 // DefaultPrices returns Easel's built-in price table, keyed by model name
 // (dated snapshots such as gpt-image-2-2026-04-21 fall back to their undated
@@ -24,20 +20,14 @@ func (p Price) Cost(u core.Usage) float64 {
 // time of writing, meant for budgets and usage reports, not invoices.
 // Operators should check them against https://openai.com/api/pricing and
 // override them in the configuration when prices change.
-func DefaultPrices() map[string]Price {
-	return map[string]Price{
-		"gpt-image-2":          {TextInput: 5, ImageInput: 8, Output: 30},
-		"gpt-image-1.5":        {TextInput: 5, ImageInput: 8, Output: 32},
-		"gpt-image-1-mini":     {TextInput: 2, ImageInput: 2.5, Output: 8},
-		"chatgpt-image-latest": {TextInput: 5, ImageInput: 8, Output: 32},
-	}
-}
+func DefaultPrices() map[string]Price { return gptimage.DefaultPrices() }
 
-// price returns the price of model, trying its undated name for snapshots.
-func (g *Generator) price(model string) (Price, bool) {
-	if p, ok := g.cfg.Prices[model]; ok {
-		return p, true
+// cost estimates what usage of model cost, from the price table.
+func (g *Generator) cost(ctx context.Context, model string, u core.Usage) float64 {
+	p, ok := gptimage.PriceOf(g.cfg.Prices, model)
+	if !ok {
+		g.log.DebugContext(ctx, "openai: no price for model; cost counted as 0", "model", model)
+		return 0
 	}
-	p, ok := g.cfg.Prices[undated(model)]
-	return p, ok
+	return p.Cost(u)
 }

@@ -11,7 +11,9 @@ type FaultKind string
 // Fault kinds. The error bodies use the envelope and the type and code values
 // the real API uses for each case.
 const (
-	// FaultModeration answers 400 with code moderation_blocked.
+	// FaultModeration answers 400 with code moderation_blocked; a Responses
+	// API request gets a completed answer whose image call failed with that
+	// code instead.
 	FaultModeration FaultKind = "moderation_blocked"
 	// FaultRateLimit answers 429 rate_limit_exceeded with Retry-After headers.
 	FaultRateLimit FaultKind = "rate_limit_exceeded"
@@ -34,12 +36,18 @@ const (
 	// (with a Content-Length promising more), a stream ends after one partial
 	// image without its completed event.
 	FaultTruncated FaultKind = "truncated"
-	// FaultStreamError sends one partial image and then an error event. A
-	// request that does not stream gets a 500 instead.
+	// FaultStreamError sends one partial image (or, in the Responses API,
+	// the first text delta) and then an error event. A request that does not
+	// stream gets a 500 instead.
 	FaultStreamError FaultKind = "stream_error"
 	// FaultCustom answers Fault.Status with an error of Fault.Type, Fault.Code
 	// and Fault.Message.
 	FaultCustom FaultKind = "custom"
+	// FaultResponseFailed makes a Responses API request fail in its answer:
+	// status "failed" with an error of Fault.Code (server_error by default)
+	// and Fault.Message, sent as response.failed when streaming and as a
+	// 200 JSON answer otherwise.
+	FaultResponseFailed FaultKind = "response_failed"
 )
 
 // Fault is a failure to inject into the next request that passes validation.
@@ -100,6 +108,10 @@ func Truncated() Fault { return Fault{Kind: FaultTruncated} }
 // StreamError returns a fault that sends an error event after the first
 // partial image of a stream.
 func StreamError() Fault { return Fault{Kind: FaultStreamError} }
+
+// ResponseFailed returns a fault that fails a Responses API answer with
+// error code (server_error when "").
+func ResponseFailed(code string) Fault { return Fault{Kind: FaultResponseFailed, Code: code} }
 
 // errorBody returns the status and OpenAI error object for an error fault.
 func (f Fault) errorBody(model, maskedKey string) (int, apiError) {

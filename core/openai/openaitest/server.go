@@ -1,11 +1,15 @@
-// Package openaitest is a fake of the OpenAI Images API for tests, served on
-// loopback and speaking the real wire protocol: JSON generations, multipart
-// edits with "image" or "image[]" parts and an optional mask, SSE streaming
-// with partial images, and OpenAI's error envelope.
+// Package openaitest is a fake of the OpenAI Images API and of the
+// Responses API's image_generation tool for tests, served on loopback and
+// speaking the real wire protocol: JSON generations, multipart edits with
+// "image" or "image[]" parts and an optional mask, SSE streaming with
+// partial images, OpenAI's error envelope, and POST /v1/responses in JSON
+// and SSE with stored responses to continue by previous_response_id (see
+// responses.go for how its conversation model behaves).
 //
 // Requests are checked against the spec (openai-openapi.yaml:
-// CreateImageRequest, CreateImageEditRequest): a bad one gets the same kind
-// of 400 invalid_request_error, naming the parameter, that OpenAI sends.
+// CreateImageRequest, CreateImageEditRequest, CreateResponse with
+// ImageGenTool): a bad one gets the same kind of 400 invalid_request_error,
+// naming the parameter, that OpenAI sends.
 // Every request is recorded, including the bytes, filenames and content
 // types of its image parts, and every image returned is kept, so tests can
 // check that bytes travel unchanged. Faults (refusals, rate limits, quota,
@@ -68,6 +72,12 @@ type Server struct {
 	partials [][]byte
 	seq      int
 	arrivals int
+
+	// The Responses API's stored responses and scripted words: see
+	// responses.go.
+	stored      map[string]*convo
+	says        []string
+	responseSeq int
 }
 
 // Request is one request as the fake received it.
@@ -105,6 +115,52 @@ type Request struct {
 	// Returned and Partials are the final and partial images sent back.
 	Returned [][]byte
 	Partials [][]byte
+	// BodyBytes is the size of the request body.
+	BodyBytes int64
+
+	// Responses API requests (POST /v1/responses) also record what follows;
+	// Model, Size, Quality, Background, Moderation, OutputFormat,
+	// InputFidelity and PartialImages are the image_generation tool's,
+	// Prompt the text of the last user message, and Images the input
+	// images, as Parts of field "input_image".
+	Responses
+}
+
+// Responses is what a Responses API request carried and how the fake
+// answered it.
+type Responses struct {
+	// ConversationModel is the request's model: the one that reads the
+	// conversation and calls the image model.
+	ConversationModel string
+	Instructions      string
+	// PreviousResponseID is the response the request continued ("" for
+	// none); Store whether the answer was to be stored.
+	PreviousResponseID string
+	Store              bool
+	// Messages are the input messages, in order.
+	Messages []Message
+	// Action is the image tool's action ("" when not sent), ToolChoice the
+	// request's tool_choice ("auto" when not sent).
+	Action, ToolChoice string
+	// ResponseID is the id of the response answered.
+	ResponseID string
+	// Context is the number of images the conversation model saw: those of
+	// the stored conversation continued and the inputs.
+	Context int
+	// Edited is the image the image model edited: the latest image of the
+	// conversation; nil for a generation or an answer in words.
+	Edited []byte
+	// Text is what the fake answered in words (alone or beside the image),
+	// RevisedPrompt the prompt it gave the image model.
+	Text, RevisedPrompt string
+}
+
+// Message is one input message of a Responses API request.
+type Message struct {
+	Role string
+	Text string // its text parts, joined by newlines
+	// Images counts its input images (their bytes are in Request.Images).
+	Images int
 }
 
 // Part is one uploaded file of a multipart request.
@@ -118,10 +174,11 @@ type Part struct {
 // NewServer starts a fake on loopback and closes it when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{closing: make(chan struct{})}
+	s := &Server{closing: make(chan struct{}), stored: map[string]*convo{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/images/generations", s.handler(false))
 	mux.HandleFunc("/v1/images/edits", s.handler(true))
+	mux.HandleFunc("/v1/responses", s.responses)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, apiError{
 			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path),
@@ -204,39 +261,10 @@ func (s *Server) Partials() [][]byte {
 // handler serves one of the two endpoints.
 func (s *Server) handler(edit bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.arrivals++
-		n := s.arrivals
-		s.mu.Unlock()
-		if s.OnArrive != nil {
-			s.OnArrive(n)
-		}
-		if r.Method != http.MethodPost {
-			writeError(w, http.StatusNotFound, apiError{
-				Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path),
-				Type:    "invalid_request_error",
-			})
+		rec, ok := s.admit(w, r)
+		if !ok {
 			return
 		}
-		rec := Request{Method: r.Method, Path: r.URL.Path}
-		key, hasKey := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		rec.APIKey = key
-		if !hasKey || key == "" {
-			s.finish(&rec, w, http.StatusUnauthorized, apiError{
-				Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-				Type:    "invalid_request_error",
-			})
-			return
-		}
-		if s.Key != "" && key != s.Key {
-			s.finish(&rec, w, http.StatusUnauthorized, apiError{
-				Message: "Incorrect API key provided: " + maskKey(key) + ". You can find your API key at https://platform.openai.com/account/api-keys.",
-				Type:    "invalid_request_error",
-				Code:    ptr("invalid_api_key"),
-			})
-			return
-		}
-
 		p, rerr := s.parse(r, &rec, edit)
 		if rerr == nil {
 			rerr = p.check(s.models(), edit)
@@ -264,6 +292,44 @@ func (s *Server) handler(edit bool) http.HandlerFunc {
 		}
 		s.respond(w, r, &rec, p, edit, nil)
 	}
+}
+
+// admit counts a request's arrival and checks its method and API key. It
+// reports false when it has answered the request already.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Request, bool) {
+	s.mu.Lock()
+	s.arrivals++
+	n := s.arrivals
+	s.mu.Unlock()
+	if s.OnArrive != nil {
+		s.OnArrive(n)
+	}
+	rec := Request{Method: r.Method, Path: r.URL.Path, BodyBytes: r.ContentLength}
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusNotFound, apiError{
+			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path),
+			Type:    "invalid_request_error",
+		})
+		return rec, false
+	}
+	key, hasKey := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	rec.APIKey = key
+	if !hasKey || key == "" {
+		s.finish(&rec, w, http.StatusUnauthorized, apiError{
+			Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+			Type:    "invalid_request_error",
+		})
+		return rec, false
+	}
+	if s.Key != "" && key != s.Key {
+		s.finish(&rec, w, http.StatusUnauthorized, apiError{
+			Message: "Incorrect API key provided: " + maskKey(key) + ". You can find your API key at https://platform.openai.com/account/api-keys.",
+			Type:    "invalid_request_error",
+			Code:    ptr("invalid_api_key"),
+		})
+		return rec, false
+	}
+	return rec, true
 }
 
 func (s *Server) models() []string {
@@ -386,15 +452,7 @@ func readPart[F io.ReadCloser](field, filename, contentType string, open func() 
 func (s *Server) inject(w http.ResponseWriter, r *http.Request, rec *Request, p params, f Fault, edit bool) bool {
 	switch f.Kind {
 	case FaultReset:
-		s.record(rec)
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			panic(fmt.Sprintf("openaitest: hijack: %v", err))
-		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // send RST, not FIN
-		}
-		_ = conn.Close()
+		s.reset(w, rec)
 		return true
 	case FaultStall:
 		s.record(rec)
@@ -413,7 +471,26 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, rec *Request, p 
 			return true
 		}
 	}
-	status, body := f.errorBody(p.Model, maskKey(rec.APIKey))
+	s.errorFault(w, rec, p.Model, f)
+	return true
+}
+
+// reset records rec and resets the connection without answering.
+func (s *Server) reset(w http.ResponseWriter, rec *Request) {
+	s.record(rec)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(fmt.Sprintf("openaitest: hijack: %v", err))
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // send RST, not FIN
+	}
+	_ = conn.Close()
+}
+
+// errorFault answers with the error body of fault f, for model.
+func (s *Server) errorFault(w http.ResponseWriter, rec *Request, model string, f Fault) {
+	status, body := f.errorBody(model, maskKey(rec.APIKey))
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
@@ -425,7 +502,6 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, rec *Request, p 
 		w.Header().Set("x-ratelimit-remaining-requests", "0")
 	}
 	s.finish(rec, w, status, body)
-	return true
 }
 
 // stall waits until the client gives up, the server closes or StallLimit

@@ -1,4 +1,4 @@
-package openai
+package wire
 
 import (
 	"bufio"
@@ -8,25 +8,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 )
 
 // An answer carries each image as a base64 string of about 1.37 times the
 // image's size. Decoding the whole answer as JSON would hold the body, the
-// string and the image at once; instead the reader below decodes every
-// "b64_json" value straight from the body into its image, and hands only the
-// rest of the document (small: usage, format, sizes) to encoding/json.
+// string and the image at once; instead the reader below decodes the values
+// of the keys that hold images ("b64_json" in the Images API) straight from
+// the body into their images, and hands only the rest of the document
+// (small: usage, format, sizes) to encoding/json.
 
 // imageReader reads one JSON document (or, for server-sent events, one line
-// of one) from r, taking out the values of "b64_json" keys.
+// of one) from r, taking out the string values of keys.
 type imageReader struct {
 	r    *bufio.Reader
-	hint int // expected size of the first decoded image, 0 if unknown
+	keys []string // the keys whose string values are base64 images
+	hint int      // expected size of the first decoded image, 0 if unknown
 }
 
-// read returns the document with every "b64_json" value replaced by "", and
+// read returns the document with every string value of a key in keys
+// replaced by "" (null and other values stay), and
 // the decoded images in document order. With line set it stops at a newline
 // outside a string (server-sent events carry one JSON line per data field).
-// It returns io.ErrUnexpectedEOF for a document cut short and errBadImage for
+// It returns io.ErrUnexpectedEOF for a document cut short and ErrBadImage for
 // a value that is not base64.
 func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error) {
 	var out bytes.Buffer
@@ -60,7 +64,7 @@ func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error)
 			lastString, afterString = s, true
 		case c == ':':
 			out.WriteByte(c)
-			b64Next = afterString && string(lastString) == "b64_json"
+			b64Next = afterString && slices.Contains(ir.keys, string(lastString))
 			afterString = false
 		case c == '\n' && line:
 			return out.Bytes(), images, nil
@@ -117,9 +121,9 @@ func (ir *imageReader) decodeString() ([]byte, error) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", errBadImage, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
 	case img.Len() == 0:
-		return nil, errBadImage
+		return nil, ErrBadImage
 	}
 	return img.Bytes(), nil
 }
@@ -172,36 +176,43 @@ func (s *stringReader) Read(p []byte) (int, error) {
 	return 1, nil
 }
 
-// answer is one JSON answer or stream event, its images taken out.
-type answer struct {
-	rest   []byte
-	images [][]byte
+// Answer is one JSON answer or stream event, its images taken out.
+type Answer struct {
+	// Rest is the JSON document with each image's string replaced by "".
+	Rest []byte
+	// Images are the decoded images, in document order.
+	Images [][]byte
 }
 
-// readAnswer reads a JSON (non-streaming) answer.
-func readAnswer(resp *http.Response) (answer, error) {
+// ReadAnswer reads a JSON (non-streaming) answer and closes its body,
+// decoding the string values of keys as base64 images. It returns
+// io.ErrUnexpectedEOF (or the body's read error) for an answer cut short and
+// ErrBadImage for an image that is not base64.
+func ReadAnswer(resp *http.Response, keys ...string) (Answer, error) {
 	defer resp.Body.Close()
-	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
+	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10), keys: keys}
 	if resp.ContentLength > 0 {
 		ir.hint = int(resp.ContentLength) * 3 / 4
 	}
 	rest, images, err := ir.read(false)
-	return answer{rest: rest, images: images}, err
+	return Answer{Rest: rest, Images: images}, err
 }
 
-// readEvents reads server-sent events, calling fn with each event's data
-// until fn returns done or an error. A stream that ends before fn is done
-// returns errTruncated: it must end with its completed event.
-func readEvents(resp *http.Response, fn func(answer) (done bool, err error)) error {
+// ReadEvents reads server-sent events and closes the body, decoding the
+// string values of keys as base64 images, and calls fn with each event's
+// data until fn returns done or an error, which ReadEvents returns. A
+// stream that ends before fn is done returns ErrTruncated: it must end with
+// its completed event.
+func ReadEvents(resp *http.Response, keys []string, fn func(Answer) (done bool, err error)) error {
 	defer resp.Body.Close()
-	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
-	var ev answer
+	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10), keys: keys}
+	var ev Answer
 	dispatch := func() (bool, error) {
-		if len(ev.rest) == 0 && len(ev.images) == 0 {
+		if len(ev.Rest) == 0 && len(ev.Images) == 0 {
 			return false, nil
 		}
 		done, err := fn(ev)
-		ev = answer{}
+		ev = Answer{}
 		return done, err
 	}
 	for {
@@ -210,7 +221,7 @@ func readEvents(resp *http.Response, fn func(answer) (done bool, err error)) err
 			if done, err := dispatch(); done || err != nil {
 				return err
 			}
-			return errTruncated
+			return ErrTruncated
 		}
 		if err != nil {
 			return err
@@ -228,11 +239,11 @@ func readEvents(resp *http.Response, fn func(answer) (done bool, err error)) err
 			if err != nil {
 				return err
 			}
-			if len(ev.rest) > 0 {
-				ev.rest = append(ev.rest, '\n')
+			if len(ev.Rest) > 0 {
+				ev.Rest = append(ev.Rest, '\n')
 			}
-			ev.rest = append(ev.rest, bytes.TrimRight(rest, "\r")...)
-			ev.images = append(ev.images, images...)
+			ev.Rest = append(ev.Rest, bytes.TrimRight(rest, "\r")...)
+			ev.Images = append(ev.Images, images...)
 		default: // event:, id:, retry: and comments carry nothing Easel needs
 			if err := ir.skipLine(); err != nil {
 				return err

@@ -1,4 +1,9 @@
-package openai
+// Package gptimage is what Easel knows of OpenAI's GPT image models,
+// whichever API calls them (the Images API, or the image_generation tool of
+// the Responses API): which models are retired, which sizes and flags they
+// take, what their answers' images and usage mean, their prices and how many
+// tokens a request will use.
+package gptimage
 
 import (
 	"fmt"
@@ -11,12 +16,18 @@ import (
 // divisible by 16, aspect ratio between 1:3 and 3:1, at most 3840x2160 pixels
 // in total and no edge longer than 3840.
 const (
-	sizeStep      = 16
-	maxPixels     = 3840 * 2160 // 8,294,400
-	maxEdge       = 3840
-	maxAspect     = 3.0
-	maxPromptRune = 32000
-	maxInputs     = 16
+	sizeStep  = 16
+	maxPixels = 3840 * 2160 // 8,294,400
+	maxEdge   = 3840
+	maxAspect = 3.0
+)
+
+// Limits of a request.
+const (
+	// MaxPromptRunes is the longest prompt the image models take.
+	MaxPromptRunes = 32000
+	// MaxInputs is the most input images one request may carry.
+	MaxInputs = 16
 )
 
 // standardSizes are the sizes every GPT image model accepts besides "auto".
@@ -29,10 +40,10 @@ var standardSizes = []struct {
 	{"1024x1536", 1024, 1536},
 }
 
-// retiredReason returns why model can no longer be used, starting with the
+// Retired returns why model can no longer be used, starting with the
 // model's name, or "" if it can be used. gpt-image-1 (and its dated
 // snapshots) was shut down on 2026-10-23; every DALL·E model is retired.
-func retiredReason(model string) string {
+func Retired(model string) string {
 	m := strings.ToLower(strings.TrimSpace(model))
 	switch {
 	case m == "gpt-image-1" || isDated(m, "gpt-image-1"):
@@ -43,20 +54,20 @@ func retiredReason(model string) string {
 	return ""
 }
 
-// isGPTImage2 reports whether model belongs to the gpt-image-2 family, which
+// IsGPTImage2 reports whether model belongs to the gpt-image-2 family, which
 // accepts arbitrary sizes: gpt-image-2, its dated snapshots
 // (gpt-image-2-2026-04-21) and the gpt-image-2.x models
 // (gpt-image-2.5-flare…).
-func isGPTImage2(model string) bool {
+func IsGPTImage2(model string) bool {
 	rest, ok := strings.CutPrefix(strings.ToLower(model), "gpt-image-2")
 	return ok && (rest == "" || rest[0] == '-' || rest[0] == '.')
 }
 
-// supportsInputFidelity reports whether edits with model accept
+// SupportsInputFidelity reports whether edits with model accept
 // input_fidelity "high". Per the API reference only gpt-image-1.5 does:
 // gpt-image-1-mini accepts only "low" and the gpt-image-2 family wants the
 // parameter omitted.
-func supportsInputFidelity(model string) bool {
+func SupportsInputFidelity(model string) bool {
 	m := strings.ToLower(model)
 	return m == "gpt-image-1.5" || isDated(m, "gpt-image-1.5")
 }
@@ -79,16 +90,17 @@ func isDate(s string) bool {
 	return true
 }
 
-// undated strips a trailing -YYYY-MM-DD snapshot date from model.
-func undated(model string) string {
+// Undated strips a trailing -YYYY-MM-DD snapshot date from model.
+func Undated(model string) string {
 	if len(model) > 11 && model[len(model)-11] == '-' && isDate(model[len(model)-10:]) {
 		return model[:len(model)-11]
 	}
 	return model
 }
 
-// parseSize parses "WIDTHxHEIGHT" with positive dimensions.
-func parseSize(s string) (w, h int, ok bool) {
+// ParseSize parses "WIDTHxHEIGHT" (case and surrounding spaces ignored)
+// with positive dimensions.
+func ParseSize(s string) (w, h int, ok bool) {
 	ws, hs, found := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "x")
 	if !found || ws == "" || hs == "" || ws[0] == '+' || hs[0] == '+' {
 		return 0, 0, false

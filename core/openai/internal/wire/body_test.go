@@ -1,4 +1,4 @@
-package openai
+package wire
 
 import (
 	"bytes"
@@ -20,28 +20,28 @@ func TestReadAnswer(t *testing.T) {
 	encB := strings.ReplaceAll(base64.StdEncoding.EncodeToString(b), "/", `\/`)
 	body := `{"created": 1, "data": [{"b64_json": "` + base64.StdEncoding.EncodeToString(a) + `", "revised_prompt": "a \"quoted\" b64_json: x"},` +
 		` {"b64_json":"` + encB + `"}], "output_format": "png", "usage": {"input_tokens": 5}}`
-	ans, err := readAnswer(response(body))
+	ans, err := ReadAnswer(response(body), "b64_json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ans.images) != 2 || !bytes.Equal(ans.images[0], a) || !bytes.Equal(ans.images[1], b) {
-		t.Fatalf("images = %q", ans.images)
+	if len(ans.Images) != 2 || !bytes.Equal(ans.Images[0], a) || !bytes.Equal(ans.Images[1], b) {
+		t.Fatalf("images = %q", ans.Images)
 	}
 	want := `{"created": 1, "data": [{"b64_json": "", "revised_prompt": "a \"quoted\" b64_json: x"}, {"b64_json":""}], "output_format": "png", "usage": {"input_tokens": 5}}`
-	if string(ans.rest) != want {
-		t.Errorf("rest = %s\nwant   %s", ans.rest, want)
+	if string(ans.Rest) != want {
+		t.Errorf("rest = %s\nwant   %s", ans.Rest, want)
 	}
 }
 
 func TestReadAnswerErrors(t *testing.T) {
 	full := `{"data":[{"b64_json":"` + base64.StdEncoding.EncodeToString([]byte("image")) + `"}]}`
 	for cut := 5; cut < len(full)-3; cut += 3 {
-		if _, err := readAnswer(response(full[:cut])); err == nil && strings.Contains(full[:cut], `"b64_json":"`) {
+		if _, err := ReadAnswer(response(full[:cut]), "b64_json"); err == nil && strings.Contains(full[:cut], `"b64_json":"`) {
 			t.Errorf("a body cut at %d (%q) was accepted", cut, full[:cut])
 		}
 	}
 	for _, body := range []string{`{"data":[{"b64_json":"!!!!"}]}`, `{"data":[{"b64_json":"aGVsbG8\n"}]}`, `{"data":[{"b64_json":""}]}`} {
-		if _, err := readAnswer(response(body)); !errors.Is(err, errBadImage) {
+		if _, err := ReadAnswer(response(body), "b64_json"); !errors.Is(err, ErrBadImage) {
 			t.Errorf("readAnswer(%s) = %v, want a bad-image error", body, err)
 		}
 	}
@@ -55,27 +55,27 @@ func TestReadEvents(t *testing.T) {
 		"event: image_generation.completed\n" +
 		"data: {\"type\":\"image_generation.completed\",\n" +
 		`data: "b64_json":"` + base64.StdEncoding.EncodeToString(f) + `","usage":{"output_tokens":3}}` + "\n\n"
-	var events []answer
-	err := readEvents(response(stream), func(a answer) (bool, error) {
+	var events []Answer
+	err := ReadEvents(response(stream), []string{"b64_json"}, func(a Answer) (bool, error) {
 		events = append(events, a)
-		return strings.Contains(string(a.rest), "completed"), nil
+		return strings.Contains(string(a.Rest), "completed"), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 2 || !bytes.Equal(events[0].images[0], p) || !bytes.Equal(events[1].images[0], f) {
+	if len(events) != 2 || !bytes.Equal(events[0].Images[0], p) || !bytes.Equal(events[1].Images[0], f) {
 		t.Fatalf("events = %+v", events)
 	}
-	if got := string(events[1].rest); got != "{\"type\":\"image_generation.completed\",\n\"b64_json\":\"\",\"usage\":{\"output_tokens\":3}}" {
+	if got := string(events[1].Rest); got != "{\"type\":\"image_generation.completed\",\n\"b64_json\":\"\",\"usage\":{\"output_tokens\":3}}" {
 		t.Errorf("multi-line data joined as %q", got)
 	}
 	// A stream that stops before its completed event is truncated.
-	err = readEvents(response(stream[:len(stream)/2]), func(answer) (bool, error) { return false, nil })
+	err = ReadEvents(response(stream[:len(stream)/2]), []string{"b64_json"}, func(Answer) (bool, error) { return false, nil })
 	if err == nil {
 		t.Error("a truncated stream was accepted")
 	}
-	if err := readEvents(response("event: x\ndata: {\"type\":\"x\"}\n\n"), func(answer) (bool, error) { return false, nil }); !errors.Is(err, errTruncated) {
-		t.Errorf("a stream without a completed event = %v, want errTruncated", err)
+	if err := ReadEvents(response("event: x\ndata: {\"type\":\"x\"}\n\n"), []string{"b64_json"}, func(Answer) (bool, error) { return false, nil }); !errors.Is(err, ErrTruncated) {
+		t.Errorf("a stream without a completed event = %v, want ErrTruncated", err)
 	}
 }
 
@@ -88,8 +88,8 @@ func BenchmarkReadAnswer(b *testing.B) {
 	b.SetBytes(int64(len(img)))
 	b.ReportAllocs()
 	for b.Loop() {
-		ans, err := readAnswer(response(body))
-		if err != nil || len(ans.images[0]) != len(img) {
+		ans, err := ReadAnswer(response(body), "b64_json")
+		if err != nil || len(ans.Images[0]) != len(img) {
 			b.Fatal(err)
 		}
 	}

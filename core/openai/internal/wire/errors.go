@@ -1,4 +1,10 @@
-package openai
+// Package wire is what Easel's OpenAI providers share about talking to
+// OpenAI over HTTP, whichever endpoint they call: running the attempts of a
+// request with Easel's retry rules (Retrier), turning failures into
+// *core.Error values with the messages users see (Classifier), and reading
+// JSON answers and server-sent events whose base64 images are decoded
+// straight from the body (ReadAnswer, ReadEvents).
+package wire
 
 import (
 	"context"
@@ -15,27 +21,28 @@ import (
 
 	"github.com/easel-bot/easel/core"
 	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 // Messages shown to users. They say what happened and what to do, and never
 // carry internal detail.
 const (
-	msgRefused     = "OpenAI's safety system declined this request. Try rephrasing it."
-	msgQuota       = "The OpenAI account is out of credits or over its billing limit; ask an admin to check billing."
-	msgRateLimited = "OpenAI is rate-limiting requests right now; try again in a minute."
-	msgBadKey      = "OpenAI rejected Easel's API key; an admin needs to fix the configuration."
-	msgForbidden   = "OpenAI refused access to this model for Easel's account (the organization may need verification); an admin needs to check the OpenAI account."
-	msgConnection  = "Easel could not reach OpenAI (the connection failed); try again later."
-	msgTruncated   = "OpenAI's answer was cut off before the image arrived; try again later."
-	msgStreamError = "OpenAI reported an error while rendering the image; try again later."
-	msgCancelled   = "The request to OpenAI was cancelled before it finished."
-	msgInternal    = "Easel failed to talk to OpenAI."
+	MsgRefused     = "OpenAI's safety system declined this request. Try rephrasing it."
+	MsgQuota       = "The OpenAI account is out of credits or over its billing limit; ask an admin to check billing."
+	MsgRateLimited = "OpenAI is rate-limiting requests right now; try again in a minute."
+	MsgBadKey      = "OpenAI rejected Easel's API key; an admin needs to fix the configuration."
+	MsgForbidden   = "OpenAI refused access to this model for Easel's account (the organization may need verification); an admin needs to check the OpenAI account."
+	MsgConnection  = "Easel could not reach OpenAI (the connection failed); try again later."
+	MsgTruncated   = "OpenAI's answer was cut off before the image arrived; try again later."
+	MsgStreamError = "OpenAI reported an error while rendering the image; try again later."
+	MsgCancelled   = "The request to OpenAI was cancelled before it finished."
+	MsgInternal    = "Easel failed to talk to OpenAI."
 )
 
-// apiError is a sanitized copy of an error answer from the API: it keeps the
+// APIError is a sanitized copy of an error answer from the API: it keeps the
 // status and OpenAI's error fields but not the request (whose headers carry
 // the API key) or the response.
-type apiError struct {
+type APIError struct {
 	Status    int
 	Type      string
 	Code      string
@@ -44,7 +51,7 @@ type apiError struct {
 	RequestID string
 }
 
-func (e *apiError) Error() string {
+func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "OpenAI API error: HTTP %d", e.Status)
 	var attrs []string
@@ -62,12 +69,13 @@ func (e *apiError) Error() string {
 	return b.String()
 }
 
-// streamError is an error event received in the middle of a stream.
-type streamError struct {
+// StreamError is an error reported in the middle of an answer: an error
+// event of a stream, or a failure recorded in an answer that arrived whole.
+type StreamError struct {
 	Type, Code, Message string
 }
 
-func (e *streamError) Error() string {
+func (e *StreamError) Error() string {
 	s := "error event in OpenAI stream"
 	var attrs []string
 	for _, kv := range [][2]string{{"type", e.Type}, {"code", e.Code}} {
@@ -84,10 +92,10 @@ func (e *streamError) Error() string {
 	return s
 }
 
-// parseStreamError reads an error event's data: either the bare Error object
+// ParseStreamError reads an error event's data: either the bare Error object
 // of the spec's ErrorEvent or an {"error": {...}} envelope. ok is false when
 // data does not look like an error.
-func parseStreamError(data []byte) (*streamError, bool) {
+func ParseStreamError(data []byte) (*StreamError, bool) {
 	var ev struct {
 		Type    string          `json:"type"`
 		Code    json.RawMessage `json:"code"`
@@ -102,10 +110,10 @@ func parseStreamError(data []byte) (*streamError, bool) {
 		return nil, false
 	}
 	if ev.Error != nil {
-		return &streamError{Type: ev.Error.Type, Code: rawString(ev.Error.Code), Message: ev.Error.Message}, true
+		return &StreamError{Type: ev.Error.Type, Code: rawString(ev.Error.Code), Message: ev.Error.Message}, true
 	}
 	if ev.Type == "error" || ev.Message != "" {
-		return &streamError{Type: ev.Type, Code: rawString(ev.Code), Message: ev.Message}, true
+		return &StreamError{Type: ev.Type, Code: rawString(ev.Code), Message: ev.Message}, true
 	}
 	return nil, false
 }
@@ -117,14 +125,14 @@ func rawString(raw json.RawMessage) string {
 	return s
 }
 
-// Errors of this package for what the SDK does not report itself.
+// Errors for what the SDK does not report itself.
 var (
-	// errTruncated is a stream that ended without its completed event.
-	errTruncated = errors.New("OpenAI stream ended before the completed event")
-	// errBadImage is an image whose base64 does not decode.
-	errBadImage = errors.New("OpenAI returned an image that is not valid base64")
-	// errNoImages is a successful answer without images.
-	errNoImages = errors.New("OpenAI returned no images")
+	// ErrTruncated is a stream that ended without its completed event.
+	ErrTruncated = errors.New("OpenAI stream ended before the completed event")
+	// ErrBadImage is an image whose base64 does not decode.
+	ErrBadImage = errors.New("OpenAI returned an image that is not valid base64")
+	// ErrNoImages is a successful answer without images.
+	ErrNoImages = errors.New("OpenAI returned no images")
 )
 
 // timeoutError is an attempt that ran out of its per-attempt time.
@@ -138,12 +146,24 @@ func (e *timeoutError) Error() string {
 }
 func (e *timeoutError) Unwrap() error { return e.err }
 
-// respMeta is what a middleware saw of the last HTTP response of an attempt:
-// the SDK does not surface the status of an error answer whose body is not
-// OpenAI's JSON envelope (an HTML page from a proxy, say).
-type respMeta struct {
-	status int
-	header http.Header
+// Meta is what Observe saw of the last HTTP response of an attempt: the SDK
+// does not surface the status of an error answer whose body is not OpenAI's
+// JSON envelope (an HTML page from a proxy, say).
+type Meta struct {
+	Status int
+	Header http.Header
+}
+
+// Observe returns an SDK option that records the status and headers of each
+// response in meta.
+func Observe(meta *Meta) option.RequestOption {
+	return option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		res, err := next(r)
+		if res != nil {
+			meta.Status, meta.Header = res.StatusCode, res.Header.Clone()
+		}
+		return res, err
+	})
 }
 
 // failure is a classified error: what to tell the user if Easel stops here,
@@ -155,83 +175,100 @@ type failure struct {
 	hasWait bool
 }
 
+// Classifier turns the errors of attempts into failures: the *core.Error a
+// user is shown, and whether another attempt may succeed (see Retrier.Do).
+// Its zero value redacts nothing and reads the time from time.Now.
+type Classifier struct {
+	// APIKey is hidden from the text of every error it returns.
+	APIKey string
+	// Now returns the time, for Retry-After dates; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c Classifier) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
 // classify turns an attempt's error into a failure. ctx is the caller's
 // context (not the attempt's).
-func (g *Generator) classify(ctx context.Context, err error, meta respMeta) failure {
+func (g Classifier) classify(ctx context.Context, err error, meta Meta) failure {
 	if cerr := ctx.Err(); cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
-			return failure{err: core.WrapError(core.Unavailable, g.redact(err), "OpenAI did not finish before Easel's deadline; try again later.")}
+			return failure{err: core.WrapError(core.Unavailable, g.Redact(err), "OpenAI did not finish before Easel's deadline; try again later.")}
 		}
-		return failure{err: core.WrapError(core.Unavailable, g.redact(err), msgCancelled)}
+		return failure{err: core.WrapError(core.Unavailable, g.Redact(err), MsgCancelled)}
 	}
 
 	var sdkErr *oai.Error
 	if errors.As(err, &sdkErr) {
-		ae := &apiError{
+		ae := &APIError{
 			Status:  sdkErr.StatusCode,
 			Type:    sdkErr.Type,
 			Code:    sdkErr.Code,
 			Param:   sdkErr.Param,
 			Message: sdkErr.Message,
 		}
-		h := meta.header
+		h := meta.Header
 		if sdkErr.Response != nil {
 			h = sdkErr.Response.Header
 		}
 		ae.RequestID = h.Get("x-request-id")
 		return g.classifyAPI(ae, h)
 	}
-	if meta.status >= 400 {
+	if meta.Status >= 400 {
 		// An error answer the SDK could not decode (not OpenAI's envelope).
-		ae := &apiError{Status: meta.status, RequestID: meta.header.Get("x-request-id"), Message: "unreadable error body"}
-		return g.classifyAPI(ae, meta.header)
+		ae := &APIError{Status: meta.Status, RequestID: meta.Header.Get("x-request-id"), Message: "unreadable error body"}
+		return g.classifyAPI(ae, meta.Header)
 	}
 
 	var te *timeoutError
 	if errors.As(err, &te) {
-		return failure{retry: true, err: core.WrapError(core.Unavailable, g.redact(err),
+		return failure{retry: true, err: core.WrapError(core.Unavailable, g.Redact(err),
 			"OpenAI did not answer in time (timed out after %s); try again later.", te.after)}
 	}
 
-	var se *streamError
+	var se *StreamError
 	if errors.As(err, &se) {
 		return g.classifyStream(se)
 	}
 
 	switch {
-	case errors.Is(err, errTruncated), errors.Is(err, errBadImage),
+	case errors.Is(err, ErrTruncated), errors.Is(err, ErrBadImage),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), isJSONError(err):
-		return failure{retry: true, err: core.WrapError(core.Unavailable, g.redact(err), msgTruncated)}
-	case errors.Is(err, errNoImages):
-		return failure{err: core.WrapError(core.Unavailable, g.redact(err), "OpenAI answered without an image; try again.")}
+		return failure{retry: true, err: core.WrapError(core.Unavailable, g.Redact(err), MsgTruncated)}
+	case errors.Is(err, ErrNoImages):
+		return failure{err: core.WrapError(core.Unavailable, g.Redact(err), "OpenAI answered without an image; try again.")}
 	case isConnError(err):
-		return failure{retry: true, err: core.WrapError(core.Unavailable, g.redact(err), msgConnection)}
+		return failure{retry: true, err: core.WrapError(core.Unavailable, g.Redact(err), MsgConnection)}
 	}
-	return failure{err: core.WrapError(core.Internal, g.redact(err), msgInternal)}
+	return failure{err: core.WrapError(core.Internal, g.Redact(err), MsgInternal)}
 }
 
 // classifyAPI classifies an HTTP error answer.
-func (g *Generator) classifyAPI(ae *apiError, h http.Header) failure {
+func (g Classifier) classifyAPI(ae *APIError, h http.Header) failure {
 	wait, hasWait := retryAfter(h, g.now())
 	switch s := ae.Status; {
 	case isModeration(ae.Type, ae.Code, ae.Message):
-		return failure{err: core.WrapError(core.Refused, ae, msgRefused)}
+		return failure{err: core.WrapError(core.Refused, ae, MsgRefused)}
 	case isQuota(ae.Type, ae.Code):
-		return failure{err: core.WrapError(core.Quota, ae, msgQuota)}
+		return failure{err: core.WrapError(core.Quota, ae, MsgQuota)}
 	case s == http.StatusUnauthorized:
 		ae.Message = ""
-		return failure{err: core.WrapError(core.Unavailable, ae, msgBadKey)}
+		return failure{err: core.WrapError(core.Unavailable, ae, MsgBadKey)}
 	case s == http.StatusForbidden:
 		// 403 is also how OpenAI answers an organization that must be
 		// verified before it may use GPT image models.
 		verify := strings.Contains(strings.ToLower(ae.Code+" "+ae.Message), "verif")
 		ae.Message = ""
 		if verify {
-			return failure{err: core.WrapError(core.Unavailable, ae, msgForbidden)}
+			return failure{err: core.WrapError(core.Unavailable, ae, MsgForbidden)}
 		}
-		return failure{err: core.WrapError(core.Unavailable, ae, msgBadKey)}
+		return failure{err: core.WrapError(core.Unavailable, ae, MsgBadKey)}
 	case s == http.StatusTooManyRequests:
-		return failure{retry: true, wait: wait, hasWait: hasWait, err: core.WrapError(core.RateLimited, ae, msgRateLimited)}
+		return failure{retry: true, wait: wait, hasWait: hasWait, err: core.WrapError(core.RateLimited, ae, MsgRateLimited)}
 	case s == 500 || s == 502 || s == 503 || s == 504:
 		return failure{retry: true, wait: wait, hasWait: hasWait,
 			err: core.WrapError(core.Unavailable, ae, "OpenAI is having trouble (HTTP %d); try again later.", s)}
@@ -244,20 +281,20 @@ func (g *Generator) classifyAPI(ae *apiError, h http.Header) failure {
 		}
 		return failure{err: core.WrapError(core.Invalid, ae, "OpenAI could not serve this request: %s", truncate(msg, 300))}
 	}
-	return failure{err: core.WrapError(core.Internal, ae, msgInternal)}
+	return failure{err: core.WrapError(core.Internal, ae, MsgInternal)}
 }
 
 // classifyStream classifies an error event received mid-stream.
-func (g *Generator) classifyStream(se *streamError) failure {
+func (g Classifier) classifyStream(se *StreamError) failure {
 	switch {
 	case isModeration(se.Type, se.Code, se.Message):
-		return failure{err: core.WrapError(core.Refused, se, msgRefused)}
+		return failure{err: core.WrapError(core.Refused, se, MsgRefused)}
 	case isQuota(se.Type, se.Code):
-		return failure{err: core.WrapError(core.Quota, se, msgQuota)}
+		return failure{err: core.WrapError(core.Quota, se, MsgQuota)}
 	case se.Code == "rate_limit_exceeded":
-		return failure{retry: true, err: core.WrapError(core.RateLimited, se, msgRateLimited)}
+		return failure{retry: true, err: core.WrapError(core.RateLimited, se, MsgRateLimited)}
 	}
-	return failure{retry: true, err: core.WrapError(core.Unavailable, se, msgStreamError)}
+	return failure{retry: true, err: core.WrapError(core.Unavailable, se, MsgStreamError)}
 }
 
 // isModeration reports whether an error is the safety system declining the
@@ -268,7 +305,10 @@ func (g *Generator) classifyStream(se *streamError) failure {
 // such as an unreadable input image.
 func isModeration(typ, code, message string) bool {
 	switch code {
-	case "moderation_blocked", "content_policy_violation":
+	case "moderation_blocked", "content_policy_violation",
+		// The Responses API's: a response failed on an input image or a
+		// policy, or stopped by its content filter.
+		"image_content_policy_violation", "bio_policy", "content_filter":
 		return true
 	}
 	if typ == "moderation_blocked" {
@@ -327,11 +367,11 @@ func (e *redactedError) Error() string {
 }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redact returns err with the API key, should it ever appear in the error's
+// Redact returns err with the API key, should it ever appear in the error's
 // text, replaced.
-func (g *Generator) redact(err error) error {
-	if err == nil || len(g.cfg.APIKey) < 4 || !strings.Contains(err.Error(), g.cfg.APIKey) {
+func (g Classifier) Redact(err error) error {
+	if err == nil || len(g.APIKey) < 4 || !strings.Contains(err.Error(), g.APIKey) {
 		return err
 	}
-	return &redactedError{err: err, key: g.cfg.APIKey}
+	return &redactedError{err: err, key: g.APIKey}
 }

@@ -1,4 +1,4 @@
-package openai
+package wire
 
 import (
 	"context"
@@ -7,91 +7,7 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/easel-bot/easel/core"
 )
-
-func TestSnapSize(t *testing.T) {
-	for _, tc := range []struct {
-		w, h int
-		want string
-	}{
-		{1024, 1024, "1024x1024"},
-		{800, 800, "1024x1024"},
-		{1920, 1080, "1536x1024"}, // 16:9 is nearer 3:2 than 1:1
-		{1080, 1920, "1024x1536"},
-		{1100, 1000, "1024x1024"}, // 1.1 is nearer 1 than 1.5
-		{1300, 1000, "1536x1024"}, // 1.3 is nearer 1.5 than 1 on a log scale
-		{4000, 1000, "1536x1024"},
-		{1000, 4000, "1024x1536"},
-		{1536, 1024, "1536x1024"},
-	} {
-		if got := SnapSize(tc.w, tc.h); got != tc.want {
-			t.Errorf("SnapSize(%d, %d) = %s, want %s", tc.w, tc.h, got, tc.want)
-		}
-	}
-}
-
-func TestSizeForAspect(t *testing.T) {
-	for _, tc := range []struct {
-		ratio float64
-		want  string
-	}{
-		{1, "1024x1024"},
-		{16.0 / 9, "1536x864"},
-		{9.0 / 16, "864x1536"},
-		{4.0 / 3, "1536x1152"},
-		{3, "1536x512"},
-		{10, "1536x512"}, // clamped
-		{21.0 / 9, "1536x656"},
-	} {
-		got := sizeForAspect(tc.ratio)
-		if got != tc.want {
-			t.Errorf("sizeForAspect(%v) = %s, want %s", tc.ratio, got, tc.want)
-		}
-		w, h, _ := parseSize(got)
-		if why := checkGPTImage2Size(w, h); why != "" {
-			t.Errorf("sizeForAspect(%v) = %s is not a valid gpt-image-2 size: %s", tc.ratio, got, why)
-		}
-	}
-}
-
-func TestModelFamilies(t *testing.T) {
-	for model, want := range map[string]bool{
-		"gpt-image-2": true, "gpt-image-2-2026-04-21": true, "gpt-image-2.5-flare": true,
-		"gpt-image-2.6-sunburst": true, "GPT-IMAGE-2": true,
-		"gpt-image-20": false, "gpt-image-1.5": false, "gpt-image-1-mini": false, "chatgpt-image-latest": false,
-	} {
-		if got := isGPTImage2(model); got != want {
-			t.Errorf("isGPTImage2(%q) = %v", model, got)
-		}
-	}
-	for model, retired := range map[string]bool{
-		"gpt-image-1": true, "gpt-image-1-2025-04-15": true, "dall-e-2": true, "dall-e-3": true,
-		"gpt-image-1-mini": false, "gpt-image-1.5": false, "gpt-image-2": false,
-	} {
-		if got := retiredReason(model) != ""; got != retired {
-			t.Errorf("retiredReason(%q) retired=%v", model, got)
-		}
-	}
-	if !supportsInputFidelity("gpt-image-1.5") || supportsInputFidelity("gpt-image-2") || supportsInputFidelity("gpt-image-1-mini") {
-		t.Error("input fidelity support wrong")
-	}
-	if undated("gpt-image-2-2026-04-21") != "gpt-image-2" || undated("gpt-image-1-mini") != "gpt-image-1-mini" {
-		t.Error("undated wrong")
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	for s, ok := range map[string]bool{
-		"1024x1024": true, "16X16": true, " 32x48 ": true,
-		"0x10": false, "-1x10": false, "+1x10": false, "10x": false, "x10": false, "10*10": false, "": false,
-	} {
-		if _, _, got := parseSize(s); got != ok {
-			t.Errorf("parseSize(%q) ok=%v", s, got)
-		}
-	}
-}
 
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -152,7 +68,7 @@ func TestBackoffJitterAndCap(t *testing.T) {
 		seen := map[time.Duration]bool{}
 		var lo, hi time.Duration = limit, 0
 		for range 200 {
-			d := backoff(retry, base, limit, randInt64N)
+			d := backoff(retry, base, limit, RandInt64N)
 			if d < 0 || d > bound {
 				t.Fatalf("backoff(%d) = %v, outside [0, %v]", retry, d, bound)
 			}
@@ -200,7 +116,7 @@ func TestRetryWait(t *testing.T) {
 	// more than a fifth, and the waits differ.
 	seen := map[time.Duration]bool{}
 	for range 100 {
-		d, ok := retryWait(1, time.Second, true, base, limit, randInt64N)
+		d, ok := retryWait(1, time.Second, true, base, limit, RandInt64N)
 		if !ok || d < time.Second || d > 1200*time.Millisecond {
 			t.Fatalf("retryWait(Retry-After 1s) = %v, %v", d, ok)
 		}
@@ -215,43 +131,14 @@ func TestSleepHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	start := time.Now()
-	if err := sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("sleep = %v", err)
 	}
 	if time.Since(start) > time.Second {
 		t.Error("sleep ignored cancellation")
 	}
-	if err := sleep(context.Background(), time.Millisecond); err != nil {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
 		t.Error(err)
-	}
-}
-
-func TestCost(t *testing.T) {
-	p := Price{TextInput: 5, ImageInput: 8, Output: 30}
-	u := core.Usage{InputTextTokens: 1000, InputImageTokens: 2000, OutputTokens: 10000}
-	want := (1000*5 + 2000*8 + 10000*30) / 1e6
-	if got := p.Cost(u); math.Abs(got-want) > 1e-12 {
-		t.Errorf("Cost = %v, want %v", got, want)
-	}
-	g, err := New(Config{APIKey: "k", Prices: map[string]Price{"gpt-image-2": p}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if got := g.cost(ctx, "gpt-image-2-2026-04-21", u); math.Abs(got-want) > 1e-12 {
-		t.Errorf("snapshot cost = %v, want the undated model's %v", got, want)
-	}
-	if got := g.cost(ctx, "gpt-image-1.5", u); got != 0 {
-		t.Errorf("unpriced model cost %v, want 0", got)
-	}
-}
-
-func TestUsageOf(t *testing.T) {
-	if u := usageOf(100, 0, 0, 50); u.InputTextTokens != 100 || u.OutputTokens != 50 {
-		t.Errorf("no breakdown: %+v", u)
-	}
-	if u := usageOf(100, 30, 70, 50); u.InputTextTokens != 30 || u.InputImageTokens != 70 {
-		t.Errorf("breakdown: %+v", u)
 	}
 }
 
@@ -268,6 +155,9 @@ func TestIsModeration(t *testing.T) {
 		{"image_generation_user_error", "", "Invalid 'safety_identifier': string too long.", false},
 		{"invalid_request_error", "", "Your request was rejected by the safety system.", false}, // not a user_error: just invalid
 		{"server_error", "", "", false},
+		{"response.failed", "image_content_policy_violation", "", true},
+		{"response.incomplete", "content_filter", "", true},
+		{"response.failed", "server_error", "", false},
 	} {
 		if got := isModeration(tc.typ, tc.code, tc.msg); got != tc.want {
 			t.Errorf("isModeration(%q, %q, %q) = %v", tc.typ, tc.code, tc.msg, got)
@@ -287,34 +177,22 @@ func TestParseStreamError(t *testing.T) {
 		{`{"type":"image_generation.heartbeat"}`, false, ""},
 		{`not json`, false, ""},
 	} {
-		se, ok := parseStreamError([]byte(tc.data))
+		se, ok := ParseStreamError([]byte(tc.data))
 		if ok != tc.ok || (ok && se.Code != tc.code) {
-			t.Errorf("parseStreamError(%s) = %+v, %v", tc.data, se, ok)
+			t.Errorf("ParseStreamError(%s) = %+v, %v", tc.data, se, ok)
 		}
 	}
 }
 
-func TestOutputMIME(t *testing.T) {
-	jpg := []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")
-	if got := outputMIME("jpeg", "", jpg); got != "image/jpeg" {
-		t.Error(got)
-	}
-	if got := outputMIME("", "png", jpg); got != "image/jpeg" {
-		t.Errorf("sniffing: %s", got)
-	}
-	if got := outputMIME("", "webp", []byte("???")); got != "image/webp" {
-		t.Errorf("fallback to requested: %s", got)
-	}
-}
-
 func TestRedact(t *testing.T) {
-	g := &Generator{cfg: Config{APIKey: testKey}}
-	err := g.redact(errors.New("header Authorization: Bearer " + testKey))
+	const testKey = "sk-test-Zm9vYmFyYmF6cXV4c2VjcmV0a2V5"
+	g := Classifier{APIKey: testKey}
+	err := g.Redact(errors.New("header Authorization: Bearer " + testKey))
 	if s := err.Error(); s != "header Authorization: Bearer [redacted]" {
 		t.Errorf("redacted %q", s)
 	}
 	plain := errors.New("nothing secret")
-	if g.redact(plain) != plain {
+	if g.Redact(plain) != plain {
 		t.Error("redact wrapped an error without the key")
 	}
 }
