@@ -35,6 +35,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/internal/wirefake"
 )
 
 // Channel types, as in Discord's ChannelTypes.
@@ -72,7 +74,7 @@ type Server struct {
 	once sync.Once
 
 	mu           sync.Mutex
-	changed      chan struct{} // closed and replaced on every change
+	changes      wirefake.Changes
 	lastID       uint64
 	seq          uint64 // low bits of backdated ids
 	users        map[string]User
@@ -123,7 +125,6 @@ func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
 		Token:        "fake-bot-token",
-		changed:      make(chan struct{}),
 		users:        map[string]User{},
 		guilds:       map[string]*guild{},
 		channels:     map[string]*Channel{},
@@ -322,31 +323,11 @@ func (s *Server) Wait(t testing.TB, what string, cond func() bool) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-poll.C:
-		case <-deadline.C:
-			t.Fatalf("discordtest: timed out after %s waiting for %s", timeout, what)
-		}
-	}
+	s.changes.Wait(t, "discordtest", what, timeout, 10*time.Millisecond, cond)
 }
 
-// notify wakes Wait; s.mu must be held.
-func (s *Server) notify() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+// notify wakes Wait.
+func (s *Server) notify() { s.changes.Notify() }
 
 // discordEpoch is the first millisecond of 2015, where snowflake time
 // starts.

@@ -40,6 +40,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/internal/wirefake"
 )
 
 // Server is a fake Slack workspace with one app installed. Its exported
@@ -64,12 +66,12 @@ type Server struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
-	wake        chan struct{} // closed and replaced on every change
+	changes     wirefake.Changes
 	seq         int
 	lastTS      int64 // microseconds of the last message timestamp
 	interceptor func(method string, params map[string]string)
 	calls       []Call
-	faults      map[string][]fault
+	faults      wirefake.Faults[fault]
 	messages    []*Message
 	ephemerals  []Ephemeral
 	files       map[string]*file
@@ -149,8 +151,6 @@ func NewServer(t testing.TB) *Server {
 		BotID:         "B0EASEL",
 		Command:       "/imagine",
 		PingInterval:  5 * time.Second,
-		wake:          make(chan struct{}),
-		faults:        map[string][]fault{},
 		files:         map[string]*file{},
 		users:         map[string]string{},
 		responseUsers: map[string]string{},
@@ -255,36 +255,19 @@ func (s *Server) Uploads() []Upload {
 }
 
 // WaitFor waits until cond, which may call the Server's methods, holds; it
-// fails the test after 20 seconds (a hang guard, not a speed assertion).
+// fails the test after WaitTimeout (default 20 seconds: a hang guard, not a
+// speed assertion).
 func (s *Server) WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	timeout := s.WaitTimeout
 	if timeout <= 0 {
 		timeout = 20 * time.Second
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		wake := s.wake
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-wake:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline.C:
-			t.Fatalf("slacktest: timed out waiting for %s", what)
-		}
-	}
+	s.changes.Wait(t, "slacktest", what, timeout, 50*time.Millisecond, cond)
 }
 
-// changed wakes the waiters; s.mu is held.
-func (s *Server) changed() {
-	close(s.wake)
-	s.wake = make(chan struct{})
-}
+// changed wakes the waiters.
+func (s *Server) changed() { s.changes.Notify() }
 
 // nextID returns a fresh id with prefix; s.mu is held.
 func (s *Server) nextID(prefix string) string {

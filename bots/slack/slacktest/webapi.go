@@ -24,16 +24,12 @@ type fault struct {
 // Retry-After of retryAfter (whole seconds, as Slack sends) and the error
 // "ratelimited".
 func (s *Server) RateLimit(method string, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[method] = append(s.faults[method], fault{retryAfter: max(retryAfter, time.Second), code: "ratelimited"})
+	s.faults.Add(method, fault{retryAfter: max(retryAfter, time.Second), code: "ratelimited"})
 }
 
 // Fail makes the next call of method answer {"ok": false, "error": code}.
 func (s *Server) Fail(method, code string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[method] = append(s.faults[method], fault{code: code})
+	s.faults.Add(method, fault{code: code})
 }
 
 // reply is a Web API answer: its fields besides "ok", or an error code.
@@ -107,12 +103,10 @@ func (s *Server) intercept(method string, params map[string]string) {
 // takeFault answers with the next queued fault of method, if any; s.mu is
 // held.
 func (s *Server) takeFault(method string, call *Call, w http.ResponseWriter) bool {
-	q := s.faults[method]
-	if len(q) == 0 {
+	f, ok := s.faults.Take(method)
+	if !ok {
 		return false
 	}
-	f := q[0]
-	s.faults[method] = q[1:]
 	call.Error = f.code
 	if f.retryAfter > 0 {
 		call.Status = http.StatusTooManyRequests

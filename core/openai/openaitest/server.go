@@ -36,6 +36,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/internal/wirefake"
 )
 
 // Server is a fake OpenAI Images API. Its exported fields may be set before
@@ -67,7 +69,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
-	faults   []Fault
+	faults   wirefake.Faults[Fault] // one queue, under the key ""
 	images   [][]byte
 	partials [][]byte
 	seq      int
@@ -204,18 +206,10 @@ func (s *Server) Close() {
 
 // Fail queues faults for upcoming requests, one per request, in order.
 // Requests rejected by validation do not use up a fault.
-func (s *Server) Fail(faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, faults...)
-}
+func (s *Server) Fail(faults ...Fault) { s.faults.Add("", faults...) }
 
 // PendingFaults returns how many queued faults have not been used yet.
-func (s *Server) PendingFaults() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.faults)
-}
+func (s *Server) PendingFaults() int { return s.faults.Pending("") }
 
 // Arrivals returns how many requests have arrived at the images endpoints,
 // including those not yet answered and those rejected.
@@ -339,16 +333,8 @@ func (s *Server) models() []string {
 	return DefaultModels
 }
 
-func (s *Server) nextFault() (Fault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.faults) == 0 {
-		return Fault{}, false
-	}
-	f := s.faults[0]
-	s.faults = s.faults[1:]
-	return f, true
-}
+// nextFault takes the next queued fault, if any.
+func (s *Server) nextFault() (Fault, bool) { return s.faults.Take("") }
 
 // parse reads the body of r into params, recording image parts in rec.
 func (s *Server) parse(r *http.Request, rec *Request, edit bool) (params, *reqError) {
