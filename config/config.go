@@ -20,6 +20,7 @@ import (
 	"github.com/easel-bot/easel/core/openai/responses"
 	"github.com/easel-bot/easel/internal/regfile"
 	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/postgres"
 )
 
 // Config is the whole configuration of an Easel process.
@@ -302,7 +303,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Images:   Images{Backend: ImagesDir, S3Bucket: "easel", S3Region: "us-east-1"},
-		Storage:  Storage{Backend: StorageBbolt, Lease: Duration(15 * time.Second), Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
+		Storage:  Storage{Backend: StorageBbolt, Lease: Duration(postgres.DefaultLease), Dir: "./easel-data", OpenTimeout: Duration(storage.DefaultOpenTimeout)},
 		Provider: Provider{Default: "", Timeout: Duration(core.DefaultTurnTimeout)},
 		Engine: Engine{
 			MaxConcurrent:  core.DefaultMaxConcurrent,

@@ -27,7 +27,10 @@ type SessionStore interface {
 	// write transaction: it must do no I/O, must not call the store, and must
 	// not change the session's ID or remove turns. It returns the stored
 	// session, or a NotFound *Error, or fn's error unchanged (then nothing is
-	// written).
+	// written). An update that records a turn for a delivery (a new turn
+	// with Turn.Delivery set) fails with ErrDeliveryTaken, writing nothing,
+	// unless that delivery is still waiting in the inbox and no other live
+	// process holds it.
 	UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
 	// ActiveJobs returns the (session id, turn id) pairs of every pending
 	// turn (queued, running, or ended but not yet posted), oldest first.
@@ -57,6 +60,13 @@ type JobRef struct {
 	SessionID string `json:"session"`
 	TurnID    int    `json:"turn"`
 }
+
+// ErrDeliveryTaken is returned by a store for an update recording a turn
+// for a delivery that is not this process's to record: its turn was
+// recorded already, or it was handled otherwise, or another live process
+// holds it (a replica took it up after this one froze). The adapter drops
+// the delivery without a word: whoever holds it answers.
+var ErrDeliveryTaken = Errorf(Conflict, "this request is being handled already")
 
 // Delivery is a platform delivery recorded before it was acknowledged and
 // not yet handled: the work a process that stopped in between left behind.

@@ -83,6 +83,9 @@ func parseJobKey(k []byte) (core.JobRef, error) {
 func applyEffects(tx *bolt.Tx, fx core.Effects, now time.Time) error {
 	jobs, active, usage, inbox := tx.Bucket(bucketJobs), tx.Bucket(bucketActive), tx.Bucket(bucketUsage), tx.Bucket(bucketInbox)
 	for _, key := range fx.Handled {
+		if inbox.Get([]byte(key)) == nil {
+			return core.ErrDeliveryTaken // its turn was recorded, or it was handled otherwise
+		}
 		if err := inbox.Delete([]byte(key)); err != nil {
 			return fmt.Errorf("storage: inbox %s: %w", key, err)
 		}

@@ -95,6 +95,10 @@ type Config struct {
 	// Attachments bound the images attached to a message; zero fields
 	// take imagecheck's defaults.
 	Attachments imagecheck.Limits
+	// TakeUpEvery, when several processes share the store, is how often
+	// to take up the deliveries that one of them recorded and left when it
+	// died or froze. Zero takes them up at start only.
+	TakeUpEvery time.Duration
 }
 
 // Engine is what the adapter needs of core.Engine.
@@ -245,6 +249,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err := b.replay(ctx); err != nil {
 		return err
 	}
+	var takers sync.WaitGroup
+	defer takers.Wait()
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	takers.Go(func() { inbox.TakeUpEvery(tctx, b.cfg.TakeUpEvery, b.replay, b.log) })
 	if err := b.awaitIdentify(ctx); err != nil {
 		return nil // ctx ended while waiting to identify
 	}

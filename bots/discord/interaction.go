@@ -278,6 +278,10 @@ func (b *Bot) editOriginal(ctx context.Context, r *response, content string) (*d
 // refuse tells the user why their command or press did nothing, in an
 // ephemeral follow-up; withdraw also deletes the deferred response.
 func (b *Bot) refuse(ctx context.Context, r *response, err error, withdraw bool) {
+	if errors.Is(err, core.ErrDeliveryTaken) {
+		b.log.Info("another Easel process handles this interaction", "interaction", r.ic.ID)
+		return // whoever holds it answers, through the same token
+	}
 	text := b.userMessage(err, "a Discord interaction failed")
 	if withdraw {
 		if err := r.withdraw(ctx); err != nil {

@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -169,6 +170,11 @@ func (b *Bot) submit(ctx context.Context, th *thread, m *discordgo.Message, msg 
 			msg.SessionID, msg.Version = b.repliedVersion(ctx, m)
 		}
 		_, err = b.engine.Handle(ctx, th, msg)
+	}
+	if errors.Is(err, core.ErrDeliveryTaken) {
+		b.release(th)
+		b.log.Info("another Easel process handles this message", "message", m.ID)
+		return false
 	}
 	if err != nil {
 		b.release(th)

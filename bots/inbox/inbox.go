@@ -45,7 +45,9 @@ type Store interface {
 	// expires. Forgetting a key not kept is no error.
 	Handled(ctx context.Context, key string) error
 	// Unhandled returns the deliveries received but not handled, of every
-	// platform, oldest first.
+	// platform, oldest first. A store shared by several processes returns
+	// only those no other live process holds, and holds them for this one
+	// from then on; its Receive holds what it records for this process.
 	Unhandled(ctx context.Context) ([]core.Delivery, error)
 }
 
@@ -74,6 +76,7 @@ type Inbox struct {
 
 	mu      sync.Mutex
 	closed  bool
+	busy    map[string]bool      // deliveries this process is handling, parked ones too
 	parked  map[string][]*parked // by topic
 	nParked int
 	retries sync.WaitGroup
@@ -92,7 +95,7 @@ func New(store Store, platform string, ttl time.Duration, log *slog.Logger) *Inb
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, parked: map[string][]*parked{}}
+	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, parked: map[string][]*parked{}, busy: map[string]bool{}}
 }
 
 // Key returns the inbox key of the platform's delivery id.
@@ -120,6 +123,9 @@ func (in *Inbox) Record(ctx context.Context, id, kind string, payload []byte) (k
 	if err != nil {
 		return key, false, fmt.Errorf("inbox: record %s: %w", key, err)
 	}
+	if first {
+		in.setBusy(key, true)
+	}
 	return key, first, nil
 }
 
@@ -134,6 +140,7 @@ func (in *Inbox) Handle(ctx context.Context, key string, job Job) {
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		in.log.Info("inbox: handling stopped short; the next start takes the delivery up again", "key", key)
+		in.setBusy(key, false)
 		return
 	}
 	in.Done(context.WithoutCancel(ctx), key)
@@ -146,19 +153,38 @@ func (in *Inbox) Done(ctx context.Context, key string) {
 	if err := in.store.Handled(ctx, key); err != nil {
 		in.log.Warn("inbox: could not mark a delivery handled; a restart may take it up again", "key", key, "err", err)
 	}
+	in.setBusy(key, false)
 }
 
-// Left returns this platform's deliveries that were recorded but not
-// handled (an earlier process stopped first, or parked them), oldest
-// first, for the adapter to handle now.
+// setBusy notes whether this process is handling the delivery key.
+func (in *Inbox) setBusy(key string, busy bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if busy {
+		in.busy[key] = true
+	} else {
+		delete(in.busy, key)
+	}
+}
+
+// Left returns this platform's deliveries that were recorded but are not
+// being handled (an earlier process stopped first, or a process sharing
+// the store died or froze with them), oldest first, for the adapter to
+// handle now. Those this process is handling, parked ones included, are
+// not among them, so an adapter may call Left again while it runs, to take
+// up what another process left; a store shared by several processes hands
+// each delivery to one of them (see Store).
 func (in *Inbox) Left(ctx context.Context) ([]core.Delivery, error) {
 	all, err := in.store.Unhandled(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("inbox: read the deliveries left unhandled: %w", err)
 	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	var mine []core.Delivery
 	for _, d := range all {
-		if strings.HasPrefix(d.Key, in.prefix) {
+		if strings.HasPrefix(d.Key, in.prefix) && !in.busy[d.Key] {
+			in.busy[d.Key] = true
 			mine = append(mine, d)
 		}
 	}
@@ -267,4 +293,26 @@ func (in *Inbox) Close() {
 	in.parked, in.nParked = map[string][]*parked{}, 0
 	in.mu.Unlock()
 	in.retries.Wait()
+}
+
+// TakeUpEvery calls takeUp every period until ctx ends: an adapter's
+// replay, which takes up through Left what a process sharing the store
+// left when it died or froze. A period of zero or less takes up nothing.
+// A failure is logged and tried again at the next period.
+func TakeUpEvery(ctx context.Context, period time.Duration, takeUp func(context.Context) error, log *slog.Logger) {
+	if period <= 0 {
+		return
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := takeUp(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("taking up deliveries other processes left failed; trying again", "err", err)
+		}
+	}
 }

@@ -57,8 +57,11 @@ func TestRecordHandleAndReplay(t *testing.T) {
 	if _, first, _ := discord.Record(ctx, "Ev1", "message", []byte(`{}`)); !first {
 		t.Error("another platform's delivery of the same id counted as a duplicate")
 	}
-	if got := keys(t, slack); len(got) != 1 || got[0] != "slack:Ev1" {
-		t.Errorf("slack's left = %v, want [slack:Ev1]", got)
+	if got := keys(t, slack); len(got) != 0 {
+		t.Errorf("left = %v while this process handles Ev1, want none", got)
+	}
+	if got := keys(t, inbox.New(db, "slack", time.Hour, nil)); len(got) != 1 || got[0] != "slack:Ev1" {
+		t.Errorf("slack's left, seen afresh = %v, want [slack:Ev1]", got)
 	}
 
 	// The process stops: the next one finds the delivery, and a retry is
@@ -117,8 +120,12 @@ func TestUnfinishedHandlingLeavesTheDelivery(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	in.Handle(cctx, stopped, func(context.Context, string) bool { cancel(); return true })
 
-	if got := strings.Join(keys(t, in), " "); got != "chat:parked chat:stopped" {
-		t.Errorf("left = %q, want both", got)
+	if got := strings.Join(keys(t, inbox.New(db, "chat", time.Hour, nil)), " "); got != "chat:parked chat:stopped" {
+		t.Errorf("left, seen afresh = %q, want both", got)
+	}
+	// The process still holds the parked one, not the one stopped short.
+	if got := strings.Join(keys(t, in), " "); got != "chat:stopped" {
+		t.Errorf("left, seen by the process = %q, want chat:stopped", got)
 	}
 }
 
@@ -223,5 +230,29 @@ func TestCloseStopsParking(t *testing.T) {
 	case <-ran:
 		t.Error("a retry ran after Close")
 	default:
+	}
+}
+
+// Left may be called again while the process runs, to take up what another
+// process sharing the store left: it hands back each delivery once, and
+// never one this process is handling.
+func TestLeftAgainTakesUpOnlyWhatNobodyHandles(t *testing.T) {
+	db := open(t, t.TempDir())
+	dead := inbox.New(db, "chat", time.Hour, nil) // a process that died with m1
+	if _, _, err := dead.Record(ctx, "m1", "message", nil); err != nil {
+		t.Fatal(err)
+	}
+	in := inbox.New(db, "chat", time.Hour, nil)
+	mine, _, _ := in.Record(ctx, "m2", "message", nil)
+	if got := strings.Join(keys(t, in), " "); got != "chat:m1" {
+		t.Fatalf("first take-up = %q, want chat:m1", got)
+	}
+	if got := keys(t, in); len(got) != 0 {
+		t.Errorf("second take-up = %v, want none: m1 is being handled", got)
+	}
+	in.Handle(ctx, mine, func(context.Context, string) bool { return true })
+	in.Handle(ctx, "chat:m1", func(context.Context, string) bool { return true })
+	if got := keys(t, inbox.New(db, "chat", time.Hour, nil)); len(got) != 0 {
+		t.Errorf("left after both were handled = %v", got)
 	}
 }

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -69,6 +70,10 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 // command's response URL, which works even where the bot is not a member,
 // or else as an ephemeral message.
 func (b *Bot) respond(ctx context.Context, cmd slackapi.SlashCommand, err error) {
+	if errors.Is(err, core.ErrDeliveryTaken) {
+		b.log.Info("slack: another Easel process handles this command", "trigger", cmd.TriggerID)
+		return // whoever holds it answers
+	}
 	u, perr := url.Parse(cmd.ResponseURL)
 	if cmd.ResponseURL == "" || perr != nil || !b.trusted(u) {
 		b.tell(ctx, cmd.ChannelID, cmd.UserID, "", err)
@@ -100,6 +105,10 @@ func postError(err error) error {
 // tell shows err to user alone, in channel (in the thread rooted at root,
 // if any), as an ephemeral message.
 func (b *Bot) tell(ctx context.Context, channel, user, root string, err error) {
+	if errors.Is(err, core.ErrDeliveryTaken) {
+		b.log.Info("slack: another Easel process handles this delivery", "channel", channel)
+		return // whoever holds it answers
+	}
 	text := mark(err) + b.userMessage(err)
 	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(text), false)}
 	if root != "" {

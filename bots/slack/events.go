@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -190,6 +191,10 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 		Delivery: key,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
+	if errors.Is(err, core.ErrDeliveryTaken) {
+		b.log.Info("slack: another Easel process handles this delivery", "key", key)
+		return
+	}
 	if err != nil {
 		th.notWorking(ctx, p.ts)
 		b.tell(ctx, p.channel, p.user, p.thread(), err)

@@ -86,6 +86,10 @@ type Config struct {
 	// Attachments bound the images attached to a message; zero fields
 	// take imagecheck's defaults.
 	Attachments imagecheck.Limits
+	// TakeUpEvery, when several processes share the store, is how often
+	// to take up the deliveries that one of them recorded and left when it
+	// died or froze. Zero takes them up at start only.
+	TakeUpEvery time.Duration
 }
 
 // Bot is the Slack adapter. Run it with Run; its methods are safe for
@@ -218,6 +222,11 @@ func (b *Bot) run(ctx context.Context, ln net.Listener) error {
 	if err := b.replay(ctx); err != nil {
 		return err
 	}
+	var takers sync.WaitGroup
+	defer takers.Wait() // before the workers stop: a take-up enqueues
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	takers.Go(func() { inbox.TakeUpEvery(tctx, b.cfg.TakeUpEvery, b.replay, b.log) })
 	if ln != nil {
 		return b.serveHTTP(ctx, ln)
 	}

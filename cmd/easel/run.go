@@ -109,6 +109,17 @@ func (a *app) resumeEvery(ctx context.Context, period time.Duration, open func(*
 	}
 }
 
+// takeUpEvery is how often the adapters take up the deliveries another
+// replica left: every half lease on a store several replicas share, so that
+// a dead or frozen replica's deliveries wait about a lease and a half at
+// most; never on one only this process uses.
+func (a *app) takeUpEvery(cfg config.Config) time.Duration {
+	if a.limits == nil {
+		return 0
+	}
+	return time.Duration(cfg.Storage.Lease) / 2
+}
+
 // newBots builds the adapters of the enabled platforms.
 func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 	var bots []bot
@@ -122,6 +133,7 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 			APIURL:        cfg.Slack.APIURL,
 			Command:       cfg.Slack.Command,
 			Attachments:   cfg.Attach.Limits(),
+			TakeUpEvery:   a.takeUpEvery(cfg),
 		}, a.engine, a.db, log.With("platform", slack.Platform))
 		if err != nil {
 			return nil, err
@@ -136,6 +148,7 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 			MessageContent: cfg.Discord.MessageContent,
 			AdminRoles:     cfg.Discord.AdminRoles,
 			Attachments:    cfg.Attach.Limits(),
+			TakeUpEvery:    a.takeUpEvery(cfg),
 		}, a.engine, a.db, log.With("platform", discord.Platform))
 		if err != nil {
 			return nil, err

@@ -2,12 +2,9 @@ package postgres
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,14 +46,11 @@ type Limits struct {
 // providerSlots provider slots in all (the same in every process) and
 // leases of lease, renewed every third of it until Close.
 func (db *DB) NewLimits(ctx context.Context, providerSlots int, lease time.Duration) (*Limits, error) {
-	var b [6]byte
-	_, _ = crand.Read(b[:])
-	host, _ := os.Hostname()
 	pool, err := pgxpool.NewWithConfig(ctx, db.cfg.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", db.where, err)
 	}
-	l := &Limits{db: db, pool: pool, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])), lease: lease,
+	l := &Limits{db: db, pool: pool, holder: db.holder, lease: lease,
 		sessions: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	err = l.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "LOCK TABLE provider_slots IN EXCLUSIVE MODE"); err != nil {
@@ -72,6 +66,7 @@ func (db *DB) NewLimits(ctx context.Context, providerSlots int, lease time.Durat
 		pool.Close()
 		return nil, fmt.Errorf("postgres: provider slots: %w", err)
 	}
+	db.lease.Store(int64(lease))
 	go l.renew()
 	return l, nil
 }
@@ -84,7 +79,8 @@ func (l *Limits) Limiters() core.Limiters {
 // Holder names this process in the leases it holds.
 func (l *Limits) Holder() string { return l.holder }
 
-// Close stops renewing, and frees the leases and slots this process holds.
+// Close stops renewing, and frees the leases and slots this process holds;
+// DB.Close lets go of its deliveries.
 func (l *Limits) Close() {
 	l.stopRenewing()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -152,6 +148,9 @@ func (l *Limits) renewOnce(ctx context.Context) {
 	}
 	if _, err := l.pool.Exec(ctx, "UPDATE provider_slots SET expires_at = now() + $2::interval WHERE holder = $1", l.holder, l.lease); err != nil {
 		l.db.log.Warn("postgres: renewing provider slots failed", "err", err)
+	}
+	if _, err := l.pool.Exec(ctx, "UPDATE inbox SET held_until = now() + $2::interval WHERE holder = $1", l.holder, l.lease); err != nil {
+		l.db.log.Warn("postgres: renewing the deliveries held failed", "err", err)
 	}
 }
 

@@ -14,16 +14,21 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	crand "crypto/rand"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,12 +52,20 @@ type Options struct {
 // DB is an open PostgreSQL session store. Its methods may be called from
 // many goroutines.
 type DB struct {
-	pool  *pgxpool.Pool
-	cfg   *pgxpool.Config // for the pool of Limits
-	where string          // the database, without credentials
-	log   *slog.Logger
-	now   func() time.Time
+	pool     *pgxpool.Pool
+	cfg      *pgxpool.Config // for the pool of Limits
+	where    string          // the database, without credentials
+	log      *slog.Logger
+	now      func() time.Time
+	readOnly bool
+	holder   string       // names this process in what it holds
+	lease    atomic.Int64 // nanoseconds a hold outlives its last renewal
 }
+
+// DefaultLease is how long a process's hold on a session, a provider slot
+// or a delivery outlives its last renewal, unless NewLimits is given
+// another.
+const DefaultLease = 15 * time.Second
 
 // DB is a session store.
 var _ core.SessionStore = (*DB)(nil)
@@ -76,7 +89,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where(cfg), err)
 	}
-	db := &DB{pool: pool, cfg: cfg, where: where(cfg), log: opts.Logger, now: opts.Now}
+	db := &DB{pool: pool, cfg: cfg, where: where(cfg), log: opts.Logger, now: opts.Now, holder: newHolder(), readOnly: opts.ReadOnly}
+	db.lease.Store(int64(DefaultLease))
 	check := db.migrate
 	if opts.ReadOnly {
 		check = db.checkSchema
@@ -88,15 +102,31 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// newHolder returns a name for this process in what it holds: its host,
+// its pid and a random part, so that a restarted process with the same pid
+// is another holder.
+func newHolder() string {
+	var b [6]byte
+	_, _ = crand.Read(b[:])
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
 // where names the database of cfg without its password.
 func where(cfg *pgxpool.Config) string {
 	c := cfg.ConnConfig
 	return fmt.Sprintf("database %s on %s:%d", c.Database, c.Host, c.Port)
 }
 
-// Close closes the connections. It returns nil; its result is for
-// symmetry with the other stores.
+// Close lets go of the deliveries this process holds, so that the next
+// process takes them up at once, and closes the connections. It returns
+// nil; its result is for symmetry with the other stores.
 func (db *DB) Close() error {
+	if !db.readOnly {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = db.pool.Exec(ctx, "UPDATE inbox SET holder = NULL, held_until = NULL WHERE holder = $1", db.holder)
+		cancel()
+	}
 	db.pool.Close()
 	return nil
 }
@@ -292,7 +322,7 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 		if err != nil {
 			return fmt.Errorf("postgres: bind %s thread %s: %w", s.Platform, s.Thread, err)
 		}
-		return applyEffects(ctx, tx, core.EffectsOf(nil, s, now), now)
+		return applyEffects(ctx, tx, core.EffectsOf(nil, s, now), now, db.holder)
 	})
 }
 
@@ -333,7 +363,7 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Sessio
 		if _, err := tx.Exec(ctx, "UPDATE sessions SET doc = $2, updated_at = $3 WHERE id = $1", id, doc, now); err != nil {
 			return fmt.Errorf("postgres: store session %s: %w", id, err)
 		}
-		return applyEffects(ctx, tx, core.EffectsOf(before, s, now), now)
+		return applyEffects(ctx, tx, core.EffectsOf(before, s, now), now, db.holder)
 	})
 	if err != nil {
 		return nil, err
@@ -360,11 +390,20 @@ func checkFence(ctx context.Context, tx pgx.Tx, f core.Fence) error {
 // applyEffects writes fx in tx: job records, usage counters, handled inbox
 // entries, and the release of what ended turns held of the shared limits.
 // It decides nothing itself.
-func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time) error {
-	batch := &pgx.Batch{}
+func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time, holder string) error {
 	for _, key := range fx.Handled {
-		batch.Queue("DELETE FROM inbox WHERE key = $1", key)
+		// Only the delivery's holder records its turn; one held by a live
+		// process, or gone (its turn recorded), is another's.
+		tag, err := tx.Exec(ctx, `DELETE FROM inbox WHERE key = $1
+			AND (holder IS NULL OR holder = $2 OR held_until < now())`, key, holder)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return core.ErrDeliveryTaken
+		}
 	}
+	batch := &pgx.Batch{}
 	for _, j := range fx.Jobs {
 		batch.Queue(`INSERT INTO jobs (session_id, turn_id, status, kind, user_id, attempts, pending, queued_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -485,8 +524,8 @@ func (db *DB) MarkEvent(ctx context.Context, key string, ttl time.Duration) (fir
 
 // Receive records a delivery before the platform is told it arrived: it
 // marks key for dedupe for ttl and, if this is its first delivery, keeps
-// kind and payload until Handled(key). It reports whether this is the first
-// delivery.
+// kind and payload until Handled(key), held by this process. It reports
+// whether this is the first delivery.
 func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl time.Duration) (first bool, err error) {
 	if key == "" {
 		return false, errors.New("postgres: receive: empty key")
@@ -496,8 +535,10 @@ func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl
 		if first, err = markEvent(ctx, tx, key, now, ttl); err != nil || !first {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO inbox (key, kind, payload, at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, payload = EXCLUDED.payload, at = EXCLUDED.at`, key, kind, payload, now)
+		_, err = tx.Exec(ctx, `INSERT INTO inbox (key, kind, payload, at, holder, held_until)
+			VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+			ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, payload = EXCLUDED.payload, at = EXCLUDED.at,
+				holder = EXCLUDED.holder, held_until = EXCLUDED.held_until`, key, kind, payload, now, db.holder, db.leaseOf())
 		return err
 	})
 	if err != nil {
@@ -515,9 +556,20 @@ func (db *DB) Handled(ctx context.Context, key string) error {
 	return nil
 }
 
-// Unhandled returns the deliveries received but not handled, oldest first.
+// Unhandled returns the deliveries received but not handled that no other
+// live process holds (their holder stopped, died or froze past its lease),
+// oldest first, and holds them for this process from now on. Opened
+// read-only, it returns every one and holds nothing.
 func (db *DB) Unhandled(ctx context.Context) ([]core.Delivery, error) {
-	rows, err := db.pool.Query(ctx, "SELECT key, kind, payload, at FROM inbox ORDER BY at, key")
+	query, args := `SELECT key, kind, payload, at FROM inbox ORDER BY at, key`, []any(nil)
+	if !db.readOnly {
+		query = `WITH free AS (SELECT key FROM inbox
+				WHERE holder IS NULL OR holder = $1 OR held_until < now() FOR UPDATE SKIP LOCKED)
+			UPDATE inbox SET holder = $1, held_until = now() + $2::interval FROM free WHERE inbox.key = free.key
+			RETURNING inbox.key, inbox.kind, inbox.payload, inbox.at`
+		args = []any{db.holder, db.leaseOf()}
+	}
+	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: inbox: %w", err)
 	}
@@ -529,8 +581,14 @@ func (db *DB) Unhandled(ctx context.Context) ([]core.Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: inbox: %w", err)
 	}
+	slices.SortFunc(list, func(a, b core.Delivery) int {
+		return cmp.Or(a.At.Compare(b.At), strings.Compare(a.Key, b.Key))
+	})
 	return list, nil
 }
+
+// leaseOf returns how long a hold outlives its last renewal.
+func (db *DB) leaseOf() time.Duration { return time.Duration(db.lease.Load()) }
 
 // maxStarts bounds the start times kept for one name, newest kept.
 const maxStarts = 4096
@@ -618,7 +676,7 @@ func (db *DB) Import(ctx context.Context, s *core.Session, bound bool) error {
 			return nil // a copy as new or newer is here
 		}
 		fx := core.EffectsOf(nil, s, s.UpdatedAt)
-		return applyEffects(ctx, tx, core.Effects{Jobs: fx.Jobs}, s.UpdatedAt)
+		return applyEffects(ctx, tx, core.Effects{Jobs: fx.Jobs}, s.UpdatedAt, db.holder)
 	})
 }
 

@@ -447,6 +447,17 @@ func testTurnHandlesItsDelivery(t *testing.T, s *suite) {
 	if first, _ := s.b.Receive(ctx, "ev1", "event", nil, time.Hour); first {
 		t.Error("a redelivery of a handled delivery was taken as a first delivery")
 	}
+	// A second turn for the handled delivery, or one for a delivery never
+	// received, is refused and writes nothing.
+	for _, key := range []string{"ev1", "never"} {
+		_, err := s.b.UpdateSession(ctx, "s1", queue("U1", key, s.clock.now()))
+		if !errors.Is(err, core.ErrDeliveryTaken) {
+			t.Errorf("a turn for delivery %s: %v, want ErrDeliveryTaken", key, err)
+		}
+	}
+	if sess, err := s.b.Session(ctx, "s1"); err != nil || len(sess.Turns) != 1 {
+		t.Errorf("after the refused turns: %d turns, %v; want 1", len(sess.Turns), err)
+	}
 }
 
 func testInbox(t *testing.T, s *suite) {
