@@ -1,0 +1,664 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/bots/slack/slacktest"
+	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/openai/openaitest"
+	"github.com/easel-bot/easel/storage/postgres"
+	"github.com/easel-bot/easel/storage/postgres/pgtest"
+	"github.com/easel-bot/easel/storage/s3images"
+	"github.com/easel-bot/easel/storage/s3images/s3test"
+)
+
+var (
+	chaosRounds = flag.Int("chaos.rounds", 8, "rounds of TestReplicaChaos (the long form: 40)")
+	chaosSeed   = flag.Uint64("chaos.seed", 0, "random seed of TestReplicaChaos (0: from the clock)")
+)
+
+// Settings of the replica chaos test.
+const (
+	chaosReplicas  = 3
+	chaosLease     = 3 * time.Second        // storage.lease of the replicas
+	chaosSlots     = 2                      // engine.max_concurrent: provider calls in flight over all replicas
+	chaosProvider  = 300 * time.Millisecond // how long each image takes
+	chaosSlackWait = 3 * time.Second        // Slack's deadline for an answer in http mode
+)
+
+// TestReplicaChaos runs three replicas of the real easel binary on one
+// PostgreSQL database and one S3 server (versitygw), serving Slack in http
+// mode behind a loopback load balancer, with the OpenAI fake as provider,
+// while many users start sessions and refine them in their threads. Every
+// round SIGKILLs a replica at a random moment, or right before it completes
+// an upload, or before a result's buttons, or freezes one (SIGSTOP) for
+// longer than its lease, and brings it back. Then it lets the replicas
+// finish, stops them with SIGTERM, and checks what a team would see: every
+// request Slack saw acknowledged became exactly one turn, every result is
+// in its thread exactly once, every failure told once, turns of a session
+// ran one after another, the provider never had more calls in flight than
+// engine.max_concurrent, the usage counters match the turns, no turn or
+// delivery is left pending, every stored image's hash matches, and no
+// secret reached the logs.
+//
+// The short form runs in CI; -args -chaos.rounds=40 is the long form.
+func TestReplicaChaos(t *testing.T) {
+	bin := buildEasel(t)
+	seed := *chaosSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -args -chaos.seed=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+
+	pgURL := pgtest.Start(t).DB(t)
+	s3 := s3test.Start(t)
+	bucket := s3.Bucket() // a new one on each call
+	slack := slacktest.NewServer(t)
+	for _, u := range crashUsers {
+		slack.AddUser(u, strings.ToLower(u))
+	}
+	ai := openaitest.NewServer(t)
+	provider := newMeteredProxy(t, ai.URL())
+
+	c := &cluster{t: t, bin: bin, slack: slack, environ: []string{
+		"EASEL_POSTGRES_URL=" + pgURL,
+		"AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey,
+		"SLACK_BOT_TOKEN=" + slack.BotToken, "SLACK_SIGNING_SECRET=" + slack.SigningSecret,
+		"OPENAI_API_KEY=sk-chaos-test-key", "OPENAI_BASE_URL=" + provider.URL(),
+	}}
+	c.secrets = []string{slack.BotToken, slack.SigningSecret, s3.SecretKey, "sk-chaos-test-key"}
+	for i := range chaosReplicas {
+		r := &replica{n: i + 1, api: newStepKiller(t, slack.APIURL())}
+		r.addr = freeAddr(t)
+		r.cfg = writeFile(t, fmt.Sprintf(`[storage]
+backend = "postgres"
+dir = %q
+lease = %q
+[images]
+backend = "s3"
+s3_endpoint = %q
+s3_bucket = %q
+s3_region = %q
+[provider]
+default = "openai"
+[engine]
+max_concurrent = %d
+max_per_user = 100
+max_queue = 50
+stop_grace = "20s"
+[slack]
+enabled = true
+mode = "http"
+listen = %q
+api_url = %q
+`, t.TempDir(), chaosLease, s3.Endpoint, bucket, s3.Region, chaosSlots, r.addr, r.api.URL()+"/api/"))
+		c.replicas = append(c.replicas, r)
+	}
+	lb := newBalancer(t, c)
+	for _, r := range c.replicas {
+		c.start(r)
+	}
+
+	for round := 1; round <= *chaosRounds; round++ {
+		c.fire(rng, lb.URL, round)
+		r := c.replicas[rng.IntN(len(c.replicas))]
+		switch round % 4 {
+		case 1: // after the bytes went up, before files.completeUploadExternal
+			c.killAt(r, "files.completeUploadExternal", false)
+		case 2: // after the file was shared, before its buttons
+			c.killAt(r, "chat.postMessage", true)
+		case 3: // frozen for longer than its lease, then thawed
+			time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
+			c.freeze(r, chaosLease+time.Second)
+		default:
+			time.Sleep(time.Duration(100+rng.IntN(1200)) * time.Millisecond)
+			r.p.kill()
+			c.kills++
+		}
+		if !r.p.alive() {
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			c.start(r)
+		}
+	}
+
+	c.firing.Wait()
+	c.quiesce()
+	for _, r := range c.replicas {
+		if code := r.p.term(); code != 0 {
+			t.Errorf("replica %d exited %d after SIGTERM", r.n, code)
+		}
+	}
+	c.check(pgURL, s3, bucket, provider)
+}
+
+// cluster runs the replicas.
+type cluster struct {
+	t        *testing.T
+	bin      string
+	environ  []string
+	secrets  []string
+	slack    *slacktest.Server
+	replicas []*replica
+
+	firing sync.WaitGroup // deliveries being sent
+
+	mu    sync.Mutex
+	logs  []*syncBuffer
+	roots []string
+	sent  []chaosDelivery
+
+	kills, stepKills, freezes int
+}
+
+// chaosDelivery is a slash command or thread reply the test sent.
+type chaosDelivery struct {
+	text  string
+	acked bool // a replica answered 200 to one of its attempts
+}
+
+// replica is one easel run process, restarted under the same config.
+type replica struct {
+	n    int
+	cfg  string
+	addr string       // where it serves Slack's requests
+	api  *stepKiller  // its way to the Slack Web API
+	p    *replicaProc // the process running now
+}
+
+// replicaProc is one process of a replica.
+type replicaProc struct {
+	proc
+}
+
+func (p *replicaProc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// start starts r's process and waits until it serves http.
+func (c *cluster) start(r *replica) {
+	c.t.Helper()
+	logs := &syncBuffer{b: &bytes.Buffer{}}
+	cmd := exec.Command(c.bin, "run", "-config", r.cfg)
+	cmd.Env = append(os.Environ(), c.environ...)
+	cmd.Stderr, cmd.Stdout = logs, logs
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p := &replicaProc{proc{cmd: cmd, done: make(chan struct{})}}
+	go func() {
+		_ = cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	c.mu.Lock()
+	c.logs = append(c.logs, logs)
+	c.mu.Unlock()
+	r.api.target(p)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if !p.alive() {
+			c.t.Fatalf("replica %d exited %d at start:\n%s", r.n, p.code, logs.b.String())
+		}
+		if conn, err := net.DialTimeout("tcp", r.addr, time.Second); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("replica %d does not listen on %s:\n%s", r.n, r.addr, logs.b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.p = p
+}
+
+// killAt kills r right before it makes the Web API call method (with
+// blocks, if withBlocks), or after 3 s if none comes.
+func (c *cluster) killAt(r *replica, method string, withBlocks bool) {
+	fired := r.api.killBefore(method, withBlocks)
+	select {
+	case <-r.p.done:
+	case <-time.After(3 * time.Second):
+		r.p.kill()
+	}
+	r.api.killBefore("", false)
+	c.kills++
+	if fired.Load() {
+		c.stepKills++
+	}
+}
+
+// freeze stops r with SIGSTOP for d, then lets it go on.
+func (c *cluster) freeze(r *replica, d time.Duration) {
+	_ = r.p.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(d)
+	_ = r.p.cmd.Process.Signal(syscall.SIGCONT)
+	c.freezes++
+}
+
+// fire sends, through the load balancer at base, a burst of slash
+// commands and replies in threads that have a result, each retried as Slack
+// retries. They are sent in the background: the round's fault hits while
+// the replicas record and run them.
+func (c *cluster) fire(rng *rand.Rand, base string, round int) {
+	c.refreshRoots()
+	c.mu.Lock()
+	roots := slices.Clone(c.roots)
+	c.mu.Unlock()
+	send := func(text string, env slacktest.Envelope) {
+		c.firing.Go(func() {
+			acked := c.deliver(base, env)
+			c.mu.Lock()
+			c.sent = append(c.sent, chaosDelivery{text: text, acked: acked})
+			c.mu.Unlock()
+		})
+	}
+	for i := range 4 + rng.IntN(4) {
+		text := fmt.Sprintf("round %d prompt %d", round, i)
+		send(text, c.slack.SlashCommand(crashUsers[rng.IntN(len(crashUsers))], "C1", text))
+	}
+	for i := range min(len(roots), rng.IntN(5)) {
+		text := fmt.Sprintf("round %d change %d", round, i)
+		_, envs := c.slack.Post(slacktest.Post{Channel: "C1", User: crashUsers[rng.IntN(len(crashUsers))],
+			Text: text, ThreadTS: roots[rng.IntN(len(roots))]})
+		for _, env := range envs {
+			send(text, env)
+		}
+	}
+}
+
+// deliver posts env as Slack does in http mode, retrying up to
+// slacktest.MaxRetries times after an error, a timeout or an answer other
+// than 200, and reports whether a replica acknowledged it.
+func (c *cluster) deliver(base string, env slacktest.Envelope) bool {
+	client := &http.Client{Timeout: chaosSlackWait}
+	for attempt := range slacktest.MaxRetries + 1 {
+		env.RetryAttempt = attempt
+		req, err := c.slack.HTTPRequest(base, env, slacktest.Signing{})
+		if err != nil {
+			c.t.Error(err)
+			return false
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(time.Duration(200*(attempt+1)) * time.Millisecond)
+	}
+	return false
+}
+
+// refreshRoots notes the threads where a result was shared.
+func (c *cluster) refreshRoots() {
+	seen := map[string]bool{}
+	var roots []string
+	for _, u := range c.slack.Uploads() {
+		if u.Completed && u.ThreadTS != "" && !seen[u.ThreadTS] && strings.HasPrefix(u.Title, "v") {
+			seen[u.ThreadTS] = true
+			roots = append(roots, u.ThreadTS)
+		}
+	}
+	c.mu.Lock()
+	c.roots = roots
+	c.mu.Unlock()
+}
+
+// quiesce waits until the Slack fake has seen no call for two leases: long
+// enough for a live replica to take up what a dead one left.
+func (c *cluster) quiesce() {
+	deadline := time.Now().Add(4 * time.Minute)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		n := len(c.slack.Calls(""))
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(since) > 2*chaosLease {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Error("the replicas were still busy 4 minutes after the last round")
+}
+
+// check inspects the database, the bucket and the Slack workspace once
+// every replica has stopped.
+func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider *meteredProxy) {
+	t := c.t
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgURL, postgres.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	images, err := s3images.Open(ctx, s3images.Config{Endpoint: s3.Endpoint, Bucket: bucket, Region: s3.Region,
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs, err := db.ActiveJobs(ctx); err != nil || len(jobs) != 0 {
+		t.Errorf("turns still pending after the final stop: %v %v", jobs, err)
+	}
+	if left, err := db.Unhandled(ctx); err != nil || len(left) != 0 {
+		t.Errorf("deliveries still unhandled after the final stop: %d %v", len(left), err)
+	}
+	sessions, err := db.Sessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every delivery a replica acknowledged is exactly one turn.
+	turnsByText := map[string]int{}
+	for _, s := range sessions {
+		for _, tr := range s.Turns {
+			turnsByText[tr.Text]++
+		}
+	}
+	lost := 0
+	for _, d := range c.sent {
+		switch n := turnsByText[d.text]; {
+		case n > 1:
+			t.Errorf("%q became %d turns", d.text, n)
+		case n == 0 && d.acked:
+			t.Errorf("%q was acknowledged but no turn recorded it", d.text)
+		case n == 0:
+			lost++ // never acknowledged, retries exhausted: Slack gives up, as it does
+		}
+	}
+
+	// Every turn ended, in its session's order, and what it made is in its
+	// thread exactly once, its bytes whole in the bucket.
+	shared := map[string]int{}
+	for _, u := range c.slack.Uploads() {
+		if u.Completed && strings.HasPrefix(u.Title, "v") {
+			shared[u.ThreadTS+"/"+strings.TrimSuffix(u.Filename, filepath.Ext(u.Filename))]++
+		}
+	}
+	var done, failed, outputs int64
+	for _, s := range sessions {
+		channel, root, _ := strings.Cut(s.Thread, "/")
+		replies := c.slack.Replies(channel, root)
+		var prev *core.Turn
+		for i := range s.Turns {
+			tr := &s.Turns[i]
+			if tr.Status.Active() || tr.Posting {
+				t.Errorf("session %s turn %d ended %s (posting %v)", s.ID, tr.ID, tr.Status, tr.Posting)
+				continue
+			}
+			if prev != nil && !tr.StartedAt.IsZero() && !prev.FinishedAt.IsZero() && tr.StartedAt.Before(prev.FinishedAt) {
+				t.Errorf("session %s: turn %d started at %s, before turn %d finished at %s", s.ID, tr.ID,
+					tr.StartedAt.Format(time.StampMicro), prev.ID, prev.FinishedAt.Format(time.StampMicro))
+			}
+			prev = tr
+			if tr.Status == core.StatusFailed {
+				failed++
+				if n := countText(replies, "❌ "+slackEscape(tr.Error)); n < 1 {
+					t.Errorf("session %s turn %d failed (%s) but the thread was not told", s.ID, tr.ID, tr.Error)
+				}
+				continue
+			}
+			done++
+			for _, v := range tr.Outputs {
+				outputs++
+				name := fmt.Sprintf("easel-%s-v%d", s.ID, v) // whatever the format
+				if n := shared[root+"/"+name]; n != 1 {
+					t.Errorf("%s shared %d times in its thread, want once", name, n)
+				}
+				if n := countButtons(replies, fmt.Sprintf("%s:%d", s.ID, v)); n != 1 {
+					t.Errorf("buttons of %s v%d posted %d times, want once", s.ID, v, n)
+				}
+				if _, err := images.Get(ctx, s.Version(v).Image); err != nil {
+					t.Errorf("%s v%d: %v", s.ID, v, err)
+				}
+			}
+		}
+	}
+
+	// The usage counters, which the quotas read, count each done turn once.
+	used, err := db.UsageTotals(ctx, core.WorkspaceMonthKey("slack", c.slack.TeamID, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used.Turns != done || used.Images != outputs {
+		t.Errorf("usage counted %d turns and %d images; the sessions hold %d done turns with %d images", used.Turns, used.Images, done, outputs)
+	}
+	if peak := provider.peak.Load(); peak > chaosSlots {
+		t.Errorf("%d provider calls were in flight at once over the replicas, above engine.max_concurrent = %d", peak, chaosSlots)
+	}
+
+	c.mu.Lock()
+	var all strings.Builder
+	for _, l := range c.logs {
+		all.WriteString(l.b.String())
+	}
+	c.mu.Unlock()
+	logs := all.String()
+	if t.Failed() {
+		t.Logf("the replicas' logs, last 20,000 bytes:\n%s", logs[max(0, len(logs)-20000):])
+	}
+	for _, s := range c.secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("a secret appears in the logs")
+		}
+	}
+	acked := 0
+	for _, d := range c.sent {
+		if d.acked {
+			acked++
+		}
+	}
+	t.Logf("figures: %d replicas, %d rounds, %d SIGKILLs (%d at an upload step), %d freezes past the lease; "+
+		"%d deliveries sent, %d acknowledged, %d never acknowledged; %d sessions, %d turns done, %d failed, %d images each shared once; "+
+		"provider calls in flight at most %d (cap %d), %d in all; %d deliveries dropped as another's, %d taken up from a stopped replica",
+		chaosReplicas, *chaosRounds, c.kills, c.stepKills, c.freezes, len(c.sent), acked, lost, len(sessions), done, failed, outputs,
+		provider.peak.Load(), chaosSlots, provider.calls.Load(),
+		strings.Count(logs, "another Easel process handles"), strings.Count(logs, "handling deliveries an earlier process received"))
+}
+
+// meteredProxy forwards the provider's requests, counting those in
+// flight at once.
+type meteredProxy struct {
+	srv            *httptest.Server
+	inFlight, peak atomic.Int64
+	calls          atomic.Int64
+}
+
+func newMeteredProxy(t *testing.T, target string) *meteredProxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &meteredProxy{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/images/") {
+			n := m.inFlight.Add(1)
+			defer m.inFlight.Add(-1)
+			for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
+			}
+			m.calls.Add(1)
+			select { // the image model at work
+			case <-time.After(chaosProvider):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+// URL is the API root to give the replicas.
+func (m *meteredProxy) URL() string { return m.srv.URL + "/v1" }
+
+// stepKiller is one replica's way to the Slack Web API: it forwards every
+// call, and can kill the replica right before a given call reaches Slack.
+type stepKiller struct {
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	p          *replicaProc
+	method     string
+	withBlocks bool
+	fired      *atomic.Bool
+}
+
+func newStepKiller(t *testing.T, apiURL string) *stepKiller {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &stepKiller{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	// Upload URLs lead through the proxy too: Easel sends its token only
+	// to Slack's hosts and the API URL's.
+	fake := u.Scheme + "://" + u.Host
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if !strings.HasSuffix(resp.Request.URL.Path, "/files.getUploadURLExternal") {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = bytes.ReplaceAll(body, []byte(fake), []byte(k.srv.URL))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Del("Content-Length")
+		return nil
+	}
+	k.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		k.mu.Lock()
+		p, fired := k.p, k.fired
+		hit := k.method != "" && strings.HasSuffix(r.URL.Path, "/"+k.method) &&
+			(!k.withBlocks || bytes.Contains(body, []byte("blocks")))
+		if hit {
+			k.method = ""
+		}
+		k.mu.Unlock()
+		if hit && p != nil {
+			fired.Store(true)
+			p.kill()
+			http.Error(w, "killed", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(k.srv.Close)
+	return k
+}
+
+// URL is the Web API proxy's root.
+func (k *stepKiller) URL() string { return k.srv.URL }
+
+// target makes p the process to kill.
+func (k *stepKiller) target(p *replicaProc) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.p = p
+}
+
+// killBefore arms the killer for the next call of method ("" disarms it)
+// and returns what reports whether it fired.
+func (k *stepKiller) killBefore(method string, withBlocks bool) *atomic.Bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.method, k.withBlocks, k.fired = method, withBlocks, &atomic.Bool{}
+	return k.fired
+}
+
+// newBalancer is a loopback load balancer in front of the replicas' http
+// listeners: each request goes to the next replica in turn, and to the one
+// after when a replica refuses the connection (it is down), as a load
+// balancer's passive health check does; a replica that accepted the
+// request and then failed gets a 502, which Slack retries.
+func newBalancer(t *testing.T, c *cluster) *httptest.Server {
+	var next atomic.Uint64
+	client := &http.Client{Timeout: chaosSlackWait, Transport: &http.Transport{
+		DialContext: (&net.Dialer{Timeout: time.Second}).DialContext,
+	}}
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		first := next.Add(1)
+		for i := range uint64(len(c.replicas)) {
+			r0 := c.replicas[(first+i)%uint64(len(c.replicas))]
+			req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+r0.addr+r.URL.RequestURI(), bytes.NewReader(body))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			req.Header = r.Header.Clone()
+			resp, err := client.Do(req)
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				continue // down: the next replica
+			}
+			if err != nil {
+				http.Error(w, "upstream: "+err.Error(), http.StatusBadGateway)
+				return
+			}
+			for k, v := range resp.Header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.Copy(w, resp.Body)
+			resp.Body.Close()
+			return
+		}
+		http.Error(w, "no replica up", http.StatusBadGateway)
+	}))
+	t.Cleanup(lb.Close)
+	return lb
+}
+
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
