@@ -52,9 +52,9 @@ type Storage struct {
 	// or "postgres" (at EASEL_POSTGRES_URL, for several replicas).
 	Backend string `toml:"backend"`
 	// Lease is, with backend "postgres", how long a replica's hold on a
-	// session or a provider slot outlives its last renewal: a replica that
-	// dies or freezes loses them within it, and another takes its work
-	// over.
+	// session, a provider slot or a delivery outlives its last renewal: a
+	// replica that freezes loses them within it (one that is killed at
+	// once), and another takes its work over.
 	Lease Duration `toml:"lease"`
 	// Dir holds the bbolt database and the image files. EASEL_DATA_DIR
 	// overrides it.

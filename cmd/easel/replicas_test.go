@@ -486,11 +486,13 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 }
 
 // meteredProxy forwards the provider's requests, counting those in
-// flight at once.
+// flight at once; it can hold them, and tells when each arrives.
 type meteredProxy struct {
 	srv            *httptest.Server
 	inFlight, peak atomic.Int64
 	calls          atomic.Int64
+	held           atomic.Pointer[chan struct{}] // while set, requests wait for it to close
+	arrived        chan time.Time                // each request's arrival, if there is room
 }
 
 func newMeteredProxy(t *testing.T, target string) *meteredProxy {
@@ -498,7 +500,7 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &meteredProxy{}
+	m := &meteredProxy{arrived: make(chan time.Time, 1000)}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/images/") {
@@ -507,6 +509,17 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 			for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
 			}
 			m.calls.Add(1)
+			select {
+			case m.arrived <- time.Now():
+			default:
+			}
+			if gate := m.held.Load(); gate != nil {
+				select {
+				case <-*gate:
+				case <-r.Context().Done():
+					return
+				}
+			}
 			select { // the image model at work
 			case <-time.After(chaosProvider):
 			case <-r.Context().Done():
@@ -661,4 +674,97 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestReplicaTakeover measures how long a turn whose replica died (SIGKILL)
+// or froze (SIGSTOP) waits before another replica runs it: two replicas of
+// the real binary on PostgreSQL, a slash command sent to one, which is
+// killed or frozen while the provider holds its call; the time is from the
+// signal to the other replica's provider call for the same turn. It fails
+// only when no takeover comes within ten leases; the figures are logged.
+func TestReplicaTakeover(t *testing.T) {
+	bin := buildEasel(t)
+	pgURL := pgtest.Start(t).DB(t)
+	slack := slacktest.NewServer(t)
+	slack.AddUser("UANA", "ana")
+	ai := openaitest.NewServer(t)
+	provider := newMeteredProxy(t, ai.URL())
+	c := &cluster{t: t, bin: bin, slack: slack, environ: []string{
+		"EASEL_POSTGRES_URL=" + pgURL,
+		"SLACK_BOT_TOKEN=" + slack.BotToken, "SLACK_SIGNING_SECRET=" + slack.SigningSecret,
+		"OPENAI_API_KEY=sk-takeover-test-key", "OPENAI_BASE_URL=" + provider.URL(),
+	}}
+	images := t.TempDir() // one directory both replicas use
+	for i := range 2 {
+		r := &replica{n: i + 1, api: newStepKiller(t, slack.APIURL()), addr: freeAddr(t)}
+		r.cfg = writeFile(t, fmt.Sprintf(`[storage]
+backend = "postgres"
+dir = %q
+lease = %q
+[provider]
+default = "openai"
+[engine]
+stop_grace = "5s"
+[slack]
+enabled = true
+mode = "http"
+listen = %q
+api_url = %q
+`, images, chaosLease, r.addr, r.api.URL()+"/api/"))
+		c.replicas = append(c.replicas, r)
+		c.start(r)
+	}
+	a, b := c.replicas[0], c.replicas[1]
+
+	want := 0 // images posted
+	for _, how := range []struct {
+		name string
+		stop func()
+		undo func()
+	}{
+		{"SIGKILL", func() { a.p.kill() }, func() { c.start(a) }},
+		{"SIGSTOP", func() { _ = a.p.cmd.Process.Signal(syscall.SIGSTOP) }, func() { _ = a.p.cmd.Process.Signal(syscall.SIGCONT) }},
+	} {
+		gate := make(chan struct{})
+		provider.held.Store(&gate)
+		for len(provider.arrived) > 0 {
+			<-provider.arrived
+		}
+		if !c.deliver("http://"+a.addr, slack.SlashCommand("UANA", "C1", "taken over after "+how.name)) {
+			t.Fatalf("%s: the command was not acknowledged", how.name)
+		}
+		select {
+		case <-provider.arrived:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the provider was never called", how.name)
+		}
+		provider.held.Store(nil)
+		how.stop()
+		stopped := time.Now()
+		select {
+		case at := <-provider.arrived:
+			took := at.Sub(stopped)
+			t.Logf("figures: after %s, the turn ran again on the other replica in %.1f s (storage.lease %s: %.2f leases)",
+				how.name, took.Seconds(), chaosLease, took.Seconds()/chaosLease.Seconds())
+		case <-time.After(10 * chaosLease):
+			t.Errorf("%s: no replica took the turn over within ten leases", how.name)
+		}
+		close(gate)
+		how.undo()
+		want++
+		slack.WaitFor(t, "the taken-over turn's image", func() bool {
+			n := 0
+			for _, u := range slack.Uploads() {
+				if u.Completed && strings.HasPrefix(u.Title, "v") {
+					n++
+				}
+			}
+			return n == want
+		})
+	}
+	for _, r := range []*replica{a, b} {
+		if code := r.p.term(); code != 0 {
+			t.Errorf("replica %d exited %d after SIGTERM", r.n, code)
+		}
+	}
 }

@@ -78,7 +78,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if a.limits != nil {
 		// Replicas share the work: take up what a replica that died or
 		// froze left, and what another recorded as its lock was let go.
-		g.Go(func() error { a.resumeEvery(gctx, time.Duration(cfg.Storage.Lease)/2, open); return nil })
+		g.Go(func() error { a.resumeEvery(gctx, a.takeUpEvery(cfg), open); return nil })
 	}
 	runErr := g.Wait()
 	// Turns still running after engine.stop_grace stay recorded as running
@@ -109,16 +109,20 @@ func (a *app) resumeEvery(ctx context.Context, period time.Duration, open func(*
 	}
 }
 
-// takeUpEvery is how often the adapters take up the deliveries another
-// replica left: every half lease on a store several replicas share, so that
-// a dead or frozen replica's deliveries wait about a lease and a half at
-// most; never on one only this process uses.
+// takeUpEvery is how often a replica looks for the turns and deliveries
+// another left: what a killed replica held is free at once, what a frozen
+// one held once its lease runs out, and either is taken up at the next
+// look, every half lease and at least every 2 s. Never on a store only this
+// process uses.
 func (a *app) takeUpEvery(cfg config.Config) time.Duration {
 	if a.limits == nil {
 		return 0
 	}
-	return time.Duration(cfg.Storage.Lease) / 2
+	return min(time.Duration(cfg.Storage.Lease)/2, maxTakeUpPeriod)
 }
+
+// maxTakeUpPeriod bounds how long a killed replica's work waits.
+const maxTakeUpPeriod = 2 * time.Second
 
 // newBots builds the adapters of the enabled platforms.
 func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {

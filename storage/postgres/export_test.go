@@ -1,6 +1,9 @@
 package postgres
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Freeze stops renewing l's leases and slots without freeing them, as a
 // process that froze (SIGSTOP, a long pause) would.
@@ -9,3 +12,15 @@ func (l *Limits) Freeze() { l.stopRenewing() }
 // SetLease makes db's holds of deliveries last d without Limits, for a test
 // of a process that froze holding some.
 func (db *DB) SetLease(d time.Duration) { db.lease.Store(int64(d)) }
+
+// Die drops db's connections without letting go of anything, as a process
+// killed with SIGKILL would.
+func (db *DB) Die() {
+	db.lifeMu.Lock()
+	defer db.lifeMu.Unlock()
+	if db.life != nil {
+		_ = db.life.Close(context.Background())
+		db.life = nil
+	}
+	db.pool.Close()
+}

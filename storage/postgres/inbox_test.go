@@ -99,4 +99,20 @@ func TestDeliveriesAreHeldByOneReplica(t *testing.T) {
 	if got := keys(b); !slices.Equal(got, []string{"chat:3"}) {
 		t.Errorf("after a stopped, b took up %v, want [chat:3]", got)
 	}
+	if err := b.Handled(ctx, "chat:3"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A replica killed outright lets go of nothing, but its connections
+	// close: the next takes what it held up at once too.
+	c := open()
+	c.SetLease(time.Hour)
+	if _, err := c.Receive(ctx, "chat:4", "message", []byte("{}"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(b); len(got) != 0 {
+		t.Fatalf("b took up %v from a live replica", got)
+	}
+	c.Die()
+	waitFor(t, "b to take up what the killed replica held", func() bool { return slices.Equal(keys(b), []string{"chat:4"}) })
 }

@@ -123,6 +123,9 @@ func (l *Limits) renew() {
 }
 
 func (l *Limits) renewOnce(ctx context.Context) {
+	if err := l.db.keepAlive(ctx); err != nil {
+		l.db.log.Warn("postgres: taking this process's liveness lock failed", "err", err)
+	}
 	l.mu.Lock()
 	ids := make([]string, 0, len(l.sessions))
 	for id := range l.sessions {
@@ -174,6 +177,7 @@ func (s sessionLocks) TryLock(ctx context.Context, id string) (int64, bool, erro
 		VALUES ($1, $2, nextval('lease_tokens'), now() + $3::interval)
 		ON CONFLICT (session_id) DO UPDATE SET holder = EXCLUDED.holder, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
 		WHERE session_leases.holder = EXCLUDED.holder OR session_leases.expires_at < now()
+			OR NOT easel_holder_alive(session_leases.holder)
 		RETURNING token`, id, s.l.holder, s.l.lease).Scan(&token)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
@@ -207,7 +211,7 @@ type providerSlots struct{ l *Limits }
 func (p providerSlots) TryAcquire(ctx context.Context) (bool, error) {
 	var slot int
 	err := p.l.pool.QueryRow(ctx, `UPDATE provider_slots SET holder = $1, expires_at = now() + $2::interval
-		WHERE slot = (SELECT slot FROM provider_slots WHERE holder IS NULL OR expires_at < now()
+		WHERE slot = (SELECT slot FROM provider_slots WHERE holder IS NULL OR expires_at < now() OR NOT easel_holder_alive(holder)
 			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING slot`, p.l.holder, p.l.lease).Scan(&slot)
 	if errors.Is(err, pgx.ErrNoRows) {

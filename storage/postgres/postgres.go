@@ -28,6 +28,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,10 @@ type Options struct {
 	// ReadOnly opens for the commands that only report: the schema is not
 	// created or migrated, and one of another version is refused.
 	ReadOnly bool
+	// Tracer, if set, is told of every statement sent, on every connection
+	// (pgx calls its BatchTracer methods for batches, if it has them):
+	// for counting round trips.
+	Tracer pgx.QueryTracer
 }
 
 // DB is an open PostgreSQL session store. Its methods may be called from
@@ -58,8 +63,11 @@ type DB struct {
 	log      *slog.Logger
 	now      func() time.Time
 	readOnly bool
-	holder   string       // names this process in what it holds
-	lease    atomic.Int64 // nanoseconds a hold outlives its last renewal
+	holder   string // names this process in what it holds
+
+	lifeMu sync.Mutex
+	life   *pgx.Conn    // holds this process's liveness lock (see easel_holder_alive)
+	lease  atomic.Int64 // nanoseconds a hold outlives its last renewal
 }
 
 // DefaultLease is how long a process's hold on a session, a provider slot
@@ -85,6 +93,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.New("postgres: the connection URL (EASEL_POSTGRES_URL) is not valid") // its text may hold a password
 	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where(cfg), err)
@@ -99,7 +110,45 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", where(cfg), err)
 	}
+	if !opts.ReadOnly {
+		if err := db.keepAlive(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// livenessLock is the first key of the advisory lock each process holds
+// while it runs; the second is the hash of its name.
+const livenessLock = 0x4561_7365 // "Ease"
+
+// keepAlive makes sure this process holds its liveness lock, on a
+// connection of its own: while it does, what it holds is taken from it only
+// when its leases run out; once it dies, its connection closes, and what it
+// held is free at once. It connects and locks again if that connection was
+// lost.
+func (db *DB) keepAlive(ctx context.Context) error {
+	db.lifeMu.Lock()
+	defer db.lifeMu.Unlock()
+	if db.life != nil {
+		if _, err := db.life.Exec(ctx, "SELECT 1"); err == nil {
+			return nil
+		}
+		_ = db.life.Close(ctx)
+		db.life = nil
+		db.log.Warn("postgres: the connection holding this process's liveness lock was lost; taking it again")
+	}
+	conn, err := pgx.ConnectConfig(ctx, db.cfg.ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("postgres: connect to %s: %w", db.where, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", livenessLock, db.holder); err != nil {
+		_ = conn.Close(ctx)
+		return fmt.Errorf("postgres: %s: liveness lock: %w", db.where, err)
+	}
+	db.life = conn
+	return nil
 }
 
 // newHolder returns a name for this process in what it holds: its host,
@@ -125,6 +174,11 @@ func (db *DB) Close() error {
 	if !db.readOnly {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, _ = db.pool.Exec(ctx, "UPDATE inbox SET holder = NULL, held_until = NULL WHERE holder = $1", db.holder)
+		db.lifeMu.Lock()
+		if db.life != nil {
+			_ = db.life.Close(ctx)
+		}
+		db.lifeMu.Unlock()
 		cancel()
 	}
 	db.pool.Close()
@@ -395,7 +449,7 @@ func applyEffects(ctx context.Context, tx pgx.Tx, fx core.Effects, now time.Time
 		// Only the delivery's holder records its turn; one held by a live
 		// process, or gone (its turn recorded), is another's.
 		tag, err := tx.Exec(ctx, `DELETE FROM inbox WHERE key = $1
-			AND (holder IS NULL OR holder = $2 OR held_until < now())`, key, holder)
+			AND (holder IS NULL OR holder = $2 OR held_until < now() OR NOT easel_holder_alive(holder))`, key, holder)
 		if err != nil {
 			return err
 		}
@@ -564,7 +618,8 @@ func (db *DB) Unhandled(ctx context.Context) ([]core.Delivery, error) {
 	query, args := `SELECT key, kind, payload, at FROM inbox ORDER BY at, key`, []any(nil)
 	if !db.readOnly {
 		query = `WITH free AS (SELECT key FROM inbox
-				WHERE holder IS NULL OR holder = $1 OR held_until < now() FOR UPDATE SKIP LOCKED)
+				WHERE holder IS NULL OR holder = $1 OR held_until < now() OR NOT easel_holder_alive(holder)
+				FOR UPDATE SKIP LOCKED)
 			UPDATE inbox SET holder = $1, held_until = now() + $2::interval FROM free WHERE inbox.key = free.key
 			RETURNING inbox.key, inbox.kind, inbox.payload, inbox.at`
 		args = []any{db.holder, db.leaseOf()}
