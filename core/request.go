@@ -33,10 +33,17 @@ type Flags struct {
 	Format      string `json:"format,omitempty"` // png, webp, jpeg
 	Seed        *int64 `json:"seed,omitempty"`
 	Avoid       string `json:"no,omitempty"` // --no "things to avoid"
+	// Region is the part of the base image a region edit may change, as
+	// ParseRegion spells it ("top-left", "10,20,50,40"); "" for the whole.
+	Region string `json:"region,omitempty"`
+	// StrictRegion, when set, says whether the result of a region edit is
+	// composited onto the base so nothing outside the region changes; nil
+	// leaves it to the engine's default.
+	StrictRegion *bool `json:"strict_region,omitempty"`
 }
 
-// Inherit returns f with every unset field taken from base, except N and
-// Seed, which belong to a single request.
+// Inherit returns f with every unset field taken from base, except N,
+// Seed, Region and StrictRegion, which belong to a single request.
 func (f Flags) Inherit(base Flags) Flags {
 	if f.Size == "" {
 		f.Size, f.Aspect = base.Size, base.Aspect
