@@ -35,6 +35,12 @@ func caption(s *Session, n int) string {
 	if t.Prompt != "" {
 		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
 	}
+	if t.Flags.Region != "" && t.Kind != KindHighQuality {
+		parts = append(parts, "region "+t.Flags.Region)
+	}
+	if v.Original != nil {
+		parts = append(parts, "composited onto v"+fmt.Sprint(v.Parent)+": nothing outside the region changed (the provider's original is kept)")
+	}
 	if v.RevisedPrompt != "" && v.RevisedPrompt != t.Prompt {
 		parts = append(parts, "drawn as “"+Truncate(v.RevisedPrompt, 80)+"”")
 	}

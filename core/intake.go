@@ -233,6 +233,15 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 	if base := sess.Version(either(msg.Version, sess.Head)); base != nil && t.Action == ActionPrompt {
 		flags = flags.Inherit(sess.Turn(base.Turn).Flags)
 	}
+	if t.Action == ActionPrompt {
+		if flags.StrictRegion != nil && *flags.StrictRegion && flags.Region == "" {
+			return errStrictWithoutRegion()
+		}
+		base := sess.Version(either(msg.Version, sess.Head))
+		if flags.Region != "" && base == nil && len(sess.ActiveTurns()) == 0 {
+			return errNoImageForRegion()
+		}
+	}
 	gen, name, err := e.provider(flags.Provider)
 	if err != nil {
 		return err

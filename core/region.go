@@ -212,3 +212,44 @@ func (r Region) Pixels(w, h int) image.Rectangle {
 func edge(e, n int) int {
 	return int((2*int64(e)*int64(n) + regionUnit) / (2 * regionUnit))
 }
+
+// errNoImageForRegion refuses a region edit with no image to edit.
+func errNoImageForRegion() error {
+	return Errorf(Invalid, "--region edits part of an existing image, and this thread has none yet: ask for the image first, then reply with --region")
+}
+
+// errStrictWithoutRegion refuses --strict-region alone.
+func errStrictWithoutRegion() error {
+	return Errorf(Invalid, "--strict-region keeps everything outside a region unchanged: give the region too, e.g. --region top-left --strict-region")
+}
+
+// regionMask sets up j's region edit, if it is one, on base: the mask sent
+// to the provider, the region's pixels and whether it is strict.
+func (e *Engine) regionMask(j *job, base Image) error {
+	f := j.turn.Flags
+	if f.Region == "" {
+		return nil
+	}
+	r, _, err := ParseRegion(f.Region)
+	if err != nil {
+		return err
+	}
+	w, h, err := ImageSize(base)
+	if err != nil {
+		return WrapError(Invalid, err, "the image being edited (v%d) cannot be read, so --region cannot be applied to it", j.base)
+	}
+	rect := r.Pixels(w, h)
+	if rect.Empty() {
+		return Errorf(Invalid, "--region %s is smaller than a pixel on this %dx%d image: make the box larger", f.Region, w, h)
+	}
+	mask, err := RegionMask(rect, w, h)
+	if err != nil {
+		return err
+	}
+	j.req.Mask, j.region = &mask, rect
+	j.strict = e.cfg.StrictRegion
+	if f.StrictRegion != nil {
+		j.strict = *f.StrictRegion
+	}
+	return nil
+}

@@ -166,10 +166,22 @@ func (r GenerateRequest) FullPrompt() string {
 	default:
 		b.WriteString(r.Prompt)
 	}
+	if note := r.RegionNote(); note != "" {
+		b.WriteString("\n" + note)
+	}
 	if r.Flags.Avoid != "" {
 		b.WriteString("\nAvoid: " + r.Flags.Avoid)
 	}
 	return b.String()
+}
+
+// RegionNote returns, for a region edit, the sentence that tells a model
+// where the change goes; "" otherwise.
+func (r GenerateRequest) RegionNote() string {
+	if r.Mask == nil || r.Flags.Region == "" {
+		return ""
+	}
+	return "Change only " + RegionLabel(r.Flags.Region) + " of the image (the area the mask leaves transparent); keep everything else exactly as it is."
 }
 
 // Exchange is one message of a thread and, when the provider answered it in

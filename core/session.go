@@ -48,6 +48,10 @@ type Version struct {
 	// RevisedPrompt is the prompt the image model was given, as the
 	// provider's conversation model rewrote it; empty if unknown.
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
+	// Original is the image as the provider made it, when Image is that
+	// image composited onto the version it edits (a strict region edit);
+	// nil otherwise. Its provenance manifest, if any, is the provider's.
+	Original *ImageRef `json:"original,omitempty"`
 }
 
 // ImageRef names image bytes kept in content-addressed storage.
