@@ -200,3 +200,91 @@ func TestRegionRefused(t *testing.T) {
 		t.Errorf("%d provider calls; a refused region must not reach the provider", h.gen.Calls.Load())
 	}
 }
+
+// TestChooseRegion: a region chosen from a result's menu applies to the
+// chooser's next prompt only (another user's reply is a whole-image edit),
+// to the version the menu was under, survives a restart, is said in the
+// thread, and is used up; only the requester may choose, a value that is
+// no choice is refused, and "whole" clears a choice.
+func TestChooseRegion(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	th := coretest.NewThread()
+	ctx := context.Background()
+	q := h.send(th, msg("c1", "a poster"))
+	th.WaitTurns(t, 1)
+	h.send(th, msg("c1", "a blue sky"))
+	th.WaitTurns(t, 2)
+
+	bob := core.User{ID: "U2", Name: "bob"}
+	choose := func(u core.User, version int, region string) error {
+		return h.engine.ChooseRegion(ctx, th, core.Message{Platform: "test", Thread: "c1", User: u, Version: version, SessionID: q.SessionID}, region)
+	}
+	if err := choose(bob, 1, "top-left"); core.KindOf(err) != core.Forbidden {
+		t.Errorf("bob chose on ana's image: %v", err)
+	}
+	for _, forged := range []string{"top-left; rm -rf", "10,10,10", "\x1b[2J", "", strings.Repeat("a", 10000)} {
+		if err := choose(ana, 1, forged); core.KindOf(err) != core.Invalid {
+			t.Errorf("forged choice %q: %v", forged, err)
+		}
+	}
+	if err := choose(ana, 1, "no-such"); core.KindOf(err) != core.Invalid {
+		t.Errorf("unknown region: %v", err)
+	}
+	if err := choose(ana, 9, "top"); core.KindOf(err) != core.NotFound {
+		t.Errorf("choice on v9: %v", err)
+	}
+	if err := choose(ana, 1, "bottom-right"); err != nil {
+		t.Fatal(err)
+	}
+	th.Lock()
+	said := th.Replies[len(th.Replies)-1]
+	th.Unlock()
+	if said != "✂️ ana chose the bottom-right part of v1: their next reply in this thread changes only that part of v1" {
+		t.Errorf("the thread was told %q", said)
+	}
+
+	// A restart keeps the choice.
+	h.close()
+	h.open(core.EngineConfig{})
+	th = coretest.NewThread()
+
+	// Bob's reply is not a region edit.
+	h.send(th, core.Message{Platform: "test", Thread: "c1", User: bob, Text: "add a bird"})
+	th.WaitTurns(t, 1)
+	// Ana's is, of v1.
+	h.send(th, msg("c1", "a red door"))
+	th.WaitTurns(t, 2)
+	// And her next one is not.
+	h.send(th, msg("c1", "brighter"))
+	th.WaitTurns(t, 3)
+	s := h.session(q.SessionID)
+	if len(s.Regions) != 0 {
+		t.Errorf("choices left: %+v", s.Regions)
+	}
+	for i, want := range []struct {
+		region string
+		base   int
+		kind   core.TurnKind
+		mask   bool
+	}{{"", 2, core.KindRefine, false}, {"bottom-right", 1, core.KindBranch, true}, {"", 4, core.KindRefine, false}} {
+		tt := s.Turn(3 + i)
+		if tt.Flags.Region != want.region || tt.Base != want.base || tt.Kind != want.kind || (h.gen.Request(2+i).Mask != nil) != want.mask {
+			t.Errorf("turn %d (%q by %s): region %q base v%d kind %s mask %v; want %q v%d %s %v", tt.ID, tt.Text, tt.User.Name,
+				tt.Flags.Region, tt.Base, tt.Kind, h.gen.Request(2+i).Mask != nil, want.region, want.base, want.kind, want.mask)
+		}
+	}
+
+	// "whole" clears a choice.
+	if err := choose(ana, 2, "left"); err != nil {
+		t.Fatal(err)
+	}
+	if err := choose(ana, 2, core.WholeImage); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.session(q.SessionID); len(s.Regions) != 0 {
+		t.Errorf("whole left a choice: %+v", s.Regions)
+	}
+	if opts := core.RegionOptions(); len(opts) != 14 || opts[0] != (core.RegionOption{Value: "top", Label: "Top half"}) || opts[13].Value != core.WholeImage {
+		t.Errorf("menu options %+v", opts)
+	}
+}

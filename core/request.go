@@ -17,6 +17,9 @@ const (
 	ActionVariations  Action = "variations"
 	ActionHighQuality Action = "high_quality"
 	ActionUndo        Action = "undo"
+	// ActionRegion is a choice from a result's "Edit region" menu (see
+	// Engine.ChooseRegion); it makes no turn itself.
+	ActionRegion Action = "region"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"

@@ -27,6 +27,17 @@ type Session struct {
 	Head      int       `json:"head"`     // version number; 0 before the first image
 	Versions  []Version `json:"versions"` // Versions[i].N == i+1
 	Turns     []Turn    `json:"turns"`    // Turns[i].ID == i+1
+	// Regions are the regions users chose from a result's "Edit region"
+	// menu, by user id: that user's next prompt in the thread edits only
+	// that region of that version, and the choice is used up.
+	Regions map[string]RegionChoice `json:"regions,omitempty"`
+}
+
+// RegionChoice is a region chosen for a user's next prompt in a thread.
+type RegionChoice struct {
+	Version int       `json:"version"` // the version the menu was under
+	Region  string    `json:"region"`  // as ParseRegion spells it
+	At      time.Time `json:"at"`
 }
 
 // User identifies the person behind a message.
