@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // WholeImage is the "Edit region" menu's choice that clears a region
@@ -52,13 +53,13 @@ func (e *Engine) ChooseRegion(ctx context.Context, th Thread, msg Message, regio
 	if err := e.Allowed(msg); err != nil {
 		return err
 	}
-	msg.User.Admin = msg.User.Admin || contains(e.cfg.Admins, msg.User.ID)
+	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
 	spelling := ""
 	if region != WholeImage {
-		var err error
-		if _, spelling, err = ParseRegion(region); err != nil {
-			return err
+		if !slices.ContainsFunc(RegionOptions(), func(o RegionOption) bool { return o.Value == region }) {
+			return Errorf(Invalid, "%s is not a choice of the Edit region menu; choose one of its parts, or reply with --region x,y,w,h for a box", quoteValue(region))
 		}
+		spelling = region
 	}
 	unlock := e.lockThread(msg.Platform + "\x00" + msg.Thread)
 	defer unlock()
@@ -116,13 +117,4 @@ func pendingRegion(sess *Session, t *Turn) {
 			t.Target = c.Version
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -91,7 +91,6 @@ func regionHelp() string {
 func ParseRegion(value string) (Region, string, error) {
 	v := strings.ToLower(strings.TrimSpace(value))
 	v = strings.ReplaceAll(v, "_", "-")
-	v = strings.Join(strings.Fields(v), "")
 	if !strings.Contains(v, ",") {
 		if a, ok := regionAliases[v]; ok {
 			v = a
@@ -110,6 +109,7 @@ func ParseRegion(value string) (Region, string, error) {
 	var n [4]int // hundredths of a percent
 	names := [4]string{"x", "y", "w (the width)", "h (the height)"}
 	for i, p := range parts {
+		p = strings.TrimSpace(p)
 		h, ok := parsePercent(p)
 		if !ok {
 			return Region{}, "", Errorf(Invalid, "--region %s: %s is %s, not a percentage: use a number from 0 to 100 with at most two decimals", quoteValue(value), names[i], quoteValue(p))

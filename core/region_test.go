@@ -249,3 +249,32 @@ func encodePNG(t *testing.T, img image.Image) Image {
 	}
 	return Image{Data: buf.Bytes(), MIME: "image/png"}
 }
+
+// FuzzParseRegion: any value is either refused with an Invalid error free
+// of control characters, or read as a non-empty region inside the image
+// whose canonical spelling reads back as the same region.
+func FuzzParseRegion(f *testing.F) {
+	for _, s := range []string{"top", "Bottom_Right", "10,20,50,40", "0,0,100,100", "99.99,99.99,0.01,0.01", "-1,0,1,1",
+		"1e309,0,1,1", "NaN,NaN,NaN,NaN", ",,,", "1,,2,3", "\x1b[31m", "１０,20,30,40", "50%,50%,50%,50%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, spelling, err := ParseRegion(s)
+		if err != nil {
+			if KindOf(err) != Invalid || strings.ContainsAny(err.Error(), "\x00\x1b\x07\u202e") {
+				t.Fatalf("ParseRegion(%q): %v", s, err)
+			}
+			return
+		}
+		if r.X0 < 0 || r.Y0 < 0 || r.X1 > regionUnit || r.Y1 > regionUnit || r.X0 >= r.X1 || r.Y0 >= r.Y1 {
+			t.Fatalf("ParseRegion(%q) = %+v, outside the image or empty", s, r)
+		}
+		again, spelling2, err := ParseRegion(spelling)
+		if err != nil || again != r || spelling2 != spelling {
+			t.Fatalf("%q reads as %q, which reads as %+v %q %v", s, spelling, again, spelling2, err)
+		}
+		if p := r.Pixels(1024, 1024); p.Min.X < 0 || p.Max.X > 1024 || p.Min.Y < 0 || p.Max.Y > 1024 {
+			t.Fatalf("%q covers %v of a 1024x1024 image", s, p)
+		}
+	})
+}

@@ -23,7 +23,8 @@ const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
   show ID              the version tree of a session: prompts, flags, provider,
                        model, cost, timings and image paths
   export ID -o DIR     the session's images plus session.json and index.html,
-                       into a new or empty DIR (-force: replace files there)
+                       into a new or empty DIR (-force: replace files there);
+                       a composited region edit's original as vN-original
 
 Each takes -config FILE and -data DIR to choose the data dir.`
 
