@@ -403,6 +403,11 @@ func TestChatStrictRegionExport(t *testing.T) {
 		t.Errorf("%d pixels changed, want the region's %d", n, rect.Dx()*rect.Dy())
 	}
 
+	show, _, _ := easel(t, "", nil, "sessions", "show", sessionID(t, out), "-data", dir)
+	if !strings.Contains(show, "the provider's original: /") || !strings.Contains(show, `"region":"10,20,30,40","strict_region":true`) {
+		t.Errorf("sessions show lacks the original's path or the region flags:\n%s", show)
+	}
+
 	export := filepath.Join(t.TempDir(), "export")
 	eout, errOut, code := easel(t, "", nil, "sessions", "export", sessionID(t, out), "-o", export, "-data", dir)
 	if code != 0 || !strings.Contains(eout, "exported 2 images") || !strings.Contains(eout, "1 provider's original") {
