@@ -44,8 +44,9 @@ func capitalizeFirst(s string) string {
 // thread edits only that region of that version, strict or not as the
 // prompt and the configuration say. WholeImage clears a choice. The choice
 // is kept in the session, so it survives a restart, and is said in the
-// thread. Like a button, only the version's requester or an admin may
-// choose. It returns an *Error for the user: Invalid for a value that is no
+// thread. Recording the choice marks msg.Delivery handled in the same
+// commit, as recording a turn does. Like a button, only the version's
+// requester or an admin may choose. It returns an *Error for the user: Invalid for a value that is no
 // choice of the menu, NotFound, Forbidden, or Unavailable when the store
 // fails.
 func (e *Engine) ChooseRegion(ctx context.Context, th Thread, msg Message, region string) error {
@@ -82,7 +83,7 @@ func (e *Engine) ChooseRegion(ctx context.Context, th Thread, msg Message, regio
 		if s.Regions == nil {
 			s.Regions = map[string]RegionChoice{}
 		}
-		s.Regions[msg.User.ID] = RegionChoice{Version: msg.Version, Region: spelling, At: e.now()}
+		s.Regions[msg.User.ID] = RegionChoice{Version: msg.Version, Region: spelling, At: e.now(), Delivery: msg.Delivery}
 		return nil
 	})
 	if KindOf(err) == Internal {

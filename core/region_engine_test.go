@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
@@ -233,8 +234,17 @@ func TestChooseRegion(t *testing.T) {
 	if err := choose(ana, 9, "top"); core.KindOf(err) != core.NotFound {
 		t.Errorf("choice on v9: %v", err)
 	}
-	if err := choose(ana, 1, "bottom-right"); err != nil {
+	// The choice's delivery is handled in the commit that records it.
+	if first, err := h.db.Receive(ctx, "test:choice", "interactive", []byte("{}"), time.Hour); err != nil || !first {
+		t.Fatal(first, err)
+	}
+	err := h.engine.ChooseRegion(ctx, th, core.Message{Platform: "test", Thread: "c1", User: ana, Version: 1, SessionID: q.SessionID,
+		Delivery: "test:choice"}, "bottom-right")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if left, err := h.db.Unhandled(ctx); err != nil || len(left) != 0 {
+		t.Errorf("deliveries left unhandled: %v %v", left, err)
 	}
 	th.Lock()
 	said := th.Replies[len(th.Replies)-1]

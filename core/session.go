@@ -38,6 +38,9 @@ type RegionChoice struct {
 	Version int       `json:"version"` // the version the menu was under
 	Region  string    `json:"region"`  // as ParseRegion spells it
 	At      time.Time `json:"at"`
+	// Delivery is the inbox key of the delivery that chose it; recording
+	// the choice marks that delivery handled (see EffectsOf).
+	Delivery string `json:"delivery,omitempty"`
 }
 
 // User identifies the person behind a message.

@@ -64,7 +64,7 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 			if action, session, version, ok := buttonPress(r.ic); ok {
 				b.press(ctx, key, r, action, session, version)
 			} else if session, version, region, ok := regionPick(r.ic); ok {
-				b.chooseRegion(ctx, r, session, version, region)
+				b.chooseRegion(ctx, key, r, session, version, region)
 			}
 		}
 		return true
@@ -340,10 +340,11 @@ func (b *Bot) press(ctx context.Context, key string, r *response, action core.Ac
 
 // chooseRegion records a choice from a result's "Edit region" menu for the
 // chooser's next reply in the thread; the engine says it in the thread.
+// key is the choice's inbox key.
 // The engine refuses choices by anyone but the requester or an admin, and
 // values that are no choice of the menu; the chooser gets an ephemeral
 // note.
-func (b *Bot) chooseRegion(ctx context.Context, r *response, session string, version int, region string) {
+func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session string, version int, region string) {
 	ic := r.ic
 	parent := ""
 	if ic.GuildID != "" {
@@ -359,7 +360,7 @@ func (b *Bot) chooseRegion(ctx context.Context, r *response, session string, ver
 	err := b.engine.ChooseRegion(ctx, th, core.Message{
 		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	}, region)
 	b.release(th)
 	if err != nil {
