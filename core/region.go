@@ -37,7 +37,7 @@ const (
 	half  = regionUnit / 2
 )
 
-// RegionNames lists the regions a --region NAME may be, in the order the
+// regionNames lists the regions a --region NAME may be, in the order the
 // choosers offer them: the halves, then the 3×3 cells row by row.
 var regionNames = []namedRegion{
 	{"top", Region{0, 0, regionUnit, half}},
@@ -81,9 +81,10 @@ func regionHelp() string {
 		"; or a box x,y,w,h in percent of the image from its top-left corner, such as 10,20,50,40"
 }
 
-// ParseRegion reads a --region value: a region name (see RegionNames; case
-// and "_" for "-" do not matter) or a box "x,y,w,h" in percent, each a
-// number from 0 to 100 with at most two decimals and an optional "%". It
+// ParseRegion reads a --region value: a region name (see RegionNames; case,
+// and "_" or a space for "-", do not matter) or a box "x,y,w,h" in percent, each a
+// number from 0 to 100 with at most two decimals and an optional "%"
+// (spaces around the numbers, and "top left" for "top-left", are fine). It
 // returns the region and its canonical spelling (the name, or the box with
 // its numbers written plainly), or an Invalid *Error saying what is wrong:
 // an unknown name, a malformed number, a value out of range, a box of zero
@@ -92,6 +93,7 @@ func ParseRegion(value string) (Region, string, error) {
 	v := strings.ToLower(strings.TrimSpace(value))
 	v = strings.ReplaceAll(v, "_", "-")
 	if !strings.Contains(v, ",") {
+		v = strings.Join(strings.Fields(v), "-")
 		if a, ok := regionAliases[v]; ok {
 			v = a
 		}

@@ -117,7 +117,7 @@ func checkMask(t *testing.T, name string, rect image.Rectangle, w, h int) {
 
 func TestParseRegionSpellings(t *testing.T) {
 	for in, want := range map[string]string{
-		"TOP-LEFT": "top-left", "top_left": "top-left", "centre": "center", "middle-left": "center-left",
+		"TOP-LEFT": "top-left", "top_left": "top-left", " top  left ": "top-left", "centre": "center", "middle-left": "center-left",
 		"10,20,50,40": "10,20,50,40", "10%,20%,50%,40%": "10,20,50,40", " 10 , 20 , 50 , 40 ": "10,20,50,40",
 		"010,20.50,50.0,40.05": "10,20.5,50,40.05", ".5,0,99.5,100": "0.5,0,99.5,100",
 	} {
