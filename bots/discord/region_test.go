@@ -9,6 +9,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 // regionMenu returns the custom id of the "Edit region" select under
@@ -60,11 +61,15 @@ func TestEditRegionMenu(t *testing.T) {
 		if !note.Ephemeral() || !strings.Contains(note.Content, says) {
 			t.Errorf("note %q (ephemeral %v), want one saying %q", note.Content, note.Ephemeral(), says)
 		}
+		if err := coretest.Inert(note.Content); err != nil {
+			t.Errorf("note %q: %v", note.Content, err)
+		}
 	}
 	refused(srv.Choose(t, srv.Bob, v1, menu, "top"), "only alice")
 	refused(srv.ChooseForged(t, srv.Alice, v1, menu, "top-left\u202e"), "is not a choice of the Edit region menu")
 	refused(srv.ChooseForged(t, srv.Alice, v1, menu, "top", "bottom"), `"" is not a choice`)
 	refused(srv.ChooseForged(t, srv.Alice, v1, menu, "../../etc/passwd"), "is not a choice")
+	refused(srv.ChooseForged(t, srv.Alice, v1, menu, "\x1b]0;pwned\x07"+strings.Repeat(",", 5000)), "is not a choice")
 
 	ic := srv.Choose(t, srv.Alice, v1, menu, "bottom-right")
 	srv.Wait(t, "the choice in the thread", func() bool {

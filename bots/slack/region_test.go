@@ -6,6 +6,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/coretest"
 )
 
 // TestEditRegionMenu: each result carries an "Edit region" menu (a Block
@@ -77,5 +78,44 @@ func TestEditRegionMenu(t *testing.T) {
 	}
 	if !strings.Contains(ups[2].InitialComment, "region top-left") {
 		t.Errorf("v3's caption %q does not name the region", ups[2].InitialComment)
+	}
+}
+
+// TestHostileRegionValues: a reply whose --region carries escape
+// sequences, a huge number, NaN or thousands of commas, and menu choices
+// forged with control characters, are each refused with a note to the
+// sender alone that carries no control or bidirectional character; nothing
+// reaches the provider.
+func TestHostileRegionValues(t *testing.T) {
+	h := newHarness(t, options{})
+	root := h.slash(ana, "C1", "a teapot")
+	h.images(1)
+	b1, session := h.buttons("C1", root, 1)
+	h.settle()
+
+	replies := []struct{ text, says string }{
+		{"red --region \"\x1b]0;pwned\x07top\"", "is not a region"},
+		{"red --region 99999999999999999999,0,1,1", "out of range"},
+		{"red --region NaN,0,10,10", "not a percentage"},
+		{"red --region -5,0,10,10", "not a percentage"},
+		{"red --region " + strings.Repeat(",", 3000), "has 3001 numbers"},
+		{"red --region 1,2,3,\u202e4", "not a percentage"},
+	}
+	for _, r := range replies {
+		_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: r.text, ThreadTS: root})
+		h.deliver(envs...)
+		h.ephemeral(ana, r.says)
+	}
+	h.deliver(h.fake.SelectForged(t, ana, "C1", b1, regionActionID, session+":1:\u202etop\x1b[2J"))
+	h.ephemeral(ana, "is not a choice")
+	h.deliver(h.fake.SelectForged(t, ana, "C1", b1, regionActionID, "nosuchsession:1:top"))
+	h.settle()
+	for _, e := range h.fake.Ephemerals() {
+		if err := coretest.Inert(e.Text); err != nil {
+			t.Errorf("note %q: %v", e.Text, err)
+		}
+	}
+	if n := len(h.gen.Requests()); n != 1 {
+		t.Errorf("%d provider calls, want only the first image's", n)
 	}
 }
