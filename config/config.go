@@ -108,6 +108,10 @@ type Engine struct {
 	MaxN int `toml:"max_n"`
 	// MaxPromptChars is the longest prompt accepted, in characters.
 	MaxPromptChars int `toml:"max_prompt_chars"`
+	// StrictRegion is the default of --strict-region: a region edit's
+	// result is composited onto the image it edits, so nothing outside the
+	// region changes.
+	StrictRegion bool `toml:"strict_region"`
 	// Admins are the platform user ids that may press anyone's buttons.
 	// They also pass every list of Access and, if Quota.AdminsExempt, every
 	// quota.

@@ -35,6 +35,12 @@ func caption(s *Session, n int) string {
 	if t.Prompt != "" {
 		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
 	}
+	if t.Flags.Region != "" && t.Kind != KindHighQuality {
+		parts = append(parts, "region "+t.Flags.Region)
+	}
+	if v.Original != nil {
+		parts = append(parts, "composited onto v"+fmt.Sprint(v.Parent)+": nothing outside the region changed (the provider's original is kept)")
+	}
 	if v.RevisedPrompt != "" && v.RevisedPrompt != t.Prompt {
 		parts = append(parts, "drawn as “"+Truncate(v.RevisedPrompt, 80)+"”")
 	}
@@ -82,7 +88,8 @@ func Truncate(s string, n int) string {
 
 // WriteTree writes the version tree of s to a terminal, one version per
 // line, with the turn that made it; path, if not nil, gives each image's
-// file path. Under a version come the prompt its image model was given, if
+// file path (and, for a strict region edit, that of the provider's
+// original). Under a version come the prompt its image model was given, if
 // the provider rewrote it, and the questions answered in words about it,
 // each on a line starting with 💬 (those asked before the first image come
 // first). Each line goes through safetext.Line: what a user typed, or a
@@ -120,6 +127,9 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			}
 			if path != nil {
 				fmt.Fprintln(w, safetext.Line(indent+next+"   "+path(s.Version(n).Image)))
+				if o := s.Version(n).Original; o != nil {
+					fmt.Fprintln(w, safetext.Line(indent+next+"   the provider's original: "+path(*o)))
+				}
 			}
 			if rp := s.Version(n).RevisedPrompt; Truncate(rp, 300) != Truncate(rp, 80) { // cut short in the caption
 				fmt.Fprintln(w, safetext.Line(indent+next+"   drawn as “"+Truncate(rp, 300)+"”"))

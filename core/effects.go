@@ -1,6 +1,7 @@
 package core
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -89,6 +90,14 @@ func EffectsOf(before, after *Session, now time.Time) Effects {
 			fx.Usage = append(fx.Usage, usageOf(after, t, now)...)
 		}
 	}
+	for user, c := range after.Regions {
+		// Recording a region chosen from a menu handles the delivery that
+		// chose it, so that a restart cannot choose it again after the
+		// reply that used it up.
+		if c.Delivery != "" && (before == nil || before.Regions[user] != c) {
+			fx.Handled = append(fx.Handled, c.Delivery)
+		}
+	}
 	gone := make([]int, 0, len(old))
 	for id := range old {
 		gone = append(gone, id)
@@ -123,6 +132,12 @@ func usageOf(s *Session, t *Turn, now time.Time) []UsageAdd {
 func (s *Session) Clone() *Session {
 	c := *s
 	c.Versions = slices.Clone(s.Versions)
+	for i := range c.Versions {
+		if o := c.Versions[i].Original; o != nil {
+			orig := *o
+			c.Versions[i].Original = &orig
+		}
+	}
 	c.Turns = slices.Clone(s.Turns)
 	for i := range c.Turns {
 		t := &c.Turns[i]
@@ -131,6 +146,11 @@ func (s *Session) Clone() *Session {
 			seed := *t.Flags.Seed
 			t.Flags.Seed = &seed
 		}
+		if t.Flags.StrictRegion != nil {
+			strict := *t.Flags.StrictRegion
+			t.Flags.StrictRegion = &strict
+		}
 	}
+	c.Regions = maps.Clone(s.Regions)
 	return &c
 }

@@ -79,3 +79,27 @@ func TestCloneIsDeep(t *testing.T) {
 		t.Errorf("changing the clone changed the original: %+v", s)
 	}
 }
+
+// TestRegionChoiceEffects: recording a region chosen from a menu handles
+// the delivery that chose it, once; Clone copies the choices, a
+// composited version's original and --strict-region deeply.
+func TestRegionChoiceEffects(t *testing.T) {
+	strict := true
+	s := &Session{ID: "s", Versions: []Version{{N: 1, Original: &ImageRef{SHA256: "o"}}},
+		Turns: []Turn{{ID: 1, Flags: Flags{StrictRegion: &strict}}}}
+	before := s.Clone()
+	s.Regions = map[string]RegionChoice{"U1": {Version: 1, Region: "top", Delivery: "slack:abc"}}
+	if fx := EffectsOf(before, s, time.Now()); !slices.Equal(fx.Handled, []string{"slack:abc"}) {
+		t.Errorf("handled %v, want the choice's delivery", fx.Handled)
+	}
+	again := s.Clone()
+	if fx := EffectsOf(s, again, time.Now()); len(fx.Handled) != 0 {
+		t.Errorf("an unchanged choice handled %v again", fx.Handled)
+	}
+	again.Regions["U1"] = RegionChoice{Region: "left"}
+	*again.Versions[0].Original = ImageRef{SHA256: "x"}
+	*again.Turns[0].Flags.StrictRegion = false
+	if s.Regions["U1"].Region != "top" || s.Versions[0].Original.SHA256 != "o" || !*s.Turns[0].Flags.StrictRegion {
+		t.Errorf("changing the clone changed the original: %+v", s)
+	}
+}

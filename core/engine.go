@@ -41,6 +41,10 @@ type EngineConfig struct {
 	// fails (a full disk, say) before the engine gives up on its session
 	// until the store works again.
 	StoreRetry time.Duration
+	// StrictRegion is the default of --strict-region: when set, the result
+	// of a region edit is composited onto the image it edits, so no pixel
+	// outside the region changes.
+	StrictRegion bool
 	// DefaultProvider names the provider used without --provider.
 	DefaultProvider string
 	// Admins are user ids that may press anyone's buttons.

@@ -32,7 +32,7 @@ const (
 	maxSeed   = math.MaxInt64
 )
 
-var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no"}
+var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no", "--region", "--strict-region"}
 
 // ParsePrompt splits a message into its prompt and its trailing flags
 // (see Flags): everything from the first "--flag" on is flags. An em dash
@@ -111,6 +111,24 @@ func parseFlags(s string, lim Limits) (Flags, error) {
 			return Flags{}, Errorf(Invalid, "%s is given twice", flag)
 		}
 		seen[name] = true
+		if name == "strict-region" {
+			// A switch: alone it is on; "=off" (or a following on/off)
+			// overrides a configured default.
+			if !hasValue && i+1 < len(toks) && isSwitchValue(toks[i+1]) {
+				value, hasValue = toks[i+1], true
+				i++
+			}
+			on := true
+			if hasValue {
+				v, ok := switchValue(value)
+				if !ok {
+					return Flags{}, Errorf(Invalid, "--strict-region %s is not allowed: use --strict-region alone (on) or --strict-region=off", quoteValue(value))
+				}
+				on = v
+			}
+			f.StrictRegion = &on
+			continue
+		}
 		if name == "transparent" {
 			if hasValue {
 				return Flags{}, Errorf(Invalid, "--transparent takes no value")
@@ -176,6 +194,8 @@ func flagHelp(name string) string {
 		return "a whole number such as 42"
 	case "no":
 		return `the things to avoid, e.g. --no "text, watermarks"`
+	case "region":
+		return regionHelp()
 	default:
 		return "a name"
 	}
@@ -238,8 +258,31 @@ func (f *Flags) set(name, value string, lim Limits) error {
 		f.Seed = &n
 	case "no":
 		f.Avoid = value
+	case "region":
+		_, spelling, err := ParseRegion(value)
+		if err != nil {
+			return err
+		}
+		f.Region = spelling
 	}
 	return nil
+}
+
+// isSwitchValue reports whether s is a value a switch flag takes.
+func isSwitchValue(s string) bool {
+	_, ok := switchValue(s)
+	return ok
+}
+
+// switchValue reads on/off, true/false, yes/no.
+func switchValue(s string) (on, ok bool) {
+	switch strings.ToLower(s) {
+	case "on", "true", "yes":
+		return true, true
+	case "off", "false", "no":
+		return false, true
+	}
+	return false, false
 }
 
 // validName accepts model and provider names: letters, digits and . _ - :.

@@ -172,6 +172,9 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 		}
 		turn.ID, turn.QueuedAt = ref.TurnID, e.now()
 		s.Turns = append(s.Turns, turn)
+		if turn.Action == ActionPrompt {
+			delete(s.Regions, turn.User.ID) // a region chosen from a menu is for one prompt
+		}
 		q = Queued{SessionID: s.ID, TurnID: turn.ID, Position: active}
 		return nil
 	})
@@ -216,6 +219,7 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 	if msg.Version != 0 && sess.Version(msg.Version) == nil {
 		return Errorf(NotFound, "v%d does not exist in this session", msg.Version)
 	}
+	pendingRegion(sess, t)
 	if t.Action != ActionPrompt {
 		target := either(msg.Version, sess.Head)
 		v := sess.Version(target)
@@ -235,8 +239,17 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 		return nil
 	}
 	flags := t.Flags
-	if base := sess.Version(either(msg.Version, sess.Head)); base != nil && t.Action == ActionPrompt {
+	if base := sess.Version(either(t.Target, sess.Head)); base != nil && t.Action == ActionPrompt {
 		flags = flags.Inherit(sess.Turn(base.Turn).Flags)
+	}
+	if t.Action == ActionPrompt {
+		if flags.StrictRegion != nil && *flags.StrictRegion && flags.Region == "" {
+			return errStrictWithoutRegion()
+		}
+		base := sess.Version(either(t.Target, sess.Head))
+		if flags.Region != "" && base == nil && len(sess.ActiveTurns()) == 0 {
+			return errNoImageForRegion()
+		}
 	}
 	gen, name, err := e.provider(flags.Provider)
 	if err != nil {

@@ -17,6 +17,9 @@ const (
 	ActionVariations  Action = "variations"
 	ActionHighQuality Action = "high_quality"
 	ActionUndo        Action = "undo"
+	// ActionRegion is a choice from a result's "Edit region" menu (see
+	// Engine.ChooseRegion); it makes no turn itself.
+	ActionRegion Action = "region"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"
@@ -33,10 +36,17 @@ type Flags struct {
 	Format      string `json:"format,omitempty"` // png, webp, jpeg
 	Seed        *int64 `json:"seed,omitempty"`
 	Avoid       string `json:"no,omitempty"` // --no "things to avoid"
+	// Region is the part of the base image a region edit may change, as
+	// ParseRegion spells it ("top-left", "10,20,50,40"); "" for the whole.
+	Region string `json:"region,omitempty"`
+	// StrictRegion, when set, says whether the result of a region edit is
+	// composited onto the base so nothing outside the region changes; nil
+	// leaves it to the engine's default.
+	StrictRegion *bool `json:"strict_region,omitempty"`
 }
 
-// Inherit returns f with every unset field taken from base, except N and
-// Seed, which belong to a single request.
+// Inherit returns f with every unset field taken from base, except N,
+// Seed, Region and StrictRegion, which belong to a single request.
 func (f Flags) Inherit(base Flags) Flags {
 	if f.Size == "" {
 		f.Size, f.Aspect = base.Size, base.Aspect
@@ -159,10 +169,22 @@ func (r GenerateRequest) FullPrompt() string {
 	default:
 		b.WriteString(r.Prompt)
 	}
+	if note := r.RegionNote(); note != "" {
+		b.WriteString("\n" + note)
+	}
 	if r.Flags.Avoid != "" {
 		b.WriteString("\nAvoid: " + r.Flags.Avoid)
 	}
 	return b.String()
+}
+
+// RegionNote returns, for a region edit, the sentence that tells a model
+// where the change goes; "" otherwise.
+func (r GenerateRequest) RegionNote() string {
+	if r.Mask == nil || r.Flags.Region == "" {
+		return ""
+	}
+	return "Change only " + RegionLabel(r.Flags.Region) + " of the image (the area the mask leaves transparent); keep everything else exactly as it is."
 }
 
 // Exchange is one message of a thread and, when the provider answered it in

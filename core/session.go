@@ -27,6 +27,20 @@ type Session struct {
 	Head      int       `json:"head"`     // version number; 0 before the first image
 	Versions  []Version `json:"versions"` // Versions[i].N == i+1
 	Turns     []Turn    `json:"turns"`    // Turns[i].ID == i+1
+	// Regions are the regions users chose from a result's "Edit region"
+	// menu, by user id: that user's next prompt in the thread edits only
+	// that region of that version, and the choice is used up.
+	Regions map[string]RegionChoice `json:"regions,omitempty"`
+}
+
+// RegionChoice is a region chosen for a user's next prompt in a thread.
+type RegionChoice struct {
+	Version int       `json:"version"` // the version the menu was under
+	Region  string    `json:"region"`  // as ParseRegion spells it
+	At      time.Time `json:"at"`
+	// Delivery is the inbox key of the delivery that chose it; recording
+	// the choice marks that delivery handled (see EffectsOf).
+	Delivery string `json:"delivery,omitempty"`
 }
 
 // User identifies the person behind a message.
@@ -48,6 +62,10 @@ type Version struct {
 	// RevisedPrompt is the prompt the image model was given, as the
 	// provider's conversation model rewrote it; empty if unknown.
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
+	// Original is the image as the provider made it, when Image is that
+	// image composited onto the version it edits (a strict region edit);
+	// nil otherwise. Its provenance manifest, if any, is the provider's.
+	Original *ImageRef `json:"original,omitempty"`
 }
 
 // ImageRef names image bytes kept in content-addressed storage.

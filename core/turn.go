@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"time"
 )
@@ -21,6 +22,11 @@ type job struct {
 	started  time.Time
 	attempts int   // provider calls made by this run, retries included
 	storeErr error // recording an attempt failed for good
+	// region is the part of the base image a region edit may change, in
+	// its pixels (empty for a whole-image turn); strict says the results
+	// are composited onto the base inside it.
+	region image.Rectangle
+	strict bool
 }
 
 // ref names the job's turn.
@@ -151,9 +157,16 @@ func (e *Engine) plan(j *job) error {
 		j.kind, j.base, j.parent = KindHighQuality, v.N, v.N
 		flags = s.Turn(v.Turn).Flags
 		flags.Quality, flags.N, flags.Aspect = "high", 1, ""
+		flags.Region, flags.StrictRegion = "", nil // the whole image is re-rendered
 		flags.Size = HighQualitySize(v.Image.Width, v.Image.Height)
 	default:
 		return Errorf(Invalid, "unknown action %q", t.Action)
+	}
+	if flags.Region != "" && j.base == 0 {
+		return errNoImageForRegion()
+	}
+	if flags.StrictRegion != nil && *flags.StrictRegion && flags.Region == "" {
+		return errStrictWithoutRegion()
 	}
 	gen, name, err := e.provider(flags.Provider)
 	if err != nil {
@@ -197,6 +210,9 @@ func (e *Engine) loadInputs(j *job) error {
 			return fmt.Errorf("engine: load v%d: %w", v.N, err)
 		}
 		j.req.Base = &img
+		if err := e.regionMask(j, img); err != nil {
+			return err
+		}
 	}
 	for _, ref := range j.turn.Inputs {
 		img, err := e.images.Get(e.runCtx, ref)
@@ -220,7 +236,35 @@ func (e *Engine) acquire(j *job) error {
 }
 
 // finish stores the outputs, records the turn as done and posts the images.
+// A strict region edit stores each image as the provider made it and, shown
+// as the version, composited onto the base.
 func (e *Engine) finish(j *job, res Result) error {
+	var originals []Image
+	if j.strict {
+		originals = res.Images
+		shown := make([]Image, len(res.Images))
+		for i, img := range res.Images {
+			c, err := Composite(*j.req.Base, img, j.region)
+			if err != nil {
+				return e.fail(j, fmt.Errorf("engine: provider %s returned an image that cannot be composited: %w", j.turn.Provider, err))
+			}
+			shown[i] = c
+		}
+		res.Images = shown
+	}
+	origRefs := make([]ImageRef, len(originals))
+	for i, img := range originals {
+		err := e.retry(e.runCtx, "store an image", func(ctx context.Context) (err error) {
+			origRefs[i], err = e.images.Put(ctx, img)
+			return err
+		})
+		if KindOf(err) == Invalid {
+			return e.fail(j, fmt.Errorf("engine: provider %s returned an image that cannot be stored: %w", j.turn.Provider, err))
+		}
+		if err != nil {
+			return e.interrupted(j, err)
+		}
+	}
 	refs := make([]ImageRef, len(res.Images))
 	for i, img := range res.Images {
 		err := e.retry(e.runCtx, "store an image", func(ctx context.Context) (err error) {
@@ -242,6 +286,9 @@ func (e *Engine) finish(j *job, res Result) error {
 			n := s.addVersion(j.parent, t.ID, ref)
 			if i < len(res.Details) {
 				s.Version(n).ResponseID, s.Version(n).RevisedPrompt = res.Details[i].ResponseID, res.Details[i].RevisedPrompt
+			}
+			if i < len(origRefs) {
+				s.Version(n).Original = &origRefs[i]
 			}
 			t.Outputs = append(t.Outputs, n)
 		}

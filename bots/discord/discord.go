@@ -113,6 +113,10 @@ type Engine interface {
 	// Session returns the current session of a platform thread, or a
 	// NotFound *core.Error when the thread has none.
 	Session(ctx context.Context, platform, thread string) (*core.Session, error)
+	// ChooseRegion records a choice from a result's "Edit region" menu
+	// for the chooser's next prompt in the thread, and says it there; see
+	// core.Engine.ChooseRegion. It returns an *core.Error for the chooser.
+	ChooseRegion(ctx context.Context, th core.Thread, msg core.Message, region string) error
 }
 
 // EventLog is the durable inbox of interactions and messages (see

@@ -32,6 +32,10 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		}
 	case discordgo.InteractionMessageComponent:
 		action, _, _, ok := buttonPress(ic)
+		if !ok {
+			_, _, _, ok = regionPick(ic)
+			action = core.ActionRegion
+		}
 		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
@@ -59,6 +63,8 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 		case discordgo.InteractionMessageComponent:
 			if action, session, version, ok := buttonPress(r.ic); ok {
 				b.press(ctx, key, r, action, session, version)
+			} else if session, version, region, ok := regionPick(r.ic); ok {
+				b.chooseRegion(ctx, key, r, session, version, region)
 			}
 		}
 		return true
@@ -220,6 +226,22 @@ func buttonPress(ic *discordgo.Interaction) (action core.Action, session string,
 	return parseButtonID(data.CustomID)
 }
 
+// regionPick returns the session, version and chosen value of a choice
+// from a result's "Edit region" menu, or false for any other interaction.
+// A choice of anything but exactly one value has region "", which the
+// engine refuses.
+func regionPick(ic *discordgo.Interaction) (session string, version int, region string, ok bool) {
+	data, ok := ic.Data.(discordgo.MessageComponentInteractionData)
+	if !ok || ic.Type != discordgo.InteractionMessageComponent || data.ComponentType != discordgo.SelectMenuComponent {
+		return "", 0, "", false
+	}
+	session, version, ok = parseRegionMenuID(data.CustomID)
+	if len(data.Values) == 1 {
+		region = data.Values[0]
+	}
+	return session, version, region, ok
+}
+
 // commandText turns /imagine's options into the prompt and the message
 // text the engine parses (the prompt with flags appended), and returns the
 // attached image, if any.
@@ -316,6 +338,36 @@ func (b *Bot) press(ctx context.Context, key string, r *response, action core.Ac
 	})
 	if err != nil {
 		b.release(th)
+		b.refuse(ctx, r, err, false)
+	}
+}
+
+// chooseRegion records a choice from a result's "Edit region" menu for the
+// chooser's next reply in the thread; the engine says it in the thread.
+// key is the choice's inbox key.
+// The engine refuses choices by anyone but the requester or an admin, and
+// values that are no choice of the menu; the chooser gets an ephemeral
+// note.
+func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session string, version int, region string) {
+	ic := r.ic
+	parent := ""
+	if ic.GuildID != "" {
+		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
+			parent = ch.ParentID
+		}
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	channel := ic.ChannelID
+	if parent != "" {
+		channel = parent
+	}
+	err := b.engine.ChooseRegion(ctx, th, core.Message{
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
+	}, region)
+	b.release(th)
+	if err != nil {
 		b.refuse(ctx, r, err, false)
 	}
 }

@@ -70,6 +70,26 @@ func parseButtonID(id string) (a core.Action, session string, version int, ok bo
 	return a, parts[2], version, true
 }
 
+// regionMenuID returns the custom id of a result's "Edit region" menu,
+// "easel:region:<session>:3"; the chosen region comes as the menu's value.
+func regionMenuID(session string, version int) string {
+	return buttonPrefix + ":" + string(core.ActionRegion) + ":" + session + ":" + strconv.Itoa(version)
+}
+
+// parseRegionMenuID reverses regionMenuID; ok is false for ids that are
+// not an Easel menu's.
+func parseRegionMenuID(id string) (session string, version int, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != buttonPrefix || parts[1] != string(core.ActionRegion) || parts[2] == "" {
+		return "", 0, false
+	}
+	version, err := strconv.Atoi(parts[3])
+	if err != nil || version < 1 || strconv.Itoa(version) != parts[3] {
+		return "", 0, false
+	}
+	return parts[2], version, true
+}
+
 // mentions reports whether m mentions user id.
 func mentions(m *discordgo.Message, id string) bool {
 	return slices.ContainsFunc(m.Mentions, func(u *discordgo.User) bool { return u != nil && u.ID == id })

@@ -439,6 +439,15 @@ func buttons(p core.ImagePost) []discordgo.MessageComponent {
 			row = discordgo.ActionsRow{}
 		}
 	}
+	if len(p.Buttons) > 0 {
+		// The "Edit region" menu, a string select, in a row of its own.
+		menu := discordgo.SelectMenu{MenuType: discordgo.StringSelectMenu, CustomID: regionMenuID(p.SessionID, p.Version),
+			Placeholder: "✂️ Edit region"}
+		for _, o := range core.RegionOptions() {
+			menu.Options = append(menu.Options, discordgo.SelectMenuOption{Label: o.Label, Value: o.Value})
+		}
+		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{menu}})
+	}
 	return rows
 }
 

@@ -11,16 +11,29 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
+// regionActionID is the action_id of the "Edit region" menu.
+const regionActionID = "edit_region"
+
 // buttonBlocks returns the Block Kit blocks under an image: a line naming
-// the version and one button per action. Each button's action_id is the
-// action's name and its value "SESSION:VERSION", so a press needs nothing
-// in memory.
+// the version, one button per action and the "Edit region" menu (a
+// static_select). Each button's action_id is the action's name and its
+// value "SESSION:VERSION"; each menu option's value is
+// "SESSION:VERSION:REGION"; so a press needs nothing in memory.
 func buttonBlocks(p core.ImagePost) []slackapi.Block {
 	value := buttonValue(p.SessionID, p.Version)
-	buttons := make([]slackapi.BlockElement, len(p.Buttons))
+	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+1)
 	for i, btn := range p.Buttons {
 		label := slackapi.NewTextBlockObject(slackapi.PlainTextType, btn.Label, false, false)
 		buttons[i] = slackapi.NewButtonBlockElement(string(btn.Action), value, label)
+	}
+	if len(p.Buttons) > 0 {
+		var opts []*slackapi.OptionBlockObject
+		for _, o := range core.RegionOptions() {
+			text := slackapi.NewTextBlockObject(slackapi.PlainTextType, o.Label, false, false)
+			opts = append(opts, slackapi.NewOptionBlockObject(value+":"+o.Value, text, nil))
+		}
+		placeholder := slackapi.NewTextBlockObject(slackapi.PlainTextType, "✂️ Edit region", false, false)
+		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...))
 	}
 	note := slackapi.NewTextBlockObject(slackapi.MarkdownType,
 		fmt.Sprintf("*v%d* · reply in this thread to refine it", p.Version), false, false)
@@ -62,6 +75,11 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	}
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
+	region := ""
+	if a.ActionID == regionActionID {
+		action = core.ActionRegion
+		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
+	}
 	channel := either(cb.Container.ChannelID, cb.Channel.ID)
 	root := either(cb.Message.ThreadTimestamp, either(cb.Container.ThreadTs, cb.Container.MessageTs))
 	dm := isDM(channel, cb.Channel.Name)
@@ -75,6 +93,13 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
 		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
 		Delivery: key,
+	}
+	if action == core.ActionRegion {
+		// A choice makes no turn: the delivery is handled when this returns.
+		if err := b.engine.ChooseRegion(ctx, b.thread(channel, root), msg, region); err != nil {
+			b.tell(ctx, channel, cb.User.ID, root, err)
+		}
+		return
 	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {
@@ -91,6 +116,15 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 		return nil, false
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
+		if a == nil {
+			continue
+		}
+		if a.ActionID == regionActionID && a.Type == slackapi.ActionType(slackapi.OptTypeStatic) {
+			if _, _, _, ok := parseRegionValue(a.SelectedOption.Value); ok {
+				return a, true
+			}
+			continue
+		}
 		_, isAction := buttonAction(a.ActionID)
 		_, _, isValue := parseValue(a.Value)
 		if isAction && isValue {
@@ -98,4 +132,16 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 		}
 	}
 	return nil, false
+}
+
+// parseRegionValue reads an "Edit region" option's value,
+// "SESSION:VERSION:REGION". The region is checked by the engine, which
+// refuses, with a note to the chooser, one that is no choice of the menu.
+func parseRegionValue(value string) (session string, version int, region string, ok bool) {
+	rest, region, found := strings.Cut(value, ":")
+	if i := strings.LastIndex(value, ":"); found && i > 0 {
+		rest, region = value[:i], value[i+1:]
+	}
+	session, version, ok = parseValue(rest)
+	return session, version, region, ok && found && region != ""
 }

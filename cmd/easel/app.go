@@ -155,6 +155,7 @@ func engineConfig(cfg config.Config) core.EngineConfig {
 		MaxPerUser:      cfg.Engine.MaxPerUser,
 		MaxQueue:        cfg.Engine.MaxQueue,
 		Variations:      cfg.Engine.Variations,
+		StrictRegion:    cfg.Engine.StrictRegion,
 		Limits:          core.Limits{MaxN: cfg.Engine.MaxN, MaxPromptChars: cfg.Engine.MaxPromptChars},
 		TurnTimeout:     time.Duration(cfg.Provider.Timeout),
 		StoreRetry:      time.Duration(cfg.Engine.StoreRetry),

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
+	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/openai/openaitest"
 )
 
@@ -273,5 +277,151 @@ func TestRunResponsesSlackAndDiscord(t *testing.T) {
 		if !found {
 			t.Errorf("%q was not sent to OpenAI", question)
 		}
+	}
+}
+
+// TestChatResponsesFiveTurns is a 5-turn console session with
+// openai-responses against the loopback fake: generate, refine, a question
+// answered in words, a branch from v1, and a region edit of the branch.
+// Exactly five requests are sent, each continuing the right response; the
+// region edit carries a mask of the image it edits, which the fake checks
+// (a PNG with alpha of that image's size) and which is pixel for pixel the
+// mask of the top-left cell; every stored image is the fake's bytes.
+func TestChatResponsesFiveTurns(t *testing.T) {
+	srv := openaitest.NewServer(t)
+	environ := map[string]string{"OPENAI_API_KEY": "sk-test-five-turns", "OPENAI_BASE_URL": srv.URL()}
+	dir := t.TempDir()
+	script := "a shop sign --quality low\nmake it red\nwhat does the sign say?\n@v1 make it night\nadd a bell --region top-left\n"
+	out, errOut, code := easel(t, script, environ, "chat", "--provider", "openai-responses", "--data", dir)
+	if code != 0 {
+		t.Fatalf("chat exited %d\n%s\n%s", code, out, errOut)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 5 {
+		t.Fatalf("%d requests, want 5 (one per turn):\n%s", len(reqs), out)
+	}
+	id := func(i int) string { return reqs[i].ResponseID }
+	for i, want := range []struct {
+		prompt, previous, action string
+		edited                   []byte
+		mask                     bool
+	}{
+		{"a shop sign", "", "generate", nil, false},
+		{"make it red", id(0), "edit", reqs[0].Returned[0], false},
+		{"what does the sign say?", id(1), "edit", nil, false},
+		{"make it night", id(0), "edit", reqs[0].Returned[0], false},
+		{"add a bell\nChange only the top-left part of the image (the area the mask leaves transparent); keep everything else exactly as it is.",
+			id(3), "edit", reqs[3].Returned[0], true},
+	} {
+		r := reqs[i]
+		if r.Path != "/v1/responses" || r.Status != 200 || r.PreviousResponseID != want.previous || r.Action != want.action ||
+			r.Prompt != want.prompt || len(r.Messages) != 1 || len(r.Images) != 0 || (r.Mask != nil) != want.mask {
+			t.Errorf("turn %d: %s %d, continues %q (want %q), action %q, %d messages ending %q, %d images, mask %v", i+1, r.Path, r.Status,
+				r.PreviousResponseID, want.previous, r.Action, len(r.Messages), r.Prompt, len(r.Images), r.Mask != nil)
+		}
+		if !bytes.Equal(r.Edited, want.edited) {
+			t.Errorf("turn %d edited another image than the one it refines", i+1)
+		}
+	}
+	// The mask is the top-left cell of the image the branch made.
+	v3 := core.Image{Data: reqs[3].Returned[0], MIME: "image/png"}
+	w, h, err := core.ImageSize(v3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := core.ParseRegion("top-left")
+	want, _ := core.RegionMask(r.Pixels(w, h), w, h)
+	if m := reqs[4].Mask; m == nil || !bytes.Equal(m.Data, want.Data) {
+		t.Error("the region edit's mask is not the top-left cell's")
+	}
+	for _, line := range []string{"✅ v1 · “a shop sign”", "✅ v2 (refine of v1) · “make it red”", "💬 " + openaitest.AnswerTo("what does the sign say?"),
+		"✅ v3 (branch of v1) · “make it night”", "✅ v4 (refine of v3) · “add a bell” · region top-left"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("output lacks %q:\n%s", line, out)
+		}
+	}
+	paths := imagePaths(out)
+	returned := [][]byte{reqs[0].Returned[0], reqs[1].Returned[0], reqs[3].Returned[0], reqs[4].Returned[0]}
+	if len(paths) != len(returned) {
+		t.Fatalf("printed %d paths, want %d:\n%s", len(paths), len(returned), out)
+	}
+	for i, p := range paths {
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, returned[i]) {
+			t.Errorf("stored image %d differs from the bytes the fake returned", i+1)
+		}
+	}
+}
+
+// TestChatStrictRegionExport: a strict region edit with a provider whose
+// image changes every pixel: the version shown changes no pixel outside
+// the region, the caption says it is composited, and sessions export
+// writes the provider's original, byte for byte, beside it.
+func TestChatStrictRegionExport(t *testing.T) {
+	srv := openaitest.NewServer(t)
+	srv.FullSize = true
+	environ := map[string]string{"OPENAI_API_KEY": "sk-test-strict", "OPENAI_BASE_URL": srv.URL()}
+	dir := t.TempDir()
+	script := "a shop sign --size 256x160 --quality low\na bell --region 10,20,30,40 --strict-region\n"
+	out, errOut, code := easel(t, script, environ, "chat", "--provider", "openai-responses", "--data", dir)
+	if code != 0 {
+		t.Fatalf("chat exited %d\n%s\n%s", code, out, errOut)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || reqs[1].Mask == nil {
+		t.Fatalf("%d requests, the second with a mask: %v", len(reqs), len(reqs) == 2 && reqs[1].Mask != nil)
+	}
+	if !strings.Contains(out, "composited onto v1: nothing outside the region changed") {
+		t.Errorf("the caption does not say the image is composited:\n%s", out)
+	}
+	paths := imagePaths(out)
+	if len(paths) != 2 {
+		t.Fatalf("%d paths:\n%s", len(paths), out)
+	}
+	v1, err := png.Decode(bytes.NewReader(reqs[0].Returned[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, _ := os.ReadFile(paths[1])
+	v2, err := png.Decode(bytes.NewReader(shown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, _ := png.Decode(bytes.NewReader(reqs[1].Returned[0]))
+	r, _, _ := core.ParseRegion("10,20,30,40")
+	rect := r.Pixels(256, 160)
+	if n := core.ChangedOutside(v1, provider, image.Rectangle{}); n != 256*160 {
+		t.Fatalf("the fake's image changes %d pixels, not all", n)
+	}
+	if n := core.ChangedOutside(v1, v2, rect); n != 0 {
+		t.Errorf("%d pixels changed outside the region", n)
+	}
+	if n := core.ChangedOutside(v1, v2, image.Rectangle{}); n != rect.Dx()*rect.Dy() {
+		t.Errorf("%d pixels changed, want the region's %d", n, rect.Dx()*rect.Dy())
+	}
+
+	show, _, _ := easel(t, "", nil, "sessions", "show", sessionID(t, out), "-data", dir)
+	if !strings.Contains(show, "the provider's original: /") || !strings.Contains(show, `"region":"10,20,30,40","strict_region":true`) {
+		t.Errorf("sessions show lacks the original's path or the region flags:\n%s", show)
+	}
+
+	export := filepath.Join(t.TempDir(), "export")
+	eout, errOut, code := easel(t, "", nil, "sessions", "export", sessionID(t, out), "-o", export, "-data", dir)
+	if code != 0 || !strings.Contains(eout, "exported 2 images") || !strings.Contains(eout, "1 provider's original") {
+		t.Fatalf("export exited %d: %s%s", code, eout, errOut)
+	}
+	orig, err := os.ReadFile(filepath.Join(export, "v2-original.png"))
+	if err != nil || !bytes.Equal(orig, reqs[1].Returned[0]) || !bytes.Contains(orig, []byte(openaitest.ProvenanceMarker)) {
+		t.Errorf("v2-original.png is not the provider's bytes: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(export, "v2.png")); !bytes.Equal(got, shown) {
+		t.Error("v2.png is not the composited image")
+	}
+	page, _ := os.ReadFile(filepath.Join(export, "index.html"))
+	if !bytes.Contains(page, []byte(`<a href="v2-original.png">the provider's original</a>`)) {
+		t.Errorf("index.html does not link the provider's original:\n%s", page)
 	}
 }

@@ -23,7 +23,8 @@ const sessionsUsage = `Usage: easel sessions <list|show|export> [flags]
   show ID              the version tree of a session: prompts, flags, provider,
                        model, cost, timings and image paths
   export ID -o DIR     the session's images plus session.json and index.html,
-                       into a new or empty DIR (-force: replace files there)
+                       into a new or empty DIR (-force: replace files there);
+                       a composited region edit's original as vN-original
 
 Each takes -config FILE and -data DIR to choose the data dir.`
 
@@ -165,7 +166,9 @@ func showSession(ctx context.Context, w io.Writer, db sessionStore, images core.
 }
 
 // exportSession writes a session's images into dir as v1.png, v2.png, …
-// with session.json and index.html beside them. dir is created if missing;
+// with session.json and index.html beside them. A version that a strict
+// region edit composited also gets the provider's own image, as
+// v3-original.png say, with its provenance intact. dir is created if missing;
 // an existing one must be empty unless force (see openExportDir), and no
 // file is written through a symbolic link (see exportDir.write).
 //
@@ -183,9 +186,11 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 		return fmt.Errorf("export: %w", err)
 	}
 	defer out.Close()
-	files := make([]string, len(s.Versions))    // "" where the image was skipped
-	problems := make([]string, len(s.Versions)) // why it was skipped
+	files := make([]string, len(s.Versions))     // "" where the image was skipped
+	problems := make([]string, len(s.Versions))  // why it was skipped
+	originals := make([]string, len(s.Versions)) // the provider's image of a composited version
 	var skipped []string
+	missing := 0 // versions whose image was skipped
 	for i, v := range s.Versions {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -197,11 +202,29 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 			fmt.Fprintf(errw, "easel sessions: %s not exported: %s: %s\n", name, problem, detail)
 			problems[i] = problem
 			skipped = append(skipped, name)
+			missing++
 			continue
 		}
 		files[i] = name
 		if err := out.write(name, writeBytes(img.Data)); err != nil {
 			return fmt.Errorf("export v%d: %w", v.N, err)
+		}
+		if v.Original == nil {
+			continue
+		}
+		// A strict region edit: the image shown is composited; the
+		// provider's own image, with its provenance, is exported beside it.
+		orig := fmt.Sprintf("v%d-original%s", v.N, core.ExtForMIME(v.Original.MIME))
+		img, err = images.Get(ctx, *v.Original)
+		if err != nil {
+			problem, detail := imageProblem(images, *v.Original, err)
+			fmt.Fprintf(errw, "easel sessions: %s not exported: %s: %s\n", orig, problem, detail)
+			skipped = append(skipped, orig)
+			continue
+		}
+		originals[i] = orig
+		if err := out.write(orig, writeBytes(img.Data)); err != nil {
+			return fmt.Errorf("export v%d's original: %w", v.N, err)
 		}
 	}
 	record, err := json.MarshalIndent(s, "", "  ")
@@ -211,17 +234,36 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 	if err := out.write("session.json", writeBytes(append(record, '\n'))); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	err = out.write("index.html", func(f io.Writer) error { return exportPage.Execute(f, exportData(s, files, problems)) })
+	err = out.write("index.html", func(f io.Writer) error { return exportPage.Execute(f, exportData(s, files, originals, problems)) })
 	if err != nil {
 		return fmt.Errorf("export: write index.html: %w", err)
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(w, "exported %d of %d images of session %s to %s\n", len(files)-len(skipped), len(files), s.ID, dir)
+		fmt.Fprintf(w, "exported %d of %d images of session %s to %s%s\n", len(files)-missing, len(files), s.ID, dir, originalsNote(originals))
 		return fmt.Errorf("export of session %s is incomplete: %s not exported (the stored images are missing or damaged); the other images, session.json and index.html are in %s",
 			s.ID, strings.Join(skipped, ", "), dir)
 	}
-	fmt.Fprintf(w, "exported %d images of session %s to %s\n", len(files), s.ID, dir)
+	fmt.Fprintf(w, "exported %d images of session %s to %s%s\n", len(files), s.ID, dir, originalsNote(originals))
 	return nil
+}
+
+// originalsNote says how many providers' originals of composited versions
+// were exported beside their images, if any.
+func originalsNote(originals []string) string {
+	n := 0
+	for _, o := range originals {
+		if o != "" {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (and 1 provider's original of a composited region edit)"
+	default:
+		return fmt.Sprintf(" (and %d providers' originals of composited region edits)", n)
+	}
 }
 
 // checkImage returns the error reading ref's bytes from images would
@@ -263,15 +305,16 @@ func writeBytes(data []byte) func(io.Writer) error {
 
 type exportVersion struct {
 	File, Caption string
+	Original      string // the provider's image, when File is composited
 	Problem       string // why File is "": the image was not exported
 	N, Parent     int
 	Head          bool
 }
 
-func exportData(s *core.Session, files, problems []string) any {
+func exportData(s *core.Session, files, originals, problems []string) any {
 	vs := make([]exportVersion, len(s.Versions))
 	for i, v := range s.Versions {
-		vs[i] = exportVersion{File: files[i], Problem: problems[i], Caption: core.Caption(s, v.N), N: v.N, Parent: v.Parent, Head: v.N == s.Head}
+		vs[i] = exportVersion{File: files[i], Original: originals[i], Problem: problems[i], Caption: core.Caption(s, v.N), N: v.N, Parent: v.Parent, Head: v.N == s.Head}
 	}
 	return struct {
 		Session  *core.Session
@@ -287,6 +330,6 @@ img{max-width:320px;border:1px solid #ccc;background:#fff}.head img{border:3px s
 <body><h1>Easel session {{.Session.ID}}</h1>
 <p>{{.Session.Platform}} · started {{.Session.CreatedAt.Format "2006-01-02 15:04"}} · head v{{.Session.Head}}</p>
 {{range .Versions}}<figure{{if .Head}} class="head"{{end}} id="v{{.N}}">{{if .File}}<a href="{{.File}}"><img src="{{.File}}" alt="v{{.N}}"></a>{{else}}<p class="missing">v{{.N}}: {{.Problem}}</p>{{end}}
-<figcaption>{{.Caption}}{{if .Parent}} · from <a href="#v{{.Parent}}">v{{.Parent}}</a>{{end}}</figcaption></figure>
+<figcaption>{{.Caption}}{{if .Parent}} · from <a href="#v{{.Parent}}">v{{.Parent}}</a>{{end}}{{if .Original}} · <a href="{{.Original}}">the provider's original</a>{{end}}</figcaption></figure>
 {{end}}</body></html>
 `))

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"image"
 	"image/jpeg"
 	"math"
 	"testing"
@@ -207,7 +208,10 @@ func TestEditSeveralImagesAndMask(t *testing.T) {
 		t.Fatal(err)
 	}
 	photo := core.Image{Data: jpg.Bytes(), MIME: "image/jpeg", Name: "photo.jpg"}
-	mask := pngImage(t, 4)
+	mask, err := core.RegionMask(image.Rect(0, 0, 4, 4), 8, 8) // base is 8x8
+	if err != nil {
+		t.Fatal(err)
+	}
 	mask.MIME = "" // sniffed
 
 	res, err := g.Generate(context.Background(), core.GenerateRequest{
@@ -348,5 +352,37 @@ func TestModelWithoutPrice(t *testing.T) {
 	}
 	if res.CostUSD != 0 || res.Usage.OutputTokens == 0 {
 		t.Errorf("cost %v usage %+v, want 0 cost with usage", res.CostUSD, res.Usage)
+	}
+}
+
+// TestRegionEditMask: a region edit's mask goes to the edits endpoint as
+// the "mask" part, byte for byte, and the fake accepts it (a PNG with an
+// alpha channel of the base image's size); the prompt names the region.
+func TestRegionEditMask(t *testing.T) {
+	srv, g, _ := newTestGenerator(t, nil)
+	first, err := g.Generate(context.Background(), core.GenerateRequest{Kind: core.KindGenerate, Prompt: "a poster", N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := first.Images[0]
+	w, h, err := core.ImageSize(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := core.ParseRegion("top-left")
+	mask, err := core.RegionMask(r.Pixels(w, h), w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Generate(context.Background(), core.GenerateRequest{Kind: core.KindRefine, Prompt: "a gold title", History: []string{"a poster"},
+		Base: &base, Mask: &mask, N: 1, Flags: core.Flags{Region: "top-left"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := srv.LastRequest(t)
+	if rec.Path != "/v1/images/edits" || rec.Mask == nil || !bytes.Equal(rec.Mask.Data, mask.Data) || rec.Status != 200 {
+		t.Fatalf("%s %d, mask sent %v", rec.Path, rec.Status, rec.Mask != nil)
+	}
+	if !bytes.Contains([]byte(rec.Prompt), []byte("Change only the top-left part of the image")) {
+		t.Errorf("the prompt does not name the region: %q", rec.Prompt)
 	}
 }

@@ -91,7 +91,10 @@ func (g *Generator) CheckRequest(req core.GenerateRequest) error {
 // context.Canceled and context.DeadlineExceeded. If req.Progress is set, it
 // is called twice, with partial images of Index 0 and 1, before Generate
 // returns. Results report Model "preview", one attempt and no usage or cost.
-// req.Model and req.Mask are ignored.
+// req.Model is ignored. With req.Mask (and a base image), a region edit,
+// the image has the base image's size (when the renderer can draw that
+// size) and is drawn only where the mask is transparent, with the region
+// outlined on its inner edge; everywhere else it is the base image.
 func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
 	if err := g.CheckRequest(req); err != nil {
 		return core.Result{}, err
@@ -100,8 +103,14 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 		return core.Result{}, fmt.Errorf("preview: %w", err)
 	}
 	w, h, _ := canvasSize(req.Flags) // checked above
+	size := regionCanvas(req, image.Pt(w, h))
+	w, h = size.X, size.Y
 	lay := newLayout(w, h, req.Base != nil, len(req.Inputs) > 0)
 	thumbs, err := decodeThumbnails(ctx, req, lay)
+	if err != nil {
+		return core.Result{}, err
+	}
+	mk, err := newMasked(req, w, h)
 	if err != nil {
 		return core.Result{}, err
 	}
@@ -119,6 +128,12 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 				return err
 			}
 			// The half-drawn image at a quarter, then half, of its size.
+			if mk != nil {
+				masked := image.NewRGBA(stage.Rect)
+				copy(masked.Pix, stage.Pix)
+				mk.apply(masked, lay.unit)
+				stage = masked
+			}
 			data, err := enc.encode(shrink(stage, 4>>index))
 			if err != nil {
 				return err
@@ -135,6 +150,9 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 		img, err := render(newScene(req, i), lay, thumbs, partial)
 		if err != nil {
 			return core.Result{}, err
+		}
+		if mk != nil {
+			mk.apply(img, lay.unit)
 		}
 		partial = nil // only the first image is streamed
 		data, err := enc.encode(img)

@@ -123,6 +123,9 @@ func newScene(req core.GenerateRequest, i int) scene {
 	if n > 1 {
 		sc.meta += fmt.Sprintf(" · sample %d of %d", i+1, n)
 	}
+	if req.Mask != nil && req.Flags.Region != "" {
+		sc.meta += " · region " + req.Flags.Region
+	}
 
 	format := req.Flags.Format
 	if format == "" {

@@ -209,6 +209,51 @@ func (s *Server) Click(t testing.TB, from User, m Message, customID string) Inte
 	return s.interact(i, ch, data, s.wire(cur, false))
 }
 
+// Choose makes from choose values in the string select customID of
+// message m and dispatches its INTERACTION_CREATE (a MESSAGE_COMPONENT
+// interaction of component type 3 with the values, as Discord sends it).
+// The test fails if m has no such select or it offers no such value.
+func (s *Server) Choose(t testing.TB, from User, m Message, customID string, values ...string) Interaction {
+	t.Helper()
+	return s.choose(t, from, m, customID, false, values)
+}
+
+// ChooseForged is Choose for values the select does not offer: a payload
+// a client forged, which Discord would never send.
+func (s *Server) ChooseForged(t testing.TB, from User, m Message, customID string, values ...string) Interaction {
+	t.Helper()
+	return s.choose(t, from, m, customID, true, values)
+}
+
+func (s *Server) choose(t testing.TB, from User, m Message, customID string, forged bool, values []string) Interaction {
+	t.Helper()
+	s.mu.Lock()
+	cur := s.messages[m.ID]
+	var menu *Component
+	if cur != nil {
+		for _, c := range cur.snapshot().Buttons() {
+			if c.Type == 3 && c.CustomID == customID {
+				menu = &c
+			}
+		}
+	}
+	if menu == nil {
+		s.mu.Unlock()
+		t.Fatalf("discordtest: message %s has no select %q", m.ID, customID)
+	}
+	for _, v := range values {
+		if !forged && !slices.ContainsFunc(menu.Options, func(o SelectOption) bool { return o.Value == v }) {
+			s.mu.Unlock()
+			t.Fatalf("discordtest: select %q offers no %q", customID, v)
+		}
+	}
+	ch := s.channels[cur.ChannelID]
+	data := map[string]any{"custom_id": customID, "component_type": 3, "values": values}
+	i := &Interaction{ID: s.newID(), Token: token(), Type: 3, ChannelID: ch.ID, GuildID: ch.GuildID, User: from,
+		CustomID: customID, Message: cur.ID}
+	return s.interact(i, ch, data, s.wire(cur, false))
+}
+
 // interact stores i and dispatches its INTERACTION_CREATE; s.mu must be
 // held and is released.
 func (s *Server) interact(i *Interaction, ch *Channel, data, message map[string]any) Interaction {

@@ -58,6 +58,21 @@ type Component struct {
 	Disabled   bool        `json:"disabled,omitempty"`
 	Emoji      any         `json:"emoji,omitempty"`
 	Components []Component `json:"components,omitempty"`
+	// A string select (type 3) has a placeholder, options and bounds on
+	// how many may be chosen.
+	Placeholder string         `json:"placeholder,omitempty"`
+	Options     []SelectOption `json:"options,omitempty"`
+	MinValues   *int           `json:"min_values,omitempty"`
+	MaxValues   *int           `json:"max_values,omitempty"`
+}
+
+// SelectOption is an option of a string select.
+type SelectOption struct {
+	Label       string `json:"label"`
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+	Emoji       any    `json:"emoji,omitempty"`
+	Default     bool   `json:"default,omitempty"`
 }
 
 // Attachment is a file on a message, served by the fake's CDN at URL.
@@ -70,7 +85,8 @@ type Attachment struct {
 // Ephemeral reports whether only the interaction's user can see m.
 func (m Message) Ephemeral() bool { return m.Flags&FlagEphemeral != 0 }
 
-// Buttons returns the buttons of m's action rows, in order.
+// Buttons returns the components of m's action rows (buttons and
+// selects), in order.
 func (m Message) Buttons() []Component {
 	var out []Component
 	for _, row := range m.Components {

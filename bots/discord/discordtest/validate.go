@@ -60,7 +60,7 @@ func checkMessage(p messagePayload, files []File, creating bool, limit int64, fl
 	return nil
 }
 
-// checkComponents checks action rows of buttons.
+// checkComponents checks action rows of buttons, or of one string select.
 func checkComponents(rows []Component) *apiError {
 	if len(rows) > maxRows {
 		return invalidForm("components", "Must be 5 or fewer in length.")
@@ -70,15 +70,68 @@ func checkComponents(rows []Component) *apiError {
 		if row.Type != 1 {
 			return invalidForm("components", "top-level components must be action rows (type 1)")
 		}
+		if len(row.Components) == 1 && row.Components[0].Type == 3 {
+			if err := checkSelect(row.Components[0], ids); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(row.Components) == 0 || len(row.Components) > maxRowButtons {
 			return invalidForm("components.components", "an action row holds 1 to 5 buttons")
 		}
 		for _, b := range row.Components {
+			if b.Type == 3 {
+				return invalidForm("components.components", "a select menu must be alone in its action row")
+			}
 			if err := checkButton(b, ids); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+// checkSelect checks a string select (component type 3): a custom_id of 1
+// to 100 characters, at most 150 of placeholder, 1 to 25 options with a
+// label and a value of 1 to 100 characters each, distinct values, and
+// min_values and max_values within 0 to 25, min at most max.
+func checkSelect(c Component, ids map[string]bool) *apiError {
+	const at = "components.components"
+	switch {
+	case c.CustomID == "" || len(c.CustomID) > maxCustomID:
+		return invalidForm(at+".custom_id", "Must be between 1 and 100 in length.")
+	case ids[c.CustomID]:
+		return invalidForm(at+".custom_id", "Component custom id cannot be duplicated")
+	case utf8.RuneCountInString(c.Placeholder) > 150:
+		return invalidForm(at+".placeholder", "Must be 150 or fewer in length.")
+	case len(c.Options) < 1 || len(c.Options) > 25:
+		return invalidForm(at+".options", "Must be between 1 and 25 in length.")
+	}
+	lo, hi := 1, 1
+	if c.MinValues != nil {
+		lo = *c.MinValues
+	}
+	if c.MaxValues != nil {
+		hi = *c.MaxValues
+	}
+	if lo < 0 || lo > 25 || hi < 1 || hi > 25 || lo > hi || hi > len(c.Options) {
+		return invalidForm(at+".max_values", "min_values and max_values must be within 0 to 25, min at most max, max at most the options")
+	}
+	values := map[string]bool{}
+	for _, o := range c.Options {
+		switch {
+		case o.Label == "" || utf8.RuneCountInString(o.Label) > 100:
+			return invalidForm(at+".options.label", "Must be between 1 and 100 in length.")
+		case o.Value == "" || utf8.RuneCountInString(o.Value) > 100:
+			return invalidForm(at+".options.value", "Must be between 1 and 100 in length.")
+		case utf8.RuneCountInString(o.Description) > 100:
+			return invalidForm(at+".options.description", "Must be 100 or fewer in length.")
+		case values[o.Value]:
+			return invalidForm(at+".options.value", "Select option values must be unique")
+		}
+		values[o.Value] = true
+	}
+	ids[c.CustomID] = true
 	return nil
 }
 

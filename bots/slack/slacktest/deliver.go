@@ -155,6 +155,86 @@ func (s *Server) Click(t testing.TB, user, channel, ts, actionID string) Envelop
 	return Envelope{}
 }
 
+// Select delivers a block_actions payload for user choosing the option of
+// value from the static_select menu actionID of message ts in channel, as
+// Slack builds it (the action carries the selected option, with its text,
+// and the menu's placeholder). It fails the test if the message has no
+// such menu or the menu no such option.
+func (s *Server) Select(t testing.TB, user, channel, ts, actionID, value string) Envelope {
+	t.Helper()
+	return s.selectOption(t, user, channel, ts, actionID, value, false)
+}
+
+// SelectForged is Select for a value the menu does not offer: a payload a
+// client forged, which Slack would never send.
+func (s *Server) SelectForged(t testing.TB, user, channel, ts, actionID, value string) Envelope {
+	t.Helper()
+	return s.selectOption(t, user, channel, ts, actionID, value, true)
+}
+
+func (s *Server) selectOption(t testing.TB, user, channel, ts, actionID, value string, forged bool) Envelope {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.find(channel, ts)
+	if m == nil || m.Deleted {
+		t.Fatalf("slacktest: no message %s in %s to choose from", ts, channel)
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		BlockID  string `json:"block_id"`
+		Elements []struct {
+			Type        string          `json:"type"`
+			ActionID    string          `json:"action_id"`
+			Placeholder json.RawMessage `json:"placeholder"`
+			Options     []struct {
+				Text  json.RawMessage `json:"text"`
+				Value string          `json:"value"`
+			} `json:"options"`
+		} `json:"elements"`
+	}
+	_ = json.Unmarshal(m.Blocks, &blocks)
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			if b.Type != "actions" || e.Type != "static_select" || e.ActionID != actionID {
+				continue
+			}
+			var option map[string]any
+			for _, o := range e.Options {
+				if o.Value == value {
+					option = map[string]any{"text": o.Text, "value": o.Value}
+				}
+			}
+			if option == nil {
+				if !forged {
+					t.Fatalf("slacktest: menu %q of message %s offers no %q", actionID, ts, value)
+				}
+				option = map[string]any{"text": map[string]any{"type": "plain_text", "text": "forged", "emoji": true}, "value": value}
+			}
+			id := s.nextID("")
+			s.responseUsers[id] = user
+			container := map[string]any{"type": "message", "message_ts": m.TS, "channel_id": channel, "is_ephemeral": false}
+			if m.ThreadTS != "" {
+				container["thread_ts"] = m.ThreadTS
+			}
+			return Envelope{Type: "interactive", Payload: mustJSON(map[string]any{
+				"type": "block_actions", "api_app_id": s.AppID, "token": "verification-token",
+				"user":      map[string]any{"id": user, "username": s.nameOf(user), "name": s.nameOf(user), "team_id": s.TeamID},
+				"team":      map[string]any{"id": s.TeamID, "domain": s.TeamDomain},
+				"container": container, "trigger_id": id + ".1337.triggerid",
+				"channel": map[string]any{"id": channel, "name": "channel-" + strings.ToLower(channel)},
+				"message": s.wire(m), "state": map[string]any{"values": map[string]any{b.BlockID: map[string]any{
+					actionID: map[string]any{"type": "static_select", "selected_option": option}}}},
+				"response_url": s.srv.URL + "/response/" + id, "is_enterprise_install": false,
+				"actions": []map[string]any{{"action_id": e.ActionID, "block_id": b.BlockID, "type": "static_select",
+					"selected_option": option, "placeholder": e.Placeholder, "action_ts": s.nextTS()}},
+			})}
+		}
+	}
+	t.Fatalf("slacktest: message %s has no menu %q", ts, actionID)
+	return Envelope{}
+}
+
 // Signing says how PostHTTP signs a request. The zero value signs it
 // correctly, now, with the server's SigningSecret.
 type Signing struct {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // fault is an answer queued for an upcoming call of a method.
@@ -329,10 +330,27 @@ func cmpTS(a, b string) int {
 	return strings.Compare(af, bf)
 }
 
-// validBlocks reports whether s is a JSON array of objects with a type.
+// validBlocks reports whether s is a JSON array of objects with a type,
+// whose static_select menus are as Block Kit requires: an action_id, a
+// plain_text placeholder of at most 150 characters, and 1 to 100 options,
+// each with plain_text text of at most 75 characters and a value of at
+// most 150.
 func validBlocks(s string) bool {
-	var blocks []struct {
+	type text struct {
 		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			Type        string `json:"type"`
+			ActionID    string `json:"action_id"`
+			Placeholder *text  `json:"placeholder"`
+			Options     []struct {
+				Text  *text  `json:"text"`
+				Value string `json:"value"`
+			} `json:"options"`
+		} `json:"elements"`
 	}
 	if json.Unmarshal([]byte(s), &blocks) != nil {
 		return false
@@ -340,6 +358,20 @@ func validBlocks(s string) bool {
 	for _, b := range blocks {
 		if b.Type == "" {
 			return false
+		}
+		for _, e := range b.Elements {
+			if e.Type != "static_select" {
+				continue
+			}
+			if e.ActionID == "" || e.Placeholder == nil || e.Placeholder.Type != "plain_text" || utf8.RuneCountInString(e.Placeholder.Text) > 150 ||
+				len(e.Options) < 1 || len(e.Options) > 100 {
+				return false
+			}
+			for _, o := range e.Options {
+				if o.Text == nil || o.Text.Type != "plain_text" || utf8.RuneCountInString(o.Text.Text) > 75 || o.Value == "" || len(o.Value) > 150 {
+					return false
+				}
+			}
 		}
 	}
 	return true

@@ -22,7 +22,9 @@ import (
 // the image model once with RevisePrompt of the message, adding words
 // beside the image when some were queued with Say. An image call whose
 // action is "edit" edits the latest image of the conversation (recorded as
-// Request.Edited) and needs one: without any, the request gets a 400.
+// Request.Edited) and needs one: without any, the request gets a 400. So
+// does an input_image_mask (recorded as Request.Mask) that is not a PNG
+// with an alpha channel of that image's size.
 //
 // Each answer is stored under its id unless the request says store: false,
 // with the conversation so far (text read and written, images seen and
@@ -154,6 +156,20 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 			"The image_generation tool's action is 'edit', but the conversation holds no image to edit.").err)
 		return
 	}
+	if p.mask != nil {
+		const param = "tools[0].input_image_mask"
+		var rerr *reqError
+		switch {
+		case p.action == "generate" || len(ctx.images) == 0:
+			rerr = invalid(param, "invalid_value", "An input_image_mask applies to an image being edited; this request edits none.")
+		default:
+			rerr = checkMask(param, p.mask.Data, ctx.images[len(ctx.images)-1])
+		}
+		if rerr != nil {
+			s.finish(&rec, w, rerr.status, rerr.err)
+			return
+		}
+	}
 
 	fault, faulted := s.nextFault()
 	if faulted {
@@ -205,6 +221,7 @@ func (p respParams) record(rec *Request) {
 	rec.Fields = p.fields
 	rec.ConversationModel, rec.Instructions, rec.PreviousResponseID, rec.Store = p.model, p.instructions, p.prev, p.store
 	rec.Messages, rec.Images, rec.Action, rec.ToolChoice, rec.Stream = p.messages, p.images, p.action, p.toolChoice, p.stream
+	rec.Mask = p.mask
 	for i := len(p.messages) - 1; i >= 0; i-- {
 		if p.messages[i].Role == "user" {
 			rec.Prompt = p.messages[i].Text

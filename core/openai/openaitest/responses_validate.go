@@ -50,6 +50,7 @@ type respParams struct {
 	messages                  []Message
 	images                    []Part  // the input images, in order
 	tool                      *params // the image_generation tool; nil if none
+	mask                      *Part   // the tool's input_image_mask; nil if none
 	action                    string
 	fields                    map[string]string
 }
@@ -260,7 +261,11 @@ func (p *respParams) parseTools(val json.RawMessage) *reqError {
 				}
 				t.fields[key] = strconv.Itoa(n)
 			case "input_image_mask":
-				return invalid(at+"."+key, "unsupported_parameter", "Easel's fake does not take '%s.%s'.", at, key)
+				mask, rerr := imageMask(at+"."+key, v)
+				if rerr != nil {
+					return rerr
+				}
+				p.mask = &mask
 			default:
 				var s string
 				if json.Unmarshal(v, &s) != nil {
@@ -281,6 +286,38 @@ func (p *respParams) parseTools(val json.RawMessage) *reqError {
 		}
 	}
 	return nil
+}
+
+// imageMask reads the image tool's input_image_mask: an object with
+// image_url (a base64 data URL of a PNG) or file_id; the fake takes only
+// image_url.
+func imageMask(at string, raw json.RawMessage) (Part, *reqError) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return Part{}, invalid(at, "invalid_type", "Invalid type for '%s': expected an object, but got %s instead.", at, jsonKind(raw))
+	}
+	for key := range obj {
+		if key != "image_url" && key != "file_id" {
+			return Part{}, invalid(at+"."+key, "unknown_parameter", "Unknown parameter: '%s.%s'.", at, key)
+		}
+	}
+	if _, ok := obj["file_id"]; ok {
+		return Part{}, invalid(at+".file_id", "unsupported_parameter", "Easel's fake takes the mask only as '%s.image_url'.", at)
+	}
+	url := str(obj["image_url"])
+	head, data, ok := strings.Cut(url, ",")
+	mediaType, isB64 := strings.CutSuffix(strings.TrimPrefix(head, "data:"), ";base64")
+	if !ok || !strings.HasPrefix(head, "data:") || !isB64 {
+		return Part{}, invalid(at+".image_url", "invalid_image_url", "Invalid '%s.image_url': expected a base64 data URL of a PNG (data:image/png;base64,…).", at)
+	}
+	img, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || len(img) == 0 {
+		return Part{}, invalid(at+".image_url", "invalid_base64_image", "Invalid base64 image in '%s.image_url'.", at)
+	}
+	if mediaType != "image/png" || http.DetectContentType(img) != "image/png" {
+		return Part{}, invalid(at+".image_url", "invalid_image_format", "Invalid mask: the mask must be a PNG image (got '%s').", mediaType)
+	}
+	return Part{Field: "input_image_mask", ContentType: mediaType, Data: img}, nil
 }
 
 // parseToolChoice reads ToolChoiceParam: a mode, or {"type": "image_generation"}.

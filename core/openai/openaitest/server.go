@@ -106,7 +106,12 @@ type Request struct {
 	// "image[]" (empty for generations).
 	ImageField string
 	Images     []Part
-	Mask       *Part
+	// Mask is the mask sent: the "mask" part of an edit, or the Responses
+	// API image tool's input_image_mask (as field "input_image_mask"). The
+	// fake checks that it is a PNG with an alpha channel of the same size
+	// as the image it applies to (the first image of an edit, the image a
+	// Responses API request edits).
+	Mask *Part
 
 	// Status is the HTTP status answered (0 for a reset or a stall).
 	Status int
@@ -415,6 +420,9 @@ func (s *Server) parse(r *http.Request, rec *Request, edit bool) (params, *reqEr
 	if rec.Mask != nil {
 		if rec.Mask.ContentType != "image/png" || http.DetectContentType(rec.Mask.Data) != "image/png" {
 			return p, invalid("mask", "invalid_image_format", "Invalid mask: the mask must be a PNG file (got '%s').", rec.Mask.ContentType)
+		}
+		if rerr := checkMask("mask", rec.Mask.Data, rec.Images[0].Data); rerr != nil {
+			return p, rerr
 		}
 	}
 	return p, nil

@@ -75,7 +75,7 @@ func postMultipart(t *testing.T, s *Server, fields map[string]string, files []fi
 }
 
 // wantError checks an error answer's status, param and code.
-func wantError(t *testing.T, res *http.Response, status int, param, code string) {
+func wantError(t *testing.T, res *http.Response, status int, param, code string) string {
 	t.Helper()
 	if res.StatusCode != status {
 		body, _ := io.ReadAll(res.Body)
@@ -99,6 +99,7 @@ func wantError(t *testing.T, res *http.Response, status int, param, code string)
 	if code != "" && (env.Error.Code == nil || *env.Error.Code != code) {
 		t.Errorf("code %v, want %q: %s", env.Error.Code, code, body)
 	}
+	return env.Error.Message
 }
 
 func pngBytes(t *testing.T) []byte {
@@ -287,7 +288,7 @@ func TestEdits(t *testing.T) {
 	img := pngBytes(t)
 	jpg, _ := makeImage(2, "jpeg", "", 64, false)
 	res := postMultipart(t, s, map[string]string{"prompt": "gift basket", "model": "gpt-image-1.5", "input_fidelity": "high"},
-		[]filePart{{"image[]", "a.png", "image/png", img}, {"image[]", "b.jpg", "image/jpeg", jpg}, {"mask", "m.png", "image/png", img}})
+		[]filePart{{"image[]", "a.png", "image/png", img}, {"image[]", "b.jpg", "image/jpeg", jpg}, {"mask", "m.png", "image/png", alphaMask(t, 16, 16)}})
 	if res.StatusCode != 200 {
 		body, _ := io.ReadAll(res.Body)
 		t.Fatalf("status %d: %s", res.StatusCode, body)

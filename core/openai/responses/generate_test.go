@@ -258,12 +258,12 @@ func TestCheckRequest(t *testing.T) {
 	srv, g, _ := newTestGenerator(t, nil)
 	mask := pngImage(t, 3)
 	for name, req := range map[string]core.GenerateRequest{
-		"retired model":     {Prompt: "x", Model: "gpt-image-1"},
-		"seed":              {Prompt: "x", Flags: core.Flags{Seed: new(int64)}},
-		"jpeg transparency": {Prompt: "x", Flags: core.Flags{Format: "jpeg", Transparent: true}},
-		"bad size":          {Prompt: "x", Flags: core.Flags{Size: "1000x1000"}},
-		"mask":              {Prompt: "x", Base: &mask, Mask: &mask},
-		"empty":             {Prompt: " "},
+		"retired model":      {Prompt: "x", Model: "gpt-image-1"},
+		"seed":               {Prompt: "x", Flags: core.Flags{Seed: new(int64)}},
+		"jpeg transparency":  {Prompt: "x", Flags: core.Flags{Format: "jpeg", Transparent: true}},
+		"bad size":           {Prompt: "x", Flags: core.Flags{Size: "1000x1000"}},
+		"mask with no image": {Prompt: "x", Mask: &mask},
+		"empty":              {Prompt: " "},
 	} {
 		if _, err := g.Generate(context.Background(), req); core.KindOf(err) != core.Invalid {
 			t.Errorf("%s: error %v, want Invalid", name, err)
@@ -302,4 +302,40 @@ func TestEstimateCost(t *testing.T) {
 		t.Error("a longer thread is not estimated to cost more")
 	}
 	_ = srv
+}
+
+// TestRegionEditMask: a region edit sends the mask as the image tool's
+// input_image_mask, continuing the response that made the image (which the
+// fake checks the mask against), and again with the image in the
+// fallback; the message names the region.
+func TestRegionEditMask(t *testing.T) {
+	srv, g, _ := newTestGenerator(t, nil)
+	first := generate(t, g, core.GenerateRequest{Kind: core.KindGenerate, Prompt: "a shop sign", N: 1})
+	base := first.Images[0]
+	w, h, err := core.ImageSize(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := core.ParseRegion("10,10,50,50")
+	mask, err := core.RegionMask(r.Pixels(w, h), w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := core.GenerateRequest{Kind: core.KindRefine, Prompt: "make the door red", Base: &base, Mask: &mask, N: 1,
+		PreviousResponseID: first.Details[0].ResponseID, Flags: core.Flags{Region: "10,10,50,50"},
+		Conversation: []core.Exchange{{Prompt: "a shop sign"}}}
+	generate(t, g, req)
+	rec := srv.LastRequest(t)
+	if rec.Status != 200 || rec.Mask == nil || !bytes.Equal(rec.Mask.Data, mask.Data) || rec.Action != "edit" || !bytes.Equal(rec.Edited, base.Data) {
+		t.Fatalf("status %d, mask sent %v, action %q, edited the base %v", rec.Status, rec.Mask != nil, rec.Action, bytes.Equal(rec.Edited, base.Data))
+	}
+	if !strings.Contains(rec.Prompt, "make the door red\nChange only the box 10,10,50,50 (x,y,w,h in percent) of the image") {
+		t.Errorf("message %q does not name the region", rec.Prompt)
+	}
+	srv.Forget()
+	generate(t, g, req)
+	rec = srv.LastRequest(t)
+	if rec.Status != 200 || rec.PreviousResponseID != "" || rec.Mask == nil || len(rec.Images) != 1 || !bytes.Equal(rec.Images[0].Data, base.Data) {
+		t.Errorf("fallback: status %d, continues %q, mask %v, %d images", rec.Status, rec.PreviousResponseID, rec.Mask != nil, len(rec.Images))
+	}
 }

@@ -25,11 +25,9 @@ func (g *Generator) modelFor(req core.GenerateRequest) string {
 // The image tool takes what the Images API does, so it returns the Invalid
 // *core.Error that openai.Generator.CheckRequest returns for the same
 // flags, model and inputs (the message's length is checked, not the
-// thread's). A mask is refused: region edits are not supported here yet.
+// thread's). A mask (a region edit) must be a PNG and have an image to
+// apply to.
 func (g *Generator) CheckRequest(req core.GenerateRequest) error {
-	if req.Mask != nil {
-		return core.Errorf(core.Invalid, "openai-responses does not take a mask yet; use --provider openai for a region edit.")
-	}
 	return gptimage.Check(req, g.modelFor(req), message(req))
 }
 

@@ -266,6 +266,9 @@ func message(req core.GenerateRequest) string {
 	if req.Kind == core.KindHighQuality || (strings.TrimSpace(text) == "" && req.Base != nil) {
 		text = "Re-render this exact image at higher quality and resolution. Keep the composition, subjects, colours and any text identical."
 	}
+	if note := req.RegionNote(); note != "" {
+		text += "\n" + note
+	}
 	if req.Flags.Avoid != "" {
 		text += "\nAvoid: " + req.Flags.Avoid
 	}
@@ -352,7 +355,7 @@ func (g *Generator) call(ctx context.Context, c *call, attempts, partials *int) 
 		made, err := g.retrier().Do(ctx, report, func(ctx context.Context, n int, meta *wire.Meta) error {
 			g.log.DebugContext(ctx, "openai-responses request", "model", g.cfg.Model, "image_model", c.imageModel,
 				"action", c.action, "size", c.size, "quality", c.quality, "stream", c.stream, "continues", prev != "",
-				"inputs", len(c.req.Inputs), "base", c.req.Base != nil, "message_chars", len(c.message), "attempt", before+n)
+				"inputs", len(c.req.Inputs), "base", c.req.Base != nil, "mask", c.req.Mask != nil, "message_chars", len(c.message), "attempt", before+n)
 			var err error
 			out, err = g.attempt(ctx, c, prev, meta, partials)
 			return err
@@ -440,6 +443,11 @@ func (g *Generator) params(c *call, prev string) responses.ResponseNewParams {
 	if c.stream {
 		tool.PartialImages = oai.Int(int64(g.cfg.PartialImages))
 	}
+	if m := req.Mask; m != nil {
+		// A region edit: the mask applies to the image being edited, the
+		// latest of the conversation (or the base image resent with it).
+		tool.InputImageMask = responses.ToolImageGenerationInputImageMaskParam{ImageURL: oai.String(dataURL(*m))}
+	}
 
 	var input responses.ResponseInputParam
 	var parts responses.ResponseInputMessageContentListParam
@@ -489,6 +497,14 @@ func textMessage(role responses.EasyInputMessageRole, text string) responses.Res
 // imagePart returns im as an input image: a base64 data URL, built in one
 // allocation (an image of a few MB would otherwise be copied three times).
 func imagePart(im core.Image) responses.ResponseInputContentUnionParam {
+	return responses.ResponseInputContentUnionParam{OfInputImage: &responses.ResponseInputImageParam{
+		Detail:   responses.ResponseInputImageDetailAuto,
+		ImageURL: oai.String(dataURL(im)),
+	}}
+}
+
+// dataURL returns im as a base64 data URL.
+func dataURL(im core.Image) string {
 	prefix := "data:" + gptimage.ImageMIME(im) + ";base64,"
 	var url strings.Builder
 	url.Grow(len(prefix) + base64.StdEncoding.EncodedLen(len(im.Data)))
@@ -496,8 +512,5 @@ func imagePart(im core.Image) responses.ResponseInputContentUnionParam {
 	enc := base64.NewEncoder(base64.StdEncoding, &url)
 	_, _ = enc.Write(im.Data) // a strings.Builder does not fail
 	_ = enc.Close()
-	return responses.ResponseInputContentUnionParam{OfInputImage: &responses.ResponseInputImageParam{
-		Detail:   responses.ResponseInputImageDetailAuto,
-		ImageURL: oai.String(url.String()),
-	}}
+	return url.String()
 }
