@@ -61,6 +61,11 @@ type IdentifyLimits interface {
 	SetIdentifyBudget(ctx context.Context, remaining int, resetAfter time.Duration) error
 }
 
+// identifySlack is added to the 5 s between IDENTIFYs of a bucket: an
+// IDENTIFY is sent a moment after its turn (a dial, Discord's HELLO), and
+// the next one's moment may be shorter.
+const identifySlack = time.Second
+
 // localLease is the period of a Bot's own shard bookkeeping when it holds
 // every shard.
 const localLease = 15 * time.Second
@@ -205,7 +210,7 @@ func (b *Bot) recordBudget(ctx context.Context, l discordgo.SessionInformation) 
 func (b *Bot) identifyTurn(ctx context.Context, shard int) error {
 	bucket := bucketOf(shard, b.maxConcurrency)
 	for {
-		wait, ok, err := b.identifies.ReserveIdentify(ctx, bucket, identifyGap)
+		wait, ok, err := b.identifies.ReserveIdentify(ctx, bucket, identifyGap+identifySlack)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -436,7 +441,7 @@ func (b *Bot) runShard(ctx, events context.Context, sh *shard, count int) {
 		default:
 		}
 		if !b.registered.Swap(true) {
-			if err := b.register(ctx); err != nil {
+			if err := b.register(events); err != nil {
 				b.fail(err)
 				_ = dg.Close()
 				return
@@ -451,6 +456,16 @@ func (b *Bot) runShard(ctx, events context.Context, sh *shard, count int) {
 			return
 		case <-down:
 			b.log.Info("the gateway connection dropped; resuming", "shard", sh.id)
+		}
+		// A process that froze past its lease may have lost the shard:
+		// it reconnects only once the lease is renewed, or runShards
+		// closes it.
+		for !sh.live() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 }

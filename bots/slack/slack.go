@@ -86,6 +86,11 @@ type Config struct {
 	// Attachments bound the images attached to a message; zero fields
 	// take imagecheck's defaults.
 	Attachments imagecheck.Limits
+	// Connections, if set, are the Socket Mode connection slots of every
+	// process running the app (Slack allows 10 connections per app): a
+	// Socket Mode bot holds one while its connection is open, and waits
+	// without one. Nil: no limit but this process's single connection.
+	Connections ConnectionSlots
 }
 
 // Bot is the Slack adapter. Run it with Run; its methods are safe for
