@@ -318,6 +318,10 @@ func openError(err error) error {
 			return fmt.Errorf("discord: the gateway rejected the bot token (DISCORD_BOT_TOKEN): %w", err)
 		case 4014:
 			return fmt.Errorf("discord: the Message Content intent is not enabled for this bot: enable it in the Developer Portal (Bot → Privileged Gateway Intents) or set message_content = false: %w", err)
+		case 4011:
+			return fmt.Errorf("discord: Discord requires this bot to run more shards: set discord.shards = \"auto\" or a larger number: %w", err)
+		case 4010:
+			return fmt.Errorf("discord: Discord refused the shard count (discord.shards): %w", err)
 		}
 	}
 	return fmt.Errorf("discord: open the gateway: %w", err)
