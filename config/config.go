@@ -9,7 +9,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/easel-bot/easel/bots/discord"
@@ -258,7 +260,57 @@ type Discord struct {
 	// anyone's images, besides engine.admins and members with Discord's
 	// Administrator permission.
 	AdminRoles []string `toml:"admin_roles"`
+	// Shards is how many gateway shards the bot runs: ShardsAuto (the
+	// number Discord recommends in GET /gateway/bot) or a number. The
+	// replicas on one PostgreSQL database spread them between them; a
+	// single process holds them all.
+	Shards Shards `toml:"shards"`
 }
+
+// Shards is discord.shards: "auto" (ShardsAuto, written as such) or a
+// number of shards.
+type Shards int
+
+// ShardsAuto is discord.shards = "auto": a value no integer in a file
+// is taken for.
+const ShardsAuto Shards = math.MinInt
+
+// MaxShards bounds discord.shards: far beyond what Discord asks of the
+// largest bots that are not given a shard count of their own.
+const MaxShards = 4096
+
+// String returns "auto" or the number.
+func (s Shards) String() string {
+	if s == ShardsAuto {
+		return "auto"
+	}
+	return strconv.Itoa(int(s))
+}
+
+// MarshalText returns s as String does; UnmarshalText reads it back.
+func (s Shards) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads "auto" or a number from 1 to MaxShards, written
+// with or without quotes.
+func (s *Shards) UnmarshalText(text []byte) error {
+	if string(text) == "auto" {
+		*s = ShardsAuto
+		return nil
+	}
+	n, err := strconv.Atoi(string(text))
+	if err != nil || n < 1 || n > MaxShards {
+		return shardsError(string(text))
+	}
+	*s = Shards(n)
+	return nil
+}
+
+func shardsError(got string) error {
+	return fmt.Errorf(`must be "auto" or a number of shards from 1 to %d, got %s`, MaxShards, got)
+}
+
+// Count returns the number of shards, or 0 for "auto".
+func (s Shards) Count() int { return max(int(s), 0) }
 
 // Log configures logging.
 type Log struct {
@@ -343,7 +395,7 @@ func DefaultConfig() Config {
 			APIURL:  slack.DefaultAPIURL,
 			Command: slack.DefaultCommand,
 		},
-		Discord: Discord{APIURL: discord.DefaultAPIURL, Guilds: []string{}, AdminRoles: []string{}},
+		Discord: Discord{APIURL: discord.DefaultAPIURL, Guilds: []string{}, AdminRoles: []string{}, Shards: ShardsAuto},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -804,3 +804,36 @@ func TestDecodeErrorFallback(t *testing.T) {
 		t.Errorf("decodeProblems(%v) = %v, want %v", err, got, want)
 	}
 }
+
+func TestDiscordShards(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		want Shards
+		err  string
+	}{
+		{doc: "", want: ShardsAuto},
+		{doc: `shards = "auto"`, want: ShardsAuto},
+		{doc: `shards = 4`, want: 4},
+		{doc: `shards = "2"`, want: 2},
+		{doc: `shards = 0`, err: `:2: discord.shards: must be "auto" or a number of shards from 1 to 4096, got 0`},
+		{doc: `shards = -1`, err: `:2: discord.shards: must be "auto" or a number of shards from 1 to 4096, got -1`},
+		{doc: `shards = 5000`, err: `:2: discord.shards: must be "auto" or a number of shards from 1 to 4096, got 5000`},
+		{doc: `shards = "many"`, err: `:2: discord.shards: must be "auto" or a number of shards from 1 to 4096, got many`},
+		{doc: `shards = 1.5`, err: `:2: discord.shards: must be "auto" or a number of shards, got a float`},
+	} {
+		path := filepath.Join(t.TempDir(), "easel.toml")
+		if err := os.WriteFile(path, []byte("[discord]\n"+c.doc+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path, func(string) string { return "" })
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %s", c.doc, err, c.err)
+			}
+			continue
+		}
+		if err != nil || cfg.Discord.Shards != c.want {
+			t.Errorf("%s: shards %v, err %v; want %v", c.doc, cfg.Discord.Shards, err, c.want)
+		}
+	}
+}

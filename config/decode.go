@@ -190,6 +190,9 @@ var configType = reflect.TypeFor[Config]()
 // durationType is written as a string, although its kind is an integer.
 var durationType = reflect.TypeFor[Duration]()
 
+// shardsType is written as "auto" or an integer.
+var shardsType = reflect.TypeFor[Shards]()
+
 // schemaProblems reports, in document order, the keys that Config does not
 // have and the values that are not of their field's type.
 func (idx *keyIndex) schemaProblems() []*Error {
@@ -269,6 +272,9 @@ func kindFits(k unstable.Kind, t reflect.Type) bool {
 	if t == durationType {
 		return k == unstable.String
 	}
+	if t == shardsType {
+		return k == unstable.String || k == unstable.Integer
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return k == unstable.String
@@ -289,6 +295,9 @@ func kindFits(k unstable.Kind, t reflect.Type) bool {
 func describeType(t reflect.Type) string {
 	if t == durationType {
 		return `a duration string such as "30s" or "5m"`
+	}
+	if t == shardsType {
+		return `"auto" or a number of shards`
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -140,6 +140,9 @@ func (c Config) problems() []*Error {
 
 	d := c.Discord
 	v.httpURL("discord.api_url", d.APIURL, true)
+	if d.Shards != ShardsAuto && (d.Shards < 1 || d.Shards > MaxShards) {
+		v.add("discord.shards", "%s", shardsError(strconv.Itoa(int(d.Shards))))
+	}
 	for i, g := range d.Guilds {
 		if _, err := strconv.ParseUint(g, 10, 64); err != nil {
 			v.add("discord.guilds", "entry %d must be a guild id (a number such as \"123456789012345678\"), got %q", i+1, g)

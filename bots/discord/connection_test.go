@@ -45,7 +45,9 @@ func TestGatewayInvalidSessionIdentifiesAgain(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			h := start(t)
+			// discordgo answers INVALID_SESSION with an IDENTIFY at once,
+			// sooner than Discord's 5 s.
+			h := start(t, func(s *setup) { s.srv.UnlimitedIdentifies = true })
 			srv := h.srv
 			srv.InvalidateSession(resumable)
 			srv.Wait(t, "a new IDENTIFY", func() bool { return len(srv.Identifies()) == 2 && srv.Connected() })
@@ -129,6 +131,7 @@ func TestResumeReplayStartsNoSecondJob(t *testing.T) {
 func TestCrashLoopBacksOffIdentifies(t *testing.T) {
 	t.Parallel()
 	srv := discordtest.NewServer(t)
+	srv.UnlimitedIdentifies = true // the bot's clock is fake: its 5 s take none
 	dir := t.TempDir()
 	clk := &fakeClock{at: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
 	logs := &lockedBuffer{}

@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -99,6 +100,17 @@ type Config struct {
 	// to take up the deliveries that one of them recorded and left when it
 	// died or froze. Zero takes them up at start only.
 	TakeUpEvery time.Duration
+	// Shards is how many gateway shards the bot runs; 0 takes the number
+	// Discord recommends (GET /gateway/bot).
+	Shards int
+	// ShardLeases spread the shards over the processes that run the bot,
+	// such as replicas sharing a database; nil: this process holds them
+	// all.
+	ShardLeases ShardLeases
+	// Identifies pace the IDENTIFYs of the processes that share
+	// ShardLeases; nil: this process paces its own, and backs off when
+	// the bot connected often lately (see identifyWait).
+	Identifies IdentifyLimits
 }
 
 // Engine is what the adapter needs of core.Engine.
@@ -146,6 +158,13 @@ type Bot struct {
 	files  *imagecheck.Fetcher // downloads attachments, from Discord's CDN only
 	busy   *semaphore.Weighted // see maxBusy
 	pace   pacer               // paces IDENTIFYs; see identify.go
+
+	leases         ShardLeases    // see shards.go
+	identifies     IdentifyLimits // see shards.go
+	shared         bool           // leases are shared with other processes: a shard can be taken over
+	maxConcurrency int            // Discord's max_concurrency: IDENTIFY buckets
+	fatal          chan error     // a shard's connection failed for good
+	registered     atomic.Bool    // /imagine was registered
 
 	life context.Context // ends when Run returns; bounds typing indicators
 	end  context.CancelFunc
@@ -199,14 +218,27 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	dg.Dialer = gatewayDialer()
 	dg.LogLevel = discordgo.LogError
 
+	if cfg.Shards < 0 {
+		return nil, fmt.Errorf("discord: %d shards", cfg.Shards)
+	}
+
 	life, end := context.WithCancel(context.Background())
 	log = log.With("platform", Platform)
-	return &Bot{
+	b := &Bot{
 		cfg: cfg, engine: engine, events: events, inbox: inbox.New(events, Platform, dedupeTTL, log), log: log, dg: dg,
 		files: newFetcher(api, cfg.HTTPClient, cfg.Attachments), busy: semaphore.NewWeighted(maxBusy),
-		life: life, end: end,
+		leases: cfg.ShardLeases, identifies: cfg.Identifies, shared: cfg.ShardLeases != nil, maxConcurrency: 1,
+		fatal: make(chan error, 1),
+		life:  life, end: end,
 		threads: map[string]*thread{}, fresh: map[string]bool{}, lanes: map[string]*lane{},
-	}, nil
+	}
+	if b.leases == nil {
+		b.leases = &localShards{held: map[int]int64{}}
+	}
+	if b.identifies == nil {
+		b.identifies = &localIdentifies{now: func() time.Time { return b.pace.Now() }, next: map[int]time.Time{}}
+	}
+	return b, nil
 }
 
 // intents returns the gateway intents Easel needs: guilds (channels and
@@ -222,11 +254,14 @@ func intents(messageContent bool) discordgo.Intent {
 // Run connects to the gateway, registers /imagine and serves events until
 // ctx ends, then disconnects and waits for the events being handled. First
 // it takes up the interactions and messages an earlier process recorded
-// but did not handle. Before it connects it waits if the bot connected
-// often lately, as in a crash loop, so as not to use up Discord's 1000
-// IDENTIFYs a day (see identifyWait); it logs why. It returns an error if
-// the token is rejected, the inbox cannot be read, the gateway cannot be
-// opened or the command cannot be registered. Run may be called once.
+// but did not handle. It runs the shards this process holds (all of them,
+// without Config.ShardLeases; see shards.go), each connected after its
+// turn to IDENTIFY. Without Config.Identifies, before it connects it waits
+// if the bot connected often lately, as in a crash loop, so as not to use
+// up Discord's 1000 IDENTIFYs a day (see identifyWait); it logs why. It
+// returns an error if the token is rejected, the inbox cannot be read, the
+// gateway cannot be opened for good or the command cannot be registered.
+// Run may be called once.
 func (b *Bot) Run(ctx context.Context) error {
 	defer b.end()
 	me, err := b.dg.User("@me", discordgo.WithContext(ctx))
@@ -240,15 +275,6 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.meID = me.ID
 	b.mu.Unlock()
-	// Handlers run on the gateway's reader, in the order Discord sent the
-	// events, and return at once: the work is done elsewhere.
-	b.dg.SyncEvents = true
-	b.dg.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
-		b.async(ctx, func(ctx context.Context) { b.onInteraction(ctx, ic.Interaction) })
-	})
-	b.dg.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { b.onMessage(ctx, m.Message) })
-	b.dg.AddHandler(func(_ *discordgo.Session, g *discordgo.GuildCreate) { b.onGuild(ctx, g.Guild) })
-	b.watchIdentifies(ctx)
 	defer b.shutdown()
 	if err := b.replay(ctx); err != nil {
 		return err
@@ -258,29 +284,24 @@ func (b *Bot) Run(ctx context.Context) error {
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	takers.Go(func() { inbox.TakeUpEvery(tctx, b.cfg.TakeUpEvery, b.replay, b.log) })
-	if err := b.awaitIdentify(ctx); err != nil {
-		return nil // ctx ended while waiting to identify
-	}
-	if err := b.dg.Open(); err != nil {
-		return openError(err)
-	}
-	if err := b.register(ctx); err != nil {
+	count, maxConcurrency, err := b.gatewayShards(ctx)
+	if err != nil {
 		return err
 	}
-	b.log.Info("connected to Discord", "bot", me.Username, "id", me.ID, "message_content", b.cfg.MessageContent)
-	<-ctx.Done()
-	return nil
+	b.maxConcurrency = maxConcurrency
+	if !b.shared {
+		if err := b.awaitIdentify(ctx); err != nil {
+			return nil // ctx ended while waiting to identify
+		}
+	}
+	return b.runShards(ctx, count)
 }
 
-// shutdown closes the gateway, if it is open, and waits for the event
-// handlers.
+// shutdown stops new event handlers and waits for those running.
 func (b *Bot) shutdown() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
-	if err := b.dg.Close(); err != nil {
-		b.log.Warn("closing the gateway failed", "err", err)
-	}
 	b.running.Wait()
 }
 
@@ -310,6 +331,10 @@ func openError(err error) error {
 			return fmt.Errorf("discord: the gateway rejected the bot token (DISCORD_BOT_TOKEN): %w", err)
 		case 4014:
 			return fmt.Errorf("discord: the Message Content intent is not enabled for this bot: enable it in the Developer Portal (Bot → Privileged Gateway Intents) or set message_content = false: %w", err)
+		case 4011:
+			return fmt.Errorf("discord: Discord requires this bot to run more shards: set discord.shards = \"auto\" or a larger number: %w", err)
+		case 4010:
+			return fmt.Errorf("discord: Discord refused the shard count (discord.shards): %w", err)
 		}
 	}
 	return fmt.Errorf("discord: open the gateway: %w", err)

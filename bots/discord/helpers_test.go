@@ -120,6 +120,7 @@ func launch(t testing.TB, s *setup) *harness {
 	}
 	if s.unpaced {
 		discord.SetPacer(h.bot, time.Now, func(context.Context, time.Duration) error { return nil }, nil)
+		s.srv.UnlimitedIdentifies = true
 	}
 	identified := len(s.srv.Identifies())
 	runCtx, cancel := context.WithCancel(ctx)

@@ -156,14 +156,15 @@ func (b *Bot) awaitIdentify(ctx context.Context) error {
 	return nil
 }
 
-// watchIdentifies records the IDENTIFYs discordgo makes by itself (it
-// answers INVALID_SESSION with one) so that the next start's pacing counts
-// them: every READY after the first follows such an IDENTIFY.
-func (b *Bot) watchIdentifies(ctx context.Context) {
+// watchIdentifies records the IDENTIFYs discordgo makes by itself on a
+// shard's connection (it answers INVALID_SESSION with one) so that the
+// next start's pacing counts them: every READY after the first follows
+// such an IDENTIFY.
+func (b *Bot) watchIdentifies(ctx context.Context, dg *discordgo.Session) {
 	var readies atomic.Int64
-	b.dg.AddHandler(func(_ *discordgo.Session, _ *discordgo.Ready) {
+	dg.AddHandler(func(_ *discordgo.Session, _ *discordgo.Ready) {
 		if readies.Add(1) == 1 {
-			return // awaitIdentify recorded it
+			return // awaitIdentify or the shard's turn counted it
 		}
 		b.async(ctx, func(ctx context.Context) {
 			if _, err := b.events.RecordStart(ctx, identifyName, b.pace.Now(), dailyWindow); err != nil {

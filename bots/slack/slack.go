@@ -94,6 +94,11 @@ type Config struct {
 	// to take up the deliveries that one of them recorded and left when it
 	// died or froze. Zero takes them up at start only.
 	TakeUpEvery time.Duration
+	// Connections, if set, are the Socket Mode connection slots of every
+	// process running the app (Slack allows 10 connections per app): a
+	// Socket Mode bot holds one while its connection is open, and waits
+	// without one. Nil: no limit but this process's single connection.
+	Connections ConnectionSlots
 }
 
 // Bot is the Slack adapter. Run it with Run; its methods are safe for

@@ -6,14 +6,125 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 )
 
-// runSocket serves deliveries over Socket Mode until ctx ends. Every
-// envelope is recorded and its work queued before it is acknowledged.
+// ConnectionSlots are leased slots, one per Socket Mode connection, shared
+// by every process running the app, so that together they never open more
+// connections than Slack allows. A grant has a token that grows with every
+// grant.
+type ConnectionSlots interface {
+	// Lease is how long a slot stays held without a renewal; a Bot renews
+	// every third of it, and closes its connection when it could not
+	// renew for a whole lease.
+	Lease() time.Duration
+	// Acquire takes a free slot, if there is one.
+	Acquire(ctx context.Context) (slot int, token int64, ok bool, err error)
+	// Renew extends the lease of slot and reports whether token is still
+	// its latest grant.
+	Renew(ctx context.Context, slot int, token int64) (bool, error)
+	// Release frees slot if token is still its latest grant.
+	Release(ctx context.Context, slot int, token int64) error
+}
+
+// runSocket serves deliveries over Socket Mode until ctx ends: at once, or
+// with Config.Connections while it holds a connection slot. A process that
+// finds every slot taken serves nothing on Slack, says so, and tries
+// again every third of a lease.
 func (b *Bot) runSocket(ctx context.Context) error {
+	slots := b.cfg.Connections
+	if slots == nil {
+		return b.serveSocket(ctx)
+	}
+	period := slots.Lease() / 3
+	waiting := false
+	for {
+		slot, token, ok, err := slots.Acquire(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			b.log.Warn("slack: taking a Socket Mode connection slot failed; trying again", "err", err)
+		case !ok:
+			if !waiting {
+				b.log.Warn("slack: every Socket Mode connection Slack allows this app is held by other replicas; this one serves nothing on Slack until one is free",
+					"retry_every", period)
+			}
+			waiting = true
+		default:
+			waiting = false
+			b.log.Info("slack: holding a Socket Mode connection slot", "slot", slot)
+			err := b.holdSlot(ctx, slots, slot, token)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if rerr := slots.Release(rctx, slot, token); rerr != nil {
+				b.log.Warn("slack: freeing the Socket Mode connection slot failed; it frees itself when its lease ends", "err", rerr)
+			}
+			cancel()
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+			continue // the slot was lost: take one again
+		}
+		t := time.NewTimer(period)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// holdSlot serves Socket Mode while it renews slot, every third of a
+// lease. It returns nil when ctx ends or the slot is lost: taken over
+// after this process froze, or not renewed for a whole lease.
+func (b *Bot) holdSlot(ctx context.Context, slots ConnectionSlots, slot int, token int64) error {
+	lease := slots.Lease()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		until := time.Now().Add(lease)
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+			start := time.Now()
+			ok, err := slots.Renew(sctx, slot, token)
+			switch {
+			case sctx.Err() != nil:
+				return
+			case err == nil && ok:
+				until = start.Add(lease)
+				continue
+			case err == nil:
+				b.log.Warn("slack: another replica took this Socket Mode connection slot over (this one was frozen or cut off); closing the connection", "slot", slot)
+			case time.Now().After(until):
+				b.log.Warn("slack: the Socket Mode connection slot could not be renewed for a whole lease; closing the connection", "slot", slot, "err", err)
+			default:
+				b.log.Warn("slack: renewing the Socket Mode connection slot failed; trying again", "err", err)
+				continue
+			}
+			cancel()
+			return
+		}
+	}()
+	err := b.serveSocket(sctx)
+	if ctx.Err() == nil && sctx.Err() != nil {
+		return nil // lost
+	}
+	return err
+}
+
+// serveSocket serves deliveries over Socket Mode until ctx ends. Every
+// envelope is recorded and its work queued before it is acknowledged.
+func (b *Bot) serveSocket(ctx context.Context) error {
 	sm := socketmode.New(b.api, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer b.acks.Wait()

@@ -26,6 +26,7 @@ type app struct {
 	db     sessionStore
 	images core.ImageStore
 	limits *postgres.Limits // with storage.backend "postgres": the limits every replica shares
+	shards *postgres.Shards // with limits and Discord: the Discord shards every replica shares
 	engine *core.Engine
 	log    *slog.Logger
 }
@@ -242,6 +243,9 @@ func (a *app) close(ctx context.Context) error {
 
 // closeStores frees the shared limits a holds, and closes the store.
 func (a *app) closeStores() error {
+	if a.shards != nil {
+		a.shards.Close()
+	}
 	if a.limits != nil {
 		a.limits.Close()
 	}

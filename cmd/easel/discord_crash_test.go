@@ -56,6 +56,7 @@ func TestDiscordCrashSafety(t *testing.T) {
 	srv := discordtest.NewServer(t)
 	srv.MessageContentAllowed = true
 	srv.WaitTimeout = time.Minute
+	srv.UnlimitedIdentifies = true // twenty kills a minute are the point (see start)
 	data := t.TempDir()
 	cfgFile := writeFile(t, fmt.Sprintf(`[storage]
 dir = %q

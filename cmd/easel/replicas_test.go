@@ -182,17 +182,17 @@ type chaosDelivery struct {
 type replica struct {
 	n    int
 	cfg  string
-	addr string       // where it serves Slack's requests
-	api  *stepKiller  // its way to the Slack Web API
-	p    *replicaProc // the process running now
+	addr string      // where it serves Slack's requests
+	api  *stepKiller // its way to the Slack Web API
+	p    *chaosProc  // the process running now
 }
 
-// replicaProc is one process of a replica.
-type replicaProc struct {
+// chaosProc is one process of a replica.
+type chaosProc struct {
 	proc
 }
 
-func (p *replicaProc) alive() bool {
+func (p *chaosProc) alive() bool {
 	select {
 	case <-p.done:
 		return false
@@ -211,7 +211,7 @@ func (c *cluster) start(r *replica) {
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	p := &replicaProc{proc{cmd: cmd, done: make(chan struct{})}}
+	p := &chaosProc{proc{cmd: cmd, done: make(chan struct{})}}
 	go func() {
 		_ = cmd.Wait()
 		p.code = cmd.ProcessState.ExitCode()
@@ -541,7 +541,7 @@ type stepKiller struct {
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	p          *replicaProc
+	p          *chaosProc
 	method     string
 	withBlocks bool
 	fired      *atomic.Bool
@@ -603,7 +603,7 @@ func newStepKiller(t *testing.T, apiURL string) *stepKiller {
 func (k *stepKiller) URL() string { return k.srv.URL }
 
 // target makes p the process to kill.
-func (k *stepKiller) target(p *replicaProc) {
+func (k *stepKiller) target(p *chaosProc) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.p = p

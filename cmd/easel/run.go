@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bots, err := newBots(cfg, a, log)
+	bots, err := newBots(ctx, cfg, a, log)
 	if err != nil {
 		a.abort()
 		return err
@@ -124,11 +124,18 @@ func (a *app) takeUpEvery(cfg config.Config) time.Duration {
 // maxTakeUpPeriod bounds how long a killed replica's work waits.
 const maxTakeUpPeriod = 2 * time.Second
 
-// newBots builds the adapters of the enabled platforms.
-func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
+// newBots builds the adapters of the enabled platforms. With limits
+// shared by replicas, the Discord shards and IDENTIFYs, and the Slack
+// Socket Mode connections, are shared too.
+func newBots(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 	var bots []bot
 	if cfg.Slack.Enabled {
+		var conns slack.ConnectionSlots
+		if a.limits != nil {
+			conns = a.limits.SlackConnections()
+		}
 		b, err := slack.New(slack.Config{
+			Connections:   conns,
 			BotToken:      cfg.Secrets.SlackBotToken,
 			AppToken:      cfg.Secrets.SlackAppToken,
 			SigningSecret: cfg.Secrets.SlackSigningSecret,
@@ -145,7 +152,19 @@ func newBots(cfg config.Config, a *app, log *slog.Logger) ([]bot, error) {
 		bots = append(bots, b)
 	}
 	if cfg.Discord.Enabled {
+		var leases discord.ShardLeases
+		var identifies discord.IdentifyLimits
+		if a.limits != nil {
+			var err error
+			if a.shards, err = a.limits.Shards(ctx); err != nil {
+				return nil, err
+			}
+			leases, identifies = a.shards, a.shards
+		}
 		b, err := discord.New(discord.Config{
+			Shards:         cfg.Discord.Shards.Count(),
+			ShardLeases:    leases,
+			Identifies:     identifies,
 			Token:          cfg.Secrets.DiscordBotToken,
 			APIURL:         cfg.Discord.APIURL,
 			Guilds:         cfg.Discord.Guilds,

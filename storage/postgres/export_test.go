@@ -24,3 +24,19 @@ func (db *DB) Die() {
 	}
 	db.pool.Close()
 }
+
+// Kill closes s's connection and its process's liveness lock and leaves
+// its rows, as a process killed outright would.
+func (s *Shards) Kill() {
+	s.l.stopRenewing() // the renewals would take the lock again
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.conn.Close(context.Background())
+	s.conn = nil
+	s.l.db.lifeMu.Lock()
+	defer s.l.db.lifeMu.Unlock()
+	if s.l.db.life != nil {
+		_ = s.l.db.life.Close(context.Background())
+		s.l.db.life = nil
+	}
+}

@@ -87,6 +87,7 @@ func (l *Limits) Close() {
 	defer cancel()
 	_, _ = l.pool.Exec(ctx, "DELETE FROM session_leases WHERE holder = $1", l.holder)
 	_, _ = l.pool.Exec(ctx, "UPDATE provider_slots SET holder = NULL, expires_at = NULL WHERE holder = $1", l.holder)
+	_, _ = l.pool.Exec(ctx, "DELETE FROM slack_connections WHERE holder = $1", l.holder)
 	l.pool.Close()
 }
 

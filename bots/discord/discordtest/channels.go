@@ -33,9 +33,13 @@ func (s *Server) getGateway(*Call) result {
 	return ok(http.StatusOK, map[string]any{"url": s.gatewayURL()})
 }
 
+// getGatewayBot is GET /gateway/bot: the gateway URL, the recommended
+// shards and the session start limit, whose remaining count goes down
+// with every IDENTIFY.
 func (s *Server) getGatewayBot(*Call) result {
-	return ok(http.StatusOK, map[string]any{"url": s.gatewayURL(), "shards": 1,
-		"session_start_limit": map[string]any{"total": 1000, "remaining": 999, "reset_after": 86400000, "max_concurrency": 1}})
+	return ok(http.StatusOK, map[string]any{"url": s.gatewayURL(), "shards": max(s.Shards, 1),
+		"session_start_limit": map[string]any{"total": 1000, "remaining": s.remaining, "reset_after": 86400000,
+			"max_concurrency": max(s.MaxConcurrency, 1)}})
 }
 
 // gatewayURL is where the fake's gateway listens, like wss://gateway.discord.gg.

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +41,13 @@ const (
 type Identify struct {
 	Token   string
 	Intents int
-	At      time.Time
+	// Shard and Shards are the shard the IDENTIFY asked for, of how many
+	// ([0, 1] when it named none).
+	Shard, Shards int
+	At            time.Time
+	// Refused says why the gateway closed the connection instead of
+	// starting a session, or "".
+	Refused string
 }
 
 // event is a dispatch for the gateway to send.
@@ -55,7 +63,18 @@ type event struct {
 	sent func(time.Time)
 }
 
-// frame is an encoded dispatch of the current session, kept for RESUME.
+// guild returns the guild an event belongs to, which picks its shard, or
+// "" (DMs: shard 0).
+func (e event) guild() string {
+	key := "guild_id"
+	if e.t == "GUILD_CREATE" {
+		key = "id"
+	}
+	g, _ := e.d[key].(string)
+	return g
+}
+
+// frame is an encoded dispatch of a session, kept for RESUME.
 type frame struct {
 	seq  int64
 	t    string
@@ -63,31 +82,62 @@ type frame struct {
 	sent func(time.Time)
 }
 
-// gateway is the fake's websocket gateway. One bot connects at a time.
+// session is a gateway session: one shard of the bot, with the
+// dispatches it was sent, on a connection or waiting for a RESUME.
+type session struct {
+	id            string
+	shard, shards int
+	intents       int
+	seq           int64
+	log           []frame
+	conn          *websocket.Conn // nil while disconnected
+	live          bool            // identified or resumed on conn: dispatches are written as they come
+}
+
+// gateway is the fake's websocket gateway. The bot may connect once per
+// shard.
 type gateway struct {
 	s *Server
 
-	mu         sync.Mutex // guards the fields below and serialises writes on conn
-	conn       *websocket.Conn
-	live       bool // identified or resumed: dispatches are written as they come
-	session    string
-	intents    int
-	seq        int64
-	log        []frame
+	mu         sync.Mutex // guards the fields below and serialises writes on connections
+	conns      map[*websocket.Conn]*connState
+	sessions   map[string]*session
 	identifies []Identify
+	lastByKey  map[int]time.Time // bucket → last IDENTIFY accepted
 	resumes    int
 	heartbeats int
 	overlap    int // dispatches the next RESUME replays from before the client's seq
 	replayed   int // dispatches replayed that the client had already received
 }
 
+// connState is what the gateway knows of a connection.
+type connState struct {
+	session  *session
+	lastSeen time.Time // the last payload read from it
+}
+
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
-// Identifies returns the IDENTIFYs received, oldest first.
+// Identifies returns the IDENTIFYs received, oldest first, refused ones
+// included.
 func (s *Server) Identifies() []Identify {
 	s.gw.mu.Lock()
 	defer s.gw.mu.Unlock()
 	return slices.Clone(s.gw.identifies)
+}
+
+// Refused returns the IDENTIFYs the gateway refused (see
+// Identify.Refused), oldest first.
+func (s *Server) Refused() []Identify {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	var out []Identify
+	for _, id := range s.gw.identifies {
+		if id.Refused != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Resumes returns how many sessions were resumed.
@@ -112,48 +162,90 @@ func (s *Server) Heartbeats() int {
 	return s.gw.heartbeats
 }
 
-// Connected reports whether the bot is connected and identified or resumed.
+// Connected reports whether the bot is connected and identified or
+// resumed: on every shard of the count its latest IDENTIFY named.
 func (s *Server) Connected() bool {
 	s.gw.mu.Lock()
 	defer s.gw.mu.Unlock()
-	return s.gw.live
+	if len(s.gw.identifies) == 0 {
+		return false
+	}
+	n := s.gw.identifies[len(s.gw.identifies)-1].Shards
+	return len(s.gw.liveShards(n)) == n
 }
 
-// Disconnect closes the gateway connection from the server side with close
-// code 4000 (unknown error, which a client may resume after), as Discord
-// does when it drops a connection. Dispatches sent while the bot is away are
-// replayed when it resumes.
+// LiveShards returns the shards of count on which the bot is connected
+// and identified or resumed.
+func (s *Server) LiveShards(count int) []int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.liveShards(count)
+}
+
+// liveShards returns the live shards of count, in order; g.mu must be held.
+func (g *gateway) liveShards(count int) []int {
+	var out []int
+	for _, ss := range g.sessions {
+		if ss.live && ss.shards == count && !slices.Contains(out, ss.shard) {
+			out = append(out, ss.shard)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ShardOf returns the shard of count that receives a guild's events, as
+// on Discord: (guild_id >> 22) % count; DMs (guild "") go to shard 0.
+func ShardOf(guild string, count int) int {
+	id, err := strconv.ParseUint(guild, 10, 64)
+	if err != nil || count <= 1 {
+		return 0
+	}
+	return int((id >> 22) % uint64(count))
+}
+
+// Disconnect closes every gateway connection from the server side with
+// close code 4000 (unknown error, which a client may resume after), as
+// Discord does when it drops a connection. Dispatches sent while the bot
+// is away are replayed when it resumes.
 func (s *Server) Disconnect() { s.gw.drop(4000) }
 
-// Reconnect sends RECONNECT (opcode 7) on the gateway connection, as
+// Reconnect sends RECONNECT (opcode 7) on every gateway connection, as
 // Discord does before it moves a session to another server, and stops
-// dispatching on it: the client should close the connection (with a code
-// other than 1000 or 1001) and RESUME, which replays what it missed.
+// dispatching on them: the client should close the connection (with a
+// code other than 1000 or 1001) and RESUME, which replays what it missed.
 func (s *Server) Reconnect() {
 	g := &s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.conn != nil {
-		g.send(g.conn, map[string]any{"op": opReconnect, "d": nil})
-		g.live = false
+	for _, ss := range g.sessions {
+		if ss.conn != nil {
+			g.send(ss.conn, map[string]any{"op": opReconnect, "d": nil})
+			ss.live = false
+		}
 	}
 }
 
-// InvalidateSession sends INVALID_SESSION (opcode 9) on the gateway
-// connection with d = resumable and stops dispatching on it. Unless
-// resumable, the session is forgotten: a RESUME of it fails and dispatches
-// until the next IDENTIFY are lost, as on Discord. The connection stays
-// open for the client's IDENTIFY or RESUME.
+// InvalidateSession sends INVALID_SESSION (opcode 9) on every gateway
+// connection with d = resumable and stops dispatching on them. Unless
+// resumable, the sessions are forgotten: a RESUME of one fails and
+// dispatches until the next IDENTIFY are lost, as on Discord. The
+// connections stay open for the client's IDENTIFY or RESUME.
 func (s *Server) InvalidateSession(resumable bool) {
 	g := &s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.conn != nil {
-		g.send(g.conn, map[string]any{"op": opInvalidSession, "d": resumable})
-		g.live = false
-	}
-	if !resumable {
-		g.session, g.log = "", nil
+	for id, ss := range g.sessions {
+		if ss.conn != nil {
+			g.send(ss.conn, map[string]any{"op": opInvalidSession, "d": resumable})
+			ss.live = false
+		}
+		if !resumable {
+			if c := g.conns[ss.conn]; c != nil {
+				c.session = nil
+			}
+			delete(g.sessions, id)
+		}
 	}
 }
 
@@ -169,10 +261,19 @@ func (s *Server) ReplayOnResume(n int) {
 func (g *gateway) drop(code int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.conn != nil {
-		closeWith(g.conn, code, "")
-		g.conn, g.live = nil, false
+	for conn := range g.conns {
+		closeWith(conn, code, "")
+		g.detach(conn)
 	}
+}
+
+// detach forgets conn, leaving its session to be resumed; g.mu must be
+// held.
+func (g *gateway) detach(conn *websocket.Conn) {
+	if c := g.conns[conn]; c != nil && c.session != nil && c.session.conn == conn {
+		c.session.conn, c.session.live = nil, false
+	}
+	delete(g.conns, conn)
 }
 
 func closeWith(conn *websocket.Conn, code int, text string) {
@@ -191,22 +292,16 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	interval := g.s.HeartbeatInterval
-	if interval <= 0 {
-		interval = 41250 * time.Millisecond
-	}
 	g.mu.Lock()
-	if g.conn != nil {
-		_ = g.conn.Close()
+	if g.conns == nil {
+		g.conns, g.sessions, g.lastByKey = map[*websocket.Conn]*connState{}, map[string]*session{}, map[int]time.Time{}
 	}
-	g.conn, g.live = conn, false
-	g.send(conn, map[string]any{"op": opHello, "d": map[string]any{"heartbeat_interval": interval.Milliseconds()}})
+	g.conns[conn] = &connState{lastSeen: time.Now()}
+	g.send(conn, map[string]any{"op": opHello, "d": map[string]any{"heartbeat_interval": g.s.heartbeatInterval().Milliseconds()}})
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
-		if g.conn == conn {
-			g.conn, g.live = nil, false
-		}
+		g.detach(conn)
 		g.mu.Unlock()
 		_ = conn.Close()
 	}()
@@ -216,6 +311,11 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 			g.closed(conn, err)
 			return
 		}
+		g.mu.Lock()
+		if c := g.conns[conn]; c != nil {
+			c.lastSeen = time.Now()
+		}
+		g.mu.Unlock()
 		var p struct {
 			Op int             `json:"op"`
 			D  json.RawMessage `json:"d"`
@@ -235,6 +335,14 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// heartbeatInterval is the interval sent in HELLO.
+func (s *Server) heartbeatInterval() time.Duration {
+	if s.HeartbeatInterval > 0 {
+		return s.HeartbeatInterval
+	}
+	return 41250 * time.Millisecond
+}
+
 // closed handles the end of conn: a client that closes with 1000 or 1001
 // ends its session, as on Discord, so it cannot be resumed.
 func (g *gateway) closed(conn *websocket.Conn, err error) {
@@ -244,16 +352,20 @@ func (g *gateway) closed(conn *websocket.Conn, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.conn == conn {
-		g.session, g.log, g.live = "", nil, false
+	if c := g.conns[conn]; c != nil && c.session != nil && c.session.conn == conn {
+		delete(g.sessions, c.session.id)
+		c.session.live = false
+		c.session = nil
 	}
 }
 
 // send writes a non-dispatch payload; g.mu must be held.
 func (g *gateway) send(conn *websocket.Conn, payload any) {
 	data, _ := json.Marshal(payload)
-	if err := conn.WriteMessage(websocket.TextMessage, data); err != nil && g.conn == conn {
-		g.live = false
+	if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
+		if c := g.conns[conn]; c != nil && c.session != nil {
+			c.session.live = false
+		}
 	}
 }
 
@@ -264,53 +376,115 @@ func (g *gateway) heartbeat(conn *websocket.Conn) {
 	g.send(conn, map[string]any{"op": opHeartbeatACK})
 }
 
-// identify starts a new session: READY, then GUILD_CREATE for each guild.
+// identifyGap is the least time between two IDENTIFYs in one
+// max_concurrency bucket, as on Discord.
+const identifyGap = 5 * time.Second
+
+// identify starts a new session for the shard the IDENTIFY names: READY,
+// then GUILD_CREATE for each of the shard's guilds. As Discord does, it
+// closes the connection instead for a bad token (4004), a privileged
+// intent not allowed (4014), a shard out of range (4010), or an IDENTIFY
+// too soon after another in its max_concurrency bucket (4008, "Rate
+// limited"). It also closes with 4008 an IDENTIFY for a shard another
+// connection holds and keeps alive: a bot's replicas must not run one
+// shard twice. A connection that stopped heartbeating is a zombie: it is
+// closed (4009, "Session timed out") and the shard given to the new one.
 func (g *gateway) identify(conn *websocket.Conn, d json.RawMessage) {
 	var id struct {
 		Token   string `json:"token"`
 		Intents int    `json:"intents"`
+		Shard   []int  `json:"shard"`
 	}
 	_ = json.Unmarshal(d, &id)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if conn != g.conn {
+	c := g.conns[conn]
+	if c == nil {
 		return
 	}
-	g.identifies = append(g.identifies, Identify{Token: id.Token, Intents: id.Intents, At: time.Now()})
+	shard, shards := 0, 1
+	if len(id.Shard) == 2 {
+		shard, shards = id.Shard[0], id.Shard[1]
+	}
+	now := time.Now()
+	rec := Identify{Token: id.Token, Intents: id.Intents, Shard: shard, Shards: shards, At: now}
+	refuse := func(code int, text string) {
+		rec.Refused = fmt.Sprintf("%d %s", code, text)
+		g.identifies = append(g.identifies, rec)
+		closeWith(conn, code, text)
+		g.detach(conn)
+		g.s.mu.Lock()
+		g.s.notify()
+		g.s.mu.Unlock()
+	}
+	s := g.s
+	maxc := max(s.MaxConcurrency, 1)
+	bucket := shard % maxc
 	switch {
-	case strings.TrimPrefix(id.Token, "Bot ") != g.s.Token:
-		closeWith(conn, 4004, "Authentication failed.")
+	case strings.TrimPrefix(id.Token, "Bot ") != s.Token:
+		refuse(4004, "Authentication failed.")
 		return
-	case id.Intents&intentMessageContent != 0 && !g.s.MessageContentAllowed:
-		closeWith(conn, 4014, "Disallowed intent(s).")
+	case id.Intents&intentMessageContent != 0 && !s.MessageContentAllowed:
+		refuse(4014, "Disallowed intent(s).")
 		return
+	case shards < 1 || shard < 0 || shard >= shards:
+		refuse(4010, "Invalid shard.")
+		return
+	}
+	for sid, other := range g.sessions {
+		if other.shard != shard || other.shards != shards || other.conn == nil || other.conn == conn {
+			continue
+		}
+		if oc := g.conns[other.conn]; oc != nil && now.Sub(oc.lastSeen) < s.heartbeatInterval()*3/2 {
+			refuse(4008, fmt.Sprintf("Rate limited: shard %d of %d is connected already.", shard, shards))
+			return
+		}
+		closeWith(other.conn, 4009, "Session timed out.")
+		g.detach(other.conn)
+		delete(g.sessions, sid)
+	}
+	if !s.UnlimitedIdentifies && now.Sub(g.lastByKey[bucket]) < identifyGap {
+		refuse(4008, fmt.Sprintf("Rate limited: an IDENTIFY in bucket %d %s after the last.", bucket, now.Sub(g.lastByKey[bucket]).Round(time.Millisecond)))
+		return
+	}
+	g.lastByKey[bucket] = now
+	g.identifies = append(g.identifies, rec)
+	if c.session != nil { // an IDENTIFY after INVALID_SESSION on the same connection
+		delete(g.sessions, c.session.id)
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	g.session, g.intents, g.seq, g.log = hex.EncodeToString(b[:]), id.Intents, 0, nil
-	g.live = true
+	ss := &session{id: hex.EncodeToString(b[:]), shard: shard, shards: shards, intents: id.Intents, conn: conn, live: true}
+	g.sessions[ss.id] = ss
+	c.session = ss
 
-	s := g.s
 	s.mu.Lock()
+	if s.remaining > 0 {
+		s.remaining--
+	}
 	guilds := []any{}
 	var creates []event
 	for _, gd := range s.guilds {
+		if ShardOf(gd.id, shards) != shard {
+			continue
+		}
 		guilds = append(guilds, map[string]any{"id": gd.id, "unavailable": true})
 		creates = append(creates, event{t: "GUILD_CREATE", d: s.wireGuild(gd), intent: intentGuilds})
 	}
-	ready := map[string]any{"v": 10, "user": wireUser(s.Bot), "guilds": guilds, "session_id": g.session,
+	ready := map[string]any{"v": 10, "user": wireUser(s.Bot), "guilds": guilds, "session_id": ss.id,
 		"resume_gateway_url": s.gatewayURL(), "application": map[string]any{"id": s.Bot.ID, "flags": 0},
-		"private_channels": []any{}, "session_type": "normal", "shard": []int{0, 1}}
+		"private_channels": []any{}, "session_type": "normal", "shard": []int{shard, shards}}
 	s.notify()
 	s.mu.Unlock()
-	g.enqueue(event{t: "READY", d: ready})
+	g.enqueue(ss, event{t: "READY", d: ready})
 	for _, e := range creates {
-		g.enqueue(e)
+		g.enqueue(ss, e)
 	}
 }
 
-// resume replays the dispatches after the client's sequence number, then
-// RESUMED; an unknown session gets INVALID_SESSION (not resumable).
+// resume replays the dispatches of a session after the client's sequence
+// number, then RESUMED; an unknown session gets INVALID_SESSION (not
+// resumable).
 func (g *gateway) resume(conn *websocket.Conn, d json.RawMessage) {
 	var r struct {
 		Token     string `json:"token"`
@@ -320,75 +494,90 @@ func (g *gateway) resume(conn *websocket.Conn, d json.RawMessage) {
 	_ = json.Unmarshal(d, &r)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if conn != g.conn {
+	c := g.conns[conn]
+	if c == nil {
 		return
 	}
 	if strings.TrimPrefix(r.Token, "Bot ") != g.s.Token {
 		closeWith(conn, 4004, "Authentication failed.")
+		g.detach(conn)
 		return
 	}
-	if r.SessionID != g.session || r.Seq > g.seq {
+	ss := g.sessions[r.SessionID]
+	if ss == nil || r.Seq > ss.seq {
 		g.send(conn, map[string]any{"op": opInvalidSession, "d": false})
 		return
 	}
-	g.live = true
+	if ss.conn != nil && ss.conn != conn {
+		old := ss.conn
+		closeWith(old, 4009, "Session timed out.")
+		g.detach(old)
+	}
+	ss.conn, ss.live, c.session = conn, true, ss
 	from := r.Seq - int64(g.overlap)
 	g.overlap = 0
-	for i := range g.log {
-		f := &g.log[i]
+	for i := range ss.log {
+		f := &ss.log[i]
 		if f.seq > r.Seq || f.seq > from && f.t != "READY" { // READY is never replayed
 			if f.seq <= r.Seq {
 				g.replayed++
 			}
-			g.write(f)
+			g.write(ss, f)
 		}
 	}
 	g.resumes++
-	g.enqueue(event{t: "RESUMED", d: map[string]any{}})
+	g.enqueue(ss, event{t: "RESUMED", d: map[string]any{}})
 	g.s.mu.Lock()
 	g.s.notify()
 	g.s.mu.Unlock()
 }
 
-// dispatch sends e to the bot, or keeps it for the bot's RESUME while it is
-// disconnected. Dispatches the session's intents do not cover are not sent.
+// dispatch sends e to the session of the shard its guild belongs to, or
+// keeps it for the session's RESUME while it is disconnected. Dispatches
+// the session's intents do not cover are not sent.
 func (g *gateway) dispatch(e event) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.enqueue(e)
+	guild := e.guild()
+	for _, ss := range g.sessions {
+		if ShardOf(guild, ss.shards) == ss.shard {
+			g.enqueue(ss, e)
+		}
+	}
 }
 
-// enqueue numbers, logs and (when live) writes e; g.mu must be held.
-func (g *gateway) enqueue(e event) {
-	if g.session == "" || e.intent != 0 && g.intents&e.intent == 0 {
+// enqueue numbers, logs and (when live) writes e on ss; g.mu must be held.
+func (g *gateway) enqueue(ss *session, e event) {
+	if e.intent != 0 && ss.intents&e.intent == 0 {
 		return
 	}
 	d := e.d
-	if e.content && g.intents&intentMessageContent == 0 {
+	if e.content && ss.intents&intentMessageContent == 0 {
 		d = maps.Clone(d)
 		d["content"], d["embeds"], d["attachments"], d["components"] = "", []any{}, []any{}, []any{}
 	}
-	g.seq++
-	data, _ := json.Marshal(map[string]any{"op": opDispatch, "t": e.t, "s": g.seq, "d": d})
-	g.log = append(g.log, frame{seq: g.seq, t: e.t, data: data, sent: e.sent})
-	if g.live {
-		g.write(&g.log[len(g.log)-1])
+	ss.seq++
+	data, _ := json.Marshal(map[string]any{"op": opDispatch, "t": e.t, "s": ss.seq, "d": d})
+	ss.log = append(ss.log, frame{seq: ss.seq, t: e.t, data: data, sent: e.sent})
+	if ss.live {
+		g.write(ss, &ss.log[len(ss.log)-1])
 	}
 }
 
-// write sends f on the current connection; g.mu must be held. A failed
-// write leaves the session to be resumed.
-func (g *gateway) write(f *frame) {
-	if g.conn == nil {
-		g.live = false
+// write sends f on ss's connection; g.mu must be held. A failed write
+// leaves the session to be resumed.
+func (g *gateway) write(ss *session, f *frame) {
+	if ss.conn == nil {
+		ss.live = false
 		return
 	}
 	if f.sent != nil {
 		f.sent(time.Now()) // stamped before the write: the reply may beat our return
 	}
-	if err := g.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
-		_ = g.conn.Close()
-		g.conn, g.live = nil, false
+	if err := ss.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
+		conn := ss.conn
+		_ = conn.Close()
+		g.detach(conn)
 		return // f.sent stays set: the replay stamps it again
 	}
 	f.sent = nil

@@ -2,7 +2,11 @@
 // speaking the real wire protocols: the REST API (routes and payloads as in
 // Discord's OpenAPI description), the CDN that serves attachments, and the
 // gateway websocket (HELLO, IDENTIFY, READY, heartbeats, dispatches with
-// sequence numbers, RESUME with replay of missed dispatches).
+// sequence numbers, RESUME with replay of missed dispatches), in as many
+// shards as the bot asks for: each guild's events go to shard
+// (guild_id >> 22) % count, and the gateway refuses, as Discord does, an
+// IDENTIFY too soon in its max_concurrency bucket, and one for a shard
+// another live connection holds.
 //
 // The fake holds one application whose bot user is Server.Bot, a guild with a
 // #general text channel, and users who act through the helpers in events.go:
@@ -60,6 +64,17 @@ type Server struct {
 	HeartbeatInterval time.Duration
 	// WaitTimeout bounds Wait. Default 10 s.
 	WaitTimeout time.Duration
+	// Shards is the number of shards GET /gateway/bot recommends.
+	// Default 1. The gateway serves any count a bot asks for, routing
+	// each guild's events to shard (guild_id >> 22) % count.
+	Shards int
+	// MaxConcurrency is GET /gateway/bot's max_concurrency: the gateway
+	// takes one IDENTIFY per 5 s in each bucket (shard % max_concurrency)
+	// and closes the connection of one too soon (4008). Default 1.
+	MaxConcurrency int
+	// UnlimitedIdentifies lifts that limit, for tests of reconnects that
+	// are not about pacing.
+	UnlimitedIdentifies bool
 
 	// Bot is the application's bot user; its ID is also the application id.
 	Bot User
@@ -89,6 +104,7 @@ type Server struct {
 	limits       []rateLimit
 	files        map[string]*Attachment // CDN path → attachment
 	expired      bool                   // interaction tokens no longer valid
+	remaining    int                    // IDENTIFYs left of the day's 1000
 	after        func(Call)             // see AfterCall
 }
 
@@ -132,6 +148,7 @@ func NewServer(t testing.TB) *Server {
 		interactions: map[string]*Interaction{},
 		tokens:       map[string]*Interaction{},
 		files:        map[string]*Attachment{},
+		remaining:    1000,
 	}
 	s.gw.s = s
 	s.Bot = s.AddUser("Easel")

@@ -258,6 +258,13 @@ func (s *Server) Connections() int {
 	return s.socket.opened
 }
 
+// OpenConnections returns how many Socket Mode connections are open now.
+func (s *Server) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.socket.conns)
+}
+
 // conn waits for the current Socket Mode connection.
 func (s *Server) conn(t testing.TB) *wsConn {
 	t.Helper()
