@@ -149,13 +149,17 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 		turn.Inputs = append(turn.Inputs, img)
 	}
 	if sess.ID == "" {
+		// A new session is stored with its first turn, in one commit.
+		now := e.now()
+		turn.ID, turn.QueuedAt = ref.TurnID, now
 		sess = &Session{
 			ID: ref.SessionID, Platform: msg.Platform, Workspace: msg.Workspace, Channel: msg.Channel,
-			Thread: msg.Thread, CreatedBy: msg.User, CreatedAt: e.now(),
+			Thread: msg.Thread, CreatedBy: msg.User, CreatedAt: now, Turns: []Turn{turn},
 		}
 		if err := e.store.CreateSession(ctx, sess); err != nil {
 			return Queued{}, nil, fmt.Errorf("engine: create session: %w", err)
 		}
+		return Queued{SessionID: sess.ID, TurnID: turn.ID}, sess, nil
 	}
 	stored, err = e.store.UpdateSession(ctx, sess.ID, func(s *Session) error {
 		active := len(s.ActiveTurns())

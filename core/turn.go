@@ -53,6 +53,11 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
 		st.Starts++
+		// The first provider call is counted now, in the same commit, so
+		// that recording it costs nothing more before it is sent (see
+		// Attempt below); a run cut short before the call counts one
+		// more than it made, never one less.
+		st.Attempts = t.Attempts + 1
 		return nil
 	}, nil)
 	if err != nil {
@@ -79,6 +84,10 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
+		if n == 1 { // recorded with the turn's start
+			j.attempts = 1
+			return nil
+		}
 		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
 			s.Turn(t.ID).Attempts = t.Attempts + n
 			return nil

@@ -46,11 +46,18 @@ func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl
 
 // Handled forgets the delivery key once its work is handed over (a turn
 // recorded, or an answer given); its dedupe mark stays until it expires.
+// A delivery already forgotten (the commit that recorded its turn did)
+// costs a read, not a commit.
 func (db *DB) Handled(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
+	var kept bool
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		kept = tx.Bucket(bucketInbox).Get([]byte(key)) != nil
+		return nil
+	})
+	if err != nil || !kept {
 		return err
 	}
-	err := db.commit(func(tx *bolt.Tx) error { return tx.Bucket(bucketInbox).Delete([]byte(key)) })
+	err = db.commit(func(tx *bolt.Tx) error { return tx.Bucket(bucketInbox).Delete([]byte(key)) })
 	if err != nil {
 		return fmt.Errorf("storage: handled %s: %w", key, err)
 	}
