@@ -75,6 +75,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
 	defer cancel()
 	if p, ok := th.(Previewer); ok {
+		if l, ok := th.(PreviewLimiter); ok {
+			j.req.Partials = max(l.Previews(), 1)
+		}
 		j.req.Progress = func(part Partial) {
 			if err := p.Preview(ctx, part.Image); err != nil {
 				e.log.Warn("preview failed", "session", sess.ID, "err", err)

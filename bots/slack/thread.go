@@ -36,10 +36,11 @@ type thread struct {
 }
 
 var (
-	_ core.Thread    = (*thread)(nil)
-	_ core.Previewer = (*thread)(nil)
-	_ core.Finisher  = (*thread)(nil)
-	_ core.Resender  = (*thread)(nil)
+	_ core.Thread         = (*thread)(nil)
+	_ core.Previewer      = (*thread)(nil)
+	_ core.PreviewLimiter = (*thread)(nil)
+	_ core.Finisher       = (*thread)(nil)
+	_ core.Resender       = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -205,6 +206,9 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	t.statusTS, t.status = ts, status
 	return nil
 }
+
+// Previews reports that a turn shows one partial image: the first.
+func (t *thread) Previews() int { return 1 }
 
 // Preview shows the first partial image of a turn in the thread; later
 // partials of the same turn are skipped so the thread is not flooded.

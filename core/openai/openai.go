@@ -450,7 +450,13 @@ type streamEvent struct {
 // partials delivered by earlier attempts, so indexes keep increasing.
 func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core.Result, error) {
 	var res core.Result
-	err := wire.ReadEvents(raw, []string{"b64_json"}, func(a wire.Answer) (bool, error) {
+	// A partial image is decoded only to be shown: with Progress set, and
+	// among the first req.Partials of the turn.
+	skip := func(typ string) bool {
+		return strings.HasSuffix(typ, ".partial_image") &&
+			(c.req.Progress == nil || c.req.Partials > 0 && *partials >= c.req.Partials)
+	}
+	err := wire.ReadEvents(raw, []string{"b64_json"}, skip, func(a wire.Answer) (bool, error) {
 		var ev streamEvent
 		if err := json.Unmarshal(a.Rest, &ev); err != nil {
 			return false, fmt.Errorf("read stream event: %w", err)
@@ -461,8 +467,7 @@ func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core
 				g.log.Debug("openai: skipping a partial image event without an image", "index", ev.PartialImageIndex)
 				return false, nil
 			}
-			if c.req.Progress != nil {
-				data := a.Images[0]
+			if data := a.Images[0]; data != nil && c.req.Progress != nil {
 				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: gptimage.OutputMIME(ev.OutputFormat, c.format, data)}})
 			}
 			*partials++
