@@ -21,6 +21,17 @@ type job struct {
 	started  time.Time
 	attempts int   // provider calls made by this run, retries included
 	storeErr error // recording an attempt failed for good
+	// statusSet is closed once the status line set when the turn started
+	// is shown; nil when none was set.
+	statusSet <-chan struct{}
+}
+
+// statusShown waits until the status line set when j started is shown, so
+// that what follows it in the thread comes after it.
+func (j *job) statusShown() {
+	if j.statusSet != nil {
+		<-j.statusSet
+	}
 }
 
 // ref names the job's turn.
@@ -67,7 +78,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if behind > 0 {
 		msg += fmt.Sprintf(" (%d more queued)", behind)
 	}
-	e.status(th, msg+"…")
+	// The status line is posted while the provider works, not before.
+	j.statusSet = e.statusAsync(th, msg+"…")
+	defer j.statusShown() // whatever path the turn takes, nothing outlives it
 
 	if err := e.loadInputs(j); err != nil {
 		return e.fail(j, err)
@@ -79,6 +92,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			j.req.Partials = max(l.Previews(), 1)
 		}
 		j.req.Progress = func(part Partial) {
+			j.statusShown()
 			if err := p.Preview(ctx, part.Image); err != nil {
 				e.log.Warn("preview failed", "session", sess.ID, "err", err)
 			}
@@ -340,6 +354,7 @@ func (e *Engine) interrupted(j *job, cause error) error {
 // triggering message.
 func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 	e.release(j.ref())
+	j.statusShown()
 	e.status(j.thread, "")
 	if f, isF := j.thread.(Finisher); isF {
 		if err := f.Finish(ctx, j.turn.Source, ok); err != nil {
