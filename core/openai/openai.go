@@ -178,9 +178,14 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	if cfg.HTTPClient == nil {
+		// net/http keeps 2 idle connections per host by default; turns
+		// rendering at once would each open (and close) one of their own.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Transport: tr}
 	}
+	opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
 	client := oai.NewClient(opts...)
 
 	return &Generator{
