@@ -350,6 +350,8 @@ type sbsRun struct {
 	calls               map[string]int
 	hwmMB               float64 // peak RSS while 20 ran at once
 	commitsPerTurn      float64
+	commits             uint64 // in the child's whole life, opening the store included
+	requests            int    // in the child's whole life, warm-up included
 }
 
 var sbsJob atomic.Int64 // job numbers, unique over the whole test
@@ -439,6 +441,7 @@ func sbsSide(t *testing.T, role string, oai *sbsOpenAI, n sbsSizes, profile stri
 	run.callsPerReq = float64(calls1-calls0) / float64(reqs)
 	run.calls = w.breakdown()
 	run.commitsPerTurn = float64(after.Commits-before.Commits) / float64(reqs)
+	run.commits, run.requests = after.Commits, reqs+2
 	return run
 }
 
@@ -479,9 +482,9 @@ func TestSideBySide(t *testing.T) {
 			}
 			r := sbsSide(t, role, oai, n, profile)
 			runs[role] = append(runs[role], r)
-			t.Logf("run %d %-5s: overhead p50 1-at-a-time %s, 20 workers %s, paced %s; ack p50 %s p99 %s; CPU/req %s; calls/req %.1f; peak RSS %.1f MB; commits/turn %.2f",
+			t.Logf("run %d %-5s: overhead p50 1-at-a-time %s, 20 workers %s, paced %s; ack p50 %s p99 %s; CPU/req %s; calls/req %.1f; peak RSS %.1f MB; commits/turn %.2f (%d commits in all for %d requests)",
 				rep+1, role, ms(p(r.seq, 50)), ms(p(r.workers, 50)), ms(p(r.paced, 50)), ms(p(r.acks, 50)), ms(p(r.acks, 99)),
-				ms(r.cpuPerReq), r.callsPerReq, r.hwmMB, r.commitsPerTurn)
+				ms(r.cpuPerReq), r.callsPerReq, r.hwmMB, r.commitsPerTurn, r.commits, r.requests)
 		}
 	}
 	e, ref := runs["easel"], runs["ref"]
