@@ -14,6 +14,12 @@
 //
 //	go test ./bench/ -run . -v -timeout 30m -args -full
 //
+// Side by side with a minimal reference bot that makes the same Slack calls
+// without durability (refbot_test.go), each bot in a child process, on the
+// same fakes (BENCHMARKS.md, a few minutes):
+//
+//	go test ./bench/ -run '^TestSideBySide$' -v -timeout 30m -args -sidebyside
+//
 // Micro-benchmarks of hot pure parts:
 //
 //	go test ./bench/ -run '^$' -bench . -count 5

@@ -54,6 +54,12 @@ type ProviderSlots interface {
 	Acquire(ctx context.Context) error
 	// Release frees a slot taken by TryAcquire or Acquire.
 	Release()
+	// Keep is called before each provider call of a slot's holder. It
+	// returns nil if this process still holds every slot it took, or
+	// ErrLeaseLost if one was taken over (the process froze past the
+	// slot's lease): that slot is then forgotten, and the caller takes
+	// another before it calls the provider.
+	Keep(ctx context.Context) error
 }
 
 // UserSlots counts each user's admitted, unfinished turns
@@ -155,6 +161,7 @@ type localSlots struct{ sem *semaphore.Weighted }
 func (s localSlots) TryAcquire(context.Context) (bool, error) { return s.sem.TryAcquire(1), nil }
 func (s localSlots) Acquire(ctx context.Context) error        { return s.sem.Acquire(ctx, 1) }
 func (s localSlots) Release()                                 { s.sem.Release(1) }
+func (s localSlots) Keep(context.Context) error               { return nil }
 
 // localUsers are UserSlots within one process.
 type localUsers struct {

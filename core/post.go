@@ -16,6 +16,7 @@ const clockSkew = time.Minute
 func (e *Engine) conclude(j *job, sess *Session, images map[int]Image) error {
 	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()
+	j.statusShown()
 	ok, err := e.post(ctx, sess, j.turn.ID, j.thread, images, false)
 	e.end(ctx, j, ok)
 	return err
@@ -200,6 +201,17 @@ func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
 		}
 	}
 	return nil
+}
+
+// statusAsync sets th's status line in a goroutine of its own and returns
+// a channel closed once it is set (or failed).
+func (e *Engine) statusAsync(th Thread, text string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.status(th, text)
+	}()
+	return done
 }
 
 // status sets th's status line; a failure is only logged.

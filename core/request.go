@@ -139,6 +139,9 @@ type GenerateRequest struct {
 	Conversation []Exchange
 	// Progress, if not nil, receives partial images while the provider streams.
 	Progress func(Partial)
+	// Partials, when above zero, is how many partial images of the turn
+	// Progress shows, from the first: a provider need not decode the rest.
+	Partials int
 	// Attempt, if not nil, is called before each call to the provider's
 	// API, retries included, with the attempt's number counted from 1. The
 	// engine records the attempt durably there; if Attempt returns an error
@@ -269,6 +272,14 @@ type Thread interface {
 type Previewer interface {
 	// Preview shows img as the current partial result of the running turn.
 	Preview(ctx context.Context, img Image) error
+}
+
+// PreviewLimiter is implemented by Previewers that show only the first
+// few partial images of a turn, so that the provider need not decode the
+// others.
+type PreviewLimiter interface {
+	// Previews returns how many partial images of a turn are shown.
+	Previews() int
 }
 
 // Resender is implemented by Threads that can tell whether a text was

@@ -27,6 +27,17 @@ type job struct {
 	// are composited onto the base inside it.
 	region image.Rectangle
 	strict bool
+	// statusSet is closed once the status line set when the turn started
+	// is shown; nil when none was set.
+	statusSet <-chan struct{}
+}
+
+// statusShown waits until the status line set when j started is shown, so
+// that what follows it in the thread comes after it.
+func (j *job) statusShown() {
+	if j.statusSet != nil {
+		<-j.statusSet
+	}
 }
 
 // ref names the job's turn.
@@ -59,6 +70,11 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
 		st.Starts++
+		// The first provider call is counted now, in the same commit, so
+		// that recording it costs nothing more before it is sent (see
+		// Attempt below); a run cut short before the call counts one
+		// more than it made, never one less.
+		st.Attempts = t.Attempts + 1
 		return nil
 	}, nil)
 	if err != nil {
@@ -68,7 +84,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if behind > 0 {
 		msg += fmt.Sprintf(" (%d more queued)", behind)
 	}
-	e.status(th, msg+"…")
+	// The status line is posted while the provider works, not before.
+	j.statusSet = e.statusAsync(th, msg+"…")
+	defer j.statusShown() // whatever path the turn takes, nothing outlives it
 
 	if err := e.loadInputs(j); err != nil {
 		return e.fail(j, err)
@@ -76,7 +94,11 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
 	defer cancel()
 	if p, ok := th.(Previewer); ok {
+		if l, ok := th.(PreviewLimiter); ok {
+			j.req.Partials = max(l.Previews(), 1)
+		}
 		j.req.Progress = func(part Partial) {
+			j.statusShown()
 			if err := p.Preview(ctx, part.Image); err != nil {
 				e.log.Warn("preview failed", "session", sess.ID, "err", err)
 			}
@@ -85,6 +107,13 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
+		if err := e.keepSlot(ctx, sess.ID); err != nil {
+			return err
+		}
+		if n == 1 { // recorded with the turn's start
+			j.attempts = 1
+			return nil
+		}
 		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
 			s.Turn(t.ID).Attempts = t.Attempts + n
 			return nil
@@ -375,10 +404,27 @@ func (e *Engine) interrupted(j *job, cause error) error {
 // triggering message.
 func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 	e.release(j.ref())
+	j.statusShown()
 	e.status(j.thread, "")
 	if f, isF := j.thread.(Finisher); isF {
 		if err := f.Finish(ctx, j.turn.Source, ok); err != nil {
 			e.log.Warn("finish marker failed", "session", j.sess.ID, "err", err)
 		}
 	}
+}
+
+// keepSlot makes sure, before a provider call, that this process still
+// holds the provider slot its turn took: one taken over while the process
+// was frozen is replaced by another, waited for, so that the calls in
+// flight stay within the cap. A store that cannot tell is trusted.
+func (e *Engine) keepSlot(ctx context.Context, session string) error {
+	err := e.limits.Providers.Keep(ctx)
+	switch {
+	case errors.Is(err, ErrLeaseLost):
+		e.log.Info("a provider slot was taken over while this process was paused; waiting for another", "session", session)
+		return e.limits.Providers.Acquire(ctx)
+	case err != nil:
+		e.log.Warn("checking the provider slot failed; calling the provider", "session", session, "err", err)
+	}
+	return nil
 }

@@ -31,8 +31,8 @@ func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl
 	if err != nil {
 		return false, fmt.Errorf("storage: receive %s: %w", key, err)
 	}
-	err = db.batch(func(tx *bolt.Tx) (err error) {
-		// Batch may run this more than once; each run starts afresh.
+	err = db.commit(func(tx *bolt.Tx) (err error) {
+		// This may run more than once; each run starts afresh.
 		if first, err = markEvent(tx, key, now, ttl); err != nil || !first {
 			return err
 		}
@@ -46,11 +46,18 @@ func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl
 
 // Handled forgets the delivery key once its work is handed over (a turn
 // recorded, or an answer given); its dedupe mark stays until it expires.
+// A delivery already forgotten (the commit that recorded its turn did)
+// costs a read, not a commit.
 func (db *DB) Handled(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
+	var kept bool
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		kept = tx.Bucket(bucketInbox).Get([]byte(key)) != nil
+		return nil
+	})
+	if err != nil || !kept {
 		return err
 	}
-	err := db.batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketInbox).Delete([]byte(key)) })
+	err = db.commit(func(tx *bolt.Tx) error { return tx.Bucket(bucketInbox).Delete([]byte(key)) })
 	if err != nil {
 		return fmt.Errorf("storage: handled %s: %w", key, err)
 	}
@@ -73,11 +80,4 @@ func (db *DB) Unhandled(ctx context.Context) ([]core.Delivery, error) {
 	})
 	slices.SortStableFunc(out, func(a, b core.Delivery) int { return a.At.Compare(b.At) })
 	return out, err
-}
-
-// batch runs fn in a write transaction shared with concurrent callers
-// (bbolt's Batch): fn may run more than once and must be idempotent.
-func (db *DB) batch(fn func(*bolt.Tx) error) (err error) {
-	defer db.recoverDamage(&err)
-	return db.bolt.Batch(fn)
 }

@@ -84,7 +84,7 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 	}
 	return db.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(s.ID)) != nil {
-			return core.Errorf(core.Conflict, "session %s already exists", s.ID)
+			return unchanged(core.Errorf(core.Conflict, "session %s already exists", s.ID))
 		}
 		if err := putSession(tx, s); err != nil {
 			return err
@@ -108,17 +108,20 @@ func (db *DB) CreateSession(ctx context.Context, s *core.Session) error {
 // time: it must be quick, must do no I/O (no network, no files, no logging
 // that may block) and must not call db. Do slow work before, act on the
 // result after. fn may not change the session's ID; the thread binding stays
-// as CreateSession made it.
+// as CreateSession made it. Concurrent writes share a commit: if another
+// write of that commit fails after changing it, the commit is made again
+// without it and fn is called again, on the session as stored, so fn must
+// derive its change from the session it is given.
 func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*core.Session) error) (*core.Session, error) {
 	var s *core.Session
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		var err error
 		if s, err = getSession(tx, id); err != nil {
-			return err
+			return unchanged(err)
 		}
 		before := s.Clone()
 		if err := fn(s); err != nil {
-			return err
+			return unchanged(err)
 		}
 		if s.ID != id {
 			return fmt.Errorf("storage: update of session %s changed its id to %s", id, s.ID)

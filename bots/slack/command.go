@@ -42,7 +42,7 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 		return
 	}
 	th := b.thread(cmd.ChannelID, root)
-	th.working(ctx, root)
+	defer th.working(ctx, root)()
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
 		User: user, Action: core.ActionPrompt, Text: text, Source: root, DM: check.DM,

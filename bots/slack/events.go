@@ -178,7 +178,7 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 		return
 	}
 	th := b.thread(p.channel, p.thread())
-	th.working(ctx, p.ts)
+	defer th.working(ctx, p.ts)()
 	inputs, err := b.attachments(ctx, p.files)
 	if err != nil {
 		th.notWorking(ctx, p.ts)

@@ -153,7 +153,12 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 		cfg.Workers = DefaultWorkers
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+		// net/http keeps 2 idle connections per host by default: with more
+		// turns posting at once, every call past those would open a new
+		// connection and close it after.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute, Transport: tr}
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err

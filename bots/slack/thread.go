@@ -33,13 +33,17 @@ type thread struct {
 	status   string
 
 	previewed bool // a partial image was shown for the running turn
+
+	reactMu sync.Mutex
+	adding  map[string]chan struct{} // ⏳ being put on these messages, closed when done
 }
 
 var (
-	_ core.Thread    = (*thread)(nil)
-	_ core.Previewer = (*thread)(nil)
-	_ core.Finisher  = (*thread)(nil)
-	_ core.Resender  = (*thread)(nil)
+	_ core.Thread         = (*thread)(nil)
+	_ core.Previewer      = (*thread)(nil)
+	_ core.PreviewLimiter = (*thread)(nil)
+	_ core.Finisher       = (*thread)(nil)
+	_ core.Resender       = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -206,6 +210,9 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	return nil
 }
 
+// Previews reports that a turn shows one partial image: the first.
+func (t *thread) Previews() int { return 1 }
+
 // Preview shows the first partial image of a turn in the thread; later
 // partials of the same turn are skipped so the thread is not flooded.
 func (t *thread) Preview(ctx context.Context, img core.Image) error {
@@ -219,13 +226,43 @@ func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…")
 }
 
-// working puts ⏳ on the message ts that asked for a turn.
-func (t *thread) working(ctx context.Context, ts string) {
-	t.react(ctx, "reactions.add", reactWorking, ts)
+// working puts ⏳ on the message ts that asked for a turn, in a goroutine
+// of its own, so that recording the turn does not wait for it. The caller
+// calls wait before it returns (ctx must last until then); the reaction's
+// removal (notWorking, Finish) waits for it first.
+func (t *thread) working(ctx context.Context, ts string) (wait func()) {
+	done := make(chan struct{})
+	t.reactMu.Lock()
+	if t.adding == nil {
+		t.adding = map[string]chan struct{}{}
+	}
+	t.adding[ts] = done
+	t.reactMu.Unlock()
+	go func() {
+		defer close(done)
+		t.react(ctx, "reactions.add", reactWorking, ts)
+		t.reactMu.Lock()
+		if t.adding[ts] == done {
+			delete(t.adding, ts)
+		}
+		t.reactMu.Unlock()
+	}()
+	return func() { <-done }
+}
+
+// added waits until ⏳ is on ts, if it is being put there.
+func (t *thread) added(ts string) {
+	t.reactMu.Lock()
+	done := t.adding[ts]
+	t.reactMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // notWorking takes ⏳ off ts again, when its request was not queued.
 func (t *thread) notWorking(ctx context.Context, ts string) {
+	t.added(ts)
 	t.react(ctx, "reactions.remove", reactWorking, ts)
 }
 
@@ -238,6 +275,7 @@ func (t *thread) Finish(ctx context.Context, source string, ok bool) error {
 	if source == "" {
 		return nil
 	}
+	t.added(source)
 	t.react(ctx, "reactions.remove", reactWorking, source)
 	mark := reactDone
 	if !ok {

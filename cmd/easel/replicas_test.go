@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/openai/openaitest"
@@ -81,14 +82,31 @@ func TestReplicaChaos(t *testing.T) {
 	}
 	ai := openaitest.NewServer(t)
 	provider := newMeteredProxy(t, ai.URL())
+	discord := discordtest.NewServer(t)
+	discord.MessageContentAllowed = true
+	discord.Shards, discord.MaxConcurrency = 2, 2
+	discord.HeartbeatInterval = time.Second
+	discord.WaitTimeout = 2 * time.Minute
+	// A guild on each shard, each with its #general.
+	channels := map[int]string{discordtest.ShardOf(discord.Guild, 2): discord.Channel}
+	guilds := []string{discord.Guild}
+	for len(channels) < 2 {
+		time.Sleep(time.Millisecond)
+		g, ch := discord.AddGuild("Other", 0)
+		if _, ok := channels[discordtest.ShardOf(g, 2)]; !ok {
+			channels[discordtest.ShardOf(g, 2)] = ch
+			guilds = append(guilds, g)
+		}
+	}
 
-	c := &cluster{t: t, bin: bin, slack: slack, environ: []string{
+	c := &cluster{t: t, bin: bin, slack: slack, discord: discord, channels: channels, guilds: guilds, provider: provider, environ: []string{
 		"EASEL_POSTGRES_URL=" + pgURL,
 		"AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey,
 		"SLACK_BOT_TOKEN=" + slack.BotToken, "SLACK_SIGNING_SECRET=" + slack.SigningSecret,
 		"OPENAI_API_KEY=sk-chaos-test-key", "OPENAI_BASE_URL=" + provider.URL(),
+		"DISCORD_BOT_TOKEN=" + discord.Token,
 	}}
-	c.secrets = []string{slack.BotToken, slack.SigningSecret, s3.SecretKey, "sk-chaos-test-key"}
+	c.secrets = []string{slack.BotToken, slack.SigningSecret, s3.SecretKey, "sk-chaos-test-key", discord.Token}
 	for i := range chaosReplicas {
 		r := &replica{n: i + 1, api: newStepKiller(t, slack.APIURL())}
 		r.addr = freeAddr(t)
@@ -113,13 +131,21 @@ enabled = true
 mode = "http"
 listen = %q
 api_url = %q
-`, t.TempDir(), chaosLease, s3.Endpoint, bucket, s3.Region, chaosSlots, r.addr, r.api.URL()+"/api/"))
+[discord]
+enabled = true
+api_url = %q
+guilds = [%q, %q]
+message_content = true
+shards = "auto"
+`, t.TempDir(), chaosLease, s3.Endpoint, bucket, s3.Region, chaosSlots, r.addr, r.api.URL()+"/api/",
+			discord.URL(), guilds[0], guilds[1]))
 		c.replicas = append(c.replicas, r)
 	}
 	lb := newBalancer(t, c)
 	for _, r := range c.replicas {
 		c.start(r)
 	}
+	discord.Wait(t, "both Discord shards to be connected", func() bool { return len(discord.LiveShards(2)) == 2 })
 
 	for round := 1; round <= *chaosRounds; round++ {
 		c.fire(rng, lb.URL, round)
@@ -135,6 +161,7 @@ api_url = %q
 		default:
 			time.Sleep(time.Duration(100+rng.IntN(1200)) * time.Millisecond)
 			r.p.kill()
+			c.event("replica %d killed", r.n)
 			c.kills++
 		}
 		if !r.p.alive() {
@@ -160,14 +187,20 @@ type cluster struct {
 	environ  []string
 	secrets  []string
 	slack    *slacktest.Server
+	discord  *discordtest.Server
+	channels map[int]string // a guild channel on each Discord shard
+	guilds   []string
+	provider *meteredProxy
+	events   []string // kills, freezes and starts, timed
 	replicas []*replica
 
 	firing sync.WaitGroup // deliveries being sent
 
-	mu    sync.Mutex
-	logs  []*syncBuffer
-	roots []string
-	sent  []chaosDelivery
+	mu       sync.Mutex
+	logs     []*syncBuffer
+	roots    []string
+	sent     []chaosDelivery
+	mentions []string // sent on Discord: each must become one turn
 
 	kills, stepKills, freezes int
 }
@@ -207,10 +240,14 @@ func (c *cluster) start(r *replica) {
 	logs := &syncBuffer{b: &bytes.Buffer{}}
 	cmd := exec.Command(c.bin, "run", "-config", r.cfg)
 	cmd.Env = append(os.Environ(), c.environ...)
+	if c.provider != nil {
+		cmd.Env = append(cmd.Env, "OPENAI_BASE_URL="+c.provider.URLFor(r.n))
+	}
 	cmd.Stderr, cmd.Stdout = logs, logs
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
+	c.event("replica %d started", r.n)
 	p := &chaosProc{proc{cmd: cmd, done: make(chan struct{})}}
 	go func() {
 		_ = cmd.Wait()
@@ -246,8 +283,10 @@ func (c *cluster) killAt(r *replica, method string, withBlocks bool) {
 	case <-r.p.done:
 	case <-time.After(3 * time.Second):
 		r.p.kill()
+		c.event("replica %d killed (no step came)", r.n)
 	}
 	r.api.killBefore("", false)
+	c.event("replica %d killed before %s (at that step: %v)", r.n, method, fired.Load())
 	c.kills++
 	if fired.Load() {
 		c.stepKills++
@@ -257,8 +296,10 @@ func (c *cluster) killAt(r *replica, method string, withBlocks bool) {
 // freeze stops r with SIGSTOP for d, then lets it go on.
 func (c *cluster) freeze(r *replica, d time.Duration) {
 	_ = r.p.cmd.Process.Signal(syscall.SIGSTOP)
+	c.event("replica %d frozen", r.n)
 	time.Sleep(d)
 	_ = r.p.cmd.Process.Signal(syscall.SIGCONT)
+	c.event("replica %d thawed", r.n)
 	c.freezes++
 }
 
@@ -282,6 +323,18 @@ func (c *cluster) fire(rng *rand.Rand, base string, round int) {
 	for i := range 4 + rng.IntN(4) {
 		text := fmt.Sprintf("round %d prompt %d", round, i)
 		send(text, c.slack.SlashCommand(crashUsers[rng.IntN(len(crashUsers))], "C1", text))
+	}
+	if c.discord != nil {
+		// A mention on each shard: Discord sends it to whichever replica
+		// holds the shard, or to none (a replica that holds it died), and
+		// then the next holder reads it back when it connects.
+		for shard, channel := range c.channels {
+			text := fmt.Sprintf("round %d discord %d", round, shard)
+			c.discord.Mention(c.discord.Alice, channel, text)
+			c.mu.Lock()
+			c.mentions = append(c.mentions, text)
+			c.mu.Unlock()
+		}
 	}
 	for i := range min(len(roots), rng.IntN(5)) {
 		text := fmt.Sprintf("round %d change %d", round, i)
@@ -339,7 +392,7 @@ func (c *cluster) quiesce() {
 	deadline := time.Now().Add(4 * time.Minute)
 	last, since := -1, time.Now()
 	for time.Now().Before(deadline) {
-		n := len(c.slack.Calls(""))
+		n := len(c.slack.Calls("")) + len(c.discord.Calls(""))
 		if n != last {
 			last, since = n, time.Now()
 		}
@@ -384,6 +437,11 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 			turnsByText[tr.Text]++
 		}
 	}
+	for _, text := range c.mentions {
+		if n := turnsByText[text]; n != 1 {
+			t.Errorf("the Discord mention %q became %d turns, want 1", text, n)
+		}
+	}
 	lost := 0
 	for _, d := range c.sent {
 		switch n := turnsByText[d.text]; {
@@ -406,6 +464,10 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 	}
 	var done, failed, outputs int64
 	for _, s := range sessions {
+		if s.Platform == "discord" {
+			done, failed, outputs = c.checkDiscord(s, done, failed, outputs)
+			continue
+		}
 		channel, root, _ := strings.Cut(s.Thread, "/")
 		replies := c.slack.Replies(channel, root)
 		var prev *core.Turn
@@ -445,15 +507,24 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 	}
 
 	// The usage counters, which the quotas read, count each done turn once.
-	used, err := db.UsageTotals(ctx, core.WorkspaceMonthKey("slack", c.slack.TeamID, time.Now()))
-	if err != nil {
-		t.Fatal(err)
+	var used core.UsageTotals
+	for _, w := range append([]string{"slack\x00" + c.slack.TeamID}, c.guilds...) {
+		platform, id, _ := strings.Cut(w, "\x00")
+		if platform != "slack" {
+			platform, id = "discord", w
+		}
+		u, err := db.UsageTotals(ctx, core.WorkspaceMonthKey(platform, id, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		used.Turns, used.Images = used.Turns+u.Turns, used.Images+u.Images
 	}
 	if used.Turns != done || used.Images != outputs {
 		t.Errorf("usage counted %d turns and %d images; the sessions hold %d done turns with %d images", used.Turns, used.Images, done, outputs)
 	}
 	if peak := provider.peak.Load(); peak > chaosSlots {
-		t.Errorf("%d provider calls were in flight at once over the replicas, above engine.max_concurrent = %d", peak, chaosSlots)
+		t.Errorf("%d provider calls were in flight at once over the replicas, above engine.max_concurrent = %d:\n%s\nwhile:\n%s",
+			peak, chaosSlots, strings.Join(provider.peaks, "\n"), strings.Join(c.events, "\n"))
 	}
 
 	c.mu.Lock()
@@ -478,9 +549,9 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 		}
 	}
 	t.Logf("figures: %d replicas, %d rounds, %d SIGKILLs (%d at an upload step), %d freezes past the lease; "+
-		"%d deliveries sent, %d acknowledged, %d never acknowledged; %d sessions, %d turns done, %d failed, %d images each shared once; "+
+		"%d deliveries sent, %d acknowledged, %d never acknowledged, %d Discord mentions; %d sessions, %d turns done, %d failed, %d images each shared once; "+
 		"provider calls in flight at most %d (cap %d), %d in all; %d deliveries dropped as another's, %d taken up from a stopped replica",
-		chaosReplicas, *chaosRounds, c.kills, c.stepKills, c.freezes, len(c.sent), acked, lost, len(sessions), done, failed, outputs,
+		chaosReplicas, *chaosRounds, c.kills, c.stepKills, c.freezes, len(c.sent), acked, lost, len(c.mentions), len(sessions), done, failed, outputs,
 		provider.peak.Load(), chaosSlots, provider.calls.Load(),
 		strings.Count(logs, "another Easel process handles"), strings.Count(logs, "handling deliveries an earlier process received"))
 }
@@ -493,6 +564,10 @@ type meteredProxy struct {
 	calls          atomic.Int64
 	held           atomic.Pointer[chan struct{}] // while set, requests wait for it to close
 	arrived        chan time.Time                // each request's arrival, if there is room
+
+	mu    sync.Mutex
+	by    map[string]int // calls in flight by replica
+	peaks []string       // who was in flight at each new peak
 }
 
 func newMeteredProxy(t *testing.T, target string) *meteredProxy {
@@ -500,14 +575,29 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &meteredProxy{arrived: make(chan time.Time, 1000)}
+	m := &meteredProxy{arrived: make(chan time.Time, 1000), by: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := ""
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/r"); ok { // a replica's own root, /rN/v1
+			who, r.URL.Path, _ = strings.Cut(rest, "/")
+			r.URL.Path = "/" + r.URL.Path
+		}
 		if strings.HasPrefix(r.URL.Path, "/v1/images/") {
 			n := m.inFlight.Add(1)
-			defer m.inFlight.Add(-1)
-			for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
+			m.mu.Lock()
+			m.by[who]++
+			if n > m.peak.Load() {
+				m.peak.Store(n)
+				m.peaks = append(m.peaks, fmt.Sprintf("%s: %d in flight, by replica %v", time.Now().Format(time.StampMilli), n, m.by))
 			}
+			m.mu.Unlock()
+			defer func() {
+				m.inFlight.Add(-1)
+				m.mu.Lock()
+				m.by[who]--
+				m.mu.Unlock()
+			}()
 			m.calls.Add(1)
 			select {
 			case m.arrived <- time.Now():
@@ -534,6 +624,10 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 
 // URL is the API root to give the replicas.
 func (m *meteredProxy) URL() string { return m.srv.URL + "/v1" }
+
+// URLFor is the API root to give replica n, whose calls are then told
+// apart.
+func (m *meteredProxy) URLFor(n int) string { return fmt.Sprintf("%s/r%d/v1", m.srv.URL, n) }
 
 // stepKiller is one replica's way to the Slack Web API: it forwards every
 // call, and can kill the replica right before a given call reaches Slack.
@@ -767,4 +861,40 @@ api_url = %q
 			t.Errorf("replica %d exited %d after SIGTERM", r.n, code)
 		}
 	}
+}
+
+// checkDiscord checks that a Discord session's turns ended and that each
+// image is in its thread exactly once (a result is one message with its
+// buttons), and adds the session's turns to the counts.
+func (c *cluster) checkDiscord(s *core.Session, done, failed, outputs int64) (int64, int64, int64) {
+	results := 0
+	for _, m := range c.discord.Messages(s.Thread) {
+		if m.Author.ID == c.discord.Bot.ID && len(m.Buttons()) > 0 {
+			results++
+		}
+	}
+	want := 0
+	for _, tr := range s.Turns {
+		switch {
+		case tr.Status.Active() || tr.Posting:
+			c.t.Errorf("Discord session %s turn %d ended %s (posting %v)", s.ID, tr.ID, tr.Status, tr.Posting)
+		case tr.Status == core.StatusFailed:
+			failed++
+		default:
+			done++
+			outputs += int64(len(tr.Outputs))
+			want += len(tr.Outputs)
+		}
+	}
+	if results != want {
+		c.t.Errorf("Discord session %s: %d results in its thread, want %d", s.ID, results, want)
+	}
+	return done, failed, outputs
+}
+
+// event notes what the test did to the replicas, and when.
+func (c *cluster) event(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, time.Now().Format(time.StampMilli)+": "+fmt.Sprintf(format, args...))
 }

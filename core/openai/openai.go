@@ -178,9 +178,14 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	if cfg.HTTPClient == nil {
+		// net/http keeps 2 idle connections per host by default; turns
+		// rendering at once would each open (and close) one of their own.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Transport: tr}
 	}
+	opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
 	client := oai.NewClient(opts...)
 
 	return &Generator{
@@ -450,7 +455,13 @@ type streamEvent struct {
 // partials delivered by earlier attempts, so indexes keep increasing.
 func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core.Result, error) {
 	var res core.Result
-	err := wire.ReadEvents(raw, []string{"b64_json"}, func(a wire.Answer) (bool, error) {
+	// A partial image is decoded only to be shown: with Progress set, and
+	// among the first req.Partials of the turn.
+	skip := func(typ string) bool {
+		return strings.HasSuffix(typ, ".partial_image") &&
+			(c.req.Progress == nil || c.req.Partials > 0 && *partials >= c.req.Partials)
+	}
+	err := wire.ReadEvents(raw, []string{"b64_json"}, skip, func(a wire.Answer) (bool, error) {
 		var ev streamEvent
 		if err := json.Unmarshal(a.Rest, &ev); err != nil {
 			return false, fmt.Errorf("read stream event: %w", err)
@@ -461,8 +472,7 @@ func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (core
 				g.log.Debug("openai: skipping a partial image event without an image", "index", ev.PartialImageIndex)
 				return false, nil
 			}
-			if c.req.Progress != nil {
-				data := a.Images[0]
+			if data := a.Images[0]; data != nil && c.req.Progress != nil {
 				c.req.Progress(core.Partial{Index: *partials, Image: core.Image{Data: data, MIME: gptimage.OutputMIME(ev.OutputFormat, c.format, data)}})
 			}
 			*partials++

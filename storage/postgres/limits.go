@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -245,6 +246,39 @@ func (p providerSlots) Acquire(ctx context.Context) error {
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// Keep checks that this process still holds the slots it took, renewing
+// them; a slot taken over while it was frozen is forgotten, and Keep
+// returns core.ErrLeaseLost.
+func (p providerSlots) Keep(ctx context.Context) error {
+	p.l.mu.Lock()
+	held := slices.Clone(p.l.slots)
+	p.l.mu.Unlock()
+	if len(held) == 0 {
+		return nil
+	}
+	rows, err := p.l.pool.Query(ctx, `UPDATE provider_slots SET expires_at = now() + $3::interval
+		WHERE holder = $1 AND slot = ANY($2) RETURNING slot`, p.l.holder, held, p.l.lease)
+	if err != nil {
+		return fmt.Errorf("postgres: check the provider slots: %w", err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fmt.Errorf("postgres: check the provider slots: %w", err)
+	}
+	if len(kept) == len(held) {
+		return nil
+	}
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	for i, slot := range p.l.slots {
+		if !slices.Contains(kept, slot) {
+			p.l.slots = slices.Delete(p.l.slots, i, i+1)
+			break
+		}
+	}
+	return core.ErrLeaseLost
 }
 
 // Release frees one of the slots this process holds.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -200,5 +201,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A provider slot taken over while its holder was frozen is not used by it
+// again: Keep, which the engine calls before each provider call, reports
+// it lost, so the holder waits for another instead of going over the cap.
+func TestProviderSlotLostWhileFrozen(t *testing.T) {
+	url := pgtest.Start(t).DB(t)
+	ctx := context.Background()
+	slots := func() (*postgres.Limits, core.ProviderSlots) {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := db.NewLimits(ctx, 1, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close(); _ = db.Close() })
+		return l, l.Limiters().Providers
+	}
+	la, a := slots()
+	_, b := slots()
+	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("a takes the only slot: %v %v", ok, err)
+	}
+	if err := a.Keep(ctx); err != nil {
+		t.Fatalf("a keeps its slot: %v", err)
+	}
+	la.Freeze()
+	waitFor(t, "b to take the slot a froze with", func() bool { ok, _ := b.TryAcquire(ctx); return ok })
+	if err := a.Keep(ctx); !errors.Is(err, core.ErrLeaseLost) {
+		t.Fatalf("a, thawed, keeps a slot b holds: %v", err)
+	}
+	if err := a.Keep(ctx); err != nil {
+		t.Errorf("a, having let the lost slot go: %v", err)
+	}
+	if ok, _ := a.TryAcquire(ctx); ok {
+		t.Error("a took a slot while b holds the only one")
 	}
 }

@@ -53,7 +53,7 @@ type streamEvent struct {
 // indexes keep increasing.
 func (g *Generator) readStream(c *call, raw *http.Response, partials *int) (outcome, error) {
 	var out outcome
-	err := wire.ReadEvents(raw, imageKeys, func(a wire.Answer) (bool, error) {
+	err := wire.ReadEvents(raw, imageKeys, nil, func(a wire.Answer) (bool, error) {
 		var ev streamEvent
 		if err := json.Unmarshal(a.Rest, &ev); err != nil {
 			return false, fmt.Errorf("read stream event: %w", err)

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // An answer carries each image as a base64 string of about 1.37 times the
@@ -23,7 +25,10 @@ import (
 type imageReader struct {
 	r    *bufio.Reader
 	keys []string // the keys whose string values are base64 images
-	hint int      // expected size of the first decoded image, 0 if unknown
+	// skip, if set, is asked before an image is decoded, with the value of
+	// the document's "type" key read so far ("" if none): true skips the
+	// image, which is returned as nil.
+	skip func(typ string) bool
 }
 
 // read returns the document with every string value of a key in keys
@@ -35,7 +40,8 @@ type imageReader struct {
 func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error) {
 	var out bytes.Buffer
 	var lastString []byte // the last string read outside a value, if short
-	afterString, b64Next := false, false
+	afterString, b64Next, typeNext := false, false, false
+	var typ string // the value of the document's "type" key
 	for {
 		c, err := ir.r.ReadByte()
 		if err == io.EOF {
@@ -45,6 +51,13 @@ func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error)
 			return nil, nil, err
 		}
 		switch {
+		case c == '"' && b64Next && ir.skip != nil && ir.skip(typ):
+			if err := ir.skipString(); err != nil {
+				return nil, nil, err
+			}
+			images = append(images, nil)
+			out.WriteString(`""`)
+			afterString, b64Next = false, false
 		case c == '"' && b64Next:
 			img, err := ir.decodeString()
 			if err != nil {
@@ -61,10 +74,14 @@ func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error)
 			out.WriteByte('"')
 			out.Write(s)
 			out.WriteByte('"')
+			if typeNext {
+				typ, typeNext = string(s), false
+			}
 			lastString, afterString = s, true
 		case c == ':':
 			out.WriteByte(c)
 			b64Next = afterString && slices.Contains(ir.keys, string(lastString))
+			typeNext = afterString && string(lastString) == "type"
 			afterString = false
 		case c == '\n' && line:
 			return out.Bytes(), images, nil
@@ -72,7 +89,7 @@ func (ir *imageReader) read(line bool) (rest []byte, images [][]byte, err error)
 			out.WriteByte(c)
 		default:
 			out.WriteByte(c)
-			afterString, b64Next = false, false
+			afterString, b64Next, typeNext = false, false, false
 		}
 	}
 }
@@ -108,72 +125,117 @@ func backslashes(b []byte) int {
 	return n
 }
 
+// b64Scratch holds the base64 text of an image while it is decoded, so that
+// reading an answer allocates the decoded image and little else. A new
+// buffer is made the size of the last image's text (b64Size), so that
+// gathering the text seldom grows it: growing it by doubling cost more
+// copying than the decoding itself.
+var (
+	b64Scratch = sync.Pool{New: func() any { return new([]byte) }}
+	b64Size    atomic.Int64
+)
+
 // decodeString base64-decodes the rest of a JSON string whose opening quote
-// was read, without holding the encoded text.
+// was read. The text is gathered in a pooled buffer and decoded in one
+// call into an image of the exact size.
 func (ir *imageReader) decodeString() ([]byte, error) {
-	var img bytes.Buffer
-	if ir.hint > 0 {
-		img.Grow(ir.hint)
-		ir.hint = 0
+	bp := b64Scratch.Get().(*[]byte)
+	if want := int(b64Size.Load()) + 64<<10; cap(*bp) < want {
+		*bp = make([]byte, 0, want)
 	}
-	_, err := img.ReadFrom(base64.NewDecoder(base64.StdEncoding, &stringReader{r: ir.r}))
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	text, err := ir.appendBase64((*bp)[:0])
+	defer func() {
+		*bp = text[:0]
+		b64Scratch.Put(bp)
+	}()
+	if err != nil {
 		return nil, err
+	}
+	b64Size.Store(int64(min(len(text), 16<<20)))
+	img := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Decode(img, text)
+	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
-	case img.Len() == 0:
+	case n == 0:
 		return nil, ErrBadImage
 	}
-	return img.Bytes(), nil
+	return img[:n], nil
 }
 
-// stringReader yields the characters of a JSON string up to its closing
-// quote. Base64 needs no escapes but "\/", which some encoders write for "/".
-type stringReader struct {
-	r    *bufio.Reader
-	done bool
-}
-
-func (s *stringReader) Read(p []byte) (int, error) {
-	if s.done {
-		return 0, io.EOF
-	}
-	if s.r.Buffered() == 0 {
-		if _, err := s.r.Peek(1); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, err
+// appendBase64 appends the characters of a JSON string whose opening quote
+// was read to b, up to its closing quote. Base64 needs no escapes but "\/",
+// which some encoders write for "/"; any other is ErrBadImage.
+func (ir *imageReader) appendBase64(b []byte) ([]byte, error) {
+	start := len(b)
+	for {
+		chunk, err := ir.r.ReadSlice('"')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			b = append(b, chunk...)
+			continue
 		}
+		if errors.Is(err, io.EOF) {
+			return b, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return b, err
+		}
+		b = append(b, chunk[:len(chunk)-1]...)
+		break
 	}
-	buf, _ := s.r.Peek(min(len(p), s.r.Buffered()))
-	end := len(buf)
-	if i := bytes.IndexByte(buf, '"'); i >= 0 {
-		end = i
+	text := b[start:]
+	if bytes.IndexByte(text, '\\') < 0 {
+		return b, nil
 	}
-	if i := bytes.IndexByte(buf[:end], '\\'); i >= 0 {
-		end = i
+	// Unescape in place: "\/" becomes "/". A string that ends in a
+	// backslash had its closing quote escaped, which base64 never needs.
+	w := 0
+	for r := 0; r < len(text); r++ {
+		c := text[r]
+		if c == '\\' {
+			if r+1 == len(text) || text[r+1] != '/' {
+				esc := "\""
+				if r+1 < len(text) {
+					esc = string(text[r+1])
+				}
+				return b, fmt.Errorf("%w: escape \\%s in base64", ErrBadImage, esc)
+			}
+			r++
+			c = '/'
+		}
+		text[w] = c
+		w++
 	}
-	if end > 0 {
-		n := copy(p, buf[:end])
-		_, _ = s.r.Discard(n)
-		return n, nil
+	return b[:start+w], nil
+}
+
+// skipString reads past the rest of a JSON string whose opening quote was
+// read, keeping nothing: an image nobody will look at. A backslash before
+// the closing quote would escape it, which base64 never needs.
+func (ir *imageReader) skipString() error {
+	var last byte // the last character read before the current chunk
+	for {
+		chunk, err := ir.r.ReadSlice('"')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(chunk) > 0 {
+				last = chunk[len(chunk)-1]
+			}
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		if len(chunk) > 1 {
+			last = chunk[len(chunk)-2]
+		}
+		if last == '\\' {
+			return fmt.Errorf("%w: escape \\\" in base64", ErrBadImage)
+		}
+		return nil
 	}
-	c, _ := s.r.ReadByte()
-	if c == '"' {
-		s.done = true
-		return 0, io.EOF
-	}
-	esc, err := s.r.ReadByte() // c is a backslash
-	if err != nil {
-		return 0, io.ErrUnexpectedEOF
-	}
-	if esc != '/' {
-		return 0, fmt.Errorf("escape \\%c in base64", esc)
-	}
-	p[0] = '/'
-	return 1, nil
 }
 
 // Answer is one JSON answer or stream event, its images taken out.
@@ -191,9 +253,6 @@ type Answer struct {
 func ReadAnswer(resp *http.Response, keys ...string) (Answer, error) {
 	defer resp.Body.Close()
 	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10), keys: keys}
-	if resp.ContentLength > 0 {
-		ir.hint = int(resp.ContentLength) * 3 / 4
-	}
 	rest, images, err := ir.read(false)
 	return Answer{Rest: rest, Images: images}, err
 }
@@ -203,9 +262,14 @@ func ReadAnswer(resp *http.Response, keys ...string) (Answer, error) {
 // data until fn returns done or an error, which ReadEvents returns. A
 // stream that ends before fn is done returns ErrTruncated: it must end with
 // its completed event.
-func ReadEvents(resp *http.Response, keys []string, fn func(Answer) (done bool, err error)) error {
+//
+// skip, if not nil, is asked before each image is decoded, with the value
+// of its event's "type" key when it came before the image ("" otherwise):
+// true leaves the image undecoded, nil in Answer.Images, for an image
+// nobody will look at (a partial image past those shown).
+func ReadEvents(resp *http.Response, keys []string, skip func(typ string) bool, fn func(Answer) (done bool, err error)) error {
 	defer resp.Body.Close()
-	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10), keys: keys}
+	ir := &imageReader{r: bufio.NewReaderSize(resp.Body, 64<<10), keys: keys, skip: skip}
 	var ev Answer
 	dispatch := func() (bool, error) {
 		if len(ev.Rest) == 0 && len(ev.Images) == 0 {

@@ -56,7 +56,7 @@ func TestReadEvents(t *testing.T) {
 		"data: {\"type\":\"image_generation.completed\",\n" +
 		`data: "b64_json":"` + base64.StdEncoding.EncodeToString(f) + `","usage":{"output_tokens":3}}` + "\n\n"
 	var events []Answer
-	err := ReadEvents(response(stream), []string{"b64_json"}, func(a Answer) (bool, error) {
+	err := ReadEvents(response(stream), []string{"b64_json"}, nil, func(a Answer) (bool, error) {
 		events = append(events, a)
 		return strings.Contains(string(a.Rest), "completed"), nil
 	})
@@ -70,12 +70,48 @@ func TestReadEvents(t *testing.T) {
 		t.Errorf("multi-line data joined as %q", got)
 	}
 	// A stream that stops before its completed event is truncated.
-	err = ReadEvents(response(stream[:len(stream)/2]), []string{"b64_json"}, func(Answer) (bool, error) { return false, nil })
+	err = ReadEvents(response(stream[:len(stream)/2]), []string{"b64_json"}, nil, func(Answer) (bool, error) { return false, nil })
 	if err == nil {
 		t.Error("a truncated stream was accepted")
 	}
-	if err := ReadEvents(response("event: x\ndata: {\"type\":\"x\"}\n\n"), []string{"b64_json"}, func(Answer) (bool, error) { return false, nil }); !errors.Is(err, ErrTruncated) {
+	if err := ReadEvents(response("event: x\ndata: {\"type\":\"x\"}\n\n"), []string{"b64_json"}, nil, func(Answer) (bool, error) { return false, nil }); !errors.Is(err, ErrTruncated) {
 		t.Errorf("a stream without a completed event = %v, want ErrTruncated", err)
+	}
+}
+
+func TestReadEventsSkipsImagesNotShown(t *testing.T) {
+	p1, p2, f := []byte("partial one"), []byte("partial/two?>>"), []byte("final")
+	enc := func(b []byte) string { return strings.ReplaceAll(base64.StdEncoding.EncodeToString(b), "/", `\/`) }
+	event := func(typ string, img []byte) string {
+		return "event: " + typ + "\ndata: {\"type\":\"" + typ + "\",\"b64_json\":\"" + enc(img) + "\"}\n\n"
+	}
+	stream := event("image_generation.partial_image", p1) + event("image_generation.partial_image", p2) +
+		event("image_generation.completed", f)
+	var asked []string
+	skip := func(typ string) bool {
+		asked = append(asked, typ)
+		return typ == "image_generation.partial_image" && len(asked) > 1
+	}
+	var images [][]byte
+	err := ReadEvents(response(stream), []string{"b64_json"}, skip, func(a Answer) (bool, error) {
+		images = append(images, a.Images...)
+		return strings.Contains(string(a.Rest), "completed"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(images) != 3 || !bytes.Equal(images[0], p1) || images[1] != nil || !bytes.Equal(images[2], f) {
+		t.Fatalf("images = %q, want the first partial, nil, the final", images)
+	}
+	want := []string{"image_generation.partial_image", "image_generation.partial_image", "image_generation.completed"}
+	if strings.Join(asked, " ") != strings.Join(want, " ") {
+		t.Errorf("skip asked about %q, want %q", asked, want)
+	}
+	// A skipped string is still checked for a cut-off body.
+	always := func(string) bool { return true }
+	cut := stream[:len(event("image_generation.partial_image", p1))-10]
+	if err := ReadEvents(response(cut), []string{"b64_json"}, always, func(Answer) (bool, error) { return false, nil }); err == nil {
+		t.Error("a stream cut inside a skipped image was accepted")
 	}
 }
 

@@ -1,0 +1,146 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// holdCommits starts a write that blocks inside its transaction until the
+// returned release is called, so that writes made meanwhile queue up for
+// the next commit.
+func holdCommits(t *testing.T, db *DB) (release func()) {
+	t.Helper()
+	entered, gate := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	var once sync.Once
+	go func() {
+		done <- db.commit(func(*bolt.Tx) error {
+			once.Do(func() { close(entered) })
+			<-gate
+			return nil
+		})
+	}()
+	<-entered
+	return func() {
+		close(gate)
+		if err := <-done; err != nil {
+			t.Errorf("holding write: %v", err)
+		}
+	}
+}
+
+// queued waits until n writes wait in db's queue.
+func queued(db *DB, n int) {
+	for {
+		db.writes.mu.Lock()
+		k := len(db.writes.queue)
+		db.writes.mu.Unlock()
+		if k >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func TestWritesShareCommits(t *testing.T) {
+	db := openTest(t, t.TempDir(), newClock())
+	ctx := context.Background()
+	before, err := db.Commits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdCommits(t, db)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			first, err := db.Receive(ctx, fmt.Sprintf("slack:%d", i), "slash_commands", []byte(`{}`), 0)
+			if err != nil || !first {
+				t.Errorf("receive %d: first %v, err %v", i, first, err)
+			}
+		})
+	}
+	queued(db, n)
+	release()
+	wg.Wait()
+	after, err := db.Commits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The held write's commit, then one for the 20 queued behind it.
+	if got := after - before; got != 2 {
+		t.Errorf("%d writes made %d commits, want 2", n+1, got)
+	}
+	left, err := db.Unhandled(ctx)
+	if err != nil || len(left) != n {
+		t.Fatalf("unhandled: %d deliveries, err %v; want %d", len(left), err, n)
+	}
+}
+
+func TestFailingWriteSparesItsCommit(t *testing.T) {
+	for _, dirty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed=%v", dirty), func(t *testing.T) {
+			db := openTest(t, t.TempDir(), newClock())
+			ctx := context.Background()
+			release := holdCommits(t, db)
+			var runs atomic.Int64
+			put := func(key string) func(*bolt.Tx) error {
+				return func(tx *bolt.Tx) error {
+					runs.Add(1)
+					return tx.Bucket(bucketInbox).Put([]byte(key), []byte(`{}`))
+				}
+			}
+			boom := errors.New("boom")
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			wg.Go(func() { errs[0] = db.commit(put("a")) })
+			queued(db, 1)
+			wg.Go(func() {
+				errs[1] = db.commit(func(tx *bolt.Tx) error {
+					if !dirty {
+						return unchanged(boom)
+					}
+					if err := tx.Bucket(bucketInbox).Put([]byte("bad"), []byte(`{}`)); err != nil {
+						return err
+					}
+					return boom
+				})
+			})
+			queued(db, 2)
+			wg.Go(func() { errs[2] = db.commit(put("c")) })
+			queued(db, 3)
+			release()
+			wg.Wait()
+			if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], boom) {
+				t.Fatalf("errors %v, want nil, boom, nil", errs)
+			}
+			err := db.view(ctx, func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketInbox)
+				if b.Get([]byte("a")) == nil || b.Get([]byte("c")) == nil || b.Get([]byte("bad")) != nil {
+					return errors.New("want a and c kept and bad not")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A write that failed unchanged leaves the others alone; one that
+			// failed after changing the transaction makes the ones before it
+			// run again.
+			want := int64(2)
+			if dirty {
+				want = 3
+			}
+			if got := runs.Load(); got != want {
+				t.Errorf("the other writes ran %d times, want %d", got, want)
+			}
+		})
+	}
+}
