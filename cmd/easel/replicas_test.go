@@ -126,6 +126,7 @@ max_concurrent = %d
 max_per_user = 100
 max_queue = 50
 stop_grace = "20s"
+admins = ["UANA", "UBOB", "UCAT"] # anyone may press any result's buttons
 [slack]
 enabled = true
 mode = "http"
@@ -200,6 +201,7 @@ type cluster struct {
 	logs     []*syncBuffer
 	roots    []string
 	sent     []chaosDelivery
+	clicks   []chaosDelivery // Regenerate pressed under a result
 	mentions []string // sent on Discord: each must become one turn
 
 	kills, stepKills, freezes int
@@ -316,9 +318,22 @@ func (c *cluster) fire(rng *rand.Rand, base string, round int) {
 		c.firing.Go(func() {
 			acked := c.deliver(base, env)
 			c.mu.Lock()
-			c.sent = append(c.sent, chaosDelivery{text: text, acked: acked})
+			if text == "" {
+				c.clicks = append(c.clicks, chaosDelivery{acked: acked})
+			} else {
+				c.sent = append(c.sent, chaosDelivery{text: text, acked: acked})
+			}
 			c.mu.Unlock()
 		})
+	}
+	for range min(len(roots), rng.IntN(3)) {
+		root := roots[rng.IntN(len(roots))]
+		for _, m := range c.slack.Replies("C1", root) {
+			if m.BotID != "" && !m.Deleted && bytes.Contains(m.Blocks, []byte(`"action_id":"regenerate"`)) {
+				send("", c.slack.Click(c.t, crashUsers[rng.IntN(len(crashUsers))], "C1", m.TS, "regenerate"))
+				break
+			}
+		}
 	}
 	for i := range 4 + rng.IntN(4) {
 		text := fmt.Sprintf("round %d prompt %d", round, i)
@@ -401,7 +416,15 @@ func (c *cluster) quiesce() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Error("the replicas were still busy 4 minutes after the last round")
+	var calls []string
+	for _, call := range c.slack.Calls("") {
+		calls = append(calls, call.At.Format(time.StampMilli)+" slack "+call.Method+" "+call.Error)
+	}
+	for _, call := range c.discord.Calls("") {
+		calls = append(calls, call.At.Format(time.StampMilli)+" discord "+call.Route)
+	}
+	slices.Sort(calls)
+	c.t.Errorf("the replicas were still busy 4 minutes after the last round; the last calls:\n%s", strings.Join(calls[max(0, len(calls)-30):], "\n"))
 }
 
 // check inspects the database, the bucket and the Slack workspace once
@@ -441,6 +464,22 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 		if n := turnsByText[text]; n != 1 {
 			t.Errorf("the Discord mention %q became %d turns, want 1", text, n)
 		}
+	}
+	regenerated, ackedClicks := 0, 0
+	for _, s := range sessions {
+		for _, tr := range s.Turns {
+			if tr.Action == core.ActionRegenerate {
+				regenerated++
+			}
+		}
+	}
+	for _, d := range c.clicks {
+		if d.acked {
+			ackedClicks++
+		}
+	}
+	if regenerated < ackedClicks || regenerated > len(c.clicks) {
+		t.Errorf("%d Regenerate presses (%d acknowledged) became %d turns", len(c.clicks), ackedClicks, regenerated)
 	}
 	lost := 0
 	for _, d := range c.sent {
@@ -549,9 +588,9 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 		}
 	}
 	t.Logf("figures: %d replicas, %d rounds, %d SIGKILLs (%d at an upload step), %d freezes past the lease; "+
-		"%d deliveries sent, %d acknowledged, %d never acknowledged, %d Discord mentions; %d sessions, %d turns done, %d failed, %d images each shared once; "+
+		"%d deliveries sent, %d acknowledged, %d never acknowledged, %d Discord mentions, %d Regenerate presses; %d sessions, %d turns done, %d failed, %d images each shared once; "+
 		"provider calls in flight at most %d (cap %d), %d in all; %d deliveries dropped as another's, %d taken up from a stopped replica",
-		chaosReplicas, *chaosRounds, c.kills, c.stepKills, c.freezes, len(c.sent), acked, lost, len(c.mentions), len(sessions), done, failed, outputs,
+		chaosReplicas, *chaosRounds, c.kills, c.stepKills, c.freezes, len(c.sent), acked, lost, len(c.mentions), len(c.clicks), len(sessions), done, failed, outputs,
 		provider.peak.Load(), chaosSlots, provider.calls.Load(),
 		strings.Count(logs, "another Easel process handles"), strings.Count(logs, "handling deliveries an earlier process received"))
 }
