@@ -202,7 +202,7 @@ type cluster struct {
 	roots    []string
 	sent     []chaosDelivery
 	clicks   []chaosDelivery // Regenerate pressed under a result
-	mentions []string // sent on Discord: each must become one turn
+	mentions []string        // sent on Discord: each must become one turn
 
 	kills, stepKills, freezes int
 }
