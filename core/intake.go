@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -19,6 +20,9 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		return Queued{}, err
 	}
 	q, sess, err := e.record(ctx, msg, turn)
+	for tries := 1; errors.Is(err, errTurnTaken) && tries < maxRecordTries; tries++ {
+		q, sess, err = e.record(ctx, msg, turn) // with the session read again
+	}
 	if err != nil {
 		return Queued{}, err
 	}
@@ -124,7 +128,9 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 	}
 	// Only record appends turns, under the thread's lock, so the new turn's
 	// id is known before it is stored and what it holds is bound to it from
-	// the start: its worker may end it before record returns.
+	// the start: its worker may end it before record returns. Another
+	// process sharing the store may append one meanwhile: then the update
+	// is refused (errTurnTaken), and Handle records the turn again.
 	ref := JobRef{SessionID: sess.ID, TurnID: len(sess.Turns) + 1}
 	if sess.ID == "" {
 		ref = JobRef{SessionID: NewSessionID(), TurnID: 1}
@@ -135,7 +141,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 	defer func() {
 		if err != nil {
 			e.release(ref)
-			if KindOf(err) == Internal {
+			if KindOf(err) == Internal && !errors.Is(err, errTurnTaken) {
 				e.log.Error("recording a request failed", "session", ref.SessionID, "err", err)
 				err = WrapError(Unavailable, err, "Easel can't save new requests right now; try again in a few minutes")
 			}
@@ -168,7 +174,7 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 			return queueFull(active)
 		}
 		if len(s.Turns)+1 != ref.TurnID {
-			return fmt.Errorf("engine: session %s has %d turns, expected %d: recorded outside its thread's lock", s.ID, len(s.Turns), ref.TurnID-1)
+			return errTurnTaken // by another process sharing the store
 		}
 		turn.ID, turn.QueuedAt = ref.TurnID, e.now()
 		s.Turns = append(s.Turns, turn)
@@ -183,6 +189,15 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 	}
 	return q, stored, nil
 }
+
+// errTurnTaken is record's error when another process sharing the store
+// recorded a turn in the session since it was read, taking the new turn's
+// id: Handle records the turn again, with the session read again.
+var errTurnTaken = errors.New("engine: another process recorded a turn in this session meanwhile")
+
+// maxRecordTries bounds how often Handle records a turn whose id another
+// process took meanwhile.
+const maxRecordTries = 10
 
 // sessionFor returns the session msg belongs to, or an empty Session (ID "")
 // if a new one must be created.

@@ -41,6 +41,10 @@ type SessionLocks interface {
 	// Unlock frees the lock of session id if token is still its latest
 	// grant.
 	Unlock(ctx context.Context, id string, token int64) error
+	// Held reports whether token is still the latest grant of session id's
+	// lock and its lease has not run out: checked before each post in the
+	// thread, which no store write fences.
+	Held(ctx context.Context, id string, token int64) (bool, error)
 }
 
 // ProviderSlots bounds the provider calls in flight
@@ -154,6 +158,9 @@ func (l *localLocks) Unlock(_ context.Context, id string, token int64) error {
 	}
 	return nil
 }
+
+// Held is always true: in one process, nobody else can take a session over.
+func (l *localLocks) Held(context.Context, string, int64) (bool, error) { return true, nil }
 
 // localSlots are ProviderSlots within one process: a semaphore.
 type localSlots struct{ sem *semaphore.Weighted }

@@ -54,6 +54,9 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 	}
 	if text != "" {
 		if !e.madePost(ref, 0) {
+			if err := e.stillHeld(ctx, sess.ID); err != nil {
+				return false, err
+			}
 			if !e.reply(ctx, sess, th, text, since, retry) {
 				return false, nil
 			}
@@ -64,6 +67,9 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 	if t.Answer != "" && !slices.Contains(t.Posted, 0) {
 		// Words beside the images go first, as post 0.
 		if !e.madePost(ref, 0) {
+			if err := e.stillHeld(ctx, sess.ID); err != nil {
+				return false, err
+			}
 			if !e.reply(ctx, sess, th, answerText(t.Answer), since, retry) {
 				return true, nil
 			}
@@ -78,6 +84,9 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 			continue
 		}
 		if !e.madePost(ref, n) {
+			if err := e.stillHeld(ctx, sess.ID); err != nil {
+				return false, err
+			}
 			if !e.postImage(ctx, sess, t, n, th, images, retry, since) {
 				return true, nil
 			}
@@ -221,4 +230,25 @@ func (e *Engine) status(th Thread, text string) {
 	if err := th.SetStatus(ctx, text); err != nil && e.runCtx.Err() == nil {
 		e.log.Warn("status update failed", "err", err)
 	}
+}
+
+// stillHeld returns ErrLeaseLost if this process no longer holds the lock
+// of session id (it froze past the lock's lease and another process took
+// the session over), so that it posts nothing the other will post too. A
+// store that cannot tell is trusted.
+func (e *Engine) stillHeld(ctx context.Context, id string) error {
+	e.mu.Lock()
+	w := e.sessions[id]
+	e.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	held, err := e.limits.Sessions.Held(ctx, id, w.token)
+	switch {
+	case err != nil:
+		e.log.Warn("checking the session's lock failed; posting", "session", id, "err", err)
+	case !held:
+		return ErrLeaseLost
+	}
+	return nil
 }

@@ -127,6 +127,8 @@ max_per_user = 100
 max_queue = 50
 stop_grace = "20s"
 admins = ["UANA", "UBOB", "UCAT"] # anyone may press any result's buttons
+[log]
+level = "debug"
 [slack]
 enabled = true
 mode = "http"
@@ -199,6 +201,7 @@ type cluster struct {
 
 	mu       sync.Mutex
 	logs     []*syncBuffer
+	logNames []string // which replica wrote each of logs, and when it started
 	roots    []string
 	sent     []chaosDelivery
 	clicks   []chaosDelivery // Regenerate pressed under a result
@@ -210,7 +213,8 @@ type cluster struct {
 // chaosDelivery is a slash command or thread reply the test sent.
 type chaosDelivery struct {
 	text  string
-	acked bool // a replica answered 200 to one of its attempts
+	acked bool   // a replica answered 200 to one of its attempts
+	by    string // which, and when
 }
 
 // replica is one easel run process, restarted under the same config.
@@ -258,6 +262,7 @@ func (c *cluster) start(r *replica) {
 	}()
 	c.mu.Lock()
 	c.logs = append(c.logs, logs)
+	c.logNames = append(c.logNames, fmt.Sprintf("replica %d, started %s", r.n, time.Now().Format(time.StampMilli)))
 	c.mu.Unlock()
 	r.api.target(p)
 	deadline := time.Now().Add(time.Minute)
@@ -316,12 +321,12 @@ func (c *cluster) fire(rng *rand.Rand, base string, round int) {
 	c.mu.Unlock()
 	send := func(text string, env slacktest.Envelope) {
 		c.firing.Go(func() {
-			acked := c.deliver(base, env)
+			acked, by := c.deliver(base, env)
 			c.mu.Lock()
 			if text == "" {
-				c.clicks = append(c.clicks, chaosDelivery{acked: acked})
+				c.clicks = append(c.clicks, chaosDelivery{acked: acked, by: by})
 			} else {
-				c.sent = append(c.sent, chaosDelivery{text: text, acked: acked})
+				c.sent = append(c.sent, chaosDelivery{text: text, acked: acked, by: by})
 			}
 			c.mu.Unlock()
 		})
@@ -363,27 +368,27 @@ func (c *cluster) fire(rng *rand.Rand, base string, round int) {
 
 // deliver posts env as Slack does in http mode, retrying up to
 // slacktest.MaxRetries times after an error, a timeout or an answer other
-// than 200, and reports whether a replica acknowledged it.
-func (c *cluster) deliver(base string, env slacktest.Envelope) bool {
+// than 200, and reports whether a replica acknowledged it, and which.
+func (c *cluster) deliver(base string, env slacktest.Envelope) (bool, string) {
 	client := &http.Client{Timeout: chaosSlackWait}
 	for attempt := range slacktest.MaxRetries + 1 {
 		env.RetryAttempt = attempt
 		req, err := c.slack.HTTPRequest(base, env, slacktest.Signing{})
 		if err != nil {
 			c.t.Error(err)
-			return false
+			return false, ""
 		}
 		resp, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return true
+				return true, fmt.Sprintf("replica %s at %s, attempt %d", resp.Header.Get("X-Chaos-Replica"), time.Now().Format(time.StampMilli), attempt)
 			}
 		}
 		time.Sleep(time.Duration(200*(attempt+1)) * time.Millisecond)
 	}
-	return false
+	return false, ""
 }
 
 // refreshRoots notes the threads where a result was shared.
@@ -487,7 +492,7 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 		case n > 1:
 			t.Errorf("%q became %d turns", d.text, n)
 		case n == 0 && d.acked:
-			t.Errorf("%q was acknowledged but no turn recorded it", d.text)
+			t.Errorf("%q was acknowledged (by %s) but no turn recorded it", d.text, d.by)
 		case n == 0:
 			lost++ // never acknowledged, retries exhausted: Slack gives up, as it does
 		}
@@ -568,13 +573,19 @@ func (c *cluster) check(pgURL string, s3 *s3test.Server, bucket string, provider
 
 	c.mu.Lock()
 	var all strings.Builder
-	for _, l := range c.logs {
-		all.WriteString(l.b.String())
+	for i, l := range c.logs {
+		fmt.Fprintf(&all, "=== %s\n%s", c.logNames[i], l.b.String())
 	}
 	c.mu.Unlock()
 	logs := all.String()
 	if t.Failed() {
+		for _, e := range c.slack.Ephemerals() {
+			t.Logf("told privately: %s in %s/%s: %q", e.User, e.Channel, e.ThreadTS, e.Text)
+		}
 		t.Logf("the replicas' logs, last 20,000 bytes:\n%s", logs[max(0, len(logs)-20000):])
+		if path := os.Getenv("EASEL_CHAOS_LOGS"); path != "" { // all of them, for a closer look
+			_ = os.WriteFile(path, []byte(logs), 0o600)
+		}
 	}
 	for _, s := range c.secrets {
 		if strings.Contains(logs, s) {
@@ -631,12 +642,20 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 				m.peaks = append(m.peaks, fmt.Sprintf("%s: %d in flight, by replica %v", time.Now().Format(time.StampMilli), n, m.by))
 			}
 			m.mu.Unlock()
-			defer func() {
-				m.inFlight.Add(-1)
-				m.mu.Lock()
-				m.by[who]--
-				m.mu.Unlock()
-			}()
+			// A call ends when its answer is written or its caller is
+			// gone (a killed replica's connection closes at once).
+			var end sync.Once
+			done := func() {
+				end.Do(func() {
+					m.inFlight.Add(-1)
+					m.mu.Lock()
+					m.by[who]--
+					m.mu.Unlock()
+				})
+			}
+			defer done()
+			stop := context.AfterFunc(r.Context(), done)
+			defer stop()
 			m.calls.Add(1)
 			select {
 			case m.arrived <- time.Now():
@@ -788,6 +807,7 @@ func newBalancer(t *testing.T, c *cluster) *httptest.Server {
 			for k, v := range resp.Header {
 				w.Header()[k] = v
 			}
+			w.Header().Set("X-Chaos-Replica", fmt.Sprint(r0.n))
 			w.WriteHeader(resp.StatusCode)
 			_, _ = io.Copy(w, resp.Body)
 			resp.Body.Close()
@@ -863,7 +883,7 @@ api_url = %q
 		for len(provider.arrived) > 0 {
 			<-provider.arrived
 		}
-		if !c.deliver("http://"+a.addr, slack.SlashCommand("UANA", "C1", "taken over after "+how.name)) {
+		if ok, _ := c.deliver("http://"+a.addr, slack.SlashCommand("UANA", "C1", "taken over after "+how.name)); !ok {
 			t.Fatalf("%s: the command was not acknowledged", how.name)
 		}
 		select {

@@ -206,6 +206,18 @@ func (s sessionLocks) Unlock(ctx context.Context, id string, token int64) error 
 	return nil
 }
 
+// Held reports whether token is still the latest grant of session id's
+// lease, held by this process, and the lease has not run out.
+func (s sessionLocks) Held(ctx context.Context, id string, token int64) (bool, error) {
+	var held bool
+	err := s.l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_leases
+		WHERE session_id = $1 AND token = $2 AND holder = $3 AND expires_at > now())`, id, token, s.l.holder).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("postgres: check the lease of session %s: %w", id, err)
+	}
+	return held, nil
+}
+
 // providerSlots are rows of provider_slots, held with a lease.
 type providerSlots struct{ l *Limits }
 

@@ -242,3 +242,37 @@ func TestProviderSlotLostWhileFrozen(t *testing.T) {
 		t.Error("a took a slot while b holds the only one")
 	}
 }
+
+// Held tells the holder of a session's lease whether it still holds it:
+// not once its lease ran out while it was frozen and another took the
+// session over, so that it posts nothing the other posts too.
+func TestSessionLeaseHeld(t *testing.T) {
+	url := pgtest.Start(t).DB(t)
+	ctx := context.Background()
+	locks := func() (*postgres.Limits, core.SessionLocks) {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := db.NewLimits(ctx, 1, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close(); _ = db.Close() })
+		return l, l.Limiters().Sessions
+	}
+	la, a := locks()
+	_, b := locks()
+	token, ok, err := a.TryLock(ctx, "s1")
+	if !ok || err != nil {
+		t.Fatalf("a locks s1: %v %v", ok, err)
+	}
+	if held, err := a.Held(ctx, "s1", token); !held || err != nil {
+		t.Fatalf("a holds s1: %v %v", held, err)
+	}
+	la.Freeze()
+	waitFor(t, "b to take s1 over", func() bool { _, ok, _ := b.TryLock(ctx, "s1"); return ok })
+	if held, err := a.Held(ctx, "s1", token); held || err != nil {
+		t.Errorf("a, thawed, still holds s1: %v %v", held, err)
+	}
+}
