@@ -37,7 +37,10 @@ func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool
 		return true
 	}
 	if !ok {
-		return true // another process runs the session's turns in order
+		// Another process runs the session's turns in order, and shows
+		// their status: a "queued" line this one showed goes.
+		e.status(th, "")
+		return true
 	}
 	if err := e.adopt(ctx, sess); err != nil {
 		e.log.Warn("taking up a session's turns failed; they run unreserved", "session", sess.ID, "err", err)
@@ -65,7 +68,6 @@ func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool
 func (e *Engine) abandon(id string, w *worker) {
 	e.log.Warn("another process took this session over; stopped working on it here", "session", id)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.sessions[id] == w {
 		delete(e.sessions, id)
 	}
@@ -74,6 +76,11 @@ func (e *Engine) abandon(id string, w *worker) {
 			delete(e.held, ref)
 		}
 	}
+	th := w.thread
+	e.mu.Unlock()
+	// This process's status line (and Discord's typing indicator) goes;
+	// the new holder shows its own.
+	e.status(th, "")
 }
 
 // unlock frees session id's lock, granted as token.
