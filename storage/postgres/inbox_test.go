@@ -79,6 +79,11 @@ func TestDeliveriesAreHeldByOneReplica(t *testing.T) {
 	if err := turn(a, "S2", "chat:2"); !errors.Is(err, core.ErrDeliveryTaken) {
 		t.Errorf("the frozen replica recorded a turn of a delivery b holds: %v", err)
 	}
+	// a, thawed, marking it handled (its job ended on the refusal) leaves
+	// it to b.
+	if err := a.Handled(ctx, "chat:2"); err != nil {
+		t.Fatal(err)
+	}
 	if err := turn(b, "S3", "chat:2"); err != nil {
 		t.Fatalf("b records the turn of the delivery it took up: %v", err)
 	}

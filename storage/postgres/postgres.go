@@ -601,10 +601,14 @@ func (db *DB) Receive(ctx context.Context, key, kind string, payload []byte, ttl
 	return first, nil
 }
 
-// Handled forgets the delivery key once its work is handed over; its
-// dedupe mark stays until it expires.
+// Handled forgets the delivery key once its work is handed over, unless
+// another live process holds it now; its dedupe mark stays until it
+// expires.
 func (db *DB) Handled(ctx context.Context, key string) error {
-	if _, err := db.pool.Exec(ctx, "DELETE FROM inbox WHERE key = $1", key); err != nil {
+	// Only its holder's word counts: a process that lost the delivery
+	// (it froze, and another took it up) leaves it to the new holder.
+	if _, err := db.pool.Exec(ctx, `DELETE FROM inbox WHERE key = $1
+		AND (holder IS NULL OR holder = $2 OR held_until < now() OR NOT easel_holder_alive(holder))`, key, db.holder); err != nil {
 		return fmt.Errorf("postgres: handled %s: %w", key, err)
 	}
 	return nil
