@@ -116,6 +116,7 @@ func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, t
 	p := ImagePost{
 		SessionID: sess.ID, Version: n, Image: img, Path: e.images.Locate(v.Image),
 		Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
+		Guard: func(ctx context.Context) error { return e.stillHeld(ctx, sess.ID) },
 	}
 	if err := th.PostImage(ctx, p); err != nil {
 		if e.runCtx.Err() != nil {

@@ -313,6 +313,13 @@ type ImagePost struct {
 	// what is missing.
 	Retry bool
 	Since time.Time
+	// Guard, if set, is called right before each step of the post that
+	// shows something in the thread, after the first (a post in several
+	// steps, such as an upload and then its buttons): an error stops the
+	// post there. It fails when the engine no longer holds the session (it
+	// was paused and another process took the session over), so that a
+	// post cut in two by a pause is not finished by both.
+	Guard func(context.Context) error
 }
 
 // Button is an action offered under an image. Its value names the session and

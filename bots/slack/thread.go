@@ -85,12 +85,15 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 		}
 	}
 	if !shared {
-		if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption); err != nil {
+		if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption, p.Guard); err != nil {
 			return err
 		}
 	}
 	if len(p.Buttons) == 0 || buttoned {
 		return nil
+	}
+	if err := guard(ctx, p.Guard); err != nil {
+		return err
 	}
 	_, err := t.post(ctx,
 		slackapi.MsgOptionText(fmt.Sprintf("v%d: reply in this thread to refine it", p.Version), false),
@@ -155,21 +158,48 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 	return false
 }
 
-// upload shares img in the thread with comment.
-func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string) error {
-	return t.bot.call(ctx, "files.uploadV2", func() error {
-		_, err := t.bot.api.UploadFileContext(ctx, slackapi.UploadFileParameters{
-			Reader:          bytes.NewReader(img.Data),
-			FileSize:        len(img.Data),
-			Filename:        name,
-			Title:           title,
-			AltTxt:          core.Truncate(comment, 1000),
-			InitialComment:  escape(comment),
+// upload shares img in the thread in Slack's three steps
+// (files.getUploadURLExternal, the upload, files.completeUploadExternal),
+// calling guard, if set, before the last, which is the one that shows it.
+func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) error {
+	var u *slackapi.GetUploadURLExternalResponse
+	err := t.bot.call(ctx, "files.getUploadURLExternal", func() (err error) {
+		u, err = t.bot.api.GetUploadURLExternalContext(ctx, slackapi.GetUploadURLExternalParameters{
+			FileName: name, FileSize: len(img.Data), AltTxt: core.Truncate(comment, 1000),
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	err = t.bot.call(ctx, "upload", func() error {
+		return t.bot.api.UploadToURL(ctx, slackapi.UploadToURLParameters{
+			UploadURL: u.UploadURL, Reader: bytes.NewReader(img.Data), Filename: name,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if err := guard(ctx, g); err != nil {
+		return err
+	}
+	return t.bot.call(ctx, "files.completeUploadExternal", func() error {
+		_, err := t.bot.api.CompleteUploadExternalContext(ctx, slackapi.CompleteUploadExternalParameters{
+			Files:           []slackapi.FileSummary{{ID: u.FileID, Title: title}},
 			Channel:         t.channel,
+			InitialComment:  escape(comment),
 			ThreadTimestamp: t.root,
 		})
 		return err
 	})
+}
+
+// guard calls g, if set.
+func guard(ctx context.Context, g func(context.Context) error) error {
+	if g == nil {
+		return nil
+	}
+	return g(ctx)
 }
 
 // SetStatus shows status in the thread's status message: posted the first
@@ -223,7 +253,7 @@ func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	if shown {
 		return nil
 	}
-	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…")
+	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…", nil)
 }
 
 // working puts ⏳ on the message ts that asked for a turn, in a goroutine
