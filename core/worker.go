@@ -121,8 +121,13 @@ func (e *Engine) work(id string, w *worker) {
 			continue
 		}
 		delete(e.sessions, id)
-		token := w.token
+		token, last := w.token, w.thread
 		e.mu.Unlock()
+		if !stopping {
+			// A "queued" line Handle showed after the turn it announced
+			// already ran goes too; with nothing shown, this costs no call.
+			e.status(last, "")
+		}
 		e.unlock(id, token)
 		return
 	}
