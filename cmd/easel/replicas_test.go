@@ -109,6 +109,7 @@ func TestReplicaChaos(t *testing.T) {
 	c.secrets = []string{slack.BotToken, slack.SigningSecret, s3.SecretKey, "sk-chaos-test-key", discord.Token}
 	for i := range chaosReplicas {
 		r := &replica{n: i + 1, api: newStepKiller(t, slack.APIURL())}
+		r.api.onKill = func() { provider.gone(r.n) }
 		r.addr = freeAddr(t)
 		r.cfg = writeFile(t, fmt.Sprintf(`[storage]
 backend = "postgres"
@@ -164,6 +165,7 @@ shards = "auto"
 		default:
 			time.Sleep(time.Duration(100+rng.IntN(1200)) * time.Millisecond)
 			r.p.kill()
+			c.provider.gone(r.n)
 			c.event("replica %d killed", r.n)
 			c.kills++
 		}
@@ -290,6 +292,7 @@ func (c *cluster) killAt(r *replica, method string, withBlocks bool) {
 	case <-r.p.done:
 	case <-time.After(3 * time.Second):
 		r.p.kill()
+		c.provider.gone(r.n)
 		c.event("replica %d killed (no step came)", r.n)
 	}
 	r.api.killBefore("", false)
@@ -616,8 +619,22 @@ type meteredProxy struct {
 	arrived        chan time.Time                // each request's arrival, if there is room
 
 	mu    sync.Mutex
-	by    map[string]int // calls in flight by replica
-	peaks []string       // who was in flight at each new peak
+	by    map[string]int                   // calls in flight by replica
+	ends  map[string]map[*sync.Once]func() // how to end each, by replica
+	peaks []string                         // who was in flight at each new peak
+}
+
+// gone ends the calls in flight of replica n, which the test killed: a
+// dead process calls nothing, though the proxy may take a moment to see
+// its connection closed.
+func (m *meteredProxy) gone(n int) {
+	m.mu.Lock()
+	ends := m.ends[fmt.Sprint(n)]
+	delete(m.ends, fmt.Sprint(n))
+	m.mu.Unlock()
+	for _, end := range ends {
+		end()
+	}
 }
 
 func newMeteredProxy(t *testing.T, target string) *meteredProxy {
@@ -625,7 +642,7 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &meteredProxy{arrived: make(chan time.Time, 1000), by: map[string]int{}}
+	m := &meteredProxy{arrived: make(chan time.Time, 1000), by: map[string]int{}, ends: map[string]map[*sync.Once]func(){}}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who := ""
@@ -644,15 +661,22 @@ func newMeteredProxy(t *testing.T, target string) *meteredProxy {
 			m.mu.Unlock()
 			// A call ends when its answer is written or its caller is
 			// gone (a killed replica's connection closes at once).
-			var end sync.Once
+			end := &sync.Once{}
 			done := func() {
 				end.Do(func() {
 					m.inFlight.Add(-1)
 					m.mu.Lock()
 					m.by[who]--
+					delete(m.ends[who], end)
 					m.mu.Unlock()
 				})
 			}
+			m.mu.Lock()
+			if m.ends[who] == nil {
+				m.ends[who] = map[*sync.Once]func(){}
+			}
+			m.ends[who][end] = done
+			m.mu.Unlock()
 			defer done()
 			stop := context.AfterFunc(r.Context(), done)
 			defer stop()
@@ -691,6 +715,8 @@ func (m *meteredProxy) URLFor(n int) string { return fmt.Sprintf("%s/r%d/v1", m.
 // call, and can kill the replica right before a given call reaches Slack.
 type stepKiller struct {
 	srv *httptest.Server
+
+	onKill func() // called right after it killed its replica
 
 	mu         sync.Mutex
 	p          *chaosProc
@@ -742,6 +768,9 @@ func newStepKiller(t *testing.T, apiURL string) *stepKiller {
 		if hit && p != nil {
 			fired.Store(true)
 			p.kill()
+			if k.onKill != nil {
+				k.onKill()
+			}
 			http.Error(w, "killed", http.StatusBadGateway)
 			return
 		}
