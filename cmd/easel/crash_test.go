@@ -223,17 +223,24 @@ func (c *crasher) fire(rng *rand.Rand, round int) []sentDelivery {
 
 // refreshRoots notes the threads where a result was shared.
 func (c *crasher) refreshRoots() {
+	roots := resultRoots(c.srv)
+	c.mu.Lock()
+	c.roots = roots
+	c.mu.Unlock()
+}
+
+// resultRoots returns the roots of the threads where srv saw a result
+// shared, each once.
+func resultRoots(srv *slacktest.Server) []string {
 	seen := map[string]bool{}
 	var roots []string
-	for _, u := range c.srv.Uploads() {
+	for _, u := range srv.Uploads() {
 		if u.Completed && u.ThreadTS != "" && !seen[u.ThreadTS] && strings.HasPrefix(u.Title, "v") {
 			seen[u.ThreadTS] = true
 			roots = append(roots, u.ThreadTS)
 		}
 	}
-	c.mu.Lock()
-	c.roots = roots
-	c.mu.Unlock()
+	return roots
 }
 
 // quiesce waits until the fake has seen no call for 3 s.

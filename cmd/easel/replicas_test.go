@@ -396,14 +396,7 @@ func (c *cluster) deliver(base string, env slacktest.Envelope) (bool, string) {
 
 // refreshRoots notes the threads where a result was shared.
 func (c *cluster) refreshRoots() {
-	seen := map[string]bool{}
-	var roots []string
-	for _, u := range c.slack.Uploads() {
-		if u.Completed && u.ThreadTS != "" && !seen[u.ThreadTS] && strings.HasPrefix(u.Title, "v") {
-			seen[u.ThreadTS] = true
-			roots = append(roots, u.ThreadTS)
-		}
-	}
+	roots := resultRoots(c.slack)
 	c.mu.Lock()
 	c.roots = roots
 	c.mu.Unlock()

@@ -16,13 +16,18 @@ func (db *DB) SetLease(d time.Duration) { db.lease.Store(int64(d)) }
 // Die drops db's connections without letting go of anything, as a process
 // killed with SIGKILL would.
 func (db *DB) Die() {
+	db.dropLiveness()
+	db.pool.Close()
+}
+
+// dropLiveness closes the connection that holds db's liveness lock.
+func (db *DB) dropLiveness() {
 	db.lifeMu.Lock()
 	defer db.lifeMu.Unlock()
 	if db.life != nil {
 		_ = db.life.Close(context.Background())
 		db.life = nil
 	}
-	db.pool.Close()
 }
 
 // Kill closes s's connection and its process's liveness lock and leaves
@@ -33,10 +38,5 @@ func (s *Shards) Kill() {
 	defer s.mu.Unlock()
 	_ = s.conn.Close(context.Background())
 	s.conn = nil
-	s.l.db.lifeMu.Lock()
-	defer s.l.db.lifeMu.Unlock()
-	if s.l.db.life != nil {
-		_ = s.l.db.life.Close(context.Background())
-		s.l.db.life = nil
-	}
+	s.l.db.dropLiveness()
 }
