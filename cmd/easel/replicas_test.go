@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/easel-bot/easel/bots/discord/discordtest"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
@@ -176,9 +178,11 @@ shards = "auto"
 	}
 
 	c.firing.Wait()
-	c.quiesce()
+	if !c.quiesce() {
+		c.diagnose(pgURL) // and the replicas are gone
+	}
 	for _, r := range c.replicas {
-		if code := r.p.term(); code != 0 {
+		if code := r.p.term(); code != 0 && !t.Failed() {
 			t.Errorf("replica %d exited %d after SIGTERM", r.n, code)
 		}
 	}
@@ -402,18 +406,21 @@ func (c *cluster) refreshRoots() {
 	c.mu.Unlock()
 }
 
-// quiesce waits until the Slack fake has seen no call for two leases: long
-// enough for a live replica to take up what a dead one left.
-func (c *cluster) quiesce() {
+// quiesce waits until both Discord shards are connected and the fakes
+// have seen no call for two leases since: long enough for a live replica
+// to take up what a dead one left, and for a shard that waited for its
+// turn to IDENTIFY to read back what was posted while no one held it. It
+// reports whether they did.
+func (c *cluster) quiesce() bool {
 	deadline := time.Now().Add(4 * time.Minute)
 	last, since := -1, time.Now()
 	for time.Now().Before(deadline) {
 		n := len(c.slack.Calls("")) + len(c.discord.Calls(""))
-		if n != last {
+		if n != last || len(c.discord.LiveShards(2)) < 2 {
 			last, since = n, time.Now()
 		}
 		if time.Since(since) > 2*chaosLease {
-			return
+			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -425,7 +432,74 @@ func (c *cluster) quiesce() {
 		calls = append(calls, call.At.Format(time.StampMilli)+" discord "+call.Route)
 	}
 	slices.Sort(calls)
-	c.t.Errorf("the replicas were still busy 4 minutes after the last round; the last calls:\n%s", strings.Join(calls[max(0, len(calls)-30):], "\n"))
+	c.t.Errorf("the replicas were still busy 4 minutes after the last round (Discord shards live: %v); the last calls:\n%s",
+		c.discord.LiveShards(2), strings.Join(calls[max(0, len(calls)-30):], "\n"))
+	return false
+}
+
+// diagnose shows what holds the limits in the database, and where the
+// replicas' goroutines that have waited for a minute or more are, from the
+// dump each writes when it gets SIGQUIT (and exits).
+func (c *cluster) diagnose(pgURL string) {
+	t := c.t
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if db, err := pgx.Connect(ctx, pgURL); err != nil {
+		t.Logf("diagnose: %v", err)
+	} else {
+		for _, q := range []string{
+			"SELECT slot, holder, expires_at - now(), easel_holder_alive(holder) FROM provider_slots WHERE holder IS NOT NULL",
+			"SELECT session_id, holder, token, expires_at - now(), easel_holder_alive(holder) FROM session_leases",
+			"SELECT holder, count(*), max(held_until) - now() FROM inbox GROUP BY holder",
+		} {
+			rows, err := db.Query(ctx, q)
+			if err != nil {
+				t.Logf("diagnose: %s: %v", q, err)
+				continue
+			}
+			var out []string
+			for rows.Next() {
+				vals, _ := rows.Values()
+				out = append(out, fmt.Sprint(vals...))
+			}
+			rows.Close()
+			t.Logf("%s:\n%s", q, strings.Join(out, "\n"))
+		}
+		_ = db.Close(ctx)
+	}
+	for _, r := range c.replicas {
+		if !r.p.alive() {
+			continue
+		}
+		c.mu.Lock()
+		logs := c.logs[len(c.logs)-1] // of r's process only if it started last; found below
+		for i := len(c.logs) - 1; i >= 0; i-- {
+			if strings.HasPrefix(c.logNames[i], fmt.Sprintf("replica %d,", r.n)) {
+				logs = c.logs[i]
+				break
+			}
+		}
+		c.mu.Unlock()
+		_ = r.p.cmd.Process.Signal(syscall.SIGQUIT)
+		<-r.p.done
+		stacks := map[string]int{} // by their functions, without arguments
+		for _, g := range strings.Split(logs.String(), "\n\ngoroutine ")[1:] {
+			head, frames, _ := strings.Cut(g, "\n")
+			if !strings.Contains(head, "minutes]") || !strings.Contains(frames, "easel-bot/easel/") {
+				continue
+			}
+			var funcs []string
+			for _, l := range strings.Split(frames, "\n") {
+				if l != "" && !strings.HasPrefix(l, "\t") {
+					funcs = append(funcs, "  "+l[:max(strings.LastIndex(l, "("), 0)])
+				}
+			}
+			stacks[strings.Join(funcs, "\n")]++
+		}
+		for stack, n := range stacks {
+			t.Logf("replica %d: %d goroutines waiting a minute or more in:\n%s", r.n, n, stack)
+		}
+	}
 }
 
 // check inspects the database, the bucket and the Slack workspace once

@@ -40,3 +40,11 @@ func (s *Shards) Kill() {
 	s.conn = nil
 	s.l.db.dropLiveness()
 }
+
+// LoseSlots makes l forget the provider slots it holds while their rows
+// stay held, as when freeing them failed.
+func (l *Limits) LoseSlots() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.slots = nil
+}

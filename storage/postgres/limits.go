@@ -151,11 +151,25 @@ func (l *Limits) renewOnce(ctx context.Context) {
 	if err != nil {
 		l.db.log.Warn("postgres: renewing session leases failed", "err", err)
 	}
-	if _, err := l.pool.Exec(ctx, "UPDATE provider_slots SET expires_at = now() + $2::interval WHERE holder = $1", l.holder, l.lease); err != nil {
-		l.db.log.Warn("postgres: renewing provider slots failed", "err", err)
-	}
+	l.renewSlots(ctx)
 	if _, err := l.pool.Exec(ctx, "UPDATE inbox SET held_until = now() + $2::interval WHERE holder = $1", l.holder, l.lease); err != nil {
 		l.db.log.Warn("postgres: renewing the deliveries held failed", "err", err)
+	}
+}
+
+// renewSlots extends the provider slots this process holds, and only
+// those: a row it is named in but does not count (its release failed, or
+// taking it failed after the database had granted it) runs out with its
+// lease. Renewed with the rest, such a row would stay held for as long as
+// the process runs, and the calls in flight over all processes would stay
+// one below the cap for good.
+func (l *Limits) renewSlots(ctx context.Context) {
+	l.mu.Lock()
+	held := slices.Clone(l.slots)
+	l.mu.Unlock()
+	if _, err := l.pool.Exec(ctx, "UPDATE provider_slots SET expires_at = now() + $3::interval WHERE holder = $1 AND slot = ANY($2)",
+		l.holder, held, l.lease); err != nil {
+		l.db.log.Warn("postgres: renewing provider slots failed", "err", err)
 	}
 }
 

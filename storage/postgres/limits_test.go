@@ -243,6 +243,36 @@ func TestProviderSlotLostWhileFrozen(t *testing.T) {
 	}
 }
 
+// A provider slot its live holder no longer counts (freeing it failed) is
+// not renewed with the slots it uses: it is free again once its lease runs
+// out, instead of being held for as long as the process runs.
+func TestProviderSlotAstrayRunsOut(t *testing.T) {
+	url := pgtest.Start(t).DB(t)
+	ctx := context.Background()
+	slots := func() (*postgres.Limits, core.ProviderSlots) {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := db.NewLimits(ctx, 1, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close(); _ = db.Close() })
+		return l, l.Limiters().Providers
+	}
+	la, a := slots()
+	_, b := slots()
+	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("a takes the only slot: %v %v", ok, err)
+	}
+	la.LoseSlots()
+	waitFor(t, "b to take the slot a renews no more", func() bool { ok, _ := b.TryAcquire(ctx); return ok })
+	if err := a.Keep(ctx); err != nil {
+		t.Errorf("a, holding no slot: %v", err)
+	}
+}
+
 // Held tells the holder of a session's lease whether it still holds it:
 // not once its lease ran out while it was frozen and another took the
 // session over, so that it posts nothing the other posts too.
