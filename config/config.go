@@ -38,6 +38,7 @@ type Config struct {
 	Attach   Attach   `toml:"attachments"`
 	Slack    Slack    `toml:"slack"`
 	Discord  Discord  `toml:"discord"`
+	Web      Web      `toml:"web"`
 	Log      Log      `toml:"log"`
 	Secrets  Secrets  `toml:"-"` // from the environment only, never from the file
 }
@@ -311,6 +312,18 @@ func shardsError(got string) error {
 
 // Count returns the number of shards, or 0 for "auto".
 func (s Shards) Count() int { return max(int(s), 0) }
+
+// Web configures the web server of `easel run`: the operations endpoints
+// and the pages mounted beside them.
+type Web struct {
+	// Listen is the server's address, host:port or :port; "" (the
+	// default) runs no web server.
+	Listen string `toml:"listen"`
+	// PublicURL is where people and Slack reach the server from outside,
+	// such as "https://easel.example.com", for the links Easel makes to
+	// it; "" if it is not reachable from outside.
+	PublicURL string `toml:"public_url"`
+}
 
 // Log configures logging.
 type Log struct {

@@ -154,6 +154,17 @@ func (c Config) problems() []*Error {
 		}
 	}
 
+	if w := c.Web; w.Listen != "" {
+		if host, port, err := net.SplitHostPort(w.Listen); err != nil || strings.ContainsAny(host, " \t") || !isPort(port) {
+			v.add("web.listen", `must be host:port, such as ":8080" or "127.0.0.1:8080", or "" for no web server, got %q`, w.Listen)
+		}
+	}
+	if u := c.Web.PublicURL; u != "" {
+		if p, err := url.Parse(u); err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
+			v.add("web.public_url", `must be an http(s) URL without credentials, query or fragment, such as "https://easel.example.com", got %q`, u)
+		}
+	}
+
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 

@@ -75,6 +75,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	for _, b := range bots {
 		g.Go(func() error { return b.Run(gctx) })
 	}
+	if srv := newWeb(cfg, a, bots, log); srv != nil {
+		g.Go(func() error { return srv.Run(gctx) })
+	}
 	if a.limits != nil {
 		// Replicas share the work: take up what a replica that died or
 		// froze left, and what another recorded as its lock was let go.
