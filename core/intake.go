@@ -29,7 +29,7 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 	if q.Position > 0 {
 		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
 	}
-	if !e.startWorker(ctx, sess, th) {
+	if !e.startWorker(ctx, sess, th, q.Position > 0) {
 		// Closed while we were recording: the turn stays queued for the next start.
 		e.release(JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}

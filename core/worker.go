@@ -17,9 +17,10 @@ type worker struct {
 // to th: a worker of this engine, or one of another process holding the
 // session's lock (see SessionLocks). Holding the lock, the engine first
 // takes up what the session's queued and running turns hold of the limits
-// (see adopt): turns a stopped process or a failing store left. It returns
-// false if the engine is closed.
-func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool {
+// (see adopt): turns a stopped process or a failing store left. If another
+// process holds the lock and shown is set, the status line this one showed
+// in th goes. It returns false if the engine is closed.
+func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread, shown bool) bool {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -38,8 +39,12 @@ func (e *Engine) startWorker(ctx context.Context, sess *Session, th Thread) bool
 	}
 	if !ok {
 		// Another process runs the session's turns in order, and shows
-		// their status: a "queued" line this one showed goes.
-		e.status(th, "")
+		// their status: a "queued" line this one showed goes. Nothing
+		// else is touched, or this process would take down the line the
+		// other shows.
+		if shown {
+			e.status(th, "")
+		}
 		return true
 	}
 	if err := e.adopt(ctx, sess); err != nil {
@@ -177,7 +182,7 @@ func (e *Engine) Resume(ctx context.Context, open func(*Session) (Thread, bool))
 		if !ok {
 			continue
 		}
-		started[jr.SessionID] = e.startWorker(ctx, sess, th)
+		started[jr.SessionID] = e.startWorker(ctx, sess, th, false)
 	}
 	return len(started), nil
 }

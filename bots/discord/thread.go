@@ -77,6 +77,11 @@ func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
 	return t, true
 }
 
+// maxThreads bounds the threads the bot keeps; beyond it, those that show
+// nothing are forgotten. Threads opened for sessions that another process
+// runs, say, are never used here, so nothing else would forget them.
+const maxThreads = 10000
+
 // thread returns the thread of channel id, sharing it with any turn already
 // using it, so a session has one status message.
 func (b *Bot) thread(id, parent, guild string) *thread {
@@ -84,6 +89,9 @@ func (b *Bot) thread(id, parent, guild string) *thread {
 	defer b.mu.Unlock()
 	if t := b.threads[id]; t != nil {
 		return t
+	}
+	if len(b.threads) >= maxThreads {
+		b.forgetIdle()
 	}
 	t := &thread{bot: b, id: id, parent: parent, guild: guild, ready: make(chan struct{})}
 	close(t.ready)
@@ -100,6 +108,27 @@ func (b *Bot) pendingThread(id, parent, guild string) *thread {
 	b.threads[id] = t
 	b.mu.Unlock()
 	return t
+}
+
+// forgetIdle forgets the threads that show nothing, are not changing
+// what they show right now, and are not waiting to be started; b.mu must
+// be held.
+func (b *Bot) forgetIdle() {
+	for id, t := range b.threads {
+		select {
+		case <-t.ready:
+		default:
+			continue
+		}
+		if !t.mu.TryLock() {
+			continue
+		}
+		idle := t.statusID == "" && t.stop == nil
+		t.mu.Unlock()
+		if idle {
+			delete(b.threads, id)
+		}
+	}
 }
 
 // opened lets a pending thread's calls through, once Discord created the

@@ -193,6 +193,30 @@ func TestSessionLeasesAndFencing(t *testing.T) {
 	}
 }
 
+// A replica looking for work (Resume) leaves alone the thread of a session
+// another replica runs: it shows nothing there, and clears nothing, or it
+// would take down the status line the other shows.
+func TestResumeLeavesAnotherReplicasThreadAlone(t *testing.T) {
+	rs := replicas(t, 2, core.EngineConfig{MaxConcurrent: 4, MaxPerUser: 10}, 10*time.Second, true)
+	a, b := rs[0], rs[1]
+	ctx := context.Background()
+	if _, err := a.engine.Handle(ctx, coretest.NewThread(), core.Message{Platform: "chat", Thread: "s", User: core.User{ID: "U1"}, Text: "a fox"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A to render", func() bool { return a.gen.Calls.Load() == 1 })
+	th := coretest.NewThread()
+	for range 3 {
+		if _, err := b.engine.Resume(ctx, func(*core.Session) (core.Thread, bool) { return th, true }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	th.Lock()
+	defer th.Unlock()
+	if len(th.Statuses) != 0 || len(th.Replies) != 0 || len(th.Posts) != 0 {
+		t.Errorf("B, looking for work, touched the thread of the session A runs: statuses %q, replies %q, %d posts", th.Statuses, th.Replies, len(th.Posts))
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
