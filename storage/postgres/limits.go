@@ -110,6 +110,9 @@ func (l *Limits) stopRenewing() {
 // lease period, and forgets those it lost (taken over after it froze).
 func (l *Limits) renew() {
 	defer close(l.done)
+	var living sync.WaitGroup
+	living.Go(l.keepLiving)
+	defer living.Wait()
 	t := time.NewTicker(l.lease / 3)
 	defer t.Stop()
 	for {
@@ -124,10 +127,29 @@ func (l *Limits) renew() {
 	}
 }
 
-func (l *Limits) renewOnce(ctx context.Context) {
-	if err := l.db.keepAlive(ctx); err != nil {
-		l.db.log.Warn("postgres: taking this process's liveness lock failed", "err", err)
+// keepLiving makes sure, every third of a lease, that this process holds
+// its liveness lock. It runs apart from the renewals, and gives a slow
+// database a whole lease to answer: a check cut short closes the
+// connection, which drops the lock, and the other processes would take
+// this one for dead and take over all it holds.
+func (l *Limits) keepLiving() {
+	t := time.NewTicker(l.lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), l.lease)
+		if err := l.db.keepAlive(ctx); err != nil {
+			l.db.log.Warn("postgres: taking this process's liveness lock failed", "err", err)
+		}
+		cancel()
 	}
+}
+
+func (l *Limits) renewOnce(ctx context.Context) {
 	l.mu.Lock()
 	ids := make([]string, 0, len(l.sessions))
 	for id := range l.sessions {
