@@ -30,6 +30,10 @@ type job struct {
 	// statusSet is closed once the status line set when the turn started
 	// is shown; nil when none was set.
 	statusSet <-chan struct{}
+	// slot is whether the turn holds a provider slot: it lets go of one
+	// it lost (see keepSlot) and failed to replace, and must not then
+	// free another turn's.
+	slot bool
 }
 
 // statusShown waits until the status line set when j started is shown, so
@@ -63,7 +67,12 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if err := e.acquire(j); err != nil {
 		return e.interrupted(j, err)
 	}
-	defer e.limits.Providers.Release()
+	j.slot = true
+	defer func() {
+		if j.slot {
+			e.limits.Providers.Release()
+		}
+	}()
 
 	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
@@ -107,7 +116,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
-		if err := e.keepSlot(ctx, sess.ID); err != nil {
+		if err := e.keepSlot(ctx, j); err != nil {
 			return err
 		}
 		if n == 1 { // recorded with the turn's start
@@ -414,17 +423,21 @@ func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 }
 
 // keepSlot makes sure, before a provider call, that this process still
-// holds the provider slot its turn took: one taken over while the process
-// was frozen is replaced by another, waited for, so that the calls in
-// flight stay within the cap. A store that cannot tell is trusted.
-func (e *Engine) keepSlot(ctx context.Context, session string) error {
+// holds the provider slot j took: one taken over while the process was
+// frozen is replaced by another, waited for, so that the calls in flight
+// stay within the cap. A store that cannot tell is trusted.
+func (e *Engine) keepSlot(ctx context.Context, j *job) error {
 	err := e.limits.Providers.Keep(ctx)
 	switch {
 	case errors.Is(err, ErrLeaseLost):
-		e.log.Info("a provider slot was taken over while this process was paused; waiting for another", "session", session)
-		return e.limits.Providers.Acquire(ctx)
+		e.log.Info("a provider slot was taken over while this process was paused; waiting for another", "session", j.sess.ID)
+		j.slot = false
+		if err := e.limits.Providers.Acquire(ctx); err != nil {
+			return err
+		}
+		j.slot = true
 	case err != nil:
-		e.log.Warn("checking the provider slot failed; calling the provider", "session", session, "err", err)
+		e.log.Warn("checking the provider slot failed; calling the provider", "session", j.sess.ID, "err", err)
 	}
 	return nil
 }

@@ -257,13 +257,20 @@ func (s sessionLocks) Held(ctx context.Context, id string, token int64) (bool, e
 // providerSlots are rows of provider_slots, held with a lease.
 type providerSlots struct{ l *Limits }
 
-// TryAcquire takes a free (or expired) slot if there is one.
+// TryAcquire takes a free (or expired) slot if there is one. A slot this
+// process holds and uses is never taken again, even once its lease ran
+// out (renewing it was late): two of its turns would count as one, and the
+// calls in flight could go over the cap.
 func (p providerSlots) TryAcquire(ctx context.Context) (bool, error) {
+	p.l.mu.Lock()
+	held := append([]int{}, p.l.slots...) // never NULL, which would match nothing
+	p.l.mu.Unlock()
 	var slot int
 	err := p.l.pool.QueryRow(ctx, `UPDATE provider_slots SET holder = $1, expires_at = now() + $2::interval
-		WHERE slot = (SELECT slot FROM provider_slots WHERE holder IS NULL OR expires_at < now() OR NOT easel_holder_alive(holder)
+		WHERE slot = (SELECT slot FROM provider_slots
+			WHERE (holder IS NULL OR expires_at < now() OR NOT easel_holder_alive(holder)) AND NOT (holder IS NOT DISTINCT FROM $1 AND slot = ANY($3))
 			ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING slot`, p.l.holder, p.l.lease).Scan(&slot)
+		RETURNING slot`, p.l.holder, p.l.lease, held).Scan(&slot)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -228,13 +228,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// A provider slot taken over while its holder was frozen is not used by it
-// again: Keep, which the engine calls before each provider call, reports
-// it lost, so the holder waits for another instead of going over the cap.
-func TestProviderSlotLostWhileFrozen(t *testing.T) {
+// oneSlot returns a function that starts a process on a new database with
+// one provider slot and leases of a second, returning its limits and slots.
+func oneSlot(t *testing.T) func() (*postgres.Limits, core.ProviderSlots) {
 	url := pgtest.Start(t).DB(t)
-	ctx := context.Background()
-	slots := func() (*postgres.Limits, core.ProviderSlots) {
+	return func() (*postgres.Limits, core.ProviderSlots) {
+		ctx := context.Background()
 		db, err := postgres.Open(ctx, url, postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -246,6 +245,34 @@ func TestProviderSlotLostWhileFrozen(t *testing.T) {
 		t.Cleanup(func() { l.Close(); _ = db.Close() })
 		return l, l.Limiters().Providers
 	}
+}
+
+// A process whose slot ran out before it renewed it (renewing was late)
+// does not take that slot again for another turn: it still uses it, and
+// two calls would go through one slot. A slot it lost track of, it may.
+func TestProviderSlotNotTakenTwice(t *testing.T) {
+	ctx := context.Background()
+	la, a := oneSlot(t)()
+	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("a takes the only slot: %v %v", ok, err)
+	}
+	la.Freeze()
+	time.Sleep(1500 * time.Millisecond) // past the slot's lease
+	if ok, err := a.TryAcquire(ctx); ok || err != nil {
+		t.Errorf("a took the slot it uses a second time: %v %v", ok, err)
+	}
+	la.LoseSlots()
+	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
+		t.Errorf("a could not take back the slot it lost track of: %v %v", ok, err)
+	}
+}
+
+// A provider slot taken over while its holder was frozen is not used by it
+// again: Keep, which the engine calls before each provider call, reports
+// it lost, so the holder waits for another instead of going over the cap.
+func TestProviderSlotLostWhileFrozen(t *testing.T) {
+	ctx := context.Background()
+	slots := oneSlot(t)
 	la, a := slots()
 	_, b := slots()
 	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
@@ -271,20 +298,8 @@ func TestProviderSlotLostWhileFrozen(t *testing.T) {
 // not renewed with the slots it uses: it is free again once its lease runs
 // out, instead of being held for as long as the process runs.
 func TestProviderSlotAstrayRunsOut(t *testing.T) {
-	url := pgtest.Start(t).DB(t)
 	ctx := context.Background()
-	slots := func() (*postgres.Limits, core.ProviderSlots) {
-		db, err := postgres.Open(ctx, url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := db.NewLimits(ctx, 1, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close(); _ = db.Close() })
-		return l, l.Limiters().Providers
-	}
+	slots := oneSlot(t)
 	la, a := slots()
 	_, b := slots()
 	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
