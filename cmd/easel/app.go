@@ -14,6 +14,7 @@ import (
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/core/openai/responses"
 	"github.com/easel-bot/easel/core/preview"
+	"github.com/easel-bot/easel/metrics"
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
 	"github.com/easel-bot/easel/storage/postgres"
@@ -22,13 +23,14 @@ import (
 
 // app is Easel wired together: the store, the providers and the engine.
 type app struct {
-	cfg    config.Config
-	db     sessionStore
-	images core.ImageStore
-	limits *postgres.Limits // with storage.backend "postgres": the limits every replica shares
-	shards *postgres.Shards // with limits and Discord: the Discord shards every replica shares
-	engine *core.Engine
-	log    *slog.Logger
+	cfg     config.Config
+	db      sessionStore
+	images  core.ImageStore
+	limits  *postgres.Limits // with storage.backend "postgres": the limits every replica shares
+	shards  *postgres.Shards // with limits and Discord: the Discord shards every replica shares
+	engine  *core.Engine
+	metrics *metrics.Metrics // what the engine and the adapters report, with web.listen; nil otherwise
+	log     *slog.Logger
 }
 
 // newLogger returns a logger writing cfg's format at cfg's level, or at
@@ -118,8 +120,9 @@ func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (ses
 	return storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
 }
 
-// openApp opens the store and builds the providers and engine of cfg.
-func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+// openApp opens the store and builds the providers and engine of cfg. The
+// engine reports its work to m, if not nil.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*app, error) {
 	providers, err := newProviders(cfg, log)
 	if err != nil {
 		return nil, err
@@ -133,8 +136,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, db: db, images: images, log: log}
+	a := &app{cfg: cfg, db: db, images: images, metrics: m, log: log}
 	ecfg := engineConfig(cfg)
+	if m != nil {
+		ecfg.Metrics = m
+	}
 	if pg, ok := db.(*postgres.DB); ok {
 		if a.limits, err = pg.NewLimits(ctx, ecfg.MaxConcurrent, time.Duration(cfg.Storage.Lease)); err != nil {
 			db.Close()
