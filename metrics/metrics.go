@@ -41,6 +41,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	turns          *prometheus.CounterVec
+	turnTime       *prometheus.HistogramVec
 	providerTime   *prometheus.HistogramVec
 	firstPartial   *prometheus.HistogramVec
 	accessRefusals *prometheus.CounterVec
@@ -65,6 +66,8 @@ func New() *Metrics {
 		reg: reg,
 		turns: f.counter("easel_turns_total",
 			"Turns ended, by kind, final status and provider.", "kind", "status", "provider"),
+		turnTime: f.histogram("easel_turn_duration_seconds",
+			"Time from a turn's start to its end, waiting for a provider slot included, by provider and final status.", providerBuckets, "provider", "status"),
 		providerTime: f.histogram("easel_provider_duration_seconds",
 			"Time a provider took to answer a turn, retries included, by provider and outcome.", providerBuckets, "provider", "outcome"),
 		firstPartial: f.histogram("easel_provider_first_partial_seconds",
@@ -141,12 +144,12 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// Gatherer returns the registry, for tests and other exporters.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
-
-// TurnEnded counts a turn that ended (see core.Metrics).
-func (m *Metrics) TurnEnded(kind core.TurnKind, status core.TurnStatus, provider string, _ time.Duration) {
-	m.turns.WithLabelValues(or(string(kind), "unknown"), string(status), or(provider, "none")).Inc()
+// TurnEnded counts a turn that ended, and observes how long it ran (see
+// core.Metrics).
+func (m *Metrics) TurnEnded(kind core.TurnKind, status core.TurnStatus, provider string, d time.Duration) {
+	provider = or(provider, "none")
+	m.turns.WithLabelValues(or(string(kind), "unknown"), string(status), provider).Inc()
+	m.turnTime.WithLabelValues(provider, string(status)).Observe(d.Seconds())
 }
 
 // ProviderCalled observes a provider call (see core.Metrics).

@@ -48,6 +48,7 @@ func TestEngineMetrics(t *testing.T) {
 	}{
 		{"easel_turns_total", "counter", []string{"kind", "generate", "status", "done", "provider", "preview"}, 2},
 		{"easel_turns_total", "counter", []string{"kind", "unknown", "status", "failed", "provider", "none"}, 1},
+		{"easel_turn_duration_seconds", "histogram", []string{"provider", "preview", "status", "done"}, 2},
 		{"easel_provider_duration_seconds", "histogram", []string{"provider", "preview", "outcome", "ok"}, 1},
 		{"easel_provider_duration_seconds", "histogram", []string{"provider", "preview", "outcome", "error"}, 1},
 		{"easel_provider_first_partial_seconds", "histogram", []string{"provider", "preview"}, 1},
