@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Checker checks one thing the process needs to do its work, for GET
@@ -144,17 +145,21 @@ func (rd *readiness) start(rn *round, checks []check) {
 	close(rn.done)
 }
 
-// reason returns err's text on one line, control characters escaped and
-// cut to maxReason bytes, for the readiness body.
+// reason returns err's text on one line, what does not print (control and
+// format characters, line separators) escaped and cut to maxReason bytes,
+// for the readiness body.
 func reason(err error) string {
 	s := strings.ToValidUTF8(err.Error(), "?")
 	var b strings.Builder
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		switch {
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r < 0x80:
 			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
 		}
-		b.WriteRune(r)
 	}
 	if out := b.String(); len(out) > maxReason {
 		return strings.ToValidUTF8(out[:maxReason], "") + "…"
