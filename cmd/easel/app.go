@@ -23,14 +23,17 @@ import (
 
 // app is Easel wired together: the store, the providers and the engine.
 type app struct {
-	cfg     config.Config
-	db      sessionStore
-	images  core.ImageStore
-	limits  *postgres.Limits // with storage.backend "postgres": the limits every replica shares
-	shards  *postgres.Shards // with limits and Discord: the Discord shards every replica shares
-	engine  *core.Engine
-	metrics *metrics.Metrics // what the engine and the adapters report, with web.listen; nil otherwise
-	log     *slog.Logger
+	cfg    config.Config
+	db     sessionStore
+	images core.ImageStore
+	limits *postgres.Limits // with storage.backend "postgres": the limits every replica shares
+	shards *postgres.Shards // with limits and Discord: the Discord shards every replica shares
+	engine *core.Engine
+	log    *slog.Logger
+
+	// metrics are what the engine and the adapters report, with
+	// web.listen; nil otherwise.
+	metrics *metrics.Metrics
 }
 
 // newLogger returns a logger writing cfg's format at cfg's level, or at
