@@ -35,31 +35,38 @@ type Access struct {
 //     apply, Roles is ignored;
 //   - Users must hold msg.User.ID.
 func (a Access) Check(msg Message) error {
+	_, err := a.check(msg)
+	return err
+}
+
+// check is Check, also naming the rule that refused msg: one of the
+// Refused* reasons of Metrics.AccessRefused.
+func (a Access) check(msg Message) (reason string, err error) {
 	if msg.User.Admin {
-		return nil
+		return "", nil
 	}
 	if msg.DM && a.DisableDMs {
-		return Errorf(Forbidden, "Easel doesn't take direct messages here; please use it in a channel instead")
+		return RefusedDM, Errorf(Forbidden, "Easel doesn't take direct messages here; please use it in a channel instead")
 	}
 	if len(a.Workspaces) > 0 && !slices.Contains(a.Workspaces, msg.Workspace) {
 		if msg.Workspace == "" {
-			return Errorf(Forbidden, "Easel only works in the servers it's enabled in, not in direct messages; please use it in a channel there")
+			return RefusedWorkspace, Errorf(Forbidden, "Easel only works in the servers it's enabled in, not in direct messages; please use it in a channel there")
 		}
-		return Errorf(Forbidden, "Easel isn't enabled in this %s; ask an Easel admin to enable it", msg.workspaceTerm())
+		return RefusedWorkspace, Errorf(Forbidden, "Easel isn't enabled in this %s; ask an Easel admin to enable it", msg.workspaceTerm())
 	}
 	if len(a.Channels) > 0 && !msg.DM && !slices.Contains(a.Channels, msg.Channel) {
-		return Errorf(Forbidden, "Easel isn't enabled in this channel; ask an Easel admin to add it, or use Easel in a channel where it's enabled")
+		return RefusedChannel, Errorf(Forbidden, "Easel isn't enabled in this channel; ask an Easel admin to add it, or use Easel in a channel where it's enabled")
 	}
 	if len(a.Roles) > 0 && msg.RolesApply && !slices.ContainsFunc(msg.Roles, func(r string) bool { return slices.Contains(a.Roles, r) }) {
 		if msg.Workspace == "" {
-			return Errorf(Forbidden, "Easel is open to members with certain roles, which a direct message can't show; please use it in a channel of the server")
+			return RefusedRole, Errorf(Forbidden, "Easel is open to members with certain roles, which a direct message can't show; please use it in a channel of the server")
 		}
-		return Errorf(Forbidden, "Easel is only open to members with certain roles here; ask a server admin if you should have one")
+		return RefusedRole, Errorf(Forbidden, "Easel is only open to members with certain roles here; ask a server admin if you should have one")
 	}
 	if len(a.Users) > 0 && !slices.Contains(a.Users, msg.User.ID) {
-		return Errorf(Forbidden, "you don't have access to Easel yet; ask an Easel admin to add you")
+		return RefusedUser, Errorf(Forbidden, "you don't have access to Easel yet; ask an Easel admin to add you")
 	}
-	return nil
+	return "", nil
 }
 
 // workspaceTerm is what msg's platform calls a workspace.

@@ -56,6 +56,8 @@ type EngineConfig struct {
 	// Limiters are the shared limits; nil fields take the in-process
 	// implementations (see Limiters).
 	Limiters Limiters
+	// Metrics observes the engine's work; nil observes nothing.
+	Metrics Metrics
 }
 
 // Message is one request from a chat: a prompt, a reply or a button press.
@@ -139,6 +141,8 @@ type Engine struct {
 
 	limits  Limiters
 	waiting atomic.Int64 // turns waiting for a provider slot
+	running atomic.Int64 // turns holding a provider slot
+	metrics Metrics
 
 	runCtx    context.Context // cancelled to abandon running turns on a forced stop
 	cancelRun context.CancelFunc
@@ -168,6 +172,10 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 	cfg.Variations = either(max(cfg.Variations, 0), DefaultVariations)
 	cfg.TurnTimeout = either(max(cfg.TurnTimeout, 0), DefaultTurnTimeout)
 	cfg.StoreRetry = either(max(cfg.StoreRetry, 0), DefaultStoreRetry)
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
 		cfg:        cfg,
@@ -177,6 +185,7 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 		log:        log,
 		now:        time.Now,
 		limits:     cfg.Limiters.withDefaults(cfg.MaxConcurrent),
+		metrics:    metrics,
 		runCtx:     ctx,
 		cancelRun:  cancel,
 		sessions:   map[string]*worker{},

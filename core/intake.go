@@ -106,10 +106,14 @@ func queueFull(active int) error {
 // nil, or a Forbidden *Error whose message tells the sender why (see
 // Access.Check). Users in the engine's admins count as admins. It does no
 // I/O, so adapters call it before anything costly, such as downloading
-// attachments or posting a message.
+// attachments or posting a message. A refusal is counted (see Metrics).
 func (e *Engine) Allowed(msg Message) error {
 	msg.User.Admin = msg.User.Admin || slices.Contains(e.cfg.Admins, msg.User.ID)
-	return e.cfg.Access.Check(msg)
+	reason, err := e.cfg.Access.check(msg)
+	if err != nil {
+		e.metrics.AccessRefused(reason)
+	}
+	return err
 }
 
 // record admits turn, reserves what it holds (see reserve) and stores it as

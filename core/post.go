@@ -14,6 +14,8 @@ const clockSkew = time.Minute
 // conclude posts the result of j's turn, now ended in sess, and ends the
 // job. It returns an error only when a post could not be recorded.
 func (e *Engine) conclude(j *job, sess *Session, images map[int]Image) error {
+	t := sess.Turn(j.turn.ID)
+	e.metrics.TurnEnded(t.Kind, t.Status, t.Provider, e.now().Sub(j.started))
 	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()
 	j.statusShown()

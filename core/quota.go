@@ -142,7 +142,9 @@ func (e *Engine) reserveQuota(ctx context.Context, ref JobRef, sess *Session, t 
 	h := QuotaHold{User: platform + "\x00" + t.User.ID, Workspace: platform + "\x00" + workspace}
 	h.Images, h.CostUSD = e.claim(sess, t)
 	exempt := q.AdminsExempt && msg.User.Admin
+	var refused string // the quota check last refused t for
 	check := func(heldImages int64, heldSpend float64) error {
+		refused = ""
 		if exempt || (h.Images == 0 && h.CostUSD == 0) {
 			return nil
 		}
@@ -153,6 +155,7 @@ func (e *Engine) reserveQuota(ctx context.Context, ref JobRef, sess *Session, t 
 				return fmt.Errorf("engine: read usage: %w", err)
 			}
 			if taken := used.Images + heldImages; taken+h.Images > limit {
+				refused = RefusedUserImagesDay
 				return userQuotaError(limit, taken, h.Images, now)
 			}
 		}
@@ -165,6 +168,7 @@ func (e *Engine) reserveQuota(ctx context.Context, ref JobRef, sess *Session, t 
 			// prices that should meet the budget exactly do.
 			taken := used.CostUSD + heldSpend
 			if micro(taken) >= micro(limit) || micro(taken+h.CostUSD) > micro(limit) {
+				refused = RefusedWorkspaceSpend
 				return spendQuotaError(msg.workspaceTerm(), limit, taken, h.CostUSD, now)
 			}
 		}
@@ -175,12 +179,21 @@ func (e *Engine) reserveQuota(ctx context.Context, ref JobRef, sess *Session, t 
 		if err != nil {
 			return nil, fmt.Errorf("engine: read quota holds: %w", err)
 		}
-		return nil, check(images, spend)
+		return nil, e.quotaRefused(check(images, spend), refused)
 	}
 	if err := e.limits.Holds.Hold(ctx, ref, h, check); err != nil {
-		return nil, err
+		return nil, e.quotaRefused(err, refused)
 	}
 	return &h, nil
+}
+
+// quotaRefused counts err as a refusal by the quota named reason, if it is
+// one (see Metrics.QuotaRefused), and returns it.
+func (e *Engine) quotaRefused(err error, reason string) error {
+	if KindOf(err) == Quota && reason != "" {
+		e.metrics.QuotaRefused(reason)
+	}
+	return err
 }
 
 func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }

@@ -73,6 +73,8 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			e.limits.Providers.Release()
 		}
 	}()
+	e.running.Add(1)
+	defer e.running.Add(-1)
 
 	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
@@ -102,11 +104,17 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	}
 	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
 	defer cancel()
+	called := time.Now()
 	if p, ok := th.(Previewer); ok {
 		if l, ok := th.(PreviewLimiter); ok {
 			j.req.Partials = max(l.Previews(), 1)
 		}
+		first := true
 		j.req.Progress = func(part Partial) {
+			if first { // Generate calls Progress from its calling goroutine
+				first = false
+				e.metrics.FirstPartial(j.turn.Provider, time.Since(called))
+			}
 			j.statusShown()
 			if err := p.Preview(ctx, part.Image); err != nil {
 				e.log.Warn("preview failed", "session", sess.ID, "err", err)
@@ -135,6 +143,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		return nil
 	}
 	res, err := j.gen.Generate(ctx, j.req)
+	e.metrics.ProviderCalled(j.turn.Provider, err != nil, time.Since(called))
 	if !recorded {
 		j.attempts = max(res.Attempts, 1) // a provider without an API to call
 	}

@@ -29,13 +29,17 @@ type Server struct {
 	listen string
 	log    *slog.Logger
 	mux    *http.ServeMux
+	ready  readiness
 }
 
 // New returns a server that will listen on listen (host:port), serving
-// GET /healthz: 200 while the process runs, for liveness probes.
+// GET /healthz: 200 while the process runs, for liveness probes; and GET
+// /readyz: 200 while every check added with AddCheck passes, 503 when one
+// fails, for readiness probes and load balancers.
 func New(listen string, log *slog.Logger) *Server {
 	s := &Server{listen: listen, log: log, mux: http.NewServeMux()}
 	s.Handle("GET /healthz", http.HandlerFunc(healthz))
+	s.Handle("GET /readyz", http.HandlerFunc(s.readyz))
 	return s
 }
 

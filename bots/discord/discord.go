@@ -111,6 +111,8 @@ type Config struct {
 	// ShardLeases; nil: this process paces its own, and backs off when
 	// the bot connected often lately (see identifyWait).
 	Identifies IdentifyLimits
+	// Metrics, if set, observes acknowledgements and the inbox.
+	Metrics Metrics
 }
 
 // Engine is what the adapter needs of core.Engine.
@@ -165,6 +167,10 @@ type Bot struct {
 	maxConcurrency int            // Discord's max_concurrency: IDENTIFY buckets
 	fatal          chan error     // a shard's connection failed for good
 	registered     atomic.Bool    // /imagine was registered
+	metrics        Metrics
+
+	shardsMu   sync.Mutex
+	heldShards map[int]*shard // the shards held, for Ready; nil before they are taken
 
 	life context.Context // ends when Run returns; bounds typing indicators
 	end  context.CancelFunc
@@ -235,6 +241,11 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	if b.leases == nil {
 		b.leases = &localShards{held: map[int]int64{}}
 	}
+	b.metrics = cfg.Metrics
+	if b.metrics == nil {
+		b.metrics = noMetrics{}
+	}
+	b.inbox.Observe(b.metrics)
 	if b.identifies == nil {
 		b.identifies = &localIdentifies{now: func() time.Time { return b.pace.Now() }, next: map[int]time.Time{}}
 	}

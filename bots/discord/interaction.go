@@ -24,6 +24,7 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	if ic == nil { // a dispatch whose payload was null
 		return
 	}
+	arrived := time.Now()
 	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	switch ic.Type {
 	case discordgo.InteractionApplicationCommand:
@@ -49,6 +50,8 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	}
 	if err := b.ack(ctx, ic, typ); err != nil {
 		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
+	} else {
+		b.metrics.Acked(time.Since(arrived))
 	}
 	r := b.respond(ic)
 	b.work(ctx, func() { b.inbox.Handle(ctx, key, b.interactionJob(r)) })

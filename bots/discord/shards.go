@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -247,7 +248,8 @@ type shard struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when its connection is closed
 
-	expires bool // held under a lease other processes may take over
+	expires   bool        // held under a lease other processes may take over
+	connected atomic.Bool // its gateway connection is open: see Ready
 
 	mu    sync.Mutex
 	until time.Time // the lease as this process knows it: renewed before then
@@ -280,6 +282,7 @@ func (s *shard) renewed(until time.Time) {
 func (b *Bot) runShards(ctx context.Context, count int) error {
 	held := map[int]*shard{}
 	defer func() {
+		b.noteShards(nil)
 		for _, sh := range held {
 			sh.cancel()
 		}
@@ -357,6 +360,7 @@ func (b *Bot) syncShards(ctx context.Context, count int, held map[int]*shard) {
 			go b.runShard(sctx, ctx, sh, count)
 		}
 	}
+	b.noteShards(held)
 	if now := slices.Sorted(maps.Keys(held)); !slices.Equal(now, before) {
 		b.log.Info("holding Discord shards", "shards", now, "of", count, "share", share)
 	}
@@ -388,6 +392,7 @@ func (b *Bot) dropShard(ctx context.Context, held map[int]*shard, id int, releas
 // allowed, sharding required) is reported on b.fatal.
 func (b *Bot) runShard(ctx, events context.Context, sh *shard, count int) {
 	defer close(sh.done)
+	defer sh.connected.Store(false)
 	dg, err := discordgo.New(b.dg.Token)
 	if err != nil {
 		b.fail(fmt.Errorf("discord: %w", err))
@@ -448,6 +453,7 @@ func (b *Bot) runShard(ctx, events context.Context, sh *shard, count int) {
 			}
 		}
 		b.log.Info("connected to Discord", "shard", sh.id, "of", count, "message_content", b.cfg.MessageContent)
+		sh.connected.Store(true)
 		select {
 		case <-ctx.Done():
 			if err := dg.Close(); err != nil {
@@ -455,6 +461,7 @@ func (b *Bot) runShard(ctx, events context.Context, sh *shard, count int) {
 			}
 			return
 		case <-down:
+			sh.connected.Store(false)
 			b.log.Info("the gateway connection dropped; resuming", "shard", sh.id)
 		}
 		// A process that froze past its lease may have lost the shard:

@@ -51,6 +51,15 @@ type Store interface {
 	Unhandled(ctx context.Context) ([]core.Delivery, error)
 }
 
+// Metrics observes an inbox's deliveries, for monitoring. Its methods
+// must return at once and be safe for concurrent use.
+type Metrics interface {
+	// Duplicate is called for a delivery dropped as a duplicate.
+	Duplicate()
+	// Replayed is called with the number of deliveries Left hands back.
+	Replayed(n int)
+}
+
 // A Job handles one delivery. key is the delivery's inbox key, to be set
 // as core.Message.Delivery on the message the job hands to the engine, so
 // that recording its turn marks the delivery handled in the same commit.
@@ -73,6 +82,7 @@ type Inbox struct {
 	prefix string
 	ttl    time.Duration
 	log    *slog.Logger
+	obs    Metrics
 
 	mu      sync.Mutex
 	closed  bool
@@ -95,8 +105,23 @@ func New(store Store, platform string, ttl time.Duration, log *slog.Logger) *Inb
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, parked: map[string][]*parked{}, busy: map[string]bool{}}
+	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, obs: noMetrics{},
+		parked: map[string][]*parked{}, busy: map[string]bool{}}
 }
+
+// Observe has m told of the inbox's duplicates and replays; call it before
+// the inbox is used. A nil m observes nothing.
+func (in *Inbox) Observe(m Metrics) {
+	if m != nil {
+		in.obs = m
+	}
+}
+
+// noMetrics is the Metrics of an inbox not observed.
+type noMetrics struct{}
+
+func (noMetrics) Duplicate()   {}
+func (noMetrics) Replayed(int) {}
 
 // Key returns the inbox key of the platform's delivery id.
 func (in *Inbox) Key(id string) string {
@@ -125,6 +150,8 @@ func (in *Inbox) Record(ctx context.Context, id, kind string, payload []byte) (k
 	}
 	if first {
 		in.setBusy(key, true)
+	} else {
+		in.obs.Duplicate()
 	}
 	return key, first, nil
 }
@@ -187,6 +214,9 @@ func (in *Inbox) Left(ctx context.Context) ([]core.Delivery, error) {
 			in.busy[d.Key] = true
 			mine = append(mine, d)
 		}
+	}
+	if len(mine) > 0 {
+		in.obs.Replayed(len(mine))
 	}
 	return mine, nil
 }

@@ -62,6 +62,8 @@ func (b *Bot) serveHTTP(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	b.connected.Store(true)
+	defer b.connected.Store(false)
 	b.log.Info("slack: serving the Events API", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -93,6 +95,7 @@ func (b *Bot) handler() http.Handler {
 // readBody).
 func (b *Bot) verified(next func(http.ResponseWriter, *http.Request, []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		sv, err := slackapi.NewSecretsVerifier(r.Header, b.cfg.SigningSecret)
 		if err != nil {
 			b.badSignature(w, r, err)
@@ -110,6 +113,7 @@ func (b *Bot) verified(next func(http.ResponseWriter, *http.Request, []byte)) ht
 			return
 		}
 		next(w, r, body)
+		b.metrics.Acked(time.Since(arrived))
 	})
 }
 

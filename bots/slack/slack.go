@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
@@ -99,6 +100,8 @@ type Config struct {
 	// Socket Mode bot holds one while its connection is open, and waits
 	// without one. Nil: no limit but this process's single connection.
 	Connections ConnectionSlots
+	// Metrics, if set, observes acknowledgements and the inbox.
+	Metrics Metrics
 }
 
 // Bot is the Slack adapter. Run it with Run; its methods are safe for
@@ -128,6 +131,9 @@ type Bot struct {
 	bodies      *bodyBudget   // http mode: request bodies held at once
 	bodyTimeout time.Duration // http mode: how long a body may take to arrive
 	rejects     *rejectLog    // http mode: requests refused for their signature
+
+	metrics   Metrics
+	connected atomic.Bool // Socket Mode is connected, or http mode serves: see Ready
 }
 
 // maxAccepting bounds the Socket Mode deliveries being recorded at once.
@@ -182,6 +188,11 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
 	b.files = b.newFetcher()
+	b.metrics = cfg.Metrics
+	if b.metrics == nil {
+		b.metrics = noMetrics{}
+	}
+	b.inbox.Observe(b.metrics)
 	return b, nil
 }
 

@@ -129,6 +129,7 @@ func (b *Bot) serveSocket(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer b.acks.Wait()
 	defer cancel()
+	defer b.connected.Store(false)
 	done := make(chan error, 1)
 	go func() { done <- sm.RunContext(ctx) }()
 	for {
@@ -152,7 +153,7 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
 		// Recorded and acknowledged off the reader, so deliveries arriving
 		// together share one commit (see storage's Receive).
-		req := evt.Request
+		req, arrived := evt.Request, time.Now()
 		b.accepting <- struct{}{}
 		b.acks.Go(func() {
 			defer func() { <-b.accepting }()
@@ -161,7 +162,9 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 			}
 			if err := sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
 				b.log.Warn("slack: ack failed", "err", err)
+				return
 			}
+			b.metrics.Acked(time.Since(arrived))
 		})
 	case socketmode.EventTypeErrorBadMessage:
 		// An envelope slack-go cannot parse (an event type it does not know,
@@ -175,9 +178,15 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 			}
 			b.log.Debug("slack: unparsed socket message acknowledged", "err", bad.Cause)
 		}
+	case socketmode.EventTypeConnected:
+		b.connected.Store(true)
+	case socketmode.EventTypeConnecting:
+		b.connected.Store(false)
 	case socketmode.EventTypeConnectionError:
+		b.connected.Store(false)
 		b.log.Warn("slack: socket mode connection failed; retrying", "err", connectionError(evt.Data))
 	case socketmode.EventTypeInvalidAuth:
+		b.connected.Store(false)
 		b.log.Error("slack: the app-level token was rejected")
 	default:
 		b.log.Debug("slack: socket mode event", "type", evt.Type)

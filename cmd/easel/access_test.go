@@ -92,7 +92,7 @@ func TestEngineConfigWiresAccessAndQuotas(t *testing.T) {
 
 	// The engine built from the file applies it.
 	cfg.Storage.Dir = t.TempDir()
-	a, err := openApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	a, err := openApp(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/easel-bot/easel/core/openai"
 	"github.com/easel-bot/easel/core/openai/responses"
 	"github.com/easel-bot/easel/core/preview"
+	"github.com/easel-bot/easel/metrics"
 	"github.com/easel-bot/easel/storage"
 	"github.com/easel-bot/easel/storage/imagedir"
 	"github.com/easel-bot/easel/storage/postgres"
@@ -29,6 +30,10 @@ type app struct {
 	shards *postgres.Shards // with limits and Discord: the Discord shards every replica shares
 	engine *core.Engine
 	log    *slog.Logger
+
+	// metrics are what the engine and the adapters report, with
+	// web.listen; nil otherwise.
+	metrics *metrics.Metrics
 }
 
 // newLogger returns a logger writing cfg's format at cfg's level, or at
@@ -118,8 +123,9 @@ func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (ses
 	return storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
 }
 
-// openApp opens the store and builds the providers and engine of cfg.
-func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+// openApp opens the store and builds the providers and engine of cfg. The
+// engine reports its work to m, if not nil.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*app, error) {
 	providers, err := newProviders(cfg, log)
 	if err != nil {
 		return nil, err
@@ -133,8 +139,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, db: db, images: images, log: log}
+	a := &app{cfg: cfg, db: db, images: images, metrics: m, log: log}
 	ecfg := engineConfig(cfg)
+	if m != nil {
+		ecfg.Metrics = m
+	}
 	if pg, ok := db.(*postgres.DB); ok {
 		if a.limits, err = pg.NewLimits(ctx, ecfg.MaxConcurrent, time.Duration(cfg.Storage.Lease)); err != nil {
 			db.Close()

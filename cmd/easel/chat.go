@@ -41,7 +41,7 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 	}
 	log := newLogger(e.stderr, cfg.Log, floor)
 
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}

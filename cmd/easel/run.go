@@ -22,6 +22,9 @@ type bot interface {
 	Run(ctx context.Context) error
 	// Thread rebuilds the thread of a stored session of this platform.
 	Thread(sess *core.Session) (core.Thread, bool)
+	// Ready reports whether the platform's connection takes deliveries
+	// now, for GET /readyz.
+	Ready() error
 }
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
@@ -47,7 +50,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	log := newLogger(e.stderr, cfg.Log, slog.LevelDebug)
 
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, log, newMetrics(cfg))
 	if err != nil {
 		return err
 	}
@@ -148,6 +151,8 @@ func newBots(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (
 			Command:       cfg.Slack.Command,
 			Attachments:   cfg.Attach.Limits(),
 			TakeUpEvery:   a.takeUpEvery(cfg),
+			HTTPClient:    platformClient(a.metrics, slack.Platform, slackTimeout),
+			Metrics:       platformMetrics(a.metrics, slack.Platform),
 		}, a.engine, a.db, log.With("platform", slack.Platform))
 		if err != nil {
 			return nil, err
@@ -175,6 +180,8 @@ func newBots(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (
 			AdminRoles:     cfg.Discord.AdminRoles,
 			Attachments:    cfg.Attach.Limits(),
 			TakeUpEvery:    a.takeUpEvery(cfg),
+			HTTPClient:     platformClient(a.metrics, discord.Platform, discordTimeout),
+			Metrics:        platformMetrics(a.metrics, discord.Platform),
 		}, a.engine, a.db, log.With("platform", discord.Platform))
 		if err != nil {
 			return nil, err
