@@ -1,0 +1,197 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/easel-bot/easel/bots/slack/install"
+	"github.com/easel-bot/easel/core/imagecheck"
+)
+
+// Installations are the workspaces that installed the app through OAuth,
+// by install.Record.Key. *storage.DB and *postgres.DB implement it;
+// storage/storetest checks both against it.
+type Installations interface {
+	// SaveInstallation stores rec under rec.Key(), replacing the one
+	// stored there.
+	SaveInstallation(ctx context.Context, rec install.Record) error
+	// Installation returns the installation stored under key, and false
+	// if there is none.
+	Installation(ctx context.Context, key string) (install.Record, bool, error)
+	// DeleteInstallation forgets the installation stored under key and
+	// reports whether there was one.
+	DeleteInstallation(ctx context.Context, key string) (bool, error)
+	// MarkEvent marks key for ttl and reports whether it was not marked
+	// already: it makes an install's state good once, in every process
+	// sharing the store.
+	MarkEvent(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+}
+
+// errNotInstalled is the error of a delivery or a thread of a workspace
+// the app has no token for.
+var errNotInstalled = errors.New("the app is not installed in this workspace")
+
+// teamID names the workspace a delivery or a thread belongs to: its id,
+// and its Enterprise Grid organization's, when known.
+type teamID struct {
+	team       string
+	enterprise string
+}
+
+// workspace serves one workspace (or, installed organization-wide, one
+// organization): the Web API with its bot token, the downloads of its
+// files, and its bot's user id.
+type workspace struct {
+	api     *slackapi.Client
+	files   *imagecheck.Fetcher // downloads attachments, from Slack's hosts only
+	botUser string
+	botID   string // from auth.test; "" for an installation, known by botUser
+}
+
+// newWorkspace returns the workspace served with token.
+func (b *Bot) newWorkspace(token, botUser string) *workspace {
+	opts := []slackapi.Option{
+		slackapi.OptionAPIURL(b.cfg.APIURL),
+		slackapi.OptionHTTPClient(b.cfg.HTTPClient),
+		slackapi.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)),
+	}
+	if b.cfg.AppToken != "" {
+		opts = append(opts, slackapi.OptionAppLevelToken(b.cfg.AppToken))
+	}
+	return &workspace{api: slackapi.New(token, opts...), files: b.newFetcher(token), botUser: botUser}
+}
+
+// workspace returns what serves who: its installation (the workspace's
+// own, else its organization's), else the workspace of SLACK_BOT_TOKEN
+// if who is that one. Without OAuth, SLACK_BOT_TOKEN's serves everything.
+// An installation's client is made once and kept until it is uninstalled.
+func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
+	if b.installs == nil {
+		return b.home, nil
+	}
+	who = b.clients.learn(who)
+	var keys []string
+	if who.team != "" {
+		keys = append(keys, install.TeamKey(who.team))
+	}
+	if who.enterprise != "" {
+		keys = append(keys, install.EnterpriseKey(who.enterprise))
+	}
+	for _, key := range keys {
+		w, gen := b.clients.get(key)
+		if w != nil {
+			return w, nil
+		}
+		rec, found, err := b.installs.Installation(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("slack: read installation %s: %w", key, err)
+		}
+		if !found {
+			continue
+		}
+		token, err := b.box.Open(key, rec.Token)
+		if err != nil {
+			return nil, fmt.Errorf("slack: installation %s: %w", key, err)
+		}
+		return b.clients.put(key, b.newWorkspace(token, rec.BotUser), gen), nil
+	}
+	if b.home == nil {
+		return nil, fmt.Errorf("slack: workspace %s: %w", who.team, errNotInstalled)
+	}
+	if err := b.identify(ctx); err != nil {
+		return nil, err
+	}
+	if who.team == "" || who.team == b.homeTeam {
+		return b.home, nil
+	}
+	return nil, fmt.Errorf("slack: workspace %s: %w", who.team, errNotInstalled)
+}
+
+// maxClients bounds the workspaces kept; beyond it they are all dropped
+// and made again as they are used.
+const maxClients = 10000
+
+// clientCache keeps a workspace per installation key, and the
+// organization of each workspace seen in a delivery.
+type clientCache struct {
+	mu          sync.Mutex
+	byKey       map[string]*workspace
+	enterprises map[string]string // workspace id → organization id
+	gen         uint64            // counts drops, so a read racing one is not kept
+}
+
+func newClientCache() *clientCache {
+	return &clientCache{byKey: map[string]*workspace{}, enterprises: map[string]string{}}
+}
+
+// get returns the workspace kept for key, or nil and the generation to
+// pass to put.
+func (c *clientCache) get(key string) (*workspace, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byKey[key], c.gen
+}
+
+// put keeps w for key, unless an installation was dropped since get
+// returned gen (w may have been read before its removal), and returns w.
+func (c *clientCache) put(key string, w *workspace, gen uint64) *workspace {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return w
+	}
+	if len(c.byKey) >= maxClients {
+		clear(c.byKey)
+	}
+	c.byKey[key] = w
+	return w
+}
+
+// drop forgets the workspace of key.
+func (c *clientCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byKey, key)
+	c.gen++
+}
+
+// learn remembers who's organization, or fills it in from an earlier
+// delivery of the workspace (a thread resumed after a restart knows only
+// its workspace).
+func (c *clientCache) learn(who teamID) teamID {
+	if who.team == "" {
+		return who
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if who.enterprise == "" {
+		who.enterprise = c.enterprises[who.team]
+		return who
+	}
+	if len(c.enterprises) >= maxClients {
+		clear(c.enterprises)
+	}
+	c.enterprises[who.team] = who.enterprise
+	return who
+}
+
+// uninstall forgets the installation of key, for an app_uninstalled or
+// tokens_revoked event, and drops its client.
+func (b *Bot) uninstall(ctx context.Context, key string) {
+	gone, err := b.installs.DeleteInstallation(ctx, key)
+	b.clients.drop(key)
+	switch {
+	case err != nil:
+		b.log.Error("slack: forgetting an uninstalled workspace failed", "installation", key, "err", err)
+	case gone:
+		b.log.Info("slack: app uninstalled; installation removed", "installation", key)
+	default:
+		b.log.Info("slack: app uninstalled from a workspace with no installation", "installation", key)
+	}
+}
