@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 
+	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/web"
 )
@@ -14,5 +15,10 @@ func newWeb(cfg config.Config, a *app, bots []bot, log *slog.Logger) *web.Server
 		return nil
 	}
 	srv := web.New(cfg.Web.Listen, log.With("component", "web"))
+	for _, b := range bots {
+		if sb, ok := b.(*slack.Bot); ok {
+			sb.Mount(srv) // the OAuth install pages, if installs are configured
+		}
+	}
 	return srv
 }

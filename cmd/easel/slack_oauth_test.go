@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/easel-bot/easel/bots/slack/slacktest"
+)
+
+// TestRunSlackOAuth starts `easel run` with no SLACK_BOT_TOKEN but OAuth
+// settings, installs the app into a second workspace of the fake through
+// the web server's install page, makes an image there with that
+// workspace's token, and checks that neither the installed token, the
+// client secret nor the token key reaches the logs or the data dir.
+func TestRunSlackOAuth(t *testing.T) {
+	srv := slacktest.NewServer(t)
+	srv.AddTeam(slacktest.Team{ID: "T2"})
+	srv.AddChannel("C2", "T2")
+	addr := freeAddr(t)
+	cfgFile := writeFile(t, fmt.Sprintf("[slack]\nenabled = true\napi_url = %q\n\n[web]\nlisten = %q\npublic_url = %q\n",
+		srv.APIURL(), addr, "http://"+addr))
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	b64key := base64.StdEncoding.EncodeToString(key)
+	environ := map[string]string{"SLACK_APP_TOKEN": srv.AppToken, "SLACK_CLIENT_ID": srv.ClientID,
+		"SLACK_CLIENT_SECRET": srv.ClientSecret, "EASEL_TOKEN_KEY": b64key}
+	data := t.TempDir()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs bytes.Buffer
+	done := make(chan int)
+	go func() {
+		e := &env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &syncBuffer{b: &logs}, getenv: func(k string) string { return environ[k] }}
+		done <- run(ctx, []string{"run", "-config", cfgFile, "-data", data}, e)
+	}()
+	srv.Connected(t)
+
+	srv.Approve(slacktest.Approval{Team: "T2", User: "UANA"})
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	var resp *http.Response
+	var err error
+	for range 100 { // the web server may not listen yet
+		if resp, err = browser.Get("http://" + addr + "/slack/install"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Easel is installed") {
+		t.Fatalf("install: %d %s\n%s", resp.StatusCode, page, logs.String())
+	}
+	token := srv.TeamToken("T2")
+
+	srv.Send(t, srv.SlashCommand("UANA", "C2", "a red fox"))
+	srv.WaitFor(t, "the uploaded result", func() bool {
+		ups := srv.Uploads()
+		return len(ups) == 2 && ups[1].Completed
+	})
+	for _, c := range srv.Calls("") {
+		if c.Params["channel"] == "C2" && (c.Token != token || c.Error != "") {
+			t.Errorf("%s in C2: T2's token %v, error %q", c.Method, c.Token == token, c.Error)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("easel run exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("easel run did not stop after its context ended")
+	}
+
+	secrets := map[string]string{"the installed token": token, "the client secret": srv.ClientSecret, "the token key": b64key, "the app token": srv.AppToken}
+	for name, s := range secrets {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("%s appears in the logs", name)
+		}
+	}
+	scanned := 0
+	err = filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		scanned++
+		for name, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s appears in %s", name, path)
+			}
+		}
+		return nil
+	})
+	if err != nil || scanned == 0 {
+		t.Errorf("scanning the data dir: %d files, %v", scanned, err)
+	}
+}
