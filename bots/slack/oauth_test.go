@@ -519,3 +519,42 @@ func TestOAuthConfig(t *testing.T) {
 		}
 	}
 }
+
+// In http mode, with SLACK_BOT_TOKEN beside OAuth: the token's own
+// workspace is served with it, an installed one with its own.
+func TestInstallInHTTPModeBesideTheBotToken(t *testing.T) {
+	var fake *slacktest.Server
+	h := newOAuthHarness(t, options{http: true,
+		before: func(f *slacktest.Server, _ *storage.DB) { fake = f },
+		cfg:    func(c *Config) { c.BotToken = fake.BotToken },
+	})
+	h.install("T2", ana)
+	post := func(env slacktest.Envelope) {
+		t.Helper()
+		if status, body := h.fake.PostHTTP(t, h.url, env, slacktest.Signing{}); status != http.StatusOK {
+			t.Fatalf("delivery: %d %s", status, body)
+		}
+	}
+	post(h.fake.SlashCommand(ana, "C1", "a red fox"))
+	post(h.fake.SlashCommand(bob, "C2", "a blue hen"))
+	h.images(2)
+	h.settle()
+	for channel, token := range map[string]string{"C1": h.fake.BotToken, "C2": h.fake.TeamToken("T2")} {
+		calls := h.callsIn(channel)
+		if len(calls) == 0 {
+			t.Errorf("no calls in %s", channel)
+		}
+		for _, c := range calls {
+			if c.Token != token || c.Error != "" {
+				t.Errorf("%s in %s: the workspace's token %v, error %q", c.Method, channel, c.Token == token, c.Error)
+			}
+		}
+	}
+	post(h.fake.Uninstall("T2"))
+	h.fake.WaitFor(t, "T2's installation removed", func() bool {
+		_, found, _ := h.db.Installation(context.Background(), install.TeamKey("T2"))
+		return !found
+	})
+	post(h.fake.SlashCommand(ana, "C1", "a green owl"))
+	h.images(3)
+}

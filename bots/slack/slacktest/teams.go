@@ -13,7 +13,8 @@ import (
 
 // Team is a workspace of the fake besides its first (the Server's TeamID,
 // served with BotToken). Its bot token comes from installing the app
-// through OAuth (see Approve).
+// through OAuth (see Approve). Workspaces of one organization installed
+// organization-wide share one bot: give them the same BotUserID and BotID.
 type Team struct {
 	ID         string // T…
 	Domain     string
