@@ -178,10 +178,11 @@ func (f *oauthFlow) checkState(state string, cookie *http.Cookie) (nonce string,
 	if cookie == nil {
 		return "", errStateForged
 	}
-	secret, err1 := base64.RawURLEncoding.DecodeString(cookie.Value)
+	b64 := base64.RawURLEncoding.Strict() // one spelling per value
+	secret, err1 := b64.DecodeString(cookie.Value)
 	b64body, b64sig, found := strings.Cut(state, ".")
-	body, err2 := base64.RawURLEncoding.DecodeString(b64body)
-	sig, err3 := base64.RawURLEncoding.DecodeString(b64sig)
+	body, err2 := b64.DecodeString(b64body)
+	sig, err3 := b64.DecodeString(b64sig)
 	if !found || err1 != nil || err2 != nil || err3 != nil || len(secret) != nonceSize || len(body) != nonceSize+8 ||
 		!hmac.Equal(sig, f.sign(secret, body)) {
 		return "", errStateForged

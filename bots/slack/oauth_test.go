@@ -174,7 +174,7 @@ func TestInstallIntoManyWorkspaces(t *testing.T) {
 	h.deliver(h.fake.Uninstall("T2"))
 	h.fake.WaitFor(t, "T2's installation and client removed", func() bool {
 		_, found, _ := h.db.Installation(ctx, install.TeamKey("T2"))
-		w, _ := h.bot.clients.get(install.TeamKey("T2"))
+		w, _, _ := h.bot.clients.get(install.TeamKey("T2"))
 		return !found && w == nil
 	})
 	before := len(h.callsIn("C2"))
@@ -380,9 +380,16 @@ func TestHostileInstallRedirects(t *testing.T) {
 	back = h.approved(c)
 	q := back.Query()
 	state := q.Get("state")
+	other := func(c byte) string { // another base64 character than c
+		if c == 'A' {
+			return "B"
+		}
+		return "A"
+	}
 	for name, forged := range map[string]string{
-		"forged signature": state[:len(state)-2] + "AA",
-		"forged nonce":     "A" + state[1:],
+		"forged signature": state[:len(state)-5] + other(state[len(state)-5]) + state[len(state)-4:],
+		"changed padding":  state[:len(state)-1] + string(state[len(state)-1]^1),
+		"forged nonce":     other(state[0]) + state[1:],
 		"no signature":     strings.Split(state, ".")[0],
 		"garbage":          "%%%",
 		"missing":          "",
@@ -557,4 +564,53 @@ func TestInstallInHTTPModeBesideTheBotToken(t *testing.T) {
 	})
 	post(h.fake.SlashCommand(ana, "C1", "a green owl"))
 	h.images(3)
+}
+
+// An install or uninstall that another process sharing the store handled
+// is noticed within clientTTL.
+func TestInstallsOfAnotherProcessAreNoticed(t *testing.T) {
+	var skew atomic.Int64
+	h := newOAuthHarness(t, options{bot: func(b *Bot) {
+		b.clients.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	}})
+	h.install("T2", ana)
+	h.slash(ana, "C2", "a red fox")
+	h.images(1)
+	h.settle()
+
+	mux := http.NewServeMux()
+	web := httptest.NewServer(mux)
+	t.Cleanup(web.Close)
+	other, err := New(Config{AppToken: h.fake.AppToken, APIURL: h.fake.APIURL(), ClientID: h.fake.ClientID, ClientSecret: h.fake.ClientSecret,
+		TokenKey: h.key, Installations: h.db, PublicURL: web.URL}, h.engine, h.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Mount(mux)
+	// T2 revokes the token and installs again through the other process.
+	h.fake.RevokeBotToken("T2")
+	h.fake.Approve(slacktest.Approval{Team: "T2", User: bob})
+	if status, body := get(t, browser(t), web.URL+"/slack/install"); status != http.StatusOK {
+		t.Fatalf("install through the other process: %d %s", status, body)
+	}
+	token := h.fake.TeamToken("T2")
+	skew.Store(int64(clientTTL))
+	root := h.slash(ana, "C2", "a blue hen")
+	h.images(2)
+	h.reacted("C2", root, reactDone)
+	h.settle()
+	calls := h.callsIn("C2")
+	if last := calls[len(calls)-1]; last.Token != token || last.Error != "" {
+		t.Errorf("after the other process's install, %s used the new token %v, error %q", last.Method, last.Token == token, last.Error)
+	}
+
+	// The other process handles T2's uninstall.
+	other.uninstall(context.Background(), install.TeamKey("T2"))
+	skew.Store(int64(2 * clientTTL))
+	before := len(h.callsIn("C2"))
+	h.deliver(h.fake.SlashCommand(ana, "C2", "a green owl"))
+	h.settle()
+	if got := h.callsIn("C2"); len(got) != before {
+		t.Errorf("after the other process's uninstall, Easel still called Slack in C2: %+v", got[before:])
+	}
 }

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ type workspace struct {
 	files   *imagecheck.Fetcher // downloads attachments, from Slack's hosts only
 	botUser string
 	botID   string // from auth.test; "" for an installation, known by botUser
+	sealed  []byte // an installation's sealed token, as stored
 }
 
 // newWorkspace returns the workspace served with token.
@@ -70,7 +72,10 @@ func (b *Bot) newWorkspace(token, botUser string) *workspace {
 // workspace returns what serves who: its installation (the workspace's
 // own, else its organization's), else the workspace of SLACK_BOT_TOKEN
 // if who is that one. Without OAuth, SLACK_BOT_TOKEN's serves everything.
-// An installation's client is made once and kept until it is uninstalled.
+// An installation's client is made once and kept while its installation
+// stays as it was: it is dropped when the app is uninstalled here, and
+// checked against the store every clientTTL, so that an uninstall or a new
+// install that another process handled is noticed.
 func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
 	if b.installs == nil {
 		return b.home, nil
@@ -84,22 +89,29 @@ func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
 		keys = append(keys, install.EnterpriseKey(who.enterprise))
 	}
 	for _, key := range keys {
-		w, gen := b.clients.get(key)
-		if w != nil {
-			return w, nil
+		kept, fresh, gen := b.clients.get(key)
+		if fresh {
+			return kept, nil
 		}
 		rec, found, err := b.installs.Installation(ctx, key)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("slack: read installation %s: %w", key, err)
-		}
-		if !found {
+		case !found:
+			if kept != nil {
+				b.clients.drop(key) // uninstalled through another process
+			}
 			continue
+		case kept != nil && bytes.Equal(kept.sealed, rec.Token):
+			return b.clients.put(key, kept, gen), nil
 		}
 		token, err := b.box.Open(key, rec.Token)
 		if err != nil {
 			return nil, fmt.Errorf("slack: installation %s: %w", key, err)
 		}
-		return b.clients.put(key, b.newWorkspace(token, rec.BotUser), gen), nil
+		w := b.newWorkspace(token, rec.BotUser)
+		w.sealed = rec.Token
+		return b.clients.put(key, w, gen), nil
 	}
 	if b.home == nil {
 		return nil, fmt.Errorf("slack: workspace %s: %w", who.team, errNotInstalled)
@@ -113,33 +125,46 @@ func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
 	return nil, fmt.Errorf("slack: workspace %s: %w", who.team, errNotInstalled)
 }
 
-// maxClients bounds the workspaces kept; beyond it they are all dropped
-// and made again as they are used.
-const maxClients = 10000
+// Bounds of the client cache: an installation's client is checked against
+// the store when it was last checked clientTTL ago; beyond maxClients,
+// every client is dropped and made again as it is used.
+const (
+	clientTTL  = 30 * time.Second
+	maxClients = 10000
+)
 
 // clientCache keeps a workspace per installation key, and the
 // organization of each workspace seen in a delivery.
 type clientCache struct {
+	now         func() time.Time
 	mu          sync.Mutex
-	byKey       map[string]*workspace
+	byKey       map[string]cachedClient
 	enterprises map[string]string // workspace id → organization id
 	gen         uint64            // counts drops, so a read racing one is not kept
 }
 
-func newClientCache() *clientCache {
-	return &clientCache{byKey: map[string]*workspace{}, enterprises: map[string]string{}}
+// cachedClient is a kept workspace and when it was last checked.
+type cachedClient struct {
+	w       *workspace
+	checked time.Time
 }
 
-// get returns the workspace kept for key, or nil and the generation to
-// pass to put.
-func (c *clientCache) get(key string) (*workspace, uint64) {
+func newClientCache() *clientCache {
+	return &clientCache{now: time.Now, byKey: map[string]cachedClient{}, enterprises: map[string]string{}}
+}
+
+// get returns the workspace kept for key, if any, whether it was checked
+// less than clientTTL ago, and the generation to pass to put.
+func (c *clientCache) get(key string) (w *workspace, fresh bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.byKey[key], c.gen
+	e, found := c.byKey[key]
+	return e.w, found && c.now().Sub(e.checked) < clientTTL, c.gen
 }
 
-// put keeps w for key, unless an installation was dropped since get
-// returned gen (w may have been read before its removal), and returns w.
+// put keeps w for key, checked now, unless an installation was dropped
+// since get returned gen (w may have been read before its removal), and
+// returns w.
 func (c *clientCache) put(key string, w *workspace, gen uint64) *workspace {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -149,7 +174,7 @@ func (c *clientCache) put(key string, w *workspace, gen uint64) *workspace {
 	if len(c.byKey) >= maxClients {
 		clear(c.byKey)
 	}
-	c.byKey[key] = w
+	c.byKey[key] = cachedClient{w: w, checked: c.now()}
 	return w
 }
 
