@@ -15,28 +15,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/bots/slack/slacktest"
+	"github.com/easel-bot/easel/storage"
+	"github.com/easel-bot/easel/storage/postgres"
+	"github.com/easel-bot/easel/storage/postgres/pgtest"
 )
 
 // TestRunSlackOAuth starts `easel run` with no SLACK_BOT_TOKEN but OAuth
-// settings, installs the app into a second workspace of the fake through
-// the web server's install page, makes an image there with that
-// workspace's token, and checks that neither the installed token, the
-// client secret nor the token key reaches the logs or the data dir.
+// settings, on each storage backend, installs the app into a second
+// workspace of the fake through the web server's install page, makes an
+// image there with that workspace's token, and checks that neither the
+// installed token, the client secret nor the token key reaches the logs,
+// the data dir or, sealed, the stored installation.
 func TestRunSlackOAuth(t *testing.T) {
+	t.Run("bbolt", func(t *testing.T) { testRunSlackOAuth(t, "") })
+	t.Run("postgres", func(t *testing.T) { testRunSlackOAuth(t, pgtest.Start(t).DB(t)) })
+}
+
+func testRunSlackOAuth(t *testing.T, postgresURL string) {
 	srv := slacktest.NewServer(t)
 	srv.AddTeam(slacktest.Team{ID: "T2"})
 	srv.AddChannel("C2", "T2")
 	addr := freeAddr(t)
-	cfgFile := writeFile(t, fmt.Sprintf("[slack]\nenabled = true\napi_url = %q\n\n[web]\nlisten = %q\npublic_url = %q\n",
-		srv.APIURL(), addr, "http://"+addr))
+	conf := fmt.Sprintf("[slack]\nenabled = true\napi_url = %q\n\n[web]\nlisten = %q\npublic_url = %q\n",
+		srv.APIURL(), addr, "http://"+addr)
+	if postgresURL != "" {
+		conf += "\n[storage]\nbackend = \"postgres\"\n"
+	}
+	cfgFile := writeFile(t, conf)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
 	b64key := base64.StdEncoding.EncodeToString(key)
 	environ := map[string]string{"SLACK_APP_TOKEN": srv.AppToken, "SLACK_CLIENT_ID": srv.ClientID,
-		"SLACK_CLIENT_SECRET": srv.ClientSecret, "EASEL_TOKEN_KEY": b64key}
+		"SLACK_CLIENT_SECRET": srv.ClientSecret, "EASEL_TOKEN_KEY": b64key, "EASEL_POSTGRES_URL": postgresURL}
 	data := t.TempDir()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +127,35 @@ func TestRunSlackOAuth(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || scanned == 0 {
+	if err != nil || (scanned == 0 && postgresURL == "") {
 		t.Errorf("scanning the data dir: %d files, %v", scanned, err)
+	}
+
+	var store interface {
+		Installation(ctx context.Context, key string) (install.Record, bool, error)
+		Close() error
+	}
+	if postgresURL != "" {
+		store, err = postgres.Open(context.Background(), postgresURL, postgres.Options{})
+	} else {
+		store, err = storage.Open(context.Background(), data, storage.Options{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec, found, err := store.Installation(context.Background(), install.TeamKey("T2"))
+	if err != nil || !found || rec.BotUser != "UT2BOT" || rec.Installer != "UANA" {
+		t.Fatalf("stored installation %+v, %v, %v", rec, found, err)
+	}
+	if bytes.Contains(rec.Token, []byte(token)) || bytes.Contains(rec.Token, []byte("xoxb-")) {
+		t.Error("the installed token is stored in the clear")
+	}
+	box, err := install.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := box.Open(rec.Key(), rec.Token); err != nil || got != token {
+		t.Errorf("the stored token does not open to the installed one: %v", err)
 	}
 }
