@@ -20,15 +20,15 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return
 	}
-	// Everything that can refuse the command (access, flags, limits,
-	// requests in flight, quotas) is checked before anything is posted, so
-	// that a refused command leaves nothing in the channel.
 	who := teamID{team: cmd.TeamID, enterprise: cmd.EnterpriseID}
 	w, err := b.workspace(ctx, who)
 	if err != nil {
 		b.log.Warn("slack: a command from a workspace Easel cannot serve; dropped", "team", cmd.TeamID, "err", err)
 		return
 	}
+	// Everything that can refuse the command (access, flags, limits,
+	// requests in flight, quotas) is checked before anything is posted, so
+	// that a refused command leaves nothing in the channel.
 	text := unescape(cmd.Text)
 	check := core.Message{Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID,
 		User: core.User{ID: cmd.UserID, Name: cmd.UserName}, Action: core.ActionPrompt, Text: text,

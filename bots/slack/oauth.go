@@ -57,37 +57,37 @@ type oauthFlow struct {
 	now      func() time.Time
 }
 
-// newOAuthFlow checks the OAuth settings and keeps what serving the
-// install needs. Its errors name settings, never their values.
-func (b *Bot) newOAuthFlow() (*oauthFlow, error) {
+// newOAuthFlow checks the OAuth settings and returns the install flow and
+// the box installed tokens are sealed with. Its errors name settings,
+// never their values.
+func (b *Bot) newOAuthFlow() (*oauthFlow, *install.Box, error) {
 	cfg := b.cfg
 	switch {
 	case cfg.ClientSecret == "":
-		return nil, errors.New("slack: SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: OAuth installs need both")
+		return nil, nil, errors.New("slack: SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: OAuth installs need both")
 	case cfg.Installations == nil:
-		return nil, errors.New("slack: OAuth installs need a store for the installations")
+		return nil, nil, errors.New("slack: OAuth installs need a store for the installations")
 	case len(cfg.TokenKey) == 0:
-		return nil, errors.New("slack: OAuth installs need EASEL_TOKEN_KEY, the key installed tokens are sealed with (make one with: openssl rand -base64 32)")
+		return nil, nil, errors.New("slack: OAuth installs need EASEL_TOKEN_KEY, the key installed tokens are sealed with (make one with: openssl rand -base64 32)")
 	}
 	box, err := install.NewBox(cfg.TokenKey)
 	if err != nil {
-		return nil, fmt.Errorf("slack: EASEL_TOKEN_KEY: %w", err)
+		return nil, nil, fmt.Errorf("slack: EASEL_TOKEN_KEY: %w", err)
 	}
 	public, err := url.Parse(cfg.PublicURL)
 	if cfg.PublicURL == "" || err != nil || public.Host == "" || (public.Scheme != "https" && public.Scheme != "http") ||
 		public.RawQuery != "" || public.Fragment != "" {
-		return nil, fmt.Errorf("slack: OAuth installs need web.public_url, the http(s) address people reach Easel at; %q is not one", cfg.PublicURL)
+		return nil, nil, fmt.Errorf("slack: OAuth installs need web.public_url, the http(s) address people reach Easel at; %q is not one", cfg.PublicURL)
 	}
 	mac := hmac.New(sha256.New, cfg.TokenKey)
 	mac.Write([]byte("easel slack oauth state"))
-	b.installs, b.box = cfg.Installations, box
 	return &oauthFlow{
 		authorizeURL: b.apiURL.Scheme + "://" + b.apiURL.Host + "/oauth/v2/authorize",
 		redirectURL:  strings.TrimSuffix(public.String(), "/") + redirectPath,
 		secure:       public.Scheme == "https",
 		stateKey:     mac.Sum(nil),
 		now:          time.Now,
-	}, nil
+	}, box, nil
 }
 
 // Mux is where Mount serves the install pages: Easel's web server.

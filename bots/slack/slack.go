@@ -197,15 +197,14 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
 	if cfg.ClientID != "" {
-		if b.oauth, err = b.newOAuthFlow(); err != nil {
+		if b.oauth, b.box, err = b.newOAuthFlow(); err != nil {
 			return nil, err
 		}
+		b.installs = cfg.Installations
 	}
+	b.app = b.newClient("")
 	if cfg.BotToken != "" {
 		b.home = b.newWorkspace(cfg.BotToken, "")
-		b.app = b.home.api
-	} else {
-		b.app = b.newWorkspace("", "").api
 	}
 	return b, nil
 }

@@ -56,8 +56,15 @@ type workspace struct {
 	sealed  []byte // an installation's sealed token, as stored
 }
 
-// newWorkspace returns the workspace served with token.
+// newWorkspace returns the workspace served with token, whose bot user is
+// botUser ("" until identify learns it).
 func (b *Bot) newWorkspace(token, botUser string) *workspace {
+	return &workspace{api: b.newClient(token), files: b.newFetcher(token), botUser: botUser}
+}
+
+// newClient returns a Web API client calling with token, and with the
+// app-level token for Socket Mode.
+func (b *Bot) newClient(token string) *slackapi.Client {
 	opts := []slackapi.Option{
 		slackapi.OptionAPIURL(b.cfg.APIURL),
 		slackapi.OptionHTTPClient(b.cfg.HTTPClient),
@@ -66,7 +73,7 @@ func (b *Bot) newWorkspace(token, botUser string) *workspace {
 	if b.cfg.AppToken != "" {
 		opts = append(opts, slackapi.OptionAppLevelToken(b.cfg.AppToken))
 	}
-	return &workspace{api: slackapi.New(token, opts...), files: b.newFetcher(token), botUser: botUser}
+	return slackapi.New(token, opts...)
 }
 
 // workspace returns what serves who: its installation (the workspace's
