@@ -296,6 +296,8 @@ func (b *Bot) exchange(ctx context.Context, code string) (install.Record, string
 	}
 	name := either(resp.Team.Name, resp.Enterprise.Name)
 	switch {
+	case resp.ExpiresIn > 0 || resp.RefreshToken != "":
+		return install.Record{}, "", errors.New("oauth.v2.access: the bot token expires: turn token rotation off in the app's settings")
 	case resp.TokenType != "bot" || !strings.HasPrefix(resp.AccessToken, "xoxb-"):
 		return install.Record{}, "", errors.New("oauth.v2.access: no bot token in the answer")
 	case rec.BotUser == "":

@@ -478,6 +478,21 @@ func TestInstallWithAWrongClientSecret(t *testing.T) {
 	}
 }
 
+// With token rotation on, Slack answers with an expiring token, which
+// Easel refuses rather than store a token that stops working.
+func TestInstallWithTokenRotationIsRefused(t *testing.T) {
+	h := newOAuthHarness(t, options{})
+	h.fake.RotateTokens(true)
+	h.fake.Approve(slacktest.Approval{Team: "T2", User: ana})
+	status, body := get(t, browser(t), h.web.URL+"/slack/install")
+	if status != http.StatusBadGateway || strings.Contains(body, "xoxe") {
+		t.Errorf("%d %q", status, body)
+	}
+	if _, found, _ := h.db.Installation(context.Background(), install.TeamKey("T2")); found {
+		t.Error("an expiring token was installed")
+	}
+}
+
 func TestOAuthConfig(t *testing.T) {
 	fake := slacktest.NewServer(t)
 	db, err := storage.Open(context.Background(), t.TempDir(), storage.Options{})

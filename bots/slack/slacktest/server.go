@@ -105,6 +105,7 @@ type Server struct {
 	tokens    map[string]string // bot token from OAuth → workspace or organization id
 	approvals []Approval
 	codes     map[string]*grant
+	rotate    bool // issue expiring tokens
 }
 
 // Call is one request to the fake, as received.

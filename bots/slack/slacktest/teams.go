@@ -77,6 +77,15 @@ func (s *Server) Approve(a Approval) {
 	s.approvals = append(s.approvals, a)
 }
 
+// RotateTokens makes the next installs issue expiring bot tokens, as an
+// app with token rotation on gets: "xoxe.xoxb-…" with expires_in and a
+// refresh_token.
+func (s *Server) RotateTokens(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate = on
+}
+
 // AuthorizeURL returns the URL of the fake's OAuth v2 authorize page,
 // whose root matches the API URL's as Slack's does.
 func (s *Server) AuthorizeURL() string { return s.srv.URL + "/oauth/v2/authorize" }
@@ -254,10 +263,16 @@ func (s *Server) oauthAccess(r *http.Request, p map[string]string) reply {
 		owner = t.enterprise
 	}
 	token := "xoxb-" + owner + "-" + randomHex(12)
+	if s.rotate {
+		token = "xoxe." + token
+	}
 	s.tokens[token] = owner
 	out := map[string]any{"access_token": token, "token_type": "bot", "scope": g.scopes, "bot_user_id": t.botUser,
 		"app_id": s.AppID, "team": map[string]any{"id": t.id, "name": t.domain},
 		"is_enterprise_install": g.approval.OrgWide, "authed_user": map[string]any{"id": g.approval.User}}
+	if s.rotate {
+		out["expires_in"], out["refresh_token"] = 43200, "xoxe-1-"+randomHex(12)
+	}
 	if g.approval.OrgWide {
 		out["team"] = nil
 	}
