@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -116,13 +117,7 @@ func (b *Bot) Mount(mux Mux) bool {
 // startInstall sends the browser to Slack's authorize page with a fresh
 // state, bound to the browser by a secret in a cookie.
 func (b *Bot) startInstall(w http.ResponseWriter, r *http.Request) {
-	secret := make([]byte, nonceSize)
-	if _, err := rand.Read(secret); err != nil {
-		b.log.Error("slack: install: no randomness", "err", err)
-		page(w, http.StatusInternalServerError, "Something went wrong", "Easel could not start the installation. Try again in a moment.")
-		return
-	}
-	state, err := b.oauth.newState(secret)
+	state, secret, err := b.oauth.newState()
 	if err != nil {
 		b.log.Error("slack: install: no randomness", "err", err)
 		page(w, http.StatusInternalServerError, "Something went wrong", "Easel could not start the installation. Try again in a moment.")
@@ -142,23 +137,20 @@ func (b *Bot) startInstall(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, b.oauth.authorizeURL+"?"+q.Encode(), http.StatusFound)
 }
 
-// Why a state is refused.
-var (
-	errStateMissing = errors.New("no state")
-	errStateForged  = errors.New("the state does not match this browser's install")
-	errStateExpired = errors.New("the state expired")
-	errStateUsed    = errors.New("the state was used already")
-)
-
-// newState returns a state for the browser holding secret: a nonce and an
-// expiry, signed together with the secret.
-func (f *oauthFlow) newState(secret []byte) (string, error) {
+// newState returns a fresh state and the secret of the browser it is
+// bound to: the state is a random nonce and an expiry, signed together
+// with the secret.
+func (f *oauthFlow) newState() (state string, secret []byte, err error) {
+	secret = make([]byte, nonceSize)
 	body := make([]byte, nonceSize+8)
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, err
+	}
 	if _, err := rand.Read(body[:nonceSize]); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	binary.BigEndian.PutUint64(body[nonceSize:], uint64(f.now().Add(stateTTL).Unix()))
-	return base64.RawURLEncoding.EncodeToString(body) + "." + base64.RawURLEncoding.EncodeToString(f.sign(secret, body)), nil
+	return base64.RawURLEncoding.EncodeToString(body) + "." + base64.RawURLEncoding.EncodeToString(f.sign(secret, body)), secret, nil
 }
 
 // sign is the signature of a state's body for the browser holding secret.
@@ -167,31 +159,6 @@ func (f *oauthFlow) sign(secret, body []byte) []byte {
 	mac.Write(secret)
 	mac.Write(body)
 	return mac.Sum(nil)
-}
-
-// checkState checks a state against the browser's cookie and returns its
-// nonce. It does not tell whether the state was used.
-func (f *oauthFlow) checkState(state string, cookie *http.Cookie) (nonce string, err error) {
-	if state == "" {
-		return "", errStateMissing
-	}
-	if cookie == nil {
-		return "", errStateForged
-	}
-	b64 := base64.RawURLEncoding.Strict() // one spelling per value
-	secret, err1 := b64.DecodeString(cookie.Value)
-	b64body, b64sig, found := strings.Cut(state, ".")
-	body, err2 := b64.DecodeString(b64body)
-	sig, err3 := b64.DecodeString(b64sig)
-	if !found || err1 != nil || err2 != nil || err3 != nil || len(secret) != nonceSize || len(body) != nonceSize+8 ||
-		!hmac.Equal(sig, f.sign(secret, body)) {
-		return "", errStateForged
-	}
-	expires := time.Unix(int64(binary.BigEndian.Uint64(body[nonceSize:])), 0)
-	if !f.now().Before(expires) {
-		return "", errStateExpired
-	}
-	return b64body, nil
 }
 
 // finishInstall is where Slack sends the browser back. The state must be
@@ -209,29 +176,8 @@ func (b *Bot) finishInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cookie, _ := r.Cookie(stateCookie)
-	nonce, err := b.oauth.checkState(q.Get("state"), cookie)
-	if err == nil {
-		var first bool
-		first, err = b.installs.MarkEvent(r.Context(), "slack-oauth-state:"+nonce, stateTTL)
-		switch {
-		case err != nil:
-			b.log.Error("slack: install: recording the state failed", "err", err)
-			page(w, http.StatusServiceUnavailable, "Something went wrong", "Easel could not finish the installation. Start again from the install link.")
-			return
-		case !first:
-			err = errStateUsed
-		}
-	}
-	if err != nil {
-		b.log.Warn("slack: install refused", "reason", err)
-		status, text := http.StatusForbidden, "This installation was not started in this browser, or the link was changed. Start again from the install link."
-		switch {
-		case errors.Is(err, errStateExpired):
-			status, text = http.StatusBadRequest, "This installation took too long and expired. Start again from the install link."
-		case errors.Is(err, errStateUsed):
-			status, text = http.StatusBadRequest, "This installation link was used already. Start again from the install link."
-		}
-		page(w, status, "Easel was not installed", text)
+	if err := b.useState(r.Context(), q.Get("state"), cookie); err != nil {
+		refuseInstall(w, b.log, err)
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -278,6 +224,77 @@ func redirectQuery(raw string) (url.Values, bool) {
 		}
 	}
 	return q, true
+}
+
+// useState checks a state against the browser's cookie and marks it used,
+// in the store shared by every process. It returns errStateMissing,
+// errStateForged, errStateExpired or errStateUsed for a state to refuse,
+// or the store's error.
+func (b *Bot) useState(ctx context.Context, state string, cookie *http.Cookie) error {
+	id, err := b.oauth.checkState(state, cookie)
+	if err != nil {
+		return err
+	}
+	first, err := b.installs.MarkEvent(ctx, "slack-oauth-state:"+id, stateTTL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("slack: install: recording the state: %w", err)
+	case !first:
+		return errStateUsed
+	}
+	return nil
+}
+
+// refuseInstall answers a redirect whose state useState refused with a
+// page saying why.
+func refuseInstall(w http.ResponseWriter, log *slog.Logger, err error) {
+	status, text := http.StatusForbidden, "This installation was not started in this browser, or the link was changed. Start again from the install link."
+	switch {
+	case errors.Is(err, errStateExpired):
+		status, text = http.StatusBadRequest, "This installation took too long and expired. Start again from the install link."
+	case errors.Is(err, errStateUsed):
+		status, text = http.StatusBadRequest, "This installation link was used already. Start again from the install link."
+	case !errors.Is(err, errStateMissing) && !errors.Is(err, errStateForged):
+		log.Error("slack: install failed", "err", err)
+		page(w, http.StatusServiceUnavailable, "Something went wrong", "Easel could not finish the installation. Start again from the install link.")
+		return
+	}
+	log.Warn("slack: install refused", "reason", err)
+	page(w, status, "Easel was not installed", text)
+}
+
+// Why a state is refused.
+var (
+	errStateMissing = errors.New("no state")
+	errStateForged  = errors.New("the state does not match this browser's install")
+	errStateExpired = errors.New("the state expired")
+	errStateUsed    = errors.New("the state was used already")
+)
+
+// checkState checks a state against the browser's cookie and returns the
+// id it is marked used under: its signed body. It does not tell whether
+// the state was used.
+func (f *oauthFlow) checkState(state string, cookie *http.Cookie) (id string, err error) {
+	if state == "" {
+		return "", errStateMissing
+	}
+	if cookie == nil {
+		return "", errStateForged
+	}
+	b64 := base64.RawURLEncoding.Strict() // one spelling per value
+	secret, err1 := b64.DecodeString(cookie.Value)
+	b64body, b64sig, found := strings.Cut(state, ".")
+	body, err2 := b64.DecodeString(b64body)
+	sig, err3 := b64.DecodeString(b64sig)
+	if !found || err1 != nil || err2 != nil || err3 != nil || len(secret) != nonceSize || len(body) != nonceSize+8 ||
+		!hmac.Equal(sig, f.sign(secret, body)) {
+		return "", errStateForged
+	}
+	expires := time.Unix(int64(binary.BigEndian.Uint64(body[nonceSize:])), 0)
+	if !f.now().Before(expires) {
+		return "", errStateExpired
+	}
+	return b64body, nil
 }
 
 // exchange trades an authorization code for the installation's bot token
