@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -625,5 +626,49 @@ func TestInstallsOfAnotherProcessAreNoticed(t *testing.T) {
 	h.settle()
 	if got := h.callsIn("C2"); len(got) != before {
 		t.Errorf("after the other process's uninstall, Easel still called Slack in C2: %+v", got[before:])
+	}
+}
+
+// countingInstalls counts the installations read.
+type countingInstalls struct {
+	Installations
+	reads atomic.Int64
+}
+
+func (c *countingInstalls) Installation(ctx context.Context, key string) (install.Record, bool, error) {
+	c.reads.Add(1)
+	return c.Installations.Installation(ctx, key)
+}
+
+// A workspace without an installation is looked up once per clientTTL,
+// not at every call.
+func TestNotInstalledIsRemembered(t *testing.T) {
+	fake := slacktest.NewServer(t)
+	db, err := storage.Open(context.Background(), t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	installs := &countingInstalls{Installations: db}
+	b, err := New(Config{AppToken: fake.AppToken, APIURL: fake.APIURL(), ClientID: "cid", ClientSecret: "secret",
+		TokenKey: newTokenKey(t), Installations: installs, PublicURL: "https://easel.example.com"}, &countingEngine{}, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skew time.Duration
+	b.clients.now = func() time.Time { return time.Now().Add(skew) }
+	ctx := context.Background()
+	for range 3 {
+		if _, err := b.workspace(ctx, teamID{team: "T9"}); !errors.Is(err, errNotInstalled) {
+			t.Fatalf("workspace of T9: %v, want errNotInstalled", err)
+		}
+	}
+	if n := installs.reads.Load(); n != 1 {
+		t.Errorf("%d reads, want 1", n)
+	}
+	skew = clientTTL
+	_, _ = b.workspace(ctx, teamID{team: "T9"})
+	if n := installs.reads.Load(); n != 2 {
+		t.Errorf("%d reads after clientTTL, want 2", n)
 	}
 }

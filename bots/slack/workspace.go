@@ -80,9 +80,10 @@ func (b *Bot) newClient(token string) *slackapi.Client {
 // own, else its organization's), else the workspace of SLACK_BOT_TOKEN
 // if who is that one. Without OAuth, SLACK_BOT_TOKEN's serves everything.
 // An installation's client is made once and kept while its installation
-// stays as it was: it is dropped when the app is uninstalled here, and
-// checked against the store every clientTTL, so that an uninstall or a new
-// install that another process handled is noticed.
+// stays as it was, and so is a key's having none: each is forgotten when
+// the app is installed or uninstalled here, and checked against the store
+// every clientTTL, so that what another process installed or uninstalled
+// is noticed.
 func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
 	if b.installs == nil {
 		return b.home, nil
@@ -97,17 +98,18 @@ func (b *Bot) workspace(ctx context.Context, who teamID) (*workspace, error) {
 	}
 	for _, key := range keys {
 		kept, fresh, gen := b.clients.get(key)
-		if fresh {
+		switch {
+		case fresh && kept != nil:
 			return kept, nil
+		case fresh:
+			continue // known not to be installed
 		}
 		rec, found, err := b.installs.Installation(ctx, key)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("slack: read installation %s: %w", key, err)
 		case !found:
-			if kept != nil {
-				b.clients.drop(key) // uninstalled through another process
-			}
+			b.clients.put(key, nil, gen) // remembered as not installed
 			continue
 		case kept != nil && bytes.Equal(kept.sealed, rec.Token):
 			return b.clients.put(key, kept, gen), nil
@@ -150,7 +152,8 @@ type clientCache struct {
 	gen         uint64            // counts drops, so a read racing one is not kept
 }
 
-// cachedClient is a kept workspace and when it was last checked.
+// cachedClient is a kept workspace (nil: not installed) and when it was
+// last checked.
 type cachedClient struct {
 	w       *workspace
 	checked time.Time
@@ -160,8 +163,9 @@ func newClientCache() *clientCache {
 	return &clientCache{now: time.Now, byKey: map[string]cachedClient{}, enterprises: map[string]string{}}
 }
 
-// get returns the workspace kept for key, if any, whether it was checked
-// less than clientTTL ago, and the generation to pass to put.
+// get returns the workspace kept for key (nil if none, or if key is kept
+// as not installed), whether what is kept was checked less than clientTTL
+// ago, and the generation to pass to put.
 func (c *clientCache) get(key string) (w *workspace, fresh bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -169,9 +173,9 @@ func (c *clientCache) get(key string) (w *workspace, fresh bool, gen uint64) {
 	return e.w, found && c.now().Sub(e.checked) < clientTTL, c.gen
 }
 
-// put keeps w for key, checked now, unless an installation was dropped
-// since get returned gen (w may have been read before its removal), and
-// returns w.
+// put keeps w for key (nil: not installed), checked now, unless an
+// installation was dropped since get returned gen (w may have been read
+// before its removal), and returns w.
 func (c *clientCache) put(key string, w *workspace, gen uint64) *workspace {
 	c.mu.Lock()
 	defer c.mu.Unlock()
