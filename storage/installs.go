@@ -74,6 +74,30 @@ func (db *DB) Installation(ctx context.Context, key string) (install.Record, boo
 	return install.Record(row), true, nil
 }
 
+// Installations returns every installation stored, in key order, for
+// copying them into another store.
+func (db *DB) Installations(ctx context.Context) ([]install.Record, error) {
+	var recs []install.Record
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInstalls)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var row installRow
+			if err := json.Unmarshal(v, &row); err != nil {
+				return fmt.Errorf("installation %s: %w", k, err)
+			}
+			recs = append(recs, install.Record(row))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: installations: %w", err)
+	}
+	return recs, nil
+}
+
 // DeleteInstallation forgets the installation stored under key and reports
 // whether there was one.
 func (db *DB) DeleteInstallation(ctx context.Context, key string) (bool, error) {

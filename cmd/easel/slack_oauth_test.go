@@ -159,3 +159,55 @@ func testRunSlackOAuth(t *testing.T, postgresURL string) {
 		t.Errorf("the stored token does not open to the installed one: %v", err)
 	}
 }
+
+// TestStorageCopyKeepsSlackInstallations moves a bbolt data dir with an
+// installation into PostgreSQL: the installation arrives, its token still
+// sealed and still opening with the same key, and copying again changes
+// nothing.
+func TestStorageCopyKeepsSlackInstallations(t *testing.T) {
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	box, err := install.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := install.Record{Team: "T2", BotUser: "UT2BOT", Installer: "UANA", Scopes: []string{"chat:write"}, InstalledAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if rec.Token, err = box.Seal(rec.Key(), "xoxb-T2-secret"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveInstallation(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	url := pgtest.Start(t).DB(t)
+	cfg := writeFile(t, fmt.Sprintf("[storage]\nbackend = \"postgres\"\ndir = %q\n", dir))
+	environ := map[string]string{"EASEL_POSTGRES_URL": url}
+	for i := range 2 {
+		out, errOut, code := easel(t, "", environ, "storage", "copy", "-config", cfg)
+		if code != 0 || !strings.Contains(out, "and 1 Slack installations") {
+			t.Fatalf("copy #%d: exit %d\n%s\n%s", i+1, code, out, errOut)
+		}
+	}
+	dst, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	got, found, err := dst.Installation(context.Background(), rec.Key())
+	if err != nil || !found || got.BotUser != rec.BotUser || got.Installer != rec.Installer || !got.InstalledAt.Equal(rec.InstalledAt) {
+		t.Fatalf("copied installation %+v, %v, %v", got, found, err)
+	}
+	if token, err := box.Open(got.Key(), got.Token); err != nil || token != "xoxb-T2-secret" {
+		t.Errorf("the copied token does not open: %v", err)
+	}
+}
