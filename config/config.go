@@ -518,9 +518,10 @@ func (c Config) ProviderName() string {
 
 // MissingSecrets returns the environment variables that the enabled parts of
 // c need but are unset, in a fixed order, or nil: OPENAI_API_KEY when the
-// default provider is "openai" or "openai-responses"; SLACK_BOT_TOKEN and, for Socket Mode,
-// SLACK_APP_TOKEN or, for http mode, SLACK_SIGNING_SECRET when Slack is
-// enabled; DISCORD_BOT_TOKEN when Discord is enabled.
+// default provider is "openai" or "openai-responses"; SLACK_BOT_TOKEN (or,
+// with SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and EASEL_TOKEN_KEY) and, for
+// Socket Mode, SLACK_APP_TOKEN or, for http mode, SLACK_SIGNING_SECRET when
+// Slack is enabled; DISCORD_BOT_TOKEN when Discord is enabled.
 func (c Config) MissingSecrets() []string {
 	var missing []string
 	need := func(env, value string) {
@@ -532,7 +533,12 @@ func (c Config) MissingSecrets() []string {
 		need(envOpenAIKey, c.Secrets.OpenAIKey)
 	}
 	if c.Slack.Enabled {
-		need(envSlackBotToken, c.Secrets.SlackBotToken)
+		if c.Secrets.SlackClientID == "" {
+			need(envSlackBotToken, c.Secrets.SlackBotToken)
+		} else {
+			need(envSlackClientSecret, c.Secrets.SlackClientSecret)
+			need(envTokenKey, c.Secrets.TokenKey)
+		}
 		if c.Slack.Mode == "http" {
 			need(envSlackSigningSecret, c.Secrets.SlackSigningSecret)
 		} else {

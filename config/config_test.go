@@ -219,6 +219,42 @@ func TestLoadEnvironmentErrors(t *testing.T) {
 	}
 }
 
+func TestSlackOAuthSettings(t *testing.T) {
+	key := "c2VjcmV0LWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE=" // 32 bytes
+	oauth := map[string]string{"SLACK_CLIENT_ID": "123.456", "SLACK_CLIENT_SECRET": "the-client-secret", "EASEL_TOKEN_KEY": key, "SLACK_APP_TOKEN": "xapp-1"}
+	// Installing through OAuth needs the web server and its public URL.
+	path := writeFile(t, "[slack]\nenabled = true\n")
+	_, err := Load(path, env(oauth))
+	if err == nil || !strings.Contains(err.Error(), "web.listen: must be set when SLACK_CLIENT_ID is set") ||
+		!strings.Contains(err.Error(), "web.public_url: must be set when SLACK_CLIENT_ID is set") {
+		t.Errorf("OAuth without the web server: %v", err)
+	}
+	path = writeFile(t, "[slack]\nenabled = true\n[web]\nlisten = \":8080\"\npublic_url = \"https://easel.example.com\"\n")
+	cfg, err := Load(path, env(oauth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Secrets.SlackClientID != "123.456" || cfg.Secrets.SlackClientSecret != "the-client-secret" || cfg.Secrets.TokenKey != key {
+		t.Error("the OAuth secrets were not read from the environment")
+	}
+	if got := cfg.MissingSecrets(); got != nil {
+		t.Errorf("MissingSecrets() = %q; no SLACK_BOT_TOKEN is needed with OAuth", got)
+	}
+	// A token key that is not 32 bytes of base64 is refused, unshown.
+	for _, bad := range []string{"not-base64-at-all!", "c2hvcnQta2V5"} {
+		oauth["EASEL_TOKEN_KEY"] = bad
+		_, err = Load(path, env(oauth))
+		if err == nil || !strings.Contains(err.Error(), "EASEL_TOKEN_KEY: the token key") || !strings.Contains(err.Error(), "openssl rand -base64 32") || strings.Contains(err.Error(), bad) {
+			t.Errorf("EASEL_TOKEN_KEY %q: %v", bad, err)
+		}
+	}
+	// The secrets are refused in the file.
+	path = writeFile(t, "[slack]\nclient_secret = \"in-the-file\"\n")
+	if _, err = Load(path, env(nil)); err == nil || !strings.Contains(err.Error(), "set SLACK_CLIENT_SECRET") {
+		t.Errorf("a client secret in the file: %v", err)
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "absent.toml"), env(nil))
 	if !errors.Is(err, os.ErrNotExist) {
@@ -678,6 +714,14 @@ func TestMissingSecrets(t *testing.T) {
 			c.Slack.Enabled = true
 			c.Secrets.SlackBotToken, c.Secrets.SlackAppToken = "b", "a"
 		}, nil},
+		{"slack installed through OAuth", func(c *Config) {
+			c.Slack.Enabled = true
+			c.Secrets.SlackClientID, c.Secrets.SlackAppToken = "id", "a"
+		}, []string{"SLACK_CLIENT_SECRET", "EASEL_TOKEN_KEY"}},
+		{"slack installed through OAuth with its secrets", func(c *Config) {
+			c.Slack.Enabled = true
+			c.Secrets.SlackClientID, c.Secrets.SlackClientSecret, c.Secrets.TokenKey, c.Secrets.SlackAppToken = "id", "s", "k", "a"
+		}, nil},
 		{"everything", func(c *Config) {
 			c.Provider.Default = ProviderOpenAI
 			c.Slack.Enabled = true
@@ -710,7 +754,8 @@ func TestProviderName(t *testing.T) {
 
 func TestSecretsNeverShown(t *testing.T) {
 	cfg := DefaultConfig()
-	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel", "AKIASECRET7", "SECRET8SECRET8"}
+	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel", "AKIASECRET7", "SECRET8SECRET8",
+		"SECRET9.SECRET9", "SECRET10SECRET10", "SECRET11SECRET11SECRET11SECRET11SECRET11SE="}
 	for i, v := range cfg.Secrets.vars() {
 		*v.value = secrets[i]
 	}
@@ -741,8 +786,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set AWS_ACCESS_KEY_ID:set AWS_SECRET_ACCESS_KEY:set}",
-		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set, AWSAccessKeyID:set, AWSSecretAccessKey:set}",
+		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set AWS_ACCESS_KEY_ID:set AWS_SECRET_ACCESS_KEY:set SLACK_CLIENT_ID:set SLACK_CLIENT_SECRET:set EASEL_TOKEN_KEY:set}",
+		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set, AWSAccessKeyID:set, AWSSecretAccessKey:set, SlackClientID:set, SlackClientSecret:set, TokenKey:set}",
 		"secrets.OPENAI_API_KEY=set",
 		`"secrets":{"OPENAI_API_KEY":"set"`,
 		`"DISCORD_BOT_TOKEN":"unset"`,

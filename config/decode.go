@@ -362,6 +362,9 @@ var secretKeys = map[string]string{
 	"slack.bot_token":      envSlackBotToken,
 	"slack.app_token":      envSlackAppToken,
 	"slack.signing_secret": envSlackSigningSecret,
+	"slack.client_id":      envSlackClientID,
+	"slack.client_secret":  envSlackClientSecret,
+	"slack.token_key":      envTokenKey,
 	"discord.bot_token":    envDiscordBotToken,
 	"discord.token":        envDiscordBotToken,
 }

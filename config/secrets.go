@@ -17,6 +17,9 @@ const (
 	envPostgresURL        = "EASEL_POSTGRES_URL"
 	envAWSAccessKey       = "AWS_ACCESS_KEY_ID"
 	envAWSSecretKey       = "AWS_SECRET_ACCESS_KEY"
+	envSlackClientID      = "SLACK_CLIENT_ID"
+	envSlackClientSecret  = "SLACK_CLIENT_SECRET"
+	envTokenKey           = "EASEL_TOKEN_KEY"
 )
 
 // Secrets are the credentials, read only from the environment (never from
@@ -31,6 +34,13 @@ type Secrets struct {
 	PostgresURL        string // EASEL_POSTGRES_URL, for storage.backend = "postgres"; it may hold a password
 	AWSAccessKeyID     string // AWS_ACCESS_KEY_ID, for images.backend = "s3"
 	AWSSecretAccessKey string // AWS_SECRET_ACCESS_KEY, for images.backend = "s3"
+	// SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, to install the Slack app
+	// into many workspaces through OAuth.
+	SlackClientID     string
+	SlackClientSecret string
+	// EASEL_TOKEN_KEY, the key installed Slack tokens are sealed with: 32
+	// bytes in base64, as `openssl rand -base64 32` prints.
+	TokenKey string
 }
 
 // secretVar is one secret: where it comes from and where it is kept.
@@ -51,6 +61,9 @@ func (s *Secrets) vars() []secretVar {
 		{envPostgresURL, "PostgresURL", &s.PostgresURL},
 		{envAWSAccessKey, "AWSAccessKeyID", &s.AWSAccessKeyID},
 		{envAWSSecretKey, "AWSSecretAccessKey", &s.AWSSecretAccessKey},
+		{envSlackClientID, "SlackClientID", &s.SlackClientID},
+		{envSlackClientSecret, "SlackClientSecret", &s.SlackClientSecret},
+		{envTokenKey, "TokenKey", &s.TokenKey},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/core/openai/responses"
 )
 
@@ -162,6 +163,22 @@ func (c Config) problems() []*Error {
 	if u := c.Web.PublicURL; u != "" {
 		if p, err := url.Parse(u); err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
 			v.add("web.public_url", `must be an http(s) URL without credentials, query or fragment, such as "https://easel.example.com", got %q`, u)
+		}
+	}
+
+	if c.Slack.Enabled && c.Secrets.SlackClientID != "" {
+		// Installing through OAuth needs the install pages served, at an
+		// address Slack can send browsers back to.
+		if c.Web.Listen == "" {
+			v.add("web.listen", "must be set when %s is set: the Slack install pages are served on the web server", envSlackClientID)
+		}
+		if c.Web.PublicURL == "" {
+			v.add("web.public_url", "must be set when %s is set: Slack sends the browser back to web.public_url/slack/oauth_redirect", envSlackClientID)
+		}
+	}
+	if c.Secrets.TokenKey != "" {
+		if _, err := install.ParseKey(c.Secrets.TokenKey); err != nil {
+			v.add(envTokenKey, "%s", strings.TrimPrefix(err.Error(), "install: "))
 		}
 	}
 

@@ -10,13 +10,14 @@ import (
 	"github.com/easel-bot/easel/core/imagecheck"
 )
 
-// newFetcher returns the downloader of attached files: with the bot token,
-// from Slack's hosts only (see Bot.trusted), within cfg.Attachments.
-func (b *Bot) newFetcher() *imagecheck.Fetcher {
+// newFetcher returns the downloader of attached files: with a workspace's
+// bot token, from Slack's hosts only (see Bot.trusted), within
+// cfg.Attachments.
+func (b *Bot) newFetcher(token string) *imagecheck.Fetcher {
 	return imagecheck.NewFetcher(imagecheck.FetchConfig{
 		Client:  b.cfg.HTTPClient,
 		Allowed: b.trusted,
-		Header:  http.Header{"Authorization": {"Bearer " + b.cfg.BotToken}},
+		Header:  http.Header{"Authorization": {"Bearer " + token}},
 		Limits:  b.cfg.Attachments,
 		Where:   "Slack",
 		// Without files:read or access to the conversation, Slack answers
@@ -26,15 +27,15 @@ func (b *Bot) newFetcher() *imagecheck.Fetcher {
 	})
 }
 
-// attachments downloads the files attached to a message as input images.
-// It returns an Invalid or Unavailable *core.Error naming the first file
-// that cannot be used.
-func (b *Bot) attachments(ctx context.Context, files []slackapi.File) ([]core.Image, error) {
+// attachments downloads the files attached to a message in workspace w as
+// input images. It returns an Invalid or Unavailable *core.Error naming
+// the first file that cannot be used.
+func (b *Bot) attachments(ctx context.Context, w *workspace, files []slackapi.File) ([]core.Image, error) {
 	atts := make([]imagecheck.Attachment, len(files))
 	for i, f := range files {
 		atts[i] = attachment(f)
 	}
-	return b.files.FetchAll(ctx, atts)
+	return w.files.FetchAll(ctx, atts)
 }
 
 // attachment describes an attached file for the fetcher.

@@ -134,7 +134,7 @@ func TestSlackImageLimits(t *testing.T) {
 		{"anim.png", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "anim.png is a GIF"},
 	}
 	for _, c := range cases {
-		img, err := h.bot.files.Fetch(context.Background(), attachment(apiFile(h.fake.AddFile(ana, c.name, "image/png", c.data))))
+		img, err := h.bot.home.files.Fetch(context.Background(), attachment(apiFile(h.fake.AddFile(ana, c.name, "image/png", c.data))))
 		switch {
 		case c.want == "" && (err != nil || img.MIME != "image/png"):
 			t.Errorf("%s: %v", c.name, err)

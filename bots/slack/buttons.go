@@ -80,30 +80,36 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		action = core.ActionRegion
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
 	}
+	who := teamID{team: cb.Team.ID, enterprise: either(cb.Enterprise.ID, cb.Team.EnterpriseID)}
+	w, err := b.workspace(ctx, who)
+	if err != nil {
+		b.log.Warn("slack: a button press from a workspace Easel cannot serve; dropped", "team", cb.Team.ID, "err", err)
+		return
+	}
 	channel := either(cb.Container.ChannelID, cb.Channel.ID)
 	root := either(cb.Message.ThreadTimestamp, either(cb.Container.ThreadTs, cb.Container.MessageTs))
 	dm := isDM(channel, cb.Channel.Name)
 	access := core.Message{Platform: Platform, Workspace: cb.Team.ID, Channel: channel, User: core.User{ID: cb.User.ID},
 		Action: action, DM: dm}
 	if err := b.engine.Allowed(access); err != nil {
-		b.tell(ctx, channel, cb.User.ID, root, err)
+		b.tell(ctx, w, channel, cb.User.ID, root, err)
 		return
 	}
 	msg := core.Message{
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
-		User: b.user(ctx, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
+		User: b.user(ctx, w, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
 		Delivery: key,
 	}
 	if action == core.ActionRegion {
 		// A choice makes no turn: the delivery is handled when this returns.
-		if err := b.engine.ChooseRegion(ctx, b.thread(channel, root), msg, region); err != nil {
-			b.tell(ctx, channel, cb.User.ID, root, err)
+		if err := b.engine.ChooseRegion(ctx, b.thread(who, channel, root), msg, region); err != nil {
+			b.tell(ctx, w, channel, cb.User.ID, root, err)
 		}
 		return
 	}
-	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
+	q, err := b.engine.Handle(ctx, b.thread(who, channel, root), msg)
 	if err != nil {
-		b.tell(ctx, channel, cb.User.ID, root, err)
+		b.tell(ctx, w, channel, cb.User.ID, root, err)
 		return
 	}
 	b.queued(q, msg)

@@ -20,6 +20,12 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return
 	}
+	who := teamID{team: cmd.TeamID, enterprise: cmd.EnterpriseID}
+	w, err := b.workspace(ctx, who)
+	if err != nil {
+		b.log.Warn("slack: a command from a workspace Easel cannot serve; dropped", "team", cmd.TeamID, "err", err)
+		return
+	}
 	// Everything that can refuse the command (access, flags, limits,
 	// requests in flight, quotas) is checked before anything is posted, so
 	// that a refused command leaves nothing in the channel.
@@ -28,20 +34,20 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 		User: core.User{ID: cmd.UserID, Name: cmd.UserName}, Action: core.ActionPrompt, Text: text,
 		DM: isDM(cmd.ChannelID, cmd.ChannelName), NewSession: true}
 	if err := b.engine.Check(ctx, check); err != nil {
-		b.respond(ctx, cmd, err)
+		b.respond(ctx, w, cmd, err)
 		return
 	}
-	user := b.user(ctx, cmd.UserID, cmd.UserName)
+	user := b.user(ctx, w, cmd.UserID, cmd.UserName)
 	var root string
-	err := b.call(ctx, "chat.postMessage", func() (err error) {
-		_, root, err = b.api.PostMessageContext(ctx, cmd.ChannelID, slackapi.MsgOptionText("<@"+cmd.UserID+">: "+escape(text), false))
+	err = b.call(ctx, "chat.postMessage", func() (err error) {
+		_, root, err = w.api.PostMessageContext(ctx, cmd.ChannelID, slackapi.MsgOptionText("<@"+cmd.UserID+">: "+escape(text), false))
 		return err
 	})
 	if err != nil {
-		b.respond(ctx, cmd, postError(err))
+		b.respond(ctx, w, cmd, postError(err))
 		return
 	}
-	th := b.thread(cmd.ChannelID, root)
+	th := b.thread(who, cmd.ChannelID, root)
 	defer th.working(ctx, root)()
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),
@@ -57,31 +63,31 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 	// Nothing was queued (a limit was reached since the check): take the
 	// root message back and say why.
 	derr := b.call(ctx, "chat.delete", func() error {
-		_, _, err := b.api.DeleteMessageContext(ctx, cmd.ChannelID, root)
+		_, _, err := w.api.DeleteMessageContext(ctx, cmd.ChannelID, root)
 		return err
 	})
 	if derr != nil {
 		b.log.Warn("slack: could not delete the root of a rejected command", "err", derr)
 	}
-	b.respond(ctx, cmd, err)
+	b.respond(ctx, w, cmd, err)
 }
 
 // respond tells the person who typed cmd about err, privately: through the
 // command's response URL, which works even where the bot is not a member,
-// or else as an ephemeral message.
-func (b *Bot) respond(ctx context.Context, cmd slackapi.SlashCommand, err error) {
+// or else as an ephemeral message. w is the workspace of cmd.
+func (b *Bot) respond(ctx context.Context, w *workspace, cmd slackapi.SlashCommand, err error) {
 	if errors.Is(err, core.ErrDeliveryTaken) {
 		b.log.Info("slack: another Easel process handles this command", "trigger", cmd.TriggerID)
 		return // whoever holds it answers
 	}
 	u, perr := url.Parse(cmd.ResponseURL)
 	if cmd.ResponseURL == "" || perr != nil || !b.trusted(u) {
-		b.tell(ctx, cmd.ChannelID, cmd.UserID, "", err)
+		b.tell(ctx, w, cmd.ChannelID, cmd.UserID, "", err)
 		return
 	}
 	text := mark(err) + b.userMessage(err)
 	err = b.call(ctx, "response_url", func() error {
-		_, _, err := b.api.PostMessageContext(ctx, "",
+		_, _, err := w.api.PostMessageContext(ctx, "",
 			slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral),
 			slackapi.MsgOptionText(escape(text), false))
 		return err
@@ -102,9 +108,9 @@ func postError(err error) error {
 	return err
 }
 
-// tell shows err to user alone, in channel (in the thread rooted at root,
-// if any), as an ephemeral message.
-func (b *Bot) tell(ctx context.Context, channel, user, root string, err error) {
+// tell shows err to user alone, in channel of workspace w (in the thread
+// rooted at root, if any), as an ephemeral message.
+func (b *Bot) tell(ctx context.Context, w *workspace, channel, user, root string, err error) {
 	if errors.Is(err, core.ErrDeliveryTaken) {
 		b.log.Info("slack: another Easel process handles this delivery", "channel", channel)
 		return // whoever holds it answers
@@ -115,7 +121,7 @@ func (b *Bot) tell(ctx context.Context, channel, user, root string, err error) {
 		opts = append(opts, slackapi.MsgOptionTS(root))
 	}
 	err = b.call(ctx, "chat.postEphemeral", func() error {
-		_, err := b.api.PostEphemeralContext(ctx, channel, user, opts...)
+		_, err := w.api.PostEphemeralContext(ctx, channel, user, opts...)
 		return err
 	})
 	if err != nil {

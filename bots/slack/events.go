@@ -10,13 +10,15 @@ import (
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/easel-bot/easel/bots/inbox"
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/core"
 )
 
 // post is a person's message that may be a prompt: a mention, a reply in a
 // thread or a direct message.
 type post struct {
-	team     string
+	who      teamID
+	botUser  string // the bot's user id in the post's workspace
 	channel  string
 	user     string
 	text     string
@@ -38,19 +40,21 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (id string, job inbox.Job, er
 	if !ok {
 		return "", nil, fmt.Errorf("unexpected Events API delivery %q", ev.Type)
 	}
+	who := teamID{team: ev.TeamID, enterprise: ev.EnterpriseID}
+	me := b.botUserIn(cb)
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AppMentionEvent:
-		if e.BotID != "" || e.Edited != nil || e.User == b.botUser {
+		if e.BotID != "" || e.Edited != nil || e.User == me {
 			return "", nil, nil
 		}
-		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+		p := post{who: who, botUser: me, channel: e.Channel, user: e.User, text: e.Text,
 			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, files: e.Files, dm: isDM(e.Channel, "")}
 		return cb.EventID, b.promptJob(p), nil
 	case *slackevents.MessageEvent:
-		if !b.personal(e) {
+		if !personal(e, me) {
 			return "", nil, nil
 		}
-		p := post{team: ev.TeamID, channel: e.Channel, user: e.User, text: e.Text,
+		p := post{who: who, botUser: me, channel: e.Channel, user: e.User, text: e.Text,
 			ts: e.TimeStamp, threadTS: e.ThreadTimeStamp, dm: e.ChannelType == "im"}
 		if e.Message != nil {
 			p.files = e.Message.Files
@@ -59,27 +63,75 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (id string, job inbox.Job, er
 			return cb.EventID, b.promptJob(p), nil
 		}
 		return cb.EventID, b.replyJob(p), nil
+	case *slackevents.AppUninstalledEvent:
+		return b.uninstallEvent(cb, who)
+	case *slackevents.TokensRevokedEvent:
+		if len(e.Tokens.Bot) == 0 {
+			return "", nil, nil // only people's tokens, which Easel has none of
+		}
+		return b.uninstallEvent(cb, who)
 	}
 	return "", nil, nil
 }
 
+// botUserIn returns the bot's user id in the workspace an event came from,
+// without I/O: with OAuth, from the installation the event was delivered
+// for (its authorizations); else BotToken's.
+func (b *Bot) botUserIn(cb *slackevents.EventsAPICallbackEvent) string {
+	if b.installs != nil {
+		for _, a := range cb.Authorizations {
+			if a.IsBot && a.UserID != "" {
+				return a.UserID
+			}
+		}
+	}
+	if b.home == nil {
+		return ""
+	}
+	return b.home.botUser
+}
+
+// uninstallEvent returns the work of app_uninstalled, or of tokens_revoked
+// for the bot's token: forgetting the installation it was delivered for,
+// the organization's for an organization-wide install. Without OAuth there
+// is nothing to forget.
+func (b *Bot) uninstallEvent(cb *slackevents.EventsAPICallbackEvent, who teamID) (string, inbox.Job, error) {
+	if b.installs == nil {
+		return "", nil, nil
+	}
+	key := install.TeamKey(who.team)
+	for _, a := range cb.Authorizations {
+		if a.IsEnterpriseInstall && a.EnterpriseID != "" {
+			key = install.EnterpriseKey(a.EnterpriseID)
+		}
+	}
+	if key == install.TeamKey("") {
+		return "", nil, errors.New("an uninstall event names no workspace")
+	}
+	return cb.EventID, func(ctx context.Context, _ string) bool {
+		b.uninstall(ctx, key)
+		return true
+	}, nil
+}
+
 // personal reports whether a message event is a person's new message that
-// Easel might act on: not a bot's, not an edit or deletion, and in a channel
-// not one that mentions Easel (those also arrive as app_mention) or a
-// top-level message (only replies in session threads count).
-func (b *Bot) personal(e *slackevents.MessageEvent) bool {
+// Easel, whose bot user is me, might act on: not a bot's, not an edit or
+// deletion, and in a channel not one that mentions Easel (those also
+// arrive as app_mention) or a top-level message (only replies in session
+// threads count).
+func personal(e *slackevents.MessageEvent, me string) bool {
 	switch e.SubType {
 	case "", "file_share", "thread_broadcast":
 	default:
 		return false
 	}
-	if e.BotID != "" || e.User == "" || e.User == b.botUser {
+	if e.BotID != "" || e.User == "" || e.User == me {
 		return false
 	}
 	if e.ChannelType == "im" {
 		return true
 	}
-	return e.ThreadTimeStamp != "" && !mentions(e.Text, b.botUser)
+	return e.ThreadTimeStamp != "" && !mentions(e.Text, me)
 }
 
 // promptJob returns the work of a post that is a prompt.
@@ -170,24 +222,29 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 	// Everything that can refuse the prompt (access, flags, limits,
 	// requests in flight, quotas) is checked before any reaction, download
 	// or Slack lookup.
-	text := promptText(p.text, b.botUser)
-	check := core.Message{Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
+	text := promptText(p.text, p.botUser)
+	check := core.Message{Platform: Platform, Workspace: p.who.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
 		User: core.User{ID: p.user}, Action: core.ActionPrompt, Text: text, DM: p.dm}
-	if err := b.engine.Check(ctx, check); err != nil {
-		b.tell(ctx, p.channel, p.user, p.thread(), err)
+	w, err := b.workspace(ctx, p.who)
+	if err != nil {
+		b.log.Warn("slack: a message from a workspace Easel cannot serve; dropped", "team", p.who.team, "err", err)
 		return
 	}
-	th := b.thread(p.channel, p.thread())
+	if err := b.engine.Check(ctx, check); err != nil {
+		b.tell(ctx, w, p.channel, p.user, p.thread(), err)
+		return
+	}
+	th := b.thread(p.who, p.channel, p.thread())
 	defer th.working(ctx, p.ts)()
-	inputs, err := b.attachments(ctx, p.files)
+	inputs, err := b.attachments(ctx, w, p.files)
 	if err != nil {
 		th.notWorking(ctx, p.ts)
 		b.say(ctx, th, err)
 		return
 	}
 	msg := core.Message{
-		Platform: Platform, Workspace: p.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
-		User: b.user(ctx, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts, DM: p.dm,
+		Platform: Platform, Workspace: p.who.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
+		User: b.user(ctx, w, p.user, ""), Action: core.ActionPrompt, Text: text, Inputs: inputs, Source: p.ts, DM: p.dm,
 		Delivery: key,
 	}
 	q, err := b.engine.Handle(ctx, th, msg)
@@ -197,7 +254,7 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 	}
 	if err != nil {
 		th.notWorking(ctx, p.ts)
-		b.tell(ctx, p.channel, p.user, p.thread(), err)
+		b.tell(ctx, w, p.channel, p.user, p.thread(), err)
 		return
 	}
 	b.queued(q, msg)

@@ -139,7 +139,7 @@ func TestDownloadStopsAtTheCap(t *testing.T) {
 	}
 	for _, c := range cases {
 		name := strings.TrimPrefix(c.path, "/files-pri/") + ".png"
-		_, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: name, Size: c.size, URLPrivateDownload: srv.URL + c.path}))
+		_, err := b.home.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: name, Size: c.size, URLPrivateDownload: srv.URL + c.path}))
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want Invalid saying %q", c.path, err, c.want)
 		}
@@ -187,7 +187,7 @@ func TestDownloadsStayOnSlack(t *testing.T) {
 	b, _ := trustedBot(t, srv, 1<<20)
 
 	// A redirect within the trusted host is followed, with the token.
-	img, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: "logo.png", URLPrivateDownload: srv.URL + "/files-pri/hop"}))
+	img, err := b.home.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F1", Name: "logo.png", URLPrivateDownload: srv.URL + "/files-pri/hop"}))
 	if err != nil || img.MIME != "image/png" {
 		t.Fatalf("a redirect within Slack's host: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestDownloadsStayOnSlack(t *testing.T) {
 		"none":        "",
 	}
 	for name, u := range refused {
-		_, err := b.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F2", Name: name + ".png", URLPrivateDownload: u}))
+		_, err := b.home.files.Fetch(context.Background(), attachment(slackapi.File{ID: "F2", Name: name + ".png", URLPrivateDownload: u}))
 		if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), name+".png is not stored on Slack") {
 			t.Errorf("%s (%s): %v, want it refused as not on Slack", name, u, err)
 		}

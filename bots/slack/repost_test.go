@@ -16,7 +16,7 @@ func TestRepostSkipsWhatTheThreadShows(t *testing.T) {
 	up := h.images(1)[0]
 	_, session := h.buttons("C1", root, 1)
 	h.reacted("C1", root, reactDone)
-	th := h.bot.thread("C1", root)
+	th := h.bot.thread(teamID{team: h.fake.TeamID}, "C1", root)
 	post := core.ImagePost{SessionID: session, Version: 1, Image: core.Image{Data: up.Data, MIME: "image/png"},
 		Caption: "v1", Buttons: core.Buttons, Retry: true, Since: time.Now().Add(-time.Minute)}
 	ctx := context.Background()

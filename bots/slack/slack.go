@@ -25,6 +25,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/easel-bot/easel/bots/inbox"
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/imagecheck"
 )
@@ -68,9 +69,26 @@ type Engine interface {
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.
 type Config struct {
-	BotToken      string // SLACK_BOT_TOKEN (xoxb-…), always needed
+	// BotToken (SLACK_BOT_TOKEN, xoxb-…) serves the workspace it belongs
+	// to; it is needed unless the app is installed through OAuth.
+	BotToken      string
 	AppToken      string // SLACK_APP_TOKEN (xapp-…), for Socket Mode
 	SigningSecret string // SLACK_SIGNING_SECRET, for http mode
+	// ClientID and ClientSecret (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET),
+	// set together, let workspaces install the app through OAuth v2 (see
+	// Mount). Each installed workspace is served with its own bot token,
+	// kept in Installations sealed with TokenKey.
+	ClientID     string
+	ClientSecret string
+	// TokenKey (EASEL_TOKEN_KEY, decoded) seals installed tokens with
+	// AES-256-GCM: install.KeySize bytes. Needed with ClientID.
+	TokenKey []byte
+	// Installations keeps the installations. Needed with ClientID.
+	Installations Installations
+	// PublicURL is the address people reach Easel's web server at
+	// (web.public_url); Slack sends the browser back to
+	// PublicURL/slack/oauth_redirect. Needed with ClientID.
+	PublicURL string
 	// Mode is "socket" (default: Socket Mode, no public URL needed) or
 	// "http" (the Events API, served on Listen).
 	Mode string
@@ -108,16 +126,22 @@ type Config struct {
 // concurrent use.
 type Bot struct {
 	cfg    Config
-	api    *slackapi.Client // the Web API, and Socket Mode
+	app    *slackapi.Client // Socket Mode, with the app-level token
 	engine Engine
 	inbox  *inbox.Inbox // deliveries, recorded before they are acknowledged
 	log    *slog.Logger
 	apiURL *url.URL
-	files  *imagecheck.Fetcher // downloads attachments, from Slack's hosts only
 
-	whoMu   sync.Mutex // held while identify asks who the bot is
-	botUser string     // the bot's user id, from auth.test
-	botID   string
+	// home is the workspace of BotToken, nil without one; identify
+	// fills in its bot's ids and homeTeam.
+	home     *workspace
+	whoMu    sync.Mutex // held while identify asks who the bot is
+	homeTeam string
+
+	installs Installations // nil without OAuth
+	box      *install.Box  // seals installed tokens
+	clients  *clientCache  // the installed workspaces' clients
+	oauth    *oauthFlow    // the install pages, nil without OAuth
 
 	threads *threadCache
 	users   *userCache
@@ -173,26 +197,26 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 	if err != nil || apiURL.Host == "" || (apiURL.Scheme != "https" && apiURL.Scheme != "http") {
 		return nil, fmt.Errorf("slack: api_url %q is not an http(s) URL", cfg.APIURL)
 	}
-	opts := []slackapi.Option{
-		slackapi.OptionAPIURL(cfg.APIURL),
-		slackapi.OptionHTTPClient(cfg.HTTPClient),
-		slackapi.OptionLog(slog.NewLogLogger(log.Handler(), slog.LevelDebug)),
-	}
-	if cfg.AppToken != "" {
-		opts = append(opts, slackapi.OptionAppLevelToken(cfg.AppToken))
-	}
-	api := slackapi.New(cfg.BotToken, opts...)
 	b := &Bot{
-		cfg: cfg, api: api, engine: engine, inbox: inbox.New(store, Platform, eventTTL, log), log: log, apiURL: apiURL,
-		threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
+		cfg: cfg, engine: engine, inbox: inbox.New(store, Platform, eventTTL, log), log: log, apiURL: apiURL,
+		clients: newClientCache(), threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
 		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
-	b.files = b.newFetcher()
 	b.metrics = cfg.Metrics
 	if b.metrics == nil {
 		b.metrics = noMetrics{}
 	}
 	b.inbox.Observe(b.metrics)
+	if cfg.ClientID != "" {
+		if b.oauth, b.box, err = b.newOAuthFlow(); err != nil {
+			return nil, err
+		}
+		b.installs = cfg.Installations
+	}
+	b.app = b.newClient("")
+	if cfg.BotToken != "" {
+		b.home = b.newWorkspace(cfg.BotToken, "")
+	}
 	return b, nil
 }
 
@@ -200,8 +224,8 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 // secret's value.
 func (cfg Config) check() error {
 	switch {
-	case cfg.BotToken == "":
-		return errors.New("slack: the bot token (SLACK_BOT_TOKEN, xoxb-…) is missing")
+	case cfg.BotToken == "" && cfg.ClientID == "":
+		return errors.New("slack: the bot token (SLACK_BOT_TOKEN, xoxb-…) is missing; or, to install into many workspaces, set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
 	case cfg.Mode == "socket" && cfg.AppToken == "":
 		return errors.New("slack: Socket Mode needs an app-level token (SLACK_APP_TOKEN, xapp-…) with connections:write")
 	case cfg.Mode == "http" && cfg.SigningSecret == "":
@@ -258,24 +282,29 @@ func (b *Bot) run(ctx context.Context, ln net.Listener) error {
 	return b.runSocket(ctx)
 }
 
-// identify learns the bot's own user id, so its messages and mentions are
-// recognised. It asks Slack once; threads resumed before Run (see Thread)
-// may ask first.
+// identify learns the bot's own user id in the workspace of BotToken, so
+// its messages and mentions are recognised there. It asks Slack once;
+// threads resumed before Run (see Thread) may ask first. Without BotToken
+// there is nothing to learn: each installation knows its bot user.
 func (b *Bot) identify(ctx context.Context) error {
+	if b.home == nil {
+		b.log.Info("slack connected; serving the workspaces that installed the app", "mode", b.cfg.Mode)
+		return nil
+	}
 	b.whoMu.Lock()
 	defer b.whoMu.Unlock()
-	if b.botUser != "" {
+	if b.home.botUser != "" {
 		return nil
 	}
 	var who *slackapi.AuthTestResponse
 	err := b.call(ctx, "auth.test", func() (err error) {
-		who, err = b.api.AuthTestContext(ctx)
+		who, err = b.home.api.AuthTestContext(ctx)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("slack: check the bot token (auth.test): %w", err)
 	}
-	b.botUser, b.botID = who.UserID, who.BotID
+	b.home.botUser, b.home.botID, b.homeTeam = who.UserID, who.BotID, who.TeamID
 	b.log.Info("slack connected", "team", who.Team, "bot_user", who.UserID, "mode", b.cfg.Mode)
 	return nil
 }
@@ -291,7 +320,7 @@ func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
 	if !ok {
 		return nil, false
 	}
-	return b.thread(channel, ts), true
+	return b.thread(teamID{team: sess.Workspace}, channel, ts), true
 }
 
 // trusted reports whether u is on one of Slack's own hosts (https only) or

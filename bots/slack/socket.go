@@ -125,7 +125,7 @@ func (b *Bot) holdSlot(ctx context.Context, slots ConnectionSlots, slot int, tok
 // serveSocket serves deliveries over Socket Mode until ctx ends. Every
 // envelope is recorded and its work queued before it is acknowledged.
 func (b *Bot) serveSocket(ctx context.Context) error {
-	sm := socketmode.New(b.api, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
+	sm := socketmode.New(b.app, socketmode.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer b.acks.Wait()
 	defer cancel()

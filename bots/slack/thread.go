@@ -25,6 +25,7 @@ const (
 // from one engine call to the next.
 type thread struct {
 	bot     *Bot
+	who     teamID // the workspace the thread is in
 	channel string
 	root    string // timestamp of the thread's root message
 
@@ -52,11 +53,21 @@ func (t *thread) Reply(ctx context.Context, text string) error {
 	return err
 }
 
+// call runs fn, the Web API method named method, with the client of the
+// thread's workspace (see Bot.call).
+func (t *thread) call(ctx context.Context, method string, fn func(api *slackapi.Client) error) error {
+	w, err := t.bot.workspace(ctx, t.who)
+	if err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	return t.bot.call(ctx, method, func() error { return fn(w.api) })
+}
+
 // post posts a message in the thread and returns its timestamp.
 func (t *thread) post(ctx context.Context, opts ...slackapi.MsgOption) (string, error) {
 	var ts string
-	err := t.bot.call(ctx, "chat.postMessage", func() (err error) {
-		_, ts, err = t.bot.api.PostMessageContext(ctx, t.channel, append(opts, slackapi.MsgOptionTS(t.root))...)
+	err := t.call(ctx, "chat.postMessage", func(api *slackapi.Client) (err error) {
+		_, ts, err = api.PostMessageContext(ctx, t.channel, append(opts, slackapi.MsgOptionTS(t.root))...)
 		return err
 	})
 	return ts, err
@@ -112,8 +123,14 @@ func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool
 // history returns the bot's messages in the thread since the given time,
 // oldest first (conversations.replies, page by page).
 func (t *thread) history(ctx context.Context, since time.Time) ([]slackapi.Message, error) {
-	if err := t.bot.identify(ctx); err != nil { // a turn resumed before Run
+	w, err := t.bot.workspace(ctx, t.who)
+	if err != nil {
 		return nil, err
+	}
+	if w == t.bot.home {
+		if err := t.bot.identify(ctx); err != nil { // a turn resumed before Run
+			return nil, err
+		}
 	}
 	params := &slackapi.GetConversationRepliesParameters{
 		ChannelID: t.channel, Timestamp: t.root, Inclusive: true, Limit: 200,
@@ -123,15 +140,15 @@ func (t *thread) history(ctx context.Context, since time.Time) ([]slackapi.Messa
 	for page := 0; page < 50; page++ {
 		var msgs []slackapi.Message
 		var more bool
-		err := t.bot.call(ctx, "conversations.replies", func() (err error) {
-			msgs, more, params.Cursor, err = t.bot.api.GetConversationRepliesContext(ctx, params)
+		err := t.call(ctx, "conversations.replies", func(api *slackapi.Client) (err error) {
+			msgs, more, params.Cursor, err = api.GetConversationRepliesContext(ctx, params)
 			return err
 		})
 		if err != nil {
 			return mine, err
 		}
 		for _, m := range msgs {
-			if m.BotID != "" && m.BotID == t.bot.botID || m.User != "" && m.User == t.bot.botUser {
+			if m.BotID != "" && m.BotID == w.botID || m.User != "" && m.User == w.botUser {
 				mine = append(mine, m)
 			}
 		}
@@ -163,8 +180,8 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 // calling guard, if set, before the last, which is the one that shows it.
 func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) error {
 	var u *slackapi.GetUploadURLExternalResponse
-	err := t.bot.call(ctx, "files.getUploadURLExternal", func() (err error) {
-		u, err = t.bot.api.GetUploadURLExternalContext(ctx, slackapi.GetUploadURLExternalParameters{
+	err := t.call(ctx, "files.getUploadURLExternal", func(api *slackapi.Client) (err error) {
+		u, err = api.GetUploadURLExternalContext(ctx, slackapi.GetUploadURLExternalParameters{
 			FileName: name, FileSize: len(img.Data), AltTxt: core.Truncate(comment, 1000),
 		})
 		return err
@@ -172,8 +189,8 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 	if err != nil {
 		return err
 	}
-	err = t.bot.call(ctx, "upload", func() error {
-		return t.bot.api.UploadToURL(ctx, slackapi.UploadToURLParameters{
+	err = t.call(ctx, "upload", func(api *slackapi.Client) error {
+		return api.UploadToURL(ctx, slackapi.UploadToURLParameters{
 			UploadURL: u.UploadURL, Reader: bytes.NewReader(img.Data), Filename: name,
 		})
 	})
@@ -183,8 +200,8 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 	if err := guard(ctx, g); err != nil {
 		return err
 	}
-	return t.bot.call(ctx, "files.completeUploadExternal", func() error {
-		_, err := t.bot.api.CompleteUploadExternalContext(ctx, slackapi.CompleteUploadExternalParameters{
+	return t.call(ctx, "files.completeUploadExternal", func(api *slackapi.Client) error {
+		_, err := api.CompleteUploadExternalContext(ctx, slackapi.CompleteUploadExternalParameters{
 			Files:           []slackapi.FileSummary{{ID: u.FileID, Title: title}},
 			Channel:         t.channel,
 			InitialComment:  escape(comment),
@@ -213,16 +230,16 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	case status == "":
 		ts := t.statusTS
 		t.statusTS, t.status = "", ""
-		return t.bot.call(ctx, "chat.delete", func() error {
-			_, _, err := t.bot.api.DeleteMessageContext(ctx, t.channel, ts)
+		return t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
+			_, _, err := api.DeleteMessageContext(ctx, t.channel, ts)
 			if errorCode(err) == "message_not_found" {
 				return nil // someone deleted it already
 			}
 			return err
 		})
 	case t.statusTS != "":
-		err := t.bot.call(ctx, "chat.update", func() error {
-			_, _, _, err := t.bot.api.UpdateMessageContext(ctx, t.channel, t.statusTS, slackapi.MsgOptionText(escape(status), false))
+		err := t.call(ctx, "chat.update", func(api *slackapi.Client) error {
+			_, _, _, err := api.UpdateMessageContext(ctx, t.channel, t.statusTS, slackapi.MsgOptionText(escape(status), false))
 			return err
 		})
 		if errorCode(err) != "message_not_found" {
@@ -322,11 +339,11 @@ func (t *thread) react(ctx context.Context, method, name, ts string) {
 		return
 	}
 	item := slackapi.NewRefToMessage(t.channel, ts)
-	err := t.bot.call(ctx, method, func() error {
+	err := t.call(ctx, method, func(api *slackapi.Client) error {
 		if method == "reactions.add" {
-			return t.bot.api.AddReactionContext(ctx, name, item)
+			return api.AddReactionContext(ctx, name, item)
 		}
-		return t.bot.api.RemoveReactionContext(ctx, name, item)
+		return api.RemoveReactionContext(ctx, name, item)
 	})
 	switch errorCode(err) {
 	case "", "already_reacted", "no_reaction":
@@ -347,8 +364,8 @@ const maxThreads = 10000
 
 func newThreadCache() *threadCache { return &threadCache{threads: map[string]*thread{}} }
 
-// thread returns the thread rooted at root in channel.
-func (b *Bot) thread(channel, root string) *thread {
+// thread returns the thread rooted at root in channel of workspace who.
+func (b *Bot) thread(who teamID, channel, root string) *thread {
 	c := b.threads
 	key := threadKey(channel, root)
 	c.mu.Lock()
@@ -359,7 +376,7 @@ func (b *Bot) thread(channel, root string) *thread {
 	if len(c.threads) >= maxThreads {
 		c.evictIdle()
 	}
-	t := &thread{bot: b, channel: channel, root: root}
+	t := &thread{bot: b, who: who, channel: channel, root: root}
 	c.threads[key] = t
 	return t
 }

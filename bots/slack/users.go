@@ -20,8 +20,9 @@ func newUserCache() *userCache { return &userCache{names: map[string]string{}} }
 
 // user returns the core.User for a Slack user id, named by hint if given
 // (Slack sends a name with commands and button presses) or else by a
-// users.info lookup, remembered. A failed lookup leaves the name empty.
-func (b *Bot) user(ctx context.Context, id, hint string) core.User {
+// users.info lookup in workspace w, remembered. A failed lookup leaves the
+// name empty.
+func (b *Bot) user(ctx context.Context, w *workspace, id, hint string) core.User {
 	if hint != "" {
 		return core.User{ID: id, Name: hint}
 	}
@@ -33,7 +34,7 @@ func (b *Bot) user(ctx context.Context, id, hint string) core.User {
 		return core.User{ID: id, Name: name}
 	}
 	err := b.call(ctx, "users.info", func() error {
-		u, err := b.api.GetUserInfoContext(ctx, id)
+		u, err := w.api.GetUserInfoContext(ctx, id)
 		if err == nil {
 			name = either(u.Profile.DisplayName, either(u.RealName, u.Name))
 		}

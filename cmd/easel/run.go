@@ -12,6 +12,7 @@ import (
 
 	"github.com/easel-bot/easel/bots/discord"
 	"github.com/easel-bot/easel/bots/slack"
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
 )
@@ -130,6 +131,25 @@ func (a *app) takeUpEvery(cfg config.Config) time.Duration {
 // maxTakeUpPeriod bounds how long a killed replica's work waits.
 const maxTakeUpPeriod = 2 * time.Second
 
+// slackOAuth returns the OAuth settings of the Slack adapter: none without
+// SLACK_CLIENT_ID; else the client id and secret, the decoded token key,
+// the store's installations and web.public_url.
+func slackOAuth(cfg config.Config, a *app) (slack.Config, error) {
+	if cfg.Secrets.SlackClientID == "" {
+		return slack.Config{}, nil
+	}
+	key, err := install.ParseKey(cfg.Secrets.TokenKey)
+	if err != nil {
+		return slack.Config{}, fmt.Errorf("EASEL_TOKEN_KEY: %w", err)
+	}
+	installs, ok := a.db.(slack.Installations)
+	if !ok {
+		return slack.Config{}, fmt.Errorf("slack: the store at %s cannot keep installations", a.db.Location())
+	}
+	return slack.Config{ClientID: cfg.Secrets.SlackClientID, ClientSecret: cfg.Secrets.SlackClientSecret, TokenKey: key,
+		Installations: installs, PublicURL: cfg.Web.PublicURL}, nil
+}
+
 // newBots builds the adapters of the enabled platforms. With limits
 // shared by replicas, the Discord shards and IDENTIFYs, and the Slack
 // Socket Mode connections, are shared too.
@@ -140,11 +160,20 @@ func newBots(ctx context.Context, cfg config.Config, a *app, log *slog.Logger) (
 		if a.limits != nil {
 			conns = a.limits.SlackConnections()
 		}
+		oauth, err := slackOAuth(cfg, a)
+		if err != nil {
+			return nil, err
+		}
 		b, err := slack.New(slack.Config{
 			Connections:   conns,
 			BotToken:      cfg.Secrets.SlackBotToken,
 			AppToken:      cfg.Secrets.SlackAppToken,
 			SigningSecret: cfg.Secrets.SlackSigningSecret,
+			ClientID:      oauth.ClientID,
+			ClientSecret:  oauth.ClientSecret,
+			TokenKey:      oauth.TokenKey,
+			Installations: oauth.Installations,
+			PublicURL:     oauth.PublicURL,
 			Mode:          cfg.Slack.Mode,
 			Listen:        cfg.Slack.Listen,
 			APIURL:        cfg.Slack.APIURL,

@@ -16,7 +16,8 @@ import (
 
 const storageUsage = `Usage: easel storage copy [-config FILE] [-from DIR]
 
-copy moves the sessions, images and usage counters of a bbolt data dir into
+copy moves the sessions, images, usage counters and Slack installations
+(their tokens still encrypted with EASEL_TOKEN_KEY) of a bbolt data dir into
 the store the config file names (storage.backend = "postgres", and
 images.backend "dir" or "s3"), so a team can grow without losing history.
 It reads the data dir without changing it and can be run again: what is
@@ -82,8 +83,8 @@ func cmdStorage(ctx context.Context, e *env, args []string) error {
 	if err := c.copy(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "copied %d sessions, %d images (%d uploaded) and %d usage counters from %s to %s\n",
-		c.sessions, c.images, c.uploaded, c.counters, src.Location(), dst.Location())
+	fmt.Fprintf(e.stdout, "copied %d sessions, %d images (%d uploaded), %d usage counters and %d Slack installations from %s to %s\n",
+		c.sessions, c.images, c.uploaded, c.counters, c.installs, src.Location(), dst.Location())
 	if n := c.waiting; n > 0 {
 		fmt.Fprintf(e.stdout, "not copied: %d deliveries still waiting in %s's inbox; start easel run on it once to handle them, then copy again\n", n, source)
 	}
@@ -97,12 +98,12 @@ type copier struct {
 	dst       *postgres.DB
 	dstImages core.ImageStore
 
-	sessions, images, uploaded, counters, waiting int
-	seen                                          map[string]bool // image hashes done
+	sessions, images, uploaded, counters, installs, waiting int
+	seen                                                    map[string]bool // image hashes done
 }
 
 // copy copies every session (its images first, so no copied session names
-// a missing image), then the usage counters.
+// a missing image), then the usage counters and the Slack installations.
 func (c *copier) copy(ctx context.Context) error {
 	c.seen = map[string]bool{}
 	list, err := c.src.Sessions(ctx)
@@ -132,6 +133,16 @@ func (c *copier) copy(ctx context.Context) error {
 		return err
 	}
 	c.counters = len(rows)
+	installs, err := c.src.Installations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range installs {
+		if err := c.dst.SaveInstallation(ctx, rec); err != nil {
+			return err
+		}
+	}
+	c.installs = len(installs)
 	waiting, err := c.src.Unhandled(ctx)
 	if err != nil {
 		return err

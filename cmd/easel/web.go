@@ -35,6 +35,11 @@ func newWeb(cfg config.Config, a *app, bots []bot, log *slog.Logger) *web.Server
 		a.metrics.WatchLoad(a.engine)
 		srv.Handle("GET /metrics", a.metrics.Handler())
 	}
+	for _, b := range bots {
+		if sb, ok := b.(*slack.Bot); ok {
+			sb.Mount(srv) // the OAuth install pages, if installs are configured
+		}
+	}
 	return srv
 }
 

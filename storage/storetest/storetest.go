@@ -2,7 +2,7 @@
 // sessions and their thread bindings, updates and the effects core decides
 // for them (core.EffectsOf: the job index, usage counters, handled
 // deliveries), the durable inbox, dedupe marks with their expiry, and the
-// record of starts. A backend's tests call Run with a Harness that opens it.
+// record of starts, and the Slack installations. A backend's tests call Run with a Harness that opens it.
 //
 // The suite checks each method's documented results and errors, that
 // effects are applied in the same transaction as the update that caused
@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel-bot/easel/bots/slack/install"
 	"github.com/easel-bot/easel/core"
 )
 
@@ -54,6 +55,13 @@ type Backend interface {
 	// at or after since.
 	RecordStart(ctx context.Context, name string, at time.Time, keep time.Duration) ([]time.Time, error)
 	Starts(ctx context.Context, name string, since time.Time) ([]time.Time, error)
+	// SaveInstallation stores a Slack installation under its Key,
+	// replacing the one there; Installation returns the one stored under
+	// key and whether there is one; DeleteInstallation forgets it and
+	// reports whether there was one.
+	SaveInstallation(ctx context.Context, rec install.Record) error
+	Installation(ctx context.Context, key string) (install.Record, bool, error)
+	DeleteInstallation(ctx context.Context, key string) (bool, error)
 }
 
 // Harness opens the backend under test.
@@ -83,6 +91,7 @@ func Run(t *testing.T, h Harness) {
 		{"Inbox", testInbox},
 		{"DedupeExpires", testDedupe},
 		{"Starts", testStarts},
+		{"Installations", testInstallations},
 		{"ConcurrentUpdatesOfOneSession", testConcurrentOneSession},
 		{"ConcurrentUpdatesOfManySessions", testConcurrentManySessions},
 		{"ConcurrentDeliveries", testConcurrentDeliveries},
@@ -557,6 +566,78 @@ func testStarts(t *testing.T, s *suite) {
 	}
 }
 
+// teamInstall returns a workspace's installation with token as its sealed
+// token.
+func teamInstall(team, token string, at time.Time) install.Record {
+	return install.Record{Team: team, Enterprise: "E1", BotUser: "U" + team, Token: []byte(token),
+		Scopes: []string{"chat:write", "commands"}, Installer: "U0", InstalledAt: at}
+}
+
+func testInstallations(t *testing.T, s *suite) {
+	at := s.clock.now()
+	t1 := teamInstall("T1", "sealed-1", at)
+	org := install.Record{Enterprise: "E1", EnterpriseInstall: true, BotUser: "UORG", Token: []byte{0, 1, 2, 255},
+		Installer: "U9", InstalledAt: at.Add(time.Minute)}
+	for _, rec := range []install.Record{t1, teamInstall("T2", "sealed-2", at), org} {
+		if err := s.b.SaveInstallation(ctx, rec); err != nil {
+			t.Fatalf("SaveInstallation(%s): %v", rec.Key(), err)
+		}
+	}
+	same := func(a, b install.Record) bool {
+		return a.Team == b.Team && a.Enterprise == b.Enterprise && a.EnterpriseInstall == b.EnterpriseInstall &&
+			a.BotUser == b.BotUser && string(a.Token) == string(b.Token) && slices.Equal(a.Scopes, b.Scopes) &&
+			a.Installer == b.Installer && a.InstalledAt.Equal(b.InstalledAt)
+	}
+	for _, want := range []install.Record{t1, org} {
+		got, found, err := s.b.Installation(ctx, want.Key())
+		if err != nil || !found || !same(got, want) {
+			t.Errorf("Installation(%s) = %+v, %v, %v; want %+v", want.Key(), got, found, err, want)
+		}
+	}
+	if _, found, err := s.b.Installation(ctx, install.TeamKey("T9")); err != nil || found {
+		t.Errorf("Installation of a team never installed: found %v, %v", found, err)
+	}
+	if _, found, _ := s.b.Installation(ctx, install.TeamKey("E1")); found {
+		t.Error("an organization's installation was found as a team's")
+	}
+
+	// Installing again replaces the installation.
+	again := teamInstall("T1", "sealed-1b", at.Add(time.Hour))
+	again.Scopes, again.Installer = []string{"chat:write"}, "U7"
+	if err := s.b.SaveInstallation(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.b.Installation(ctx, install.TeamKey("T1")); !same(got, again) {
+		t.Errorf("after installing again: %+v, want %+v", got, again)
+	}
+
+	for _, bad := range []install.Record{
+		{Enterprise: "E1", BotUser: "U", Token: []byte("x")},        // no team
+		{EnterpriseInstall: true, BotUser: "U", Token: []byte("x")}, // no enterprise
+		{Team: "T3", BotUser: "U"},                                  // no token
+	} {
+		if err := s.b.SaveInstallation(ctx, bad); err == nil {
+			t.Errorf("SaveInstallation(%+v) succeeded", bad)
+		}
+	}
+	if _, found, _ := s.b.Installation(ctx, install.TeamKey("T3")); found {
+		t.Error("a refused installation was stored")
+	}
+
+	if gone, err := s.b.DeleteInstallation(ctx, install.TeamKey("T1")); err != nil || !gone {
+		t.Errorf("DeleteInstallation(T1) = %v, %v", gone, err)
+	}
+	if gone, err := s.b.DeleteInstallation(ctx, install.TeamKey("T1")); err != nil || gone {
+		t.Errorf("DeleteInstallation(T1) again = %v, %v; want false", gone, err)
+	}
+	if _, found, _ := s.b.Installation(ctx, install.TeamKey("T1")); found {
+		t.Error("a deleted installation is still found")
+	}
+	if _, found, _ := s.b.Installation(ctx, install.TeamKey("T2")); !found {
+		t.Error("deleting T1 removed T2")
+	}
+}
+
 func testConcurrentOneSession(t *testing.T, s *suite) {
 	s.create("s1", "t")
 	const n = 50
@@ -653,6 +734,9 @@ func testDurable(t *testing.T, s *suite) {
 	if _, err := s.b.RecordStart(ctx, "gw", at, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.b.SaveInstallation(ctx, teamInstall("T1", "sealed-1", at)); err != nil {
+		t.Fatal(err)
+	}
 	s.b = s.h.Reopen(t, s.b)
 	if got, err := s.b.SessionByThread(ctx, "chat", "t"); err != nil || len(got.Turns) != 1 || got.Turns[0].Status != core.StatusDone {
 		t.Errorf("after reopening: session %+v, %v", got, err)
@@ -668,6 +752,9 @@ func testDurable(t *testing.T, s *suite) {
 	}
 	if got, _ := s.b.Starts(ctx, "gw", at); len(got) != 1 {
 		t.Errorf("after reopening: starts %v", got)
+	}
+	if _, found, err := s.b.Installation(ctx, install.TeamKey("T1")); err != nil || !found {
+		t.Errorf("after reopening: installation found %v, %v", found, err)
 	}
 }
 
@@ -689,6 +776,12 @@ func testCanceled(t *testing.T, s *suite) {
 	}
 	if _, err := s.b.Receive(cctx, "e", "event", nil, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("Receive: %v, want context.Canceled", err)
+	}
+	if err := s.b.SaveInstallation(cctx, teamInstall("T1", "sealed", s.clock.now())); !errors.Is(err, context.Canceled) {
+		t.Errorf("SaveInstallation: %v, want context.Canceled", err)
+	}
+	if _, _, err := s.b.Installation(cctx, install.TeamKey("T1")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Installation: %v, want context.Canceled", err)
 	}
 	if _, err := s.b.Session(ctx, "s2"); core.KindOf(err) != core.NotFound {
 		t.Errorf("a canceled CreateSession stored its session")

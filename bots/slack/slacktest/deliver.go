@@ -23,12 +23,16 @@ func (s *Server) SlashCommand(user, channel, text string) Envelope {
 	defer s.mu.Unlock()
 	id := s.nextID("")
 	s.responseUsers[id] = user
+	t := s.channelTeam(channel)
 	fields := map[string]string{
-		"token": "verification-token", "team_id": s.TeamID, "team_domain": s.TeamDomain,
+		"token": "verification-token", "team_id": t.id, "team_domain": t.domain,
 		"channel_id": channel, "channel_name": "channel-" + strings.ToLower(channel),
 		"user_id": user, "user_name": s.nameOf(user), "command": s.Command, "text": text,
 		"api_app_id": s.AppID, "is_enterprise_install": "false",
 		"response_url": s.srv.URL + "/response/" + id, "trigger_id": id + ".1337.triggerid",
+	}
+	if t.enterprise != "" {
+		fields["enterprise_id"] = t.enterprise
 	}
 	return Envelope{Type: "slash_commands", Payload: mustJSON(fields)}
 }
@@ -56,8 +60,9 @@ func (s *Server) Post(p Post) (string, []Envelope) {
 	}
 	s.messages = append(s.messages, m)
 	s.changed()
+	t := s.channelTeam(p.Channel)
 	ev := map[string]any{"type": "message", "channel": p.Channel, "user": p.User, "text": p.Text, "ts": m.TS,
-		"event_ts": m.TS, "channel_type": p.ChannelType, "team": s.TeamID, "client_msg_id": s.nextID("msg-")}
+		"event_ts": m.TS, "channel_type": p.ChannelType, "team": t.id, "client_msg_id": s.nextID("msg-")}
 	if p.ThreadTS != "" {
 		ev["thread_ts"] = p.ThreadTS
 	}
@@ -65,9 +70,9 @@ func (s *Server) Post(p Post) (string, []Envelope) {
 		ev["subtype"], ev["files"], ev["upload"] = "file_share", p.Files, false
 	}
 	envs := []Envelope{s.eventCallback(ev)}
-	if p.ChannelType != "im" && strings.Contains(p.Text, "<@"+s.BotUserID+">") {
+	if p.ChannelType != "im" && strings.Contains(p.Text, "<@"+t.botUser+">") {
 		mention := map[string]any{"type": "app_mention", "user": p.User, "text": p.Text, "ts": m.TS,
-			"channel": p.Channel, "event_ts": m.TS, "team": s.TeamID}
+			"channel": p.Channel, "event_ts": m.TS, "team": t.id}
 		if p.ThreadTS != "" {
 			mention["thread_ts"] = p.ThreadTS
 		}
@@ -87,14 +92,27 @@ func (s *Server) Event(inner map[string]any) Envelope {
 	return s.eventCallback(inner)
 }
 
-// eventCallback wraps inner as Slack does; s.mu is held.
+// eventCallback wraps inner as Slack does, for the workspace of inner's
+// channel; s.mu is held.
 func (s *Server) eventCallback(inner map[string]any) Envelope {
-	return Envelope{Type: "events_api", Payload: mustJSON(map[string]any{
-		"token": "verification-token", "team_id": s.TeamID, "api_app_id": s.AppID, "event": inner,
+	channel, _ := inner["channel"].(string)
+	return s.teamEvent(s.channelTeam(channel), inner)
+}
+
+// teamEvent wraps inner as Slack does for an event of workspace t; s.mu is
+// held.
+func (s *Server) teamEvent(t team, inner map[string]any) Envelope {
+	auth := map[string]any{"team_id": t.id, "user_id": t.botUser, "is_bot": true, "is_enterprise_install": false}
+	outer := map[string]any{
+		"token": "verification-token", "team_id": t.id, "api_app_id": s.AppID, "event": inner,
 		"type": "event_callback", "event_id": s.nextID("Ev"), "event_time": time.Now().Unix(),
-		"authed_users": []string{s.BotUserID}, "event_context": s.nextID("ctx-"),
-		"is_ext_shared_channel": false,
-	})}
+		"authed_users": []string{t.botUser}, "event_context": s.nextID("ctx-"),
+		"is_ext_shared_channel": false, "authorizations": []map[string]any{auth},
+	}
+	if t.enterprise != "" {
+		outer["enterprise_id"], auth["enterprise_id"] = t.enterprise, t.enterprise
+	}
+	return Envelope{Type: "events_api", Payload: mustJSON(outer)}
 }
 
 // URLVerification returns the challenge Slack sends when a request URL is
@@ -134,14 +152,15 @@ func (s *Server) Click(t testing.TB, user, channel, ts, actionID string) Envelop
 			}
 			id := s.nextID("")
 			s.responseUsers[id] = user
+			t := s.channelTeam(channel)
 			container := map[string]any{"type": "message", "message_ts": m.TS, "channel_id": channel, "is_ephemeral": false}
 			if m.ThreadTS != "" {
 				container["thread_ts"] = m.ThreadTS
 			}
 			return Envelope{Type: "interactive", Payload: mustJSON(map[string]any{
 				"type": "block_actions", "api_app_id": s.AppID, "token": "verification-token",
-				"user":      map[string]any{"id": user, "username": s.nameOf(user), "name": s.nameOf(user), "team_id": s.TeamID},
-				"team":      map[string]any{"id": s.TeamID, "domain": s.TeamDomain},
+				"user":      map[string]any{"id": user, "username": s.nameOf(user), "name": s.nameOf(user), "team_id": t.id},
+				"team":      map[string]any{"id": t.id, "domain": t.domain, "enterprise_id": t.enterprise},
 				"container": container, "trigger_id": id + ".1337.triggerid",
 				"channel": map[string]any{"id": channel, "name": "channel-" + strings.ToLower(channel)},
 				"message": s.wire(m), "state": map[string]any{"values": map[string]any{}},
@@ -213,14 +232,15 @@ func (s *Server) selectOption(t testing.TB, user, channel, ts, actionID, value s
 			}
 			id := s.nextID("")
 			s.responseUsers[id] = user
+			t := s.channelTeam(channel)
 			container := map[string]any{"type": "message", "message_ts": m.TS, "channel_id": channel, "is_ephemeral": false}
 			if m.ThreadTS != "" {
 				container["thread_ts"] = m.ThreadTS
 			}
 			return Envelope{Type: "interactive", Payload: mustJSON(map[string]any{
 				"type": "block_actions", "api_app_id": s.AppID, "token": "verification-token",
-				"user":      map[string]any{"id": user, "username": s.nameOf(user), "name": s.nameOf(user), "team_id": s.TeamID},
-				"team":      map[string]any{"id": s.TeamID, "domain": s.TeamDomain},
+				"user":      map[string]any{"id": user, "username": s.nameOf(user), "name": s.nameOf(user), "team_id": t.id},
+				"team":      map[string]any{"id": t.id, "domain": t.domain, "enterprise_id": t.enterprise},
 				"container": container, "trigger_id": id + ".1337.triggerid",
 				"channel": map[string]any{"id": channel, "name": "channel-" + strings.ToLower(channel)},
 				"message": s.wire(m), "state": map[string]any{"values": map[string]any{b.BlockID: map[string]any{

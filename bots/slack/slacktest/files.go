@@ -33,14 +33,20 @@ type file struct {
 	data []byte
 }
 
-// AddFile stores a file that user uploaded, downloadable with the bot token
-// from its url_private_download, and returns its description for a
-// message's files.
+// AddFile stores a file that user uploaded in the first workspace,
+// downloadable with its bot token from its url_private_download, and
+// returns its description for a message's files.
 func (s *Server) AddFile(user, name, mimetype string, data []byte) File {
+	return s.AddTeamFile(s.TeamID, user, name, mimetype, data)
+}
+
+// AddTeamFile is AddFile for a file of workspace team, downloadable with
+// a token of team.
+func (s *Server) AddTeamFile(team, user, name, mimetype string, data []byte) File {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.nextID("F")
-	path := fmt.Sprintf("%s/files-pri/%s-%s/", s.srv.URL, s.TeamID, id)
+	path := fmt.Sprintf("%s/files-pri/%s-%s/", s.srv.URL, team, id)
 	f := File{ID: id, Name: name, Title: name, Mimetype: mimetype, Filetype: strings.TrimPrefix(mimetype, "image/"),
 		Size: len(data), User: user, Mode: "hosted",
 		URLPrivate: path + url.PathEscape(name), URLPrivateDownload: path + "download/" + url.PathEscape(name)}
@@ -62,7 +68,7 @@ func (s *Server) getUploadURL(p map[string]string) reply {
 // completeUpload serves files.completeUploadExternal: the uploaded files are
 // shared in one message in the channel (or thread), with initial_comment as
 // its text; s.mu is held.
-func (s *Server) completeUpload(p map[string]string) reply {
+func (s *Server) completeUpload(caller team, p map[string]string) reply {
 	var files []struct {
 		ID    string `json:"id"`
 		Title string `json:"title"`
@@ -75,7 +81,7 @@ func (s *Server) completeUpload(p map[string]string) reply {
 		return failed("invalid_thread_ts")
 	}
 	var done []map[string]any
-	m := &Message{Channel: channel, ThreadTS: p["thread_ts"], User: s.BotUserID, BotID: s.BotID, Text: p["initial_comment"]}
+	m := &Message{Channel: channel, ThreadTS: p["thread_ts"], User: caller.botUser, BotID: caller.botID, Text: p["initial_comment"]}
 	for _, f := range files {
 		u := s.upload(f.ID)
 		switch {
@@ -146,18 +152,20 @@ func uploadBody(r *http.Request) ([]byte, error) {
 	}
 }
 
-// download serves a private file to a request with the bot token; others
-// are redirected to the sign-in page, as files.slack.com does.
+// download serves a private file to a request with a bot token of its
+// workspace; others are redirected to the sign-in page, as files.slack.com
+// does.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
-	id := r.PathValue("file")[strings.LastIndex(r.PathValue("file"), "-")+1:]
+	owner, id, _ := strings.Cut(r.PathValue("file"), "-")
 	f := s.files[id]
+	caller, known := s.tokenTeam(token)
 	call := Call{Method: "download", Params: map[string]string{"file": id}, Token: token, At: time.Now(), Status: http.StatusOK}
 	switch {
 	case f == nil:
 		call.Status = http.StatusNotFound
-	case token != s.BotToken:
+	case !known || !s.servesTeam(caller, token, owner):
 		call.Status = http.StatusFound
 	}
 	s.calls = append(s.calls, call)

@@ -1,6 +1,18 @@
 // Package slacktest is a fake of Slack for tests, served on loopback and
 // speaking Slack's real wire protocols:
 //
+//   - workspaces (the first, with BotToken, and more from AddTeam): each
+//     bot token belongs to one workspace (or, installed organization-wide,
+//     to one Enterprise Grid organization) and touches only its channels;
+//     another's answers channel_not_found, an unknown or revoked token
+//     invalid_auth;
+//
+//   - OAuth v2: the authorize page (GET /oauth/v2/authorize) answers as
+//     the person queued with Approve does, redirecting with a code, and
+//     oauth.v2.access turns the code, once, with the app's client id and
+//     secret, into a bot token of the workspace; Uninstall and
+//     RevokeBotToken revoke it and return the event Slack delivers then;
+//
 //   - the Web API methods a bot uses (auth.test, apps.connections.open,
 //     chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
 //     reactions.add, reactions.remove, users.info, conversations.replies and
@@ -9,12 +21,15 @@
 //     files.completeUploadExternal), form-encoded or JSON, with the token in
 //     the Authorization header or the body, answering with Slack's
 //     {"ok": false, "error": …} envelope and HTTP 429 + Retry-After;
+//
 //   - private file downloads that need the bot token (without it, a redirect
 //     to a sign-in page, as files.slack.com does), and response URLs;
+//
 //   - Socket Mode: apps.connections.open returns a ws:// URL on the fake,
 //     which says hello, pings, pushes envelopes (events_api,
 //     slash_commands, interactive, disconnect) and records each ack with its
 //     latency;
+//
 //   - http mode: the same payloads POSTed to a bot's request URLs with v0
 //     signatures.
 //
@@ -57,6 +72,10 @@ type Server struct {
 	BotUserID     string // the bot's user id, as auth.test reports it
 	BotID         string
 	Command       string // the slash command, "/imagine"
+	// ClientID and ClientSecret are the app's OAuth credentials, checked
+	// by the authorize page and oauth.v2.access.
+	ClientID     string
+	ClientSecret string
 	// PingInterval is how often the Socket Mode connection is pinged;
 	// slack-go reconnects when no ping comes for 30 s.
 	PingInterval time.Duration
@@ -80,6 +99,13 @@ type Server struct {
 	// responseUsers maps a response URL's id to the user it answers.
 	responseUsers map[string]string
 	socket        socketState
+	// The workspaces besides the first, and OAuth (see teams.go).
+	teams     map[string]Team   // id → workspace
+	channels  map[string]string // channel → workspace id, when not the first's
+	tokens    map[string]string // bot token from OAuth → workspace or organization id
+	approvals []Approval
+	codes     map[string]*grant
+	rotate    bool // issue expiring tokens
 }
 
 // Call is one request to the fake, as received.
@@ -155,6 +181,12 @@ func NewServer(t testing.TB) *Server {
 		users:         map[string]string{},
 		responseUsers: map[string]string{},
 		socket:        socketState{tickets: map[string]bool{}, sent: map[string]sentEnvelope{}},
+		ClientID:      "1234567890.0987654321",
+		ClientSecret:  "slacktest-client-secret",
+		teams:         map[string]Team{},
+		channels:      map[string]string{},
+		tokens:        map[string]string{},
+		codes:         map[string]*grant{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.webAPI)
@@ -163,6 +195,7 @@ func NewServer(t testing.TB) *Server {
 	mux.HandleFunc("GET /signin", s.signin)
 	mux.HandleFunc("POST /response/{id}", s.responseURL)
 	mux.HandleFunc("GET /socket", s.serveSocket)
+	mux.HandleFunc("GET /oauth/v2/authorize", s.authorizePage)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s

@@ -64,10 +64,13 @@ func (s *Server) webAPI(w http.ResponseWriter, r *http.Request) {
 		s.calls = append(s.calls, call)
 		s.changed()
 		return
+	case method == "oauth.v2.access":
+		rep = s.oauthAccess(r, params)
 	default:
-		rep = s.authorize(method, token)
+		var caller team
+		caller, rep = s.authorize(method, token)
 		if rep.err == "" {
-			rep = s.method(method, params)
+			rep = s.method(caller, token, method, params)
 		}
 	}
 	call.Error = rep.err
@@ -117,36 +120,46 @@ func (s *Server) takeFault(method string, call *Call, w http.ResponseWriter) boo
 	return true
 }
 
-// authorize checks the token a method needs: the app-level token for
-// apps.connections.open, the bot token for everything else.
-func (s *Server) authorize(method, token string) reply {
-	want := s.BotToken
+// authorize checks the token a method needs, and returns the workspace it
+// belongs to: the app-level token for apps.connections.open, a bot token
+// for everything else; s.mu is held.
+func (s *Server) authorize(method, token string) (team, reply) {
+	if token == "" {
+		return team{}, failed("not_authed")
+	}
 	if method == "apps.connections.open" {
-		want = s.AppToken
+		if token != s.AppToken {
+			return team{}, failed("invalid_auth")
+		}
+		return team{}, reply{}
 	}
-	switch {
-	case token == "":
-		return failed("not_authed")
-	case token != want:
-		return failed("invalid_auth")
+	t, found := s.tokenTeam(token)
+	if !found {
+		return team{}, failed("invalid_auth")
 	}
-	return reply{}
+	return t, reply{}
 }
 
-// method runs one Web API method; s.mu is held.
-func (s *Server) method(method string, p map[string]string) reply {
+// method runs one Web API method for caller, the workspace of token; a
+// channel the call names must be one token serves. s.mu is held.
+func (s *Server) method(caller team, token, method string, p map[string]string) reply {
+	for _, ch := range []string{p["channel"], p["channel_id"]} {
+		if ch != "" && method != "apps.connections.open" && !s.serves(caller, token, ch) {
+			return failed("channel_not_found")
+		}
+	}
 	switch method {
 	case "auth.test":
-		return ok(map[string]any{"url": s.srv.URL + "/", "team": s.TeamDomain, "user": "easel",
-			"team_id": s.TeamID, "user_id": s.BotUserID, "bot_id": s.BotID, "is_enterprise_install": false})
+		return ok(map[string]any{"url": s.srv.URL + "/", "team": caller.domain, "user": "easel",
+			"team_id": caller.id, "user_id": caller.botUser, "bot_id": caller.botID, "is_enterprise_install": false})
 	case "apps.connections.open":
 		return ok(map[string]any{"url": s.openSocket()})
 	case "chat.postMessage":
-		return s.postMessage(p)
+		return s.postMessage(caller, p)
 	case "chat.update":
-		return s.update(p)
+		return s.update(caller, p)
 	case "chat.delete":
-		return s.delete(p)
+		return s.delete(caller, p)
 	case "chat.postEphemeral":
 		return s.postEphemeral(p)
 	case "reactions.add", "reactions.remove":
@@ -156,19 +169,19 @@ func (s *Server) method(method string, p map[string]string) reply {
 		if !found {
 			return failed("user_not_found")
 		}
-		return ok(map[string]any{"user": map[string]any{"id": p["user"], "team_id": s.TeamID, "name": name,
+		return ok(map[string]any{"user": map[string]any{"id": p["user"], "team_id": caller.id, "name": name,
 			"real_name": name, "profile": map[string]any{"display_name": name, "real_name": name}}})
 	case "conversations.replies":
 		return s.replies(p)
 	case "files.getUploadURLExternal":
 		return s.getUploadURL(p)
 	case "files.completeUploadExternal":
-		return s.completeUpload(p)
+		return s.completeUpload(caller, p)
 	}
 	return failed("unknown_method")
 }
 
-func (s *Server) postMessage(p map[string]string) reply {
+func (s *Server) postMessage(caller team, p map[string]string) reply {
 	channel := p["channel"]
 	if channel == "" {
 		return failed("channel_not_found")
@@ -182,18 +195,18 @@ func (s *Server) postMessage(p map[string]string) reply {
 	if ts := p["thread_ts"]; ts != "" && s.find(channel, ts) == nil {
 		return failed("thread_not_found")
 	}
-	m := &Message{Channel: channel, TS: s.nextTS(), ThreadTS: p["thread_ts"], User: s.BotUserID, BotID: s.BotID,
+	m := &Message{Channel: channel, TS: s.nextTS(), ThreadTS: p["thread_ts"], User: caller.botUser, BotID: caller.botID,
 		Text: p["text"], Blocks: json.RawMessage(p["blocks"])}
 	s.messages = append(s.messages, m)
 	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": s.wire(m)})
 }
 
-func (s *Server) update(p map[string]string) reply {
+func (s *Server) update(caller team, p map[string]string) reply {
 	m := s.find(p["channel"], p["ts"])
 	switch {
 	case m == nil || m.Deleted:
 		return failed("message_not_found")
-	case m.BotID != s.BotID:
+	case m.BotID != caller.botID:
 		return failed("cant_update_message")
 	case p["text"] == "" && p["blocks"] == "":
 		return failed("no_text")
@@ -205,12 +218,12 @@ func (s *Server) update(p map[string]string) reply {
 	return ok(map[string]any{"channel": m.Channel, "ts": m.TS, "text": m.Text, "message": s.wire(m)})
 }
 
-func (s *Server) delete(p map[string]string) reply {
+func (s *Server) delete(caller team, p map[string]string) reply {
 	m := s.find(p["channel"], p["ts"])
 	switch {
 	case m == nil || m.Deleted:
 		return failed("message_not_found")
-	case m.BotID != s.BotID:
+	case m.BotID != caller.botID:
 		return failed("cant_delete_message")
 	}
 	m.Deleted = true
