@@ -74,12 +74,7 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 // buildUsage returns the usage report of the month starting at from, with
 // cfg's quotas and admins.
 func buildUsage(ctx context.Context, db usage.Counters, cfg config.Config, f usage.Filter, from, now time.Time) (*usage.Report, error) {
-	limits := usage.Limits{
-		ImagesPerUserDay:          cfg.Quota.ImagesPerUserDay,
-		SpendPerWorkspaceMonthUSD: cfg.Quota.SpendPerWorkspaceMonthUSD,
-		AdminsExempt:              cfg.Quota.AdminsExempt,
-	}
-	return usage.Build(ctx, db, limits, cfg.Engine.Admins, f, from, now)
+	return usage.Build(ctx, db, usageLimits(cfg), cfg.Engine.Admins, f, from, now)
 }
 
 // writeUsage prints r as tables.
