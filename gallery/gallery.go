@@ -49,6 +49,10 @@ type Config struct {
 	// SecureCookies marks the cookies Secure: set it when people reach the
 	// server over HTTPS (web.public_url starts with https://).
 	SecureCookies bool
+	// BasePath is the path a proxy puts before /gallery/, as people reach
+	// it (web.public_url's path, such as "/easel"), for the cookies' Path;
+	// "" for none.
+	BasePath string
 	// Limits and Admins are the quotas and admins the usage page shows.
 	Limits usage.Limits
 	Admins []string
@@ -74,6 +78,7 @@ func New(cfg Config, store Store, images Images) (*Gallery, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg.BasePath = strings.TrimSuffix(cfg.BasePath, "/")
 	g := &Gallery{cfg: cfg, store: store, images: images, now: cfg.Now}
 	if g.now == nil {
 		g.now = time.Now
@@ -157,7 +162,7 @@ func (g *Gallery) allowed(w http.ResponseWriter, r *http.Request, scope, name, p
 		http.SetCookie(w, &http.Cookie{
 			Name:     name,
 			Value:    q.Get("exp") + tokenSep + q.Get("sig"),
-			Path:     path,
+			Path:     g.cfg.BasePath + path,
 			Expires:  exp,
 			MaxAge:   int(exp.Sub(now).Seconds()) + 1,
 			Secure:   g.cfg.SecureCookies,

@@ -222,3 +222,12 @@ func TestLinkerRefusesBadInput(t *testing.T) {
 		t.Error("New took a 10-byte key")
 	}
 }
+
+func TestCookiePathUnderAPrefix(t *testing.T) {
+	f := newFixture(t)
+	f.g.cfg.BasePath = "/easel"
+	res := f.get(t, f.sessionLink(t, treeID))
+	if c := res.Cookies(); len(c) != 1 || c[0].Path != "/easel/gallery/s/"+treeID {
+		t.Errorf("cookies %v under the prefix /easel, want the path /easel/gallery/s/%s", c, treeID)
+	}
+}
