@@ -56,6 +56,9 @@ type EngineConfig struct {
 	// Limiters are the shared limits; nil fields take the in-process
 	// implementations (see Limiters).
 	Limiters Limiters
+	// SessionLink, if set, returns a link to a session's page in the web
+	// gallery, which each posted image carries (ImagePost.Link), or "".
+	SessionLink func(sessionID string) string
 }
 
 // Message is one request from a chat: a prompt, a reply or a button press.

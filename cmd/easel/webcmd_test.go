@@ -132,3 +132,24 @@ func TestWebLinkNeedsKeyAndURL(t *testing.T) {
 		}
 	}
 }
+
+func TestResultLinksNeedTheGalleryServed(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
+	cfg := config.DefaultConfig()
+	cfg.Web.Listen, cfg.Web.PublicURL, cfg.Secrets.WebKey = ":8080", "https://easel.example.com", key
+	links := resultLinks(cfg)
+	if links == nil || !strings.HasPrefix(links("abc"), "https://easel.example.com/gallery/s/abc?exp=") {
+		t.Fatal("no result links with web.listen, web.public_url and EASEL_WEB_KEY set")
+	}
+	for name, unset := range map[string]func(*config.Config){
+		"web.listen":     func(c *config.Config) { c.Web.Listen = "" },
+		"web.public_url": func(c *config.Config) { c.Web.PublicURL = "" },
+		"EASEL_WEB_KEY":  func(c *config.Config) { c.Secrets.WebKey = "" },
+	} {
+		c := cfg
+		unset(&c)
+		if resultLinks(c) != nil {
+			t.Errorf("result links without %s", name)
+		}
+	}
+}
