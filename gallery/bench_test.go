@@ -1,7 +1,9 @@
 package gallery
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,27 +13,48 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// BenchmarkSessionPage renders the page of a session of 50 versions: a
+// BenchmarkSessionPage serves the page of a session of 50 versions: a
 // long line of refinements with a branch every fifth version, each with a
-// prompt of about 200 characters, a rewritten prompt, flags and a
-// question answered in words. It reports the page's size as html-bytes.
+// prompt of about 200 characters, a rewritten prompt, flags and, every
+// tenth, a question answered in words. It reports the page's size as
+// html-bytes, and what goes over the wire as wire-bytes: the same without
+// compression (plain), or gzipped for a browser that takes it (gzip).
 func BenchmarkSessionPage(b *testing.B) {
 	f := newFixture(b)
 	x := bigSession(50)
 	f.store.sessions[x.ID] = x
-	link := f.sessionLink(b, x.ID)
-	target := strings.TrimPrefix(link, f.srv.URL)
-	var size int
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		f.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d", w.Code)
-		}
-		size = w.Body.Len()
+	target := strings.TrimPrefix(f.sessionLink(b, x.ID), f.srv.URL)
+	for _, enc := range []string{"plain", "gzip"} {
+		b.Run(enc, func(b *testing.B) {
+			var last *httptest.ResponseRecorder
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodGet, target, nil)
+				if enc == "gzip" {
+					r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+				}
+				last = httptest.NewRecorder()
+				f.h.ServeHTTP(last, r)
+				if last.Code != http.StatusOK {
+					b.Fatalf("status %d", last.Code)
+				}
+			}
+			wire, html := last.Body.Len(), last.Body.Len()
+			if last.Header().Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(last.Body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				page, err := io.ReadAll(zr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				html = len(page)
+			}
+			b.ReportMetric(float64(html), "html-bytes")
+			b.ReportMetric(float64(wire), "wire-bytes")
+		})
 	}
-	b.ReportMetric(float64(size), "html-bytes")
 }
 
 // bigSession returns a session of n versions, and a question answered

@@ -1,8 +1,10 @@
 package gallery
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -379,4 +381,32 @@ func TestStyleSheet(t *testing.T) {
 		t.Errorf("GET the style sheet: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	checkHeaders(t, "/gallery/style.css", res)
+}
+
+func TestPagesAreGzippedForBrowsersThatTakeIt(t *testing.T) {
+	f := newFixture(t)
+	link := strings.TrimPrefix(f.sessionLink(t, treeID), f.srv.URL)
+	plain := body(t, f.get(t, link))
+	for enc, want := range map[string]bool{"gzip, deflate, br": true, "GZIP": true, "br;q=1, gzip;q=0.5": true, "gzip;q=0": false, "br": false, "": false} {
+		r := httptest.NewRequest(http.MethodGet, link, nil)
+		r.Header.Set("Accept-Encoding", enc)
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		res := w.Result()
+		if got := res.Header.Get("Content-Encoding") == "gzip"; got != want || res.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, Vary %q; want gzip %v", enc, res.Header.Get("Content-Encoding"), res.Header.Get("Vary"), want)
+			continue
+		}
+		if !want {
+			continue
+		}
+		zr, err := gzip.NewReader(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := io.ReadAll(zr)
+		if err != nil || string(page) != plain || res.Header.Get("Content-Length") != fmt.Sprint(w.Body.Len()) {
+			t.Errorf("Accept-Encoding %q: the gzipped page differs from the plain one (%v)", enc, err)
+		}
+	}
 }
