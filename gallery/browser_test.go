@@ -162,7 +162,7 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "search",
 		chromedp.SendKeys(chromedp.CSS("#q"), "harbour"),
 		chromedp.Submit(chromedp.CSS("#q")),
-		chromedp.WaitVisible(chromedp.CSS(`li.session a[href="s/`+otherID+`"] img`)),
+		chromedp.WaitVisible(chromedp.CSS(`.buttons a[href="./"]`)), // "Show all": only on the results
 	)
 	if count := get(t, ctx, "read the count", chromedp.Text(chromedp.CSS("#count"))); count != "1 session found." {
 		t.Errorf("the search says %q, want 1 session found.", count)
