@@ -131,6 +131,11 @@ func TestWebLinkNeedsKeyAndURL(t *testing.T) {
 			t.Errorf("easel web %v shows the key: %s", tc.args, errOut)
 		}
 	}
+	for _, args := range [][]string{{"web", "-help"}, {"web", "link", "-help"}} {
+		if _, errOut, code := easel(t, "", nil, args...); code != 0 || !strings.Contains(errOut, "Usage: easel web link") {
+			t.Errorf("easel %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+	}
 }
 
 func TestResultLinksNeedTheGalleryServed(t *testing.T) {
