@@ -434,7 +434,8 @@ const MaxFileSize = 1 << 20
 // The file may not contain keys that Config lacks. From the environment,
 // OPENAI_BASE_URL overrides openai.base_url, EASEL_DATA_DIR overrides
 // storage.dir, and the Secrets are read; secrets missing for the enabled
-// parts are not an error here (see MissingSecrets).
+// parts are not an error here (see MissingSecrets), but a malformed
+// EASEL_WEB_KEY is.
 //
 // A file that cannot be read yields an error wrapping its *fs.PathError: also
 // a file that is not a regular file (such as a FIFO or a device, refused
@@ -466,7 +467,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if len(problems) == 0 {
 		fromEnv := cfg.override(getenv)
-		problems = cfg.problems()
+		problems = append(cfg.problems(), cfg.Secrets.problems()...)
 		for _, p := range problems {
 			if env, ok := fromEnv[p.Key]; ok {
 				p.Key = env

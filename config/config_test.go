@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -755,7 +756,7 @@ func TestProviderName(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	cfg := DefaultConfig()
 	secrets := []string{"sk-SECRET1", "xoxb-SECRET2", "xapp-SECRET3", "SECRET4", "SECRET5", "postgres://easel:SECRET6@db/easel", "AKIASECRET7", "SECRET8SECRET8",
-		"SECRET9.SECRET9", "SECRET10SECRET10", "SECRET11SECRET11SECRET11SECRET11SECRET11SE="}
+		"SECRET9.SECRET9", "SECRET10SECRET10", "SECRET11SECRET11SECRET11SECRET11SECRET11SE=", "U0VDUkVUOVNFQ1JFVDlTRUNSRVQ5U0VDUkVUOVNFQ1JFVDk="}
 	for i, v := range cfg.Secrets.vars() {
 		*v.value = secrets[i]
 	}
@@ -786,8 +787,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set AWS_ACCESS_KEY_ID:set AWS_SECRET_ACCESS_KEY:set SLACK_CLIENT_ID:set SLACK_CLIENT_SECRET:set EASEL_TOKEN_KEY:set}",
-		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set, AWSAccessKeyID:set, AWSSecretAccessKey:set, SlackClientID:set, SlackClientSecret:set, TokenKey:set}",
+		"{OPENAI_API_KEY:set SLACK_BOT_TOKEN:set SLACK_APP_TOKEN:set SLACK_SIGNING_SECRET:set DISCORD_BOT_TOKEN:unset EASEL_POSTGRES_URL:set AWS_ACCESS_KEY_ID:set AWS_SECRET_ACCESS_KEY:set SLACK_CLIENT_ID:set SLACK_CLIENT_SECRET:set EASEL_TOKEN_KEY:set EASEL_WEB_KEY:set}",
+		"config.Secrets{OpenAIKey:set, SlackBotToken:set, SlackAppToken:set, SlackSigningSecret:set, DiscordBotToken:unset, PostgresURL:set, AWSAccessKeyID:set, AWSSecretAccessKey:set, SlackClientID:set, SlackClientSecret:set, TokenKey:set, WebKey:set}",
 		"secrets.OPENAI_API_KEY=set",
 		`"secrets":{"OPENAI_API_KEY":"set"`,
 		`"DISCORD_BOT_TOKEN":"unset"`,
@@ -810,6 +811,39 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	if want := `got "[SLACK_BOT_TOKEN]"`; !strings.Contains(err.Error(), want) {
 		t.Errorf("error lacks %s: %v", want, err)
+	}
+}
+
+func TestWebSigningKey(t *testing.T) {
+	key := bytes.Repeat([]byte{0xfb}, 32) // encodes to + and / (- and _ URL-safe)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		cfg, err := Load("", env(map[string]string{"EASEL_WEB_KEY": " " + enc.EncodeToString(key) + "\n"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cfg.Secrets.WebSigningKey()
+		if err != nil || !bytes.Equal(got, key) {
+			t.Errorf("WebSigningKey() = %x, %v; want %x", got, err, key)
+		}
+	}
+	cfg, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cfg.Secrets.WebSigningKey(); got != nil || err != nil {
+		t.Errorf("WebSigningKey() unset = %x, %v; want nil, nil", got, err)
+	}
+	for value, want := range map[string]string{
+		base64.StdEncoding.EncodeToString([]byte("short-but-secret-key-31-bytes!!")): "it decodes to 31 bytes",
+		"not base64 at all, but a secret passphrase":                                 "it is not base64",
+	} {
+		_, err := Load("", env(map[string]string{"EASEL_WEB_KEY": value}))
+		if err == nil {
+			t.Fatalf("Load with EASEL_WEB_KEY %q succeeded", value)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "EASEL_WEB_KEY: must be base64 of at least 32 random bytes") || !strings.Contains(msg, want) || strings.Contains(msg, value) {
+			t.Errorf("Load with EASEL_WEB_KEY %q: %v; want the rule and %q, without the value", value, err, want)
+		}
 	}
 }
 

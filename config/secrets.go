@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,11 @@ const (
 	envSlackClientID      = "SLACK_CLIENT_ID"
 	envSlackClientSecret  = "SLACK_CLIENT_SECRET"
 	envTokenKey           = "EASEL_TOKEN_KEY"
+	envWebKey             = "EASEL_WEB_KEY"
 )
+
+// MinWebKeyBytes is the shortest web signing key, decoded.
+const MinWebKeyBytes = 32
 
 // Secrets are the credentials, read only from the environment (never from
 // the file). However it is printed, logged or encoded, a Secrets value shows
@@ -41,6 +46,9 @@ type Secrets struct {
 	// EASEL_TOKEN_KEY, the key installed Slack tokens are sealed with: 32
 	// bytes in base64, as `openssl rand -base64 32` prints.
 	TokenKey string
+	// WebKey is EASEL_WEB_KEY: base64 of at least MinWebKeyBytes random
+	// bytes, which sign the web gallery's links; see WebSigningKey.
+	WebKey string
 }
 
 // secretVar is one secret: where it comes from and where it is kept.
@@ -64,7 +72,51 @@ func (s *Secrets) vars() []secretVar {
 		{envSlackClientID, "SlackClientID", &s.SlackClientID},
 		{envSlackClientSecret, "SlackClientSecret", &s.SlackClientSecret},
 		{envTokenKey, "TokenKey", &s.TokenKey},
+		{envWebKey, "WebKey", &s.WebKey},
 	}
+}
+
+// webKeyRule says what EASEL_WEB_KEY must be.
+const webKeyRule = "must be base64 of at least 32 random bytes, such as `openssl rand -base64 32` prints"
+
+// WebSigningKey returns the web gallery's signing key, decoded from
+// EASEL_WEB_KEY (standard or URL-safe base64, padded or not), or nil when
+// it is unset. A key that is not base64 or is too short is an error, which
+// never shows the value.
+func (s Secrets) WebSigningKey() ([]byte, error) {
+	if s.WebKey == "" {
+		return nil, nil
+	}
+	key, problem := decodeWebKey(s.WebKey)
+	if problem != "" {
+		return nil, fmt.Errorf("%s %s", envWebKey, problem)
+	}
+	return key, nil
+}
+
+// decodeWebKey returns the key v encodes, or what is wrong with it.
+func decodeWebKey(v string) (key []byte, problem string) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if key, err := enc.DecodeString(v); err == nil {
+			if len(key) < MinWebKeyBytes {
+				return nil, fmt.Sprintf("%s; it decodes to %d bytes", webKeyRule, len(key))
+			}
+			return key, ""
+		}
+	}
+	return nil, webKeyRule + "; it is not base64"
+}
+
+// problems returns what is wrong with the secrets that are set; unset ones
+// are MissingSecrets' concern.
+func (s Secrets) problems() []*Error {
+	if s.WebKey == "" {
+		return nil
+	}
+	if _, problem := decodeWebKey(s.WebKey); problem != "" {
+		return []*Error{{Key: envWebKey, Msg: problem}}
+	}
+	return nil
 }
 
 // secretsFrom reads the secrets through getenv, without surrounding spaces.

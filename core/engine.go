@@ -58,6 +58,9 @@ type EngineConfig struct {
 	Limiters Limiters
 	// Metrics observes the engine's work; nil observes nothing.
 	Metrics Metrics
+	// SessionLink, if set, returns a link to a session's page in the web
+	// gallery, which each posted image carries (ImagePost.Link), or "".
+	SessionLink func(sessionID string) string
 }
 
 // Message is one request from a chat: a prompt, a reply or a button press.

@@ -482,3 +482,15 @@ func streamingGen() *coretest.Generator {
 	g.SetPartials(1)
 	return g
 }
+
+func TestPostsCarryTheSessionLink(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{SessionLink: func(id string) string { return "https://easel.example.com/gallery/s/" + id + "?sig=x" }})
+	th := coretest.NewThread()
+	q := h.send(th, msg("t1", "a red fox"))
+	th.WaitTurns(t, 1)
+	th.Lock()
+	defer th.Unlock()
+	if len(th.Posts) != 1 || th.Posts[0].Link != "https://easel.example.com/gallery/s/"+q.SessionID+"?sig=x" {
+		t.Errorf("posts %+v, want one with the session's gallery link", th.Posts)
+	}
+}

@@ -120,6 +120,9 @@ func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, t
 		Caption: Caption(sess, n), Buttons: Buttons, User: t.User, Retry: retry, Since: since,
 		Guard: func(ctx context.Context) error { return e.stillHeld(ctx, sess.ID) },
 	}
+	if e.cfg.SessionLink != nil {
+		p.Link = e.cfg.SessionLink(sess.ID)
+	}
 	if err := th.PostImage(ctx, p); err != nil {
 		if e.runCtx.Err() != nil {
 			return false

@@ -306,7 +306,10 @@ type ImagePost struct {
 	Path      string // where the bytes are stored locally
 	Caption   string
 	Buttons   []Button
-	User      User // who asked for it
+	// Link opens the session in the web gallery ("Open in gallery"); ""
+	// when there is none.
+	Link string
+	User User // who asked for it
 	// Retry is set when an earlier process may have posted this image
 	// already (it stopped between posting and recording the post): the
 	// Thread must look for it among its messages since Since and post only

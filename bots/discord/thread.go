@@ -452,8 +452,12 @@ func (t *thread) stopTyping() {
 	}
 }
 
+// maxLinkURL is the longest URL Discord takes in a link button.
+const maxLinkURL = 512
+
 // buttons returns the action rows of a result: one button per action, whose
-// custom id names the session and version.
+// custom id names the session and version, the session's gallery link, if
+// any, and the "Edit region" menu.
 func buttons(p core.ImagePost) []discordgo.MessageComponent {
 	var rows []discordgo.MessageComponent
 	var row discordgo.ActionsRow
@@ -467,6 +471,11 @@ func buttons(p core.ImagePost) []discordgo.MessageComponent {
 			rows = append(rows, row)
 			row = discordgo.ActionsRow{}
 		}
+	}
+	if p.Link != "" && len(p.Link) <= maxLinkURL {
+		// A link button opens the page and sends Easel nothing.
+		link := discordgo.Button{Label: "Open in gallery", Style: discordgo.LinkButton, URL: p.Link, Emoji: &discordgo.ComponentEmoji{Name: "🖼️"}}
+		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{link}})
 	}
 	if len(p.Buttons) > 0 {
 		// The "Edit region" menu, a string select, in a row of its own.

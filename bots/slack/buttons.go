@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/easel-bot/easel/core"
 )
@@ -15,7 +16,8 @@ import (
 const regionActionID = "edit_region"
 
 // buttonBlocks returns the Block Kit blocks under an image: a line naming
-// the version, one button per action and the "Edit region" menu (a
+// the version (with the session's gallery link, if any), one button per
+// action and the "Edit region" menu (a
 // static_select). Each button's action_id is the action's name and its
 // value "SESSION:VERSION"; each menu option's value is
 // "SESSION:VERSION:REGION"; so a press needs nothing in memory.
@@ -35,8 +37,11 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 		placeholder := slackapi.NewTextBlockObject(slackapi.PlainTextType, "✂️ Edit region", false, false)
 		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...))
 	}
-	note := slackapi.NewTextBlockObject(slackapi.MarkdownType,
-		fmt.Sprintf("*v%d* · reply in this thread to refine it", p.Version), false, false)
+	text := fmt.Sprintf("*v%d* · reply in this thread to refine it", p.Version)
+	if p.Link != "" {
+		text += " · <" + slackutilsx.EscapeMessage(p.Link) + "|Open in gallery>"
+	}
+	note := slackapi.NewTextBlockObject(slackapi.MarkdownType, text, false, false)
 	return []slackapi.Block{
 		slackapi.NewContextBlock("", note),
 		slackapi.NewActionBlock(fmt.Sprintf("easel_v%d", p.Version), buttons...),

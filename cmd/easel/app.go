@@ -171,6 +171,7 @@ func engineConfig(cfg config.Config) core.EngineConfig {
 		StoreRetry:      time.Duration(cfg.Engine.StoreRetry),
 		DefaultProvider: cfg.ProviderName(),
 		Admins:          cfg.Engine.Admins,
+		SessionLink:     resultLinks(cfg),
 		Access: core.Access{
 			Workspaces: cfg.Access.Workspaces,
 			Channels:   cfg.Access.Channels,

@@ -46,6 +46,7 @@ func commands() []command {
 		{"storage", "copy a bbolt data dir into PostgreSQL and the configured image store", cmdStorage},
 		{"config", "check a config file", cmdConfig},
 		{"discord", "print the URL that adds the Discord bot to a server", cmdDiscord},
+		{"web", "print a signed link to the web gallery", cmdWeb},
 		{"version", "print the version", cmdVersion},
 	}
 }

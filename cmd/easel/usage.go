@@ -1,19 +1,18 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/usage"
 )
 
 // cmdUsage prints what users and workspaces have used, from the usage
@@ -59,7 +58,7 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 
-	f := usageFilter{platform: *platform, user: *user, workspace: *workspace}
+	f := usage.Filter{Platform: *platform, User: *user, Workspace: *workspace}
 	r, err := buildUsage(ctx, db, cfg, f, from, now)
 	if err != nil {
 		return err
@@ -72,156 +71,22 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 	return writeUsage(e.stdout, r, f)
 }
 
-// usageFilter is what the command line asked to see.
-type usageFilter struct{ platform, user, workspace string }
-
-// showUsers and showWorkspaces say which sections to print: both unless
-// only one kind of id was asked for.
-func (f usageFilter) showUsers() bool      { return f.user != "" || f.workspace == "" }
-func (f usageFilter) showWorkspaces() bool { return f.workspace != "" || f.user == "" }
-
-// usageReport is what `easel usage` prints; its JSON form is the -json
-// output.
-type usageReport struct {
-	Month      string           `json:"month"`           // YYYY-MM, UTC
-	Today      string           `json:"today,omitempty"` // YYYY-MM-DD, UTC; only for the current month
-	Limits     usageLimits      `json:"limits"`
-	Users      []userUsage      `json:"users"`
-	Workspaces []workspaceUsage `json:"workspaces"`
-}
-
-// usageLimits are the configured quotas; zero means unlimited.
-type usageLimits struct {
-	ImagesPerUserDay          int     `json:"images_per_user_day"`
-	SpendPerWorkspaceMonthUSD float64 `json:"spend_per_workspace_month_usd"`
-	AdminsExempt              bool    `json:"admins_exempt"`
-}
-
-// usageCount is what done turns consumed: failed and refused ones count
-// nothing. CostUSD is estimated from the price table.
-type usageCount struct {
-	Turns   int64   `json:"turns"`
-	Images  int64   `json:"images"`
-	CostUSD float64 `json:"cost_usd"`
-}
-
-func (c *usageCount) add(row core.UsageRow) {
-	c.Turns += row.Turns
-	c.Images += row.Images
-	c.CostUSD += row.CostUSD
-}
-
-type userUsage struct {
-	Platform string      `json:"platform"`
-	User     string      `json:"user"`
-	Admin    bool        `json:"admin,omitempty"` // listed in engine.admins
-	Today    *usageCount `json:"today,omitempty"`
-	Month    usageCount  `json:"month"`
-}
-
-type workspaceUsage struct {
-	Platform  string     `json:"platform"`
-	Workspace string     `json:"workspace"` // "-" for none: the console, Discord DMs
-	Month     usageCount `json:"month"`
-}
-
-// buildUsage gathers the counters of the month starting at from, as f asks.
-func buildUsage(ctx context.Context, db sessionStore, cfg config.Config, f usageFilter, from, now time.Time) (*usageReport, error) {
-	monthKey := from.Format("2006-01")
-	r := &usageReport{
-		Month: monthKey,
-		Limits: usageLimits{
-			ImagesPerUserDay:          cfg.Quota.ImagesPerUserDay,
-			SpendPerWorkspaceMonthUSD: cfg.Quota.SpendPerWorkspaceMonthUSD,
-			AdminsExempt:              cfg.Quota.AdminsExempt,
-		},
-		Users:      []userUsage{},
-		Workspaces: []workspaceUsage{},
-	}
-	if now.Format("2006-01") == monthKey {
-		r.Today = now.Format(time.DateOnly)
-	}
-	prefix := func(kind string) string {
-		if f.platform == "" {
-			return kind + "/"
-		}
-		return kind + "/" + f.platform + "/"
-	}
-	if f.showUsers() {
-		rows, err := db.Usage(ctx, prefix("user"))
-		if err != nil {
-			return nil, err
-		}
-		users := map[[2]string]*userUsage{}
-		for _, row := range rows {
-			plat, id, date, ok := splitUsageKey(row.Key, "user/")
-			if !ok || !strings.HasPrefix(date, monthKey+"-") || (f.user != "" && id != f.user) {
-				continue
-			}
-			u := users[[2]string{plat, id}]
-			if u == nil {
-				u = &userUsage{Platform: plat, User: id, Admin: slices.Contains(cfg.Engine.Admins, id)}
-				if r.Today != "" {
-					u.Today = &usageCount{}
-				}
-				users[[2]string{plat, id}] = u
-			}
-			u.Month.add(row)
-			if date == r.Today {
-				u.Today.add(row)
-			}
-		}
-		for _, u := range users {
-			r.Users = append(r.Users, *u)
-		}
-		slices.SortFunc(r.Users, func(a, b userUsage) int {
-			return cmp.Or(cmp.Compare(a.Platform, b.Platform), cmp.Compare(a.User, b.User))
-		})
-	}
-	if f.showWorkspaces() {
-		rows, err := db.Usage(ctx, prefix("workspace"))
-		if err != nil {
-			return nil, err
-		}
-		for _, row := range rows {
-			plat, id, month, ok := splitUsageKey(row.Key, "workspace/")
-			if !ok || month != monthKey || (f.workspace != "" && id != f.workspace) {
-				continue
-			}
-			w := workspaceUsage{Platform: plat, Workspace: id}
-			w.Month.add(row)
-			r.Workspaces = append(r.Workspaces, w)
-		}
-	}
-	return r, nil
-}
-
-// splitUsageKey splits a usage counter key, kind/<platform>/<id>/<date>,
-// into its parts.
-func splitUsageKey(key, kind string) (platform, id, date string, ok bool) {
-	rest, ok := strings.CutPrefix(key, kind)
-	if !ok {
-		return "", "", "", false
-	}
-	platform, rest, ok1 := strings.Cut(rest, "/")
-	i := strings.LastIndexByte(rest, '/')
-	if !ok1 || i < 0 {
-		return "", "", "", false
-	}
-	return platform, rest[:i], rest[i+1:], true
+// buildUsage returns the usage report of the month starting at from, with
+// cfg's quotas and admins.
+func buildUsage(ctx context.Context, db usage.Counters, cfg config.Config, f usage.Filter, from, now time.Time) (*usage.Report, error) {
+	return usage.Build(ctx, db, usageLimits(cfg), cfg.Engine.Admins, f, from, now)
 }
 
 // writeUsage prints r as tables.
-func writeUsage(w io.Writer, r *usageReport, f usageFilter) error {
-	m, _ := time.Parse("2006-01", r.Month)
-	fmt.Fprintf(w, "Usage in %s (UTC)", m.Format("January 2006"))
+func writeUsage(w io.Writer, r *usage.Report, f usage.Filter) error {
+	fmt.Fprintf(w, "Usage in %s (UTC)", r.MonthTitle())
 	if r.Today != "" {
 		fmt.Fprintf(w, "; today is %s", r.Today)
 	}
 	fmt.Fprintf(w, ". Only finished images count; costs are estimates from the price table.\n")
-	fmt.Fprintf(w, "Limits: %s\n", describeLimits(r.Limits))
+	fmt.Fprintf(w, "Limits: %v\n", r.Limits)
 
-	if f.showUsers() {
+	if f.ShowUsers() {
 		fmt.Fprintln(w)
 		if len(r.Users) == 0 {
 			fmt.Fprintln(w, "No user made an image in this month.")
@@ -229,29 +94,14 @@ func writeUsage(w io.Writer, r *usageReport, f usageFilter) error {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "USER\tIMAGES TODAY\tIMAGES\tTURNS\tEST. COST")
 			for _, u := range r.Users {
-				today := "-"
-				if u.Today != nil {
-					today = fmt.Sprint(u.Today.Images)
-					if l := r.Limits.ImagesPerUserDay; l > 0 {
-						today = fmt.Sprintf("%d of %d", u.Today.Images, l)
-					}
-				}
-				name := u.Platform + "/" + u.User
-				if u.Admin {
-					name += " (admin"
-					if r.Limits.AdminsExempt {
-						name += ", exempt"
-					}
-					name += ")"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", name, today, u.Month.Images, u.Month.Turns, core.FormatCost(u.Month.CostUSD))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.UserName(u), r.TodayImages(u), u.Month.Images, u.Month.Turns, core.FormatCost(u.Month.CostUSD))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 		}
 	}
-	if f.showWorkspaces() {
+	if f.ShowWorkspaces() {
 		fmt.Fprintln(w)
 		if len(r.Workspaces) == 0 {
 			fmt.Fprintln(w, "No workspace made an image in this month.")
@@ -260,32 +110,9 @@ func writeUsage(w io.Writer, r *usageReport, f usageFilter) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "WORKSPACE\tIMAGES\tTURNS\tEST. COST\tBUDGET")
 		for _, ws := range r.Workspaces {
-			budget := "-"
-			if l := r.Limits.SpendPerWorkspaceMonthUSD; l > 0 {
-				budget = fmt.Sprintf("$%.2f (%.0f%% used)", l, 100*ws.Month.CostUSD/l)
-			}
-			fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%s\t%s\n", ws.Platform, ws.Workspace, ws.Month.Images, ws.Month.Turns, core.FormatCost(ws.Month.CostUSD), budget)
+			fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%s\t%s\n", ws.Platform, ws.Workspace, ws.Month.Images, ws.Month.Turns, core.FormatCost(ws.Month.CostUSD), r.Budget(ws))
 		}
 		return tw.Flush()
 	}
 	return nil
-}
-
-func describeLimits(l usageLimits) string {
-	var parts []string
-	if l.ImagesPerUserDay > 0 {
-		parts = append(parts, fmt.Sprintf("%d images per user per day", l.ImagesPerUserDay))
-	}
-	if l.SpendPerWorkspaceMonthUSD > 0 {
-		parts = append(parts, fmt.Sprintf("$%.2f per workspace per month", l.SpendPerWorkspaceMonthUSD))
-	}
-	if len(parts) == 0 {
-		return "none ([quota] in the config file sets them)"
-	}
-	if l.AdminsExempt {
-		parts = append(parts, "admins exempt")
-	} else {
-		parts = append(parts, "admins included")
-	}
-	return strings.Join(parts, "; ")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/usage"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -101,7 +102,7 @@ func TestUsageCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("easel usage -json exited %d: %s", code, errOut)
 	}
-	var r usageReport
+	var r usage.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
@@ -169,7 +170,7 @@ func TestUsageAfterChat(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("easel usage beside a running chat exited %d: %s", code, errOut)
 	}
-	var r usageReport
+	var r usage.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
