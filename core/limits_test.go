@@ -84,3 +84,75 @@ func TestEnginesShareTheirLimiters(t *testing.T) {
 		t.Errorf("%d provider calls at once across two engines, want 2", n)
 	}
 }
+
+// pausingGen stands for a provider whose process is paused between the
+// check of its slot before an attempt and the request's sending: it
+// reports the attempt, waits, and then runs the engine's check before
+// sending, as the OpenAI providers do.
+type pausingGen struct{ pause time.Duration }
+
+func (g pausingGen) Generate(ctx context.Context, req core.GenerateRequest) (core.Result, error) {
+	if err := req.Attempt(1); err != nil {
+		return core.Result{}, err
+	}
+	time.Sleep(g.pause)
+	if err := core.BeforeSend(ctx); err != nil {
+		return core.Result{}, err
+	}
+	return core.Result{Images: []core.Image{{Data: coretest.PNG(1)}}, Attempts: 1}, nil
+}
+
+// keepCounter counts Keep calls, and reports the slot lost at the second.
+type keepCounter struct {
+	core.ProviderSlots
+	keeps, acquires atomic.Int64
+}
+
+func (k *keepCounter) Keep(ctx context.Context) error {
+	if k.keeps.Add(1) == 2 {
+		return core.ErrLeaseLost
+	}
+	return nil
+}
+
+func (k *keepCounter) Acquire(ctx context.Context) error {
+	k.acquires.Add(1)
+	return k.ProviderSlots.Acquire(ctx)
+}
+
+// Right before a request leaves, a slot checked less than a second ago is
+// trusted as it is; one checked longer ago (the process was paused in
+// between) is checked again, and replaced if it was taken over.
+func TestSlotCheckedAgainBeforeALateSend(t *testing.T) {
+	for _, tc := range []struct {
+		pause           time.Duration
+		keeps, acquires int64
+	}{
+		{0, 1, 0},
+		{1100 * time.Millisecond, 2, 1},
+	} {
+		db, err := storage.Open(context.Background(), t.TempDir(), storage.Options{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		limits := core.LocalLimiters(2) // the slot "lost" stays taken here
+		slots := &keepCounter{ProviderSlots: limits.Providers}
+		limits.Providers = slots
+		cfg := core.EngineConfig{DefaultProvider: "fake", MaxPerUser: 3, MaxQueue: 5, Limiters: limits,
+			Limits: core.Limits{MaxN: 4, MaxPromptChars: 1000}}
+		e, err := core.NewEngine(cfg, db, coretest.ImageDir(t, ""), map[string]core.Generator{"fake": pausingGen{tc.pause}}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := coretest.NewThread()
+		if _, err := e.Handle(context.Background(), th, core.Message{Platform: "chat", Thread: "t", User: core.User{ID: "U1"}, Text: "a fox"}); err != nil {
+			t.Fatal(err)
+		}
+		th.WaitTurns(t, 1)
+		if k, a := slots.keeps.Load(), slots.acquires.Load(); k != tc.keeps || a != tc.acquires {
+			t.Errorf("paused %s before sending: %d checks of the slot and %d slots waited for, want %d and %d", tc.pause, k, a, tc.keeps, tc.acquires)
+		}
+		_ = e.Close(context.Background())
+		db.Close()
+	}
+}

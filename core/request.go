@@ -339,3 +339,24 @@ var Buttons = []Button{
 	{ActionUndo, "Undo"},
 	{ActionHighQuality, "High quality"},
 }
+
+// beforeSendKey is the context key of the check BeforeSend runs.
+type beforeSendKey struct{}
+
+// withBeforeSend returns ctx carrying check, for BeforeSend.
+func withBeforeSend(ctx context.Context, check func(context.Context) error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, check)
+}
+
+// BeforeSend runs the check the engine put in the context it gives a
+// Generator, if any. A Generator calling an API calls it with each
+// request's context right before the request leaves, after it is built:
+// the engine checks there that the turn still holds its provider slot
+// (the process may have been paused since the attempt began), waiting for
+// another if not. An error means the request must not be sent.
+func BeforeSend(ctx context.Context) error {
+	if check, ok := ctx.Value(beforeSendKey{}).(func(context.Context) error); ok {
+		return check(ctx)
+	}
+	return nil
+}

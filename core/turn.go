@@ -34,6 +34,9 @@ type job struct {
 	// it lost (see keepSlot) and failed to replace, and must not then
 	// free another turn's.
 	slot bool
+	// slotAt is when the process last set out to confirm that it holds
+	// its slots (see keepSlot); zero when it must before the next call.
+	slotAt time.Time
 }
 
 // statusShown waits until the status line set when j started is shown, so
@@ -142,7 +145,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		j.attempts = n
 		return nil
 	}
-	res, err := j.gen.Generate(ctx, j.req)
+	res, err := j.gen.Generate(withBeforeSend(ctx, func(ctx context.Context) error { return e.slotFresh(ctx, j) }), j.req)
 	e.metrics.ProviderCalled(j.turn.Provider, err != nil, time.Since(called))
 	if !recorded {
 		j.attempts = max(res.Attempts, 1) // a provider without an API to call
@@ -436,17 +439,38 @@ func (e *Engine) end(ctx context.Context, j *job, ok bool) {
 // frozen is replaced by another, waited for, so that the calls in flight
 // stay within the cap. A store that cannot tell is trusted.
 func (e *Engine) keepSlot(ctx context.Context, j *job) error {
+	asked := time.Now() // the slot's lease, once renewed, runs at least from here
 	err := e.limits.Providers.Keep(ctx)
 	switch {
 	case errors.Is(err, ErrLeaseLost):
 		e.log.Info("a provider slot was taken over while this process was paused; waiting for another", "session", j.sess.ID)
-		j.slot = false
+		j.slot, j.slotAt = false, time.Time{}
 		if err := e.limits.Providers.Acquire(ctx); err != nil {
 			return err
 		}
 		j.slot = true
 	case err != nil:
 		e.log.Warn("checking the provider slot failed; calling the provider", "session", j.sess.ID, "err", err)
+	default:
+		j.slotAt = asked
 	}
 	return nil
+}
+
+// slotTrusted is how long after its last check a provider slot is trusted
+// without another: well within the shortest lease a store gives it (3 s),
+// so that a slot trusted cannot have run out and been taken over.
+const slotTrusted = time.Second
+
+// slotFresh checks j's provider slot again (see keepSlot) unless it was
+// checked within slotTrusted. The provider runs it right before each
+// request leaves, after the request is built: a process paused between
+// its check before the attempt and the request's sending (longer than
+// the slot's lease) would otherwise send it on a slot another process
+// now holds.
+func (e *Engine) slotFresh(ctx context.Context, j *job) error {
+	if !j.slotAt.IsZero() && time.Since(j.slotAt) < slotTrusted {
+		return nil
+	}
+	return e.keepSlot(ctx, j)
 }

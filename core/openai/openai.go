@@ -310,7 +310,7 @@ func (c *call) endpoint() string {
 func (g *Generator) attempt(ctx context.Context, c *call, meta *wire.Meta, partials *int) (core.Result, error) {
 	// The body is read here, not by the SDK: see wire.ReadAnswer.
 	var raw *http.Response
-	opts := []option.RequestOption{wire.Observe(meta), option.WithResponseBodyInto(&raw)}
+	opts := []option.RequestOption{wire.Guard(), wire.Observe(meta), option.WithResponseBodyInto(&raw)}
 	var err error
 	if c.edit {
 		p := g.editParams(c)

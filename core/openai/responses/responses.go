@@ -399,7 +399,7 @@ func (g *Generator) retrier() *wire.Retrier {
 func (g *Generator) attempt(ctx context.Context, c *call, prev string, meta *wire.Meta, partials *int) (outcome, error) {
 	// The body is read here, not by the SDK: see wire.ReadAnswer.
 	var raw *http.Response
-	opts := []option.RequestOption{wire.Observe(meta), option.WithResponseBodyInto(&raw)}
+	opts := []option.RequestOption{wire.Guard(), wire.Observe(meta), option.WithResponseBodyInto(&raw)}
 	if c.stream {
 		opts = append(opts, option.WithJSONSet("stream", true))
 	}

@@ -166,6 +166,17 @@ func Observe(meta *Meta) option.RequestOption {
 	})
 }
 
+// Guard returns an SDK option that runs core.BeforeSend right before each
+// request leaves, and sends nothing if it fails.
+func Guard() option.RequestOption {
+	return option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		if err := core.BeforeSend(r.Context()); err != nil {
+			return nil, err
+		}
+		return next(r)
+	})
+}
+
 // failure is a classified error: what to tell the user if Easel stops here,
 // whether another attempt may succeed, and how long the server asked to wait.
 type failure struct {
