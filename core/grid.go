@@ -19,6 +19,9 @@ const (
 	gridCell    = 768
 	gridMinCell = 48
 	gridGap     = 8 // pixels around and between the cells
+	// maxGridCells is the most candidates a grid shows; a turn that makes
+	// more posts each image on its own.
+	maxGridCells = 4
 	// maxGridBytes bounds a grid where the thread sets no upload limit.
 	maxGridBytes = 8 << 20
 	gridQuality  = 85 // JPEG quality of an opaque grid
@@ -36,8 +39,8 @@ var gridBackground = color.RGBA{0x30, 0x30, 0x30, 0xff}
 // pixels; its cells are made smaller until it fits budget. The same
 // candidates and budget give the same bytes.
 func Grid(candidates []Image, budget int64) (Image, error) {
-	if len(candidates) < 2 || len(candidates) > 4 {
-		return Image{}, fmt.Errorf("grid: %d candidates; a grid shows 2 to 4", len(candidates))
+	if len(candidates) < 2 || len(candidates) > maxGridCells {
+		return Image{}, fmt.Errorf("grid: %d candidates; a grid shows 2 to %d", len(candidates), maxGridCells)
 	}
 	cells := make([]*image.RGBA, len(candidates))
 	opaque := true

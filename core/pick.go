@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// A turn that makes several images posts them as one grid, a preview of
-// the candidates with a pick button for each (see Grid, PickButtons). A
+// A turn that makes two to four images posts them as one grid, a preview
+// of the candidates with a pick button for each (see Grid, PickButtons). A
 // pick is a turn of its own: it moves head to the candidate and posts its
 // image, as stored, as a result.
 

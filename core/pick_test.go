@@ -60,6 +60,11 @@ func TestVariationsPostOneGridAndAPickPostsTheCandidate(t *testing.T) {
 		t.Errorf("after the pick: head v%d, turn %+v, %d versions, %d provider calls", s.Head, tr, len(s.Versions), h.gen.Calls.Load())
 	}
 
+	var turns strings.Builder
+	if err := core.WriteTurns(&turns, s); err != nil || !strings.Contains(turns.String(), "pick by ana · done → v3 picked") {
+		t.Errorf("the pick in the turns (%v):\n%s", err, turns.String())
+	}
+
 	h.send(th, msg("g", "make it blue"))
 	th.WaitTurns(t, 3)
 	if base := h.gen.Request(1).Base; base == nil || !bytes.Equal(base.Data, h.imageBytes(s.Version(3).Image)) {
@@ -187,5 +192,20 @@ func TestGridLeftUnpostedIsPostedOnce(t *testing.T) {
 	}
 	if tr := h.session(sess.ID).Turn(1); tr.Posting || !slices.Equal(tr.Posted, []int{1}) {
 		t.Errorf("turn after repost: posting %v posted %v", tr.Posting, tr.Posted)
+	}
+}
+
+func TestMoreCandidatesThanAGridHoldsArePostedOneByOne(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{Limits: core.Limits{MaxN: 5, MaxPromptChars: 1000}})
+	th := coretest.NewThread()
+	q := h.send(th, msg("five", "a fox --n 5"))
+	th.WaitTurns(t, 1)
+	th.Lock()
+	defer th.Unlock()
+	if len(th.Posts) != 5 || len(th.Posts[0].Candidates) != 0 {
+		t.Errorf("%d posts for 5 images, want each on its own", len(th.Posts))
+	}
+	if tr := h.session(q.SessionID).Turn(1); tr.Grid || tr.Posting {
+		t.Errorf("turn of 5 images: grid %v posting %v", tr.Grid, tr.Posting)
 	}
 }

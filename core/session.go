@@ -149,8 +149,8 @@ type Turn struct {
 	// posted by the next start, once.
 	Posting bool  `json:"posting,omitempty"`
 	Posted  []int `json:"posted,omitempty"`
-	// Grid is set on a turn that made several images: they are posted as
-	// one grid of candidates, named in Posted by the first, to pick from.
+	// Grid is set on a turn that made two to four images: they are posted
+	// as one grid of candidates, named in Posted by the first, to pick from.
 	Grid bool `json:"grid,omitempty"`
 
 	// Answer is what the provider answered in words: all of a KindAnswer

@@ -346,7 +346,7 @@ func (e *Engine) finish(j *job, res Result) error {
 			t.Outputs = append(t.Outputs, n)
 		}
 		s.Head = t.Outputs[0]
-		t.Grid = len(t.Outputs) > 1
+		t.Grid = len(t.Outputs) > 1 && len(t.Outputs) <= maxGridCells
 		t.Answer = res.Text
 		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
