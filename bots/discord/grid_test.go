@@ -145,3 +145,42 @@ func TestGridFitsTheUploadLimit(t *testing.T) {
 		t.Errorf("grid = %q with files %+v", grid.Content, grid.Attachments)
 	}
 }
+
+// A grid posted by a process that stopped before recording the post is
+// found in the thread by the next one, and not posted again.
+func TestGridPostedBeforeACrashIsNotPostedAgain(t *testing.T) {
+	t.Parallel()
+	s := defaults(t)
+	s.unpaced = true
+	srv := s.srv
+	h := launch(t, s)
+	thread := h.threadOf(srv.Mention(srv.Alice, srv.Channel, "a red fox --n 2").ID)
+	grid := h.waitResults(thread, 1)[0]
+	h.waitIdle(thread)
+	sess, err := h.engine.Session(context.Background(), "discord", thread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop(10 * time.Second)
+
+	h = launch(t, s)
+	_, err = h.db.UpdateSession(context.Background(), sess.ID, func(s *core.Session) error {
+		s.Turns[0].Posting, s.Turns[0].Posted = true, nil // the post was made, never recorded
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.engine.Resume(context.Background(), h.bot.Thread); err != nil || n != 1 {
+		t.Fatalf("Resume = %d, %v; want the session left posting", n, err)
+	}
+	srv.Wait(t, "the repost to be recorded", func() bool {
+		s, err := h.engine.Session(context.Background(), "discord", thread)
+		return err == nil && !s.Turns[0].Posting
+	})
+	if rs := h.results(thread); len(rs) != 1 || rs[0].ID != grid.ID {
+		t.Errorf("%d results after the repost, want the first grid alone", len(rs))
+	}
+	srv.Click(t, srv.Alice, grid, picks(grid)[0])
+	h.waitResults(thread, 2)
+}
