@@ -25,14 +25,15 @@ func (e *Engine) conclude(j *job, sess *Session, images map[int]Image) error {
 }
 
 // post posts the result of turn id of sess, which has ended, and records
-// each post as it lands: the new images (several as one grid), the picked
-// one, the failure message or the undo note. images holds outputs already in memory; the rest are read from the
-// store. With retry, an earlier process may have posted part of it, so the
-// thread is asked to skip what it already shows. It reports whether the
-// turn succeeded. It returns an error when a post could not be recorded;
-// that post is remembered, so this process does not make it again, and is
-// recorded the next time the turn's posting resumes. When the engine stops
-// midway, what is left stays to be posted on the next start.
+// each post as it lands: the new images (two to four as one grid), the
+// picked one, the failure message or the undo note. images holds outputs
+// already in memory; the rest are read from the store. With retry, an
+// earlier process may have posted part of it, so the thread is asked to
+// skip what it already shows. It reports whether the turn succeeded. It
+// returns an error when a post could not be recorded; that post is
+// remembered, so this process does not make it again, and is recorded the
+// next time the turn's posting resumes. When the engine stops midway, what
+// is left stays to be posted on the next start.
 func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, images map[int]Image, retry bool) (bool, error) {
 	t := sess.Turn(id)
 	ref := JobRef{SessionID: sess.ID, TurnID: id}
