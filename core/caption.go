@@ -173,6 +173,9 @@ func WriteTurns(w io.Writer, s *Session) error {
 			}
 			line += " → " + strings.Join(outs, ", ")
 		}
+		if t.Kind == KindPick {
+			line += fmt.Sprintf(" → v%d picked", t.Base)
+		}
 		if t.Answer != "" {
 			line += " · 💬 “" + Truncate(t.Answer, 100) + "”"
 		}

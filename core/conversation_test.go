@@ -153,11 +153,11 @@ func TestAnswerBesideImages(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"💬 " + g.besides, "v1", "v2"}; !slices.Equal(order, want) {
-		t.Errorf("posted %q, want %q: the words once, before the images", order, want)
+	if want := []string{"💬 " + g.besides, "v1"}; !slices.Equal(order, want) {
+		t.Errorf("posted %q, want %q: the words once, before the grid of the images", order, want)
 	}
 	turn := h.session(q.SessionID).Turn(1)
-	if turn.Kind != core.KindGenerate || turn.Answer != g.besides || turn.Posting || !slices.Equal(turn.Posted, []int{0, 1, 2}) {
+	if turn.Kind != core.KindGenerate || turn.Answer != g.besides || turn.Posting || !slices.Equal(turn.Posted, []int{0, 1}) {
 		t.Errorf("turn kind %s answer %q posting %v posted %v", turn.Kind, turn.Answer, turn.Posting, turn.Posted)
 	}
 }

@@ -79,6 +79,10 @@ type Message struct {
 	Version int
 	// SessionID, when set (by a button), must be the thread's session.
 	SessionID string
+	// Grid, on a pick (ActionPick), is the first version of the grid whose
+	// button was pressed; Version, the picked one, must be among its
+	// candidates.
+	Grid int
 	// Inputs are attached images.
 	Inputs []Image
 	// N is how many images a Variations request makes; 0 means the

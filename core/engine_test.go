@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -216,17 +217,27 @@ func TestEngineTurnKinds(t *testing.T) {
 	if s.Head != 8 {
 		t.Errorf("head = v%d after branch, want v8", s.Head)
 	}
-	// Each image was posted once, with buttons and a caption naming its version.
+	// Each image was posted once, with buttons and a caption naming its
+	// version; the two variations as one grid, named by the first.
 	th.Lock()
 	defer th.Unlock()
-	if len(th.Posts) != 8 {
-		t.Fatalf("%d images posted, want 8", len(th.Posts))
+	if len(th.Posts) != 7 {
+		t.Fatalf("%d images posted, want 7", len(th.Posts))
 	}
 	if th.Previews != 7 {
 		t.Errorf("%d partial previews shown, want one per provider call (7)", th.Previews)
 	}
 	for i, p := range th.Posts {
-		if p.Version != i+1 || len(p.Buttons) != 4 || !strings.HasPrefix(p.Caption, fmt.Sprintf("v%d", i+1)) || p.SessionID != s.ID {
+		want := i + 1
+		if i > 4 {
+			want++
+		}
+		switch {
+		case want == 5:
+			if p.Version != 5 || !slices.Equal(p.Candidates, []int{5, 6}) || len(p.Buttons) != 2 || !strings.HasPrefix(p.Caption, "👀 preview — pick one: 1 = v5, 2 = v6") {
+				t.Errorf("grid post %d: version %d candidates %v caption %q buttons %d", i, p.Version, p.Candidates, p.Caption, len(p.Buttons))
+			}
+		case p.Version != want || len(p.Buttons) != 4 || !strings.HasPrefix(p.Caption, fmt.Sprintf("v%d", want)) || p.SessionID != s.ID:
 			t.Errorf("post %d: version %d caption %q buttons %d", i, p.Version, p.Caption, len(p.Buttons))
 		}
 	}

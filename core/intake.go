@@ -254,6 +254,9 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 			return Errorf(Forbidden, "only %s (who asked for v%d) or an admin can use its buttons", displayName(owner), target)
 		}
 	}
+	if t.Action == ActionPick {
+		return pickable(sess, msg.Grid, msg.Version)
+	}
 	if t.Action == ActionUndo {
 		return nil
 	}

@@ -25,14 +25,15 @@ func (e *Engine) conclude(j *job, sess *Session, images map[int]Image) error {
 }
 
 // post posts the result of turn id of sess, which has ended, and records
-// each post as it lands: the new images, the failure message or the undo
-// note. images holds outputs already in memory; the rest are read from the
-// store. With retry, an earlier process may have posted part of it, so the
-// thread is asked to skip what it already shows. It reports whether the
-// turn succeeded. It returns an error when a post could not be recorded;
-// that post is remembered, so this process does not make it again, and is
-// recorded the next time the turn's posting resumes. When the engine stops
-// midway, what is left stays to be posted on the next start.
+// each post as it lands: the new images (two to four as one grid), the
+// picked one, the failure message or the undo note. images holds outputs
+// already in memory; the rest are read from the store. With retry, an
+// earlier process may have posted part of it, so the thread is asked to
+// skip what it already shows. It reports whether the turn succeeded. It
+// returns an error when a post could not be recorded; that post is
+// remembered, so this process does not make it again, and is recorded the
+// next time the turn's posting resumes. When the engine stops midway, what
+// is left stays to be posted on the next start.
 func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, images map[int]Image, retry bool) (bool, error) {
 	t := sess.Turn(id)
 	ref := JobRef{SessionID: sess.ID, TurnID: id}
@@ -81,7 +82,7 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 			return true, err
 		}
 	}
-	for _, n := range t.Outputs {
+	for _, n := range t.posts() {
 		if slices.Contains(t.Posted, n) {
 			continue
 		}
@@ -106,6 +107,9 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 // is given up on (the adapters retry what can be retried) and counts as made:
 // the version stays in the session and its buttons elsewhere work.
 func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, th Thread, images map[int]Image, retry bool, since time.Time) bool {
+	if t.Grid {
+		return e.postGrid(ctx, sess, t, th, images, retry, since)
+	}
 	v := sess.Version(n)
 	img, ok := images[n]
 	if !ok {
@@ -139,14 +143,14 @@ func (e *Engine) postImage(ctx context.Context, sess *Session, t *Turn, n int, t
 func (e *Engine) recordPost(ctx context.Context, ref JobRef, n int) error {
 	err := e.update(ctx, "record a post", ref.SessionID, func(s *Session) error {
 		t := s.Turn(ref.TurnID)
-		if (n != 0 || len(t.Outputs) > 0) && !slices.Contains(t.Posted, n) {
+		if (n != 0 || len(t.posts()) > 0) && !slices.Contains(t.Posted, n) {
 			t.Posted = append(t.Posted, n)
 		}
 		versions := len(t.Posted)
 		if slices.Contains(t.Posted, 0) {
 			versions--
 		}
-		t.Posting = versions < len(t.Outputs)
+		t.Posting = versions < len(t.posts())
 		return nil
 	}, nil)
 	if err != nil {

@@ -79,9 +79,9 @@ func orDash(s string) string {
 }
 
 // claim returns what turn t of sess will consume if it ends done: its images
-// and their estimated cost. Undo consumes nothing.
+// and their estimated cost. Undo and a pick consume nothing.
 func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
-	if t.Action == ActionUndo {
+	if t.Action == ActionUndo || t.Action == ActionPick {
 		return 0, 0
 	}
 	j := &job{sess: sess, turn: t}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,10 @@ const (
 	// ActionRegion is a choice from a result's "Edit region" menu (see
 	// Engine.ChooseRegion); it makes no turn itself.
 	ActionRegion Action = "region"
+	// ActionPick is a press of a pick button under a grid of candidates:
+	// the picked version (Message.Version) becomes head and is posted as a
+	// result; Message.Grid names the grid.
+	ActionPick Action = "pick"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"
@@ -290,6 +295,13 @@ type Resender interface {
 	Posted(ctx context.Context, text string, since time.Time) (bool, error)
 }
 
+// UploadLimiter is implemented by Threads that take images of at most
+// some size: a grid of candidates posted there is made to fit.
+type UploadLimiter interface {
+	// UploadLimit returns the most bytes an image posted in the thread may have.
+	UploadLimit() int64
+}
+
 // Finisher is implemented by Threads that mark the triggering message when a
 // turn ends (a ✅ or ❌ reaction, say).
 type Finisher interface {
@@ -323,6 +335,11 @@ type ImagePost struct {
 	// was paused and another process took the session over), so that a
 	// post cut in two by a pause is not finished by both.
 	Guard func(context.Context) error
+	// Candidates, set on a grid, are the versions its cells show, in
+	// order: Image is then a preview composed of them all (see Grid),
+	// Version the first of them, which names the grid, and Buttons[i]
+	// picks Candidates[i] (see PickButtons). Empty on a single result.
+	Candidates []int
 }
 
 // Button is an action offered under an image. Its value names the session and
@@ -330,6 +347,16 @@ type ImagePost struct {
 type Button struct {
 	Action Action
 	Label  string
+}
+
+// PickButtons are the buttons under a grid of candidates, one per cell,
+// labelled with the cell's number: the i-th picks candidates[i].
+func PickButtons(candidates []int) []Button {
+	buttons := make([]Button, len(candidates))
+	for i := range candidates {
+		buttons[i] = Button{ActionPick, strconv.Itoa(i + 1)}
+	}
+	return buttons
 }
 
 // Buttons are the actions offered under every result.

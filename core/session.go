@@ -90,6 +90,9 @@ const (
 	KindVariations  TurnKind = "variations"
 	KindHighQuality TurnKind = "high_quality"
 	KindUndo        TurnKind = "undo"
+	// KindPick is a pick of one candidate of a grid: it makes no version,
+	// moves head to the candidate (Base) and posts it as a result.
+	KindPick TurnKind = "pick"
 	// KindAnswer is a turn the provider answered in words instead of an
 	// image (a question about the picture, a clarifying question): it makes
 	// no version, and the next turn continues the conversation from it.
@@ -146,6 +149,9 @@ type Turn struct {
 	// posted by the next start, once.
 	Posting bool  `json:"posting,omitempty"`
 	Posted  []int `json:"posted,omitempty"`
+	// Grid is set on a turn that made two to four images: they are posted
+	// as one grid of candidates, named in Posted by the first, to pick from.
+	Grid bool `json:"grid,omitempty"`
 
 	// Answer is what the provider answered in words: all of a KindAnswer
 	// turn's result, or a note beside the images of another.

@@ -61,6 +61,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if t.Action == ActionUndo {
 		return e.undo(j)
 	}
+	if t.Action == ActionPick {
+		return e.pick(j)
+	}
 	if err := e.plan(j); err != nil {
 		return e.fail(j, err)
 	}
@@ -343,6 +346,7 @@ func (e *Engine) finish(j *job, res Result) error {
 			t.Outputs = append(t.Outputs, n)
 		}
 		s.Head = t.Outputs[0]
+		t.Grid = len(t.Outputs) > 1 && len(t.Outputs) <= maxGridCells
 		t.Answer = res.Text
 		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts

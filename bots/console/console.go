@@ -80,6 +80,7 @@ Commands:
   /regen [vN]    a new sample of the same request
   /vary [vN] [n] n variations of the same request
   /hq [vN]       re-render at high quality and a larger size
+  /pick N        keep candidate N of the latest grid: the next prompt refines it
   @vN <text>     refine version N instead of the latest (branch)
   /history       the version tree of this session
   /new           start a new session
@@ -165,6 +166,8 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		c.out.printf("the next prompt starts a new session\n")
 	case "/history":
 		c.history(ctx)
+	case "/pick":
+		return c.pick(ctx, args, msg)
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
@@ -189,6 +192,39 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		return msg, false, fmt.Errorf("unknown command %s; try /help", fields[0])
 	}
 	msg.Action = ""
+	return msg, false, nil
+}
+
+// pick returns the press of pick button N (args) under the session's
+// latest grid of candidates.
+func (c *Console) pick(ctx context.Context, args []string, msg core.Message) (core.Message, bool, error) {
+	if len(args) != 1 {
+		return msg, false, fmt.Errorf("/pick: say which candidate, /pick 1 for the first")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return msg, false, fmt.Errorf("/pick: %q is not a candidate's number", args[0])
+	}
+	sess, err := c.engine.Session(ctx, Platform, c.opts.Thread)
+	if core.KindOf(err) == core.NotFound {
+		return msg, false, fmt.Errorf("/pick: there is no grid of candidates yet; ask for some with --n 4 or /vary")
+	}
+	if err != nil {
+		return msg, false, fmt.Errorf("/pick: %w", err)
+	}
+	var grid []int
+	for _, t := range sess.Turns {
+		if t.Grid {
+			grid = t.Outputs
+		}
+	}
+	switch {
+	case grid == nil:
+		return msg, false, fmt.Errorf("/pick: there is no grid of candidates in this session; ask for some with --n 4 or /vary")
+	case n < 1 || n > len(grid):
+		return msg, false, fmt.Errorf("/pick: the latest grid has %d candidates; pick 1 to %d", len(grid), len(grid))
+	}
+	msg.Action, msg.Grid, msg.Version = core.ActionPick, grid[0], grid[n-1]
 	return msg, false, nil
 }
 
@@ -303,8 +339,13 @@ func (o *output) Reply(_ context.Context, text string) error {
 	return nil
 }
 
-// PostImage prints the image's caption and file path.
+// PostImage prints the image's caption and file path; for a grid of
+// candidates, how to pick one.
 func (o *output) PostImage(_ context.Context, p core.ImagePost) error {
+	if len(p.Candidates) > 0 {
+		o.printf("🔢 %s\n   %s\n   /pick 1 to /pick %d keeps one\n", p.Caption, p.Path, len(p.Candidates))
+		return nil
+	}
 	o.printf("✅ %s\n   %s\n", p.Caption, p.Path)
 	return nil
 }

@@ -46,6 +46,7 @@ type harness struct {
 	engine *core.Engine
 	bot    *discord.Bot
 	stop   func(grace time.Duration) // stops the bot, the engine and the store
+	images core.ImageStore           // the engine's images
 }
 
 // setup is what a test may change before the bot starts.
@@ -104,6 +105,7 @@ func launch(t testing.TB, s *setup) *harness {
 		fs := s.store(h.db)
 		store, images = fs, fs.Images(images)
 	}
+	h.images = images
 	if h.engine, err = core.NewEngine(s.engine, store, images, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}

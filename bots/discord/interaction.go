@@ -37,6 +37,9 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 			_, _, _, ok = regionPick(ic)
 			action = core.ActionRegion
 		}
+		if _, _, _, picked := pickPress(ic); picked {
+			ok, action = true, core.ActionPick
+		}
 		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
@@ -65,9 +68,11 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 			b.imagine(ctx, key, r)
 		case discordgo.InteractionMessageComponent:
 			if action, session, version, ok := buttonPress(r.ic); ok {
-				b.press(ctx, key, r, action, session, version)
+				b.press(ctx, key, r, action, session, version, 0)
 			} else if session, version, region, ok := regionPick(r.ic); ok {
 				b.chooseRegion(ctx, key, r, session, version, region)
+			} else if session, grid, version, ok := pickPress(r.ic); ok {
+				b.press(ctx, key, r, core.ActionPick, session, version, grid)
 			}
 		}
 		return true
@@ -229,6 +234,17 @@ func buttonPress(ic *discordgo.Interaction) (action core.Action, session string,
 	return parseButtonID(data.CustomID)
 }
 
+// pickPress returns the session, grid and picked version of a press of a
+// pick button under a grid of candidates, or false for any other
+// interaction.
+func pickPress(ic *discordgo.Interaction) (session string, grid, version int, ok bool) {
+	data, ok := ic.Data.(discordgo.MessageComponentInteractionData)
+	if !ok || ic.Type != discordgo.InteractionMessageComponent {
+		return "", 0, 0, false
+	}
+	return parsePickID(data.CustomID)
+}
+
 // regionPick returns the session, version and chosen value of a choice
 // from a result's "Edit region" menu, or false for any other interaction.
 // A choice of anything but exactly one value has region "", which the
@@ -320,8 +336,9 @@ func (b *Bot) refuse(ctx context.Context, r *response, err error, withdraw bool)
 
 // press runs a result's button. The engine refuses presses by anyone but
 // the requester or an admin; they get an ephemeral note. key is the
-// press's inbox key.
-func (b *Bot) press(ctx context.Context, key string, r *response, action core.Action, session string, version int) {
+// press's inbox key; grid names the grid of a pick button (see
+// core.Message.Grid), 0 for the other buttons.
+func (b *Bot) press(ctx context.Context, key string, r *response, action core.Action, session string, version, grid int) {
 	ic := r.ic
 	parent := ""
 	if ic.GuildID != "" {
@@ -338,6 +355,7 @@ func (b *Bot) press(ctx context.Context, key string, r *response, action core.Ac
 		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
+		Grid: grid,
 	})
 	if err != nil {
 		b.release(th)

@@ -94,8 +94,8 @@ func TestButtons(t *testing.T) {
 		h.waitIdle(thread)
 	}
 	press(v1, "regenerate", 2)
-	press(v1, "variations", 4)
-	press(v1, "high_quality", 5)
+	press(v1, "variations", 3) // two variations, as one grid
+	press(v1, "high_quality", 4)
 	var kinds []core.TurnKind
 	for _, r := range h.gen.Requests() {
 		kinds = append(kinds, r.Kind)
@@ -108,7 +108,7 @@ func TestButtons(t *testing.T) {
 		t.Errorf("variations n=%d, high quality %q", reqs[2].N, reqs[3].Flags.Quality)
 	}
 
-	hq := h.results(thread)[4]
+	hq := h.results(thread)[3]
 	press(hq, "undo", 0)
 	srv.Wait(t, "the undo reply", func() bool {
 		return slices.ContainsFunc(h.replies(thread), func(s string) bool { return strings.Contains(s, "back to v1") })
@@ -147,7 +147,7 @@ func TestButtonsOfSomeoneElse(t *testing.T) {
 	mod := srv.AddUser("mod")
 	mod.Roles = []string{"role-mods"}
 	srv.Click(t, mod, v1, button(t, v1, "variations"))
-	h.waitResults(thread, 4)
+	h.waitResults(thread, 3) // two variations, as one grid
 }
 
 func TestReplayedDispatchesStartOneJob(t *testing.T) {

@@ -70,6 +70,29 @@ func parseButtonID(id string) (a core.Action, session string, version int, ok bo
 	return a, parts[2], version, true
 }
 
+// pickID returns the custom id of a pick button under a grid of
+// candidates, "easel:pick:<session>:1:3": the grid, named by its first
+// version, and the candidate the button picks.
+func pickID(session string, grid, version int) string {
+	return buttonPrefix + ":" + string(core.ActionPick) + ":" + session + ":" + strconv.Itoa(grid) + ":" + strconv.Itoa(version)
+}
+
+// parsePickID reverses pickID; ok is false for ids that are not an Easel
+// pick button's. The versions are checked by the engine, which refuses,
+// with a note to the presser, a version that is no candidate of the grid.
+func parsePickID(id string) (session string, grid, version int, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 5 || parts[0] != buttonPrefix || parts[1] != string(core.ActionPick) || parts[2] == "" {
+		return "", 0, 0, false
+	}
+	grid, err := strconv.Atoi(parts[3])
+	version, err2 := strconv.Atoi(parts[4])
+	if err != nil || err2 != nil || grid < 1 || version < 1 || strconv.Itoa(grid) != parts[3] || strconv.Itoa(version) != parts[4] {
+		return "", 0, 0, false
+	}
+	return parts[2], grid, version, true
+}
+
 // regionMenuID returns the custom id of a result's "Edit region" menu,
 // "easel:region:<session>:3"; the chosen region comes as the menu's value.
 func regionMenuID(session string, version int) string {

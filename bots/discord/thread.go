@@ -54,6 +54,8 @@ var (
 	_ core.Resender  = (*thread)(nil)
 )
 
+var _ core.UploadLimiter = (*thread)(nil)
+
 // Thread returns the core.Thread of a stored Discord session, for
 // core.Engine.Resume after a restart; it returns false for sessions of other
 // platforms. It needs no gateway connection, and it takes over the status
@@ -200,16 +202,22 @@ func (t *thread) Reply(ctx context.Context, text string) error {
 	return err
 }
 
-// PostImage posts a result: the image file, its caption and its buttons.
-// An image over the channel's upload limit is not sent; the caption says so
-// and keeps the buttons.
+// PostImage posts a result: the image file, its caption and its buttons;
+// or a grid of candidates, made to fit the upload limit, with its pick
+// buttons. An image over the channel's upload limit is not sent; the
+// caption says so and keeps the buttons.
 //
 // With p.Retry (an earlier process may have posted it before it stopped),
 // it first looks for the result among the thread's recent messages: a
 // result is one message, so it is either there, whole, or missing.
 func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
+	name := fmt.Sprintf("easel-v%d%s", p.Version, p.Image.Ext())
+	id := buttonID(core.ActionRegenerate, p.SessionID, p.Version)
+	if len(p.Candidates) > 0 {
+		name = fmt.Sprintf("easel-v%d-grid%s", p.Version, p.Image.Ext())
+		id = pickID(p.SessionID, p.Version, p.Candidates[0])
+	}
 	if p.Retry {
-		id := buttonID(core.ActionRegenerate, p.SessionID, p.Version)
 		found, err := t.find(ctx, p.Since, func(m *discordgo.Message) bool { return hasButton(m, id) })
 		if err != nil {
 			t.bot.log.Warn("looking for an earlier post failed; posting it", "channel", t.id, "err", err)
@@ -223,12 +231,14 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 		m.Content = clip(fmt.Sprintf("%s\n⚠️ v%d is %s, over the %s this channel accepts from bots, so it cannot be shown here. "+
 			"Try again with `--format jpeg` or a smaller `--size`.", p.Caption, p.Version, size(n), size(limit)))
 	} else {
-		m.Files = []*discordgo.File{{Name: fmt.Sprintf("easel-v%d%s", p.Version, p.Image.Ext()),
-			ContentType: p.Image.MIME, Reader: bytes.NewReader(p.Image.Data)}}
+		m.Files = []*discordgo.File{{Name: name, ContentType: p.Image.MIME, Reader: bytes.NewReader(p.Image.Data)}}
 	}
 	_, err := t.send(ctx, m)
 	return err
 }
+
+// UploadLimit returns the most bytes the bot may upload in the thread.
+func (t *thread) UploadLimit() int64 { return t.bot.uploadLimit(t.guild) }
 
 // Posted reports whether the bot posted text in the thread since the given
 // time, among its 100 most recent messages.
@@ -459,6 +469,9 @@ const maxLinkURL = 512
 // custom id names the session and version, the session's gallery link, if
 // any, and the "Edit region" menu.
 func buttons(p core.ImagePost) []discordgo.MessageComponent {
+	if len(p.Candidates) > 0 {
+		return pickButtons(p)
+	}
 	var rows []discordgo.MessageComponent
 	var row discordgo.ActionsRow
 	for i, b := range p.Buttons {
@@ -487,6 +500,18 @@ func buttons(p core.ImagePost) []discordgo.MessageComponent {
 		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{menu}})
 	}
 	return rows
+}
+
+// pickButtons returns the action row under a grid of candidates: a pick
+// button per cell, whose custom id names the session, the grid and the
+// candidate.
+func pickButtons(p core.ImagePost) []discordgo.MessageComponent {
+	var row discordgo.ActionsRow
+	for i, b := range p.Buttons {
+		row.Components = append(row.Components, discordgo.Button{Label: b.Label, Style: discordgo.PrimaryButton,
+			CustomID: pickID(p.SessionID, p.Version, p.Candidates[i])})
+	}
+	return []discordgo.MessageComponent{row}
 }
 
 var buttonEmoji = map[core.Action]string{

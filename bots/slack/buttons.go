@@ -22,6 +22,9 @@ const regionActionID = "edit_region"
 // value "SESSION:VERSION"; each menu option's value is
 // "SESSION:VERSION:REGION"; so a press needs nothing in memory.
 func buttonBlocks(p core.ImagePost) []slackapi.Block {
+	if len(p.Candidates) > 0 {
+		return pickBlocks(p)
+	}
 	value := buttonValue(p.SessionID, p.Version)
 	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+1)
 	for i, btn := range p.Buttons {
@@ -46,6 +49,51 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 		slackapi.NewContextBlock("", note),
 		slackapi.NewActionBlock(fmt.Sprintf("easel_v%d", p.Version), buttons...),
 	}
+}
+
+// pickPrefix begins the action_id of a pick button under a grid of
+// candidates, "pick_3" for the third cell (action_ids are unique in a
+// block).
+const pickPrefix = string(core.ActionPick) + "_"
+
+// pickBlocks returns the blocks under a grid of candidates: a line saying
+// it is a preview, and a pick button per cell, whose value
+// "SESSION:GRID:VERSION" names the grid by its first version and the
+// candidate the button picks.
+func pickBlocks(p core.ImagePost) []slackapi.Block {
+	buttons := make([]slackapi.BlockElement, len(p.Buttons))
+	for i, btn := range p.Buttons {
+		label := slackapi.NewTextBlockObject(slackapi.PlainTextType, btn.Label, false, false)
+		buttons[i] = slackapi.NewButtonBlockElement(pickPrefix+btn.Label, pickValue(p.SessionID, p.Version, p.Candidates[i]), label)
+	}
+	text := fmt.Sprintf("*%s* · a preview: pick one to keep it and refine it", gridTitle(p))
+	note := slackapi.NewTextBlockObject(slackapi.MarkdownType, text, false, false)
+	return []slackapi.Block{
+		slackapi.NewContextBlock("", note),
+		slackapi.NewActionBlock(fmt.Sprintf("easel_grid_v%d", p.Version), buttons...),
+	}
+}
+
+// gridTitle names a grid by its candidates, "v3–v6".
+func gridTitle(p core.ImagePost) string {
+	return fmt.Sprintf("v%d–v%d", p.Candidates[0], p.Candidates[len(p.Candidates)-1])
+}
+
+func pickValue(session string, grid, version int) string {
+	return buttonValue(session, grid) + ":" + strconv.Itoa(version)
+}
+
+// parsePickValue undoes pickValue. The versions are checked by the
+// engine, which refuses, with a note to the presser, a version that is no
+// candidate of the grid.
+func parsePickValue(value string) (session string, grid, version int, ok bool) {
+	i := strings.LastIndex(value, ":")
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	session, grid, ok = parseValue(value[:i])
+	version, err := strconv.Atoi(value[i+1:])
+	return session, grid, version, ok && err == nil && version > 0
 }
 
 func buttonValue(session string, version int) string {
@@ -85,6 +133,11 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		action = core.ActionRegion
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
 	}
+	grid := 0
+	if strings.HasPrefix(a.ActionID, pickPrefix) {
+		action = core.ActionPick
+		session, grid, version, _ = parsePickValue(a.Value)
+	}
 	who := teamID{team: cb.Team.ID, enterprise: either(cb.Enterprise.ID, cb.Team.EnterpriseID)}
 	w, err := b.workspace(ctx, who)
 	if err != nil {
@@ -104,6 +157,7 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		Platform: Platform, Workspace: cb.Team.ID, Channel: channel, Thread: threadKey(channel, root),
 		User: b.user(ctx, w, cb.User.ID, cb.User.Name), Action: action, Version: version, SessionID: session, DM: dm,
 		Delivery: key,
+		Grid:     grid,
 	}
 	if action == core.ActionRegion {
 		// A choice makes no turn: the delivery is handled when this returns.
@@ -132,6 +186,12 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 		}
 		if a.ActionID == regionActionID && a.Type == slackapi.ActionType(slackapi.OptTypeStatic) {
 			if _, _, _, ok := parseRegionValue(a.SelectedOption.Value); ok {
+				return a, true
+			}
+			continue
+		}
+		if strings.HasPrefix(a.ActionID, pickPrefix) {
+			if _, _, _, ok := parsePickValue(a.Value); ok {
 				return a, true
 			}
 			continue

@@ -156,14 +156,14 @@ func TestButtons(t *testing.T) {
 	b2, _ := h.buttons("C1", root, 2)
 
 	h.deliver(h.fake.Click(t, ana, "C1", b2, "variations"))
-	h.images(4) // two variations: v3, v4
+	h.images(3) // two variations, v3 and v4, as one grid
 	if req := h.gen.Requests()[2]; req.Kind != core.KindVariations || req.N != 2 {
 		t.Errorf("variations sent %s n=%d", req.Kind, req.N)
 	}
 
 	// High quality on v1's buttons, now an older version, branches from v1.
 	h.deliver(h.fake.Click(t, ana, "C1", b1, "high_quality"))
-	h.images(5)
+	h.images(4)
 	req := h.gen.Requests()[3]
 	if req.Kind != core.KindHighQuality || req.Parent != 1 || req.Base == nil || !bytes.Equal(req.Base.Data, v1.Data) {
 		t.Errorf("high quality on v1 sent %s parent %d", req.Kind, req.Parent)

@@ -74,6 +74,8 @@ type harness struct {
 	log    *countingLog
 	bot    *Bot
 	url    string // http mode: the bot's base URL
+	// store keeps the engine's images.
+	store core.ImageStore
 }
 
 // options tweak a harness before it starts.
@@ -126,7 +128,7 @@ func newHarness(t testing.TB, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.db, h.engine, h.log = db, &countingEngine{Engine: engine}, &countingLog{Store: db}
+	h.db, h.engine, h.log, h.store = db, &countingEngine{Engine: engine}, &countingLog{Store: db}, images
 	if o.before != nil {
 		o.before(fake, db)
 	}

@@ -75,7 +75,8 @@ func (t *thread) post(ctx context.Context, opts ...slackapi.MsgOption) (string, 
 
 // PostImage uploads the image into the thread with its caption as the
 // comment (files.getUploadURLExternal, the upload, then
-// files.completeUploadExternal), then posts its buttons.
+// files.completeUploadExternal), then posts its buttons; a grid of
+// candidates is one upload too, with its pick buttons.
 //
 // With p.Retry (an earlier process may have posted it before it stopped),
 // it first reads the thread and skips the steps whose result is there: the
@@ -83,20 +84,26 @@ func (t *thread) post(ctx context.Context, opts ...slackapi.MsgOption) (string, 
 // uploaded but never completed is not in the thread and is uploaded again.
 func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	name := fmt.Sprintf("easel-%s-v%d%s", p.SessionID, p.Version, p.Image.Ext())
+	title, text := fmt.Sprintf("v%d", p.Version), fmt.Sprintf("v%d: reply in this thread to refine it", p.Version)
+	value := buttonValue(p.SessionID, p.Version)
+	if len(p.Candidates) > 0 {
+		name = fmt.Sprintf("easel-%s-v%d-grid%s", p.SessionID, p.Version, p.Image.Ext())
+		title, text = gridTitle(p)+" (preview)", gridTitle(p)+": a preview; pick one to keep it"
+		value = pickValue(p.SessionID, p.Version, p.Candidates[0])
+	}
 	var shared, buttoned bool
 	if p.Retry {
 		msgs, err := t.history(ctx, p.Since)
 		if err != nil {
 			t.bot.log.Warn("slack: looking for an earlier post failed; posting it", "channel", t.channel, "err", err)
 		}
-		value := buttonValue(p.SessionID, p.Version)
 		for _, m := range msgs {
 			shared = shared || slices.ContainsFunc(m.Files, func(f slackapi.File) bool { return f.Name == name })
 			buttoned = buttoned || hasButtonValue(m, value)
 		}
 	}
 	if !shared {
-		if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption, p.Guard); err != nil {
+		if err := t.upload(ctx, p.Image, name, title, p.Caption, p.Guard); err != nil {
 			return err
 		}
 	}
@@ -106,9 +113,7 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	if err := guard(ctx, p.Guard); err != nil {
 		return err
 	}
-	_, err := t.post(ctx,
-		slackapi.MsgOptionText(fmt.Sprintf("v%d: reply in this thread to refine it", p.Version), false),
-		slackapi.MsgOptionBlocks(buttonBlocks(p)...))
+	_, err := t.post(ctx, slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(buttonBlocks(p)...))
 	return err
 }
 

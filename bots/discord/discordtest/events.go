@@ -196,9 +196,21 @@ func (s *Server) Command(t testing.TB, from User, channelID, name string, opts .
 // its INTERACTION_CREATE. The test fails if m has no such button.
 func (s *Server) Click(t testing.TB, from User, m Message, customID string) Interaction {
 	t.Helper()
+	return s.click(t, from, m, customID, false)
+}
+
+// ClickForged is Click for a button m does not have: a payload a client
+// forged, which Discord would never send.
+func (s *Server) ClickForged(t testing.TB, from User, m Message, customID string) Interaction {
+	t.Helper()
+	return s.click(t, from, m, customID, true)
+}
+
+func (s *Server) click(t testing.TB, from User, m Message, customID string, forged bool) Interaction {
+	t.Helper()
 	s.mu.Lock()
 	cur := s.messages[m.ID]
-	if cur == nil || !slices.ContainsFunc(cur.snapshot().Buttons(), func(b Component) bool { return b.CustomID == customID }) {
+	if cur == nil || !forged && !slices.ContainsFunc(cur.snapshot().Buttons(), func(b Component) bool { return b.CustomID == customID }) {
 		s.mu.Unlock()
 		t.Fatalf("discordtest: message %s has no button %q", m.ID, customID)
 	}
