@@ -20,6 +20,9 @@ const (
 	// ActionRegion is a choice from a result's "Edit region" menu (see
 	// Engine.ChooseRegion); it makes no turn itself.
 	ActionRegion Action = "region"
+	// ActionCancel is a press of the Cancel button on a turn's status line
+	// (see Engine.Cancel); it makes no turn itself.
+	ActionCancel Action = "cancel"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"
@@ -265,6 +268,14 @@ type Thread interface {
 	PostImage(ctx context.Context, post ImagePost) error
 	// SetStatus shows, updates or (with "") removes the thread's status line.
 	SetStatus(ctx context.Context, status string) error
+}
+
+// CancelOffer is implemented by Threads whose status line can carry a
+// Cancel button for the turn it is about.
+type CancelOffer interface {
+	// SetTurnStatus shows status as SetStatus does, with a button that
+	// cancels turn (see Engine.Cancel).
+	SetTurnStatus(ctx context.Context, status string, turn JobRef) error
 }
 
 // Previewer is implemented by Threads that can show a partial image while a

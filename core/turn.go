@@ -64,7 +64,12 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if t.Starts >= maxStarts {
 		return e.fail(j, Errorf(Unavailable, "this request was interrupted %d times while Easel restarted, so it was stopped; ask again", t.Starts))
 	}
-	if err := e.acquire(j); err != nil {
+	run, stop := e.track(j)
+	defer e.untrack(j, stop)
+	if err := e.acquire(run, j); err != nil {
+		if wasCanceled(run, err) {
+			return e.canceled(j, Result{})
+		}
 		return e.interrupted(j, err)
 	}
 	j.slot = true
@@ -78,6 +83,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 
 	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
+		if err := stillLive(st); err != nil {
+			return err
+		}
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
 		st.Starts++
@@ -88,6 +96,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		st.Attempts = t.Attempts + 1
 		return nil
 	}, nil)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -96,13 +107,13 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		msg += fmt.Sprintf(" (%d more queued)", behind)
 	}
 	// The status line is posted while the provider works, not before.
-	j.statusSet = e.statusAsync(th, msg+"…")
+	j.statusSet = e.statusAsync(th, msg+"…", j.ref())
 	defer j.statusShown() // whatever path the turn takes, nothing outlives it
 
 	if err := e.loadInputs(j); err != nil {
 		return e.fail(j, err)
 	}
-	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
+	ctx, cancel := context.WithTimeout(run, e.cfg.TurnTimeout)
 	defer cancel()
 	called := time.Now()
 	if p, ok := th.(Previewer); ok {
@@ -124,6 +135,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
+		if wasCanceled(run, nil) {
+			return errCanceled
+		}
 		if err := e.keepSlot(ctx, j); err != nil {
 			return err
 		}
@@ -132,9 +146,15 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			return nil
 		}
 		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
+			if err := stillLive(s.Turn(t.ID)); err != nil {
+				return err
+			}
 			s.Turn(t.ID).Attempts = t.Attempts + n
 			return nil
 		}, nil)
+		if errors.Is(err, errCanceled) {
+			return err
+		}
 		if err != nil {
 			j.storeErr = fmt.Errorf("engine: record attempt %d: %w", n, err)
 			return j.storeErr
@@ -142,12 +162,17 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		j.attempts = n
 		return nil
 	}
+	watching, unwatch := context.WithCancel(ctx)
+	go e.watchCancel(watching, j, stop)
 	res, err := j.gen.Generate(ctx, j.req)
+	unwatch()
 	e.metrics.ProviderCalled(j.turn.Provider, err != nil, time.Since(called))
 	if !recorded {
 		j.attempts = max(res.Attempts, 1) // a provider without an API to call
 	}
 	switch {
+	case wasCanceled(run, err):
+		return e.canceled(j, res)
 	case e.runCtx.Err() != nil:
 		return e.interrupted(j, err)
 	case j.storeErr != nil:
@@ -272,14 +297,15 @@ func (e *Engine) loadInputs(j *job) error {
 }
 
 // acquire waits for a global provider slot, telling the thread if it must wait.
-func (e *Engine) acquire(j *job) error {
-	if ok, err := e.limits.Providers.TryAcquire(e.runCtx); ok && err == nil {
+// It returns ctx's error if ctx ends first.
+func (e *Engine) acquire(ctx context.Context, j *job) error {
+	if ok, err := e.limits.Providers.TryAcquire(ctx); ok && err == nil {
 		return nil
 	}
 	ahead := e.waiting.Add(1) - 1
 	defer e.waiting.Add(-1)
-	e.status(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead))
-	return e.limits.Providers.Acquire(e.runCtx)
+	e.turnStatus(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead), j.ref())
+	return e.limits.Providers.Acquire(ctx)
 }
 
 // finish stores the outputs, records the turn as done and posts the images.
@@ -328,6 +354,9 @@ func (e *Engine) finish(j *job, res Result) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record a finished turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		t.Outputs = t.Outputs[:0]
 		for i, ref := range refs {
 			n := s.addVersion(j.parent, t.ID, ref)
@@ -345,6 +374,9 @@ func (e *Engine) finish(j *job, res Result) error {
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, res) // nothing the call returned is kept
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -360,6 +392,9 @@ func (e *Engine) undo(j *job) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record an undo", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		v := s.Version(either(t.Target, s.Head))
 		if v == nil || v.Parent == 0 {
 			return Errorf(Conflict, "nothing to undo: this is the first image of the session")
@@ -369,6 +404,9 @@ func (e *Engine) undo(j *job) error {
 		t.Posting = true
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if KindOf(err) == Conflict && !errors.Is(err, ErrLeaseLost) {
 		return e.fail(j, err)
 	}
@@ -391,6 +429,9 @@ func (e *Engine) fail(j *job, cause error) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record a failed turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		t.Status, t.FinishedAt, t.Error, t.Posting = StatusFailed, e.now(), msg, true
 		t.Attempts = j.turn.Attempts + j.attempts
 		if KindOf(cause) == Internal {
@@ -401,6 +442,9 @@ func (e *Engine) fail(j *job, cause error) error {
 		}
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}

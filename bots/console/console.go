@@ -29,6 +29,9 @@ type Engine interface {
 	// Limits returns the limits Handle checks prompts against; see
 	// core.Engine.Limits.
 	Limits() core.Limits
+	// Cancel cancels a turn, or with id 0 the sender's queued and running
+	// turns in the thread; see core.Engine.Cancel.
+	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
 }
 
 // Options configure a Console.
@@ -81,6 +84,7 @@ Commands:
   /vary [vN] [n] n variations of the same request
   /hq [vN]       re-render at high quality and a larger size
   @vN <text>     refine version N instead of the latest (branch)
+  /cancel        cancel your requests queued or rendering in this session
   /history       the version tree of this session
   /new           start a new session
   /quit          leave (also end of input)`
@@ -165,6 +169,11 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		c.out.printf("the next prompt starts a new session\n")
 	case "/history":
 		c.history(ctx)
+	case "/cancel":
+		if len(args) > 0 {
+			return msg, false, fmt.Errorf("/cancel: unexpected %q; it cancels all your requests in progress here", strings.Join(args, " "))
+		}
+		c.cancel(ctx, msg)
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
@@ -214,6 +223,19 @@ func (c *Console) send(ctx context.Context, msg core.Message) {
 		case <-done:
 		case <-ctx.Done():
 		}
+	}
+}
+
+// cancel cancels the sender's queued and running turns in the thread; the
+// engine says "🛑 canceled" for each once it is done.
+func (c *Console) cancel(ctx context.Context, msg core.Message) {
+	msg.Action = core.ActionCancel
+	if err := c.engine.Cancel(ctx, c.out, msg, 0); err != nil {
+		ref := core.NewRef()
+		if core.KindOf(err) == core.Internal {
+			c.opts.Log.Error("console cancel failed", "ref", ref, "err", err)
+		}
+		c.out.printf("❌ %s\n", core.UserMessage(err, ref))
 	}
 }
 
@@ -307,6 +329,11 @@ func (o *output) Reply(_ context.Context, text string) error {
 func (o *output) PostImage(_ context.Context, p core.ImagePost) error {
 	o.printf("✅ %s\n   %s\n", p.Caption, p.Path)
 	return nil
+}
+
+// SetTurnStatus prints the status of a turn, saying how to cancel it.
+func (o *output) SetTurnStatus(ctx context.Context, status string, _ core.JobRef) error {
+	return o.SetStatus(ctx, status+" (/cancel stops it)")
 }
 
 // SetStatus prints status changes; clearing the status prints nothing.
