@@ -11,8 +11,12 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// regionActionID is the action_id of the "Edit region" menu.
-const regionActionID = "edit_region"
+// Action ids of the controls that are not result buttons: the "Edit
+// region" menu, and the Cancel button of a status message.
+const (
+	regionActionID = "edit_region"
+	cancelActionID = "cancel_turn"
+)
 
 // buttonBlocks returns the Block Kit blocks under an image: a line naming
 // the version, one button per action and the "Edit region" menu (a
@@ -40,6 +44,19 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 	return []slackapi.Block{
 		slackapi.NewContextBlock("", note),
 		slackapi.NewActionBlock(fmt.Sprintf("easel_v%d", p.Version), buttons...),
+	}
+}
+
+// statusBlocks returns the Block Kit blocks of a status message about turn
+// ref: the status, and a Cancel button whose value is "SESSION:TURN".
+func statusBlocks(status string, ref core.JobRef) []slackapi.Block {
+	text := slackapi.NewTextBlockObject(slackapi.MarkdownType, escape(status), false, false)
+	label := slackapi.NewTextBlockObject(slackapi.PlainTextType, "Cancel", false, false)
+	cancel := slackapi.NewButtonBlockElement(cancelActionID, buttonValue(ref.SessionID, ref.TurnID), label)
+	cancel.Style = slackapi.StyleDanger
+	return []slackapi.Block{
+		slackapi.NewSectionBlock(text, nil, nil),
+		slackapi.NewActionBlock("easel_status", cancel),
 	}
 }
 
@@ -75,10 +92,13 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	}
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
-	region := ""
-	if a.ActionID == regionActionID {
+	region, turn := "", 0
+	switch a.ActionID {
+	case regionActionID:
 		action = core.ActionRegion
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
+	case cancelActionID:
+		action, turn, version = core.ActionCancel, version, 0
 	}
 	channel := either(cb.Container.ChannelID, cb.Channel.ID)
 	root := either(cb.Message.ThreadTimestamp, either(cb.Container.ThreadTs, cb.Container.MessageTs))
@@ -101,6 +121,13 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		}
 		return
 	}
+	if action == core.ActionCancel {
+		// Neither does a cancel; the engine says it in the thread.
+		if err := b.engine.Cancel(ctx, b.thread(channel, root), msg, turn); err != nil {
+			b.tell(ctx, channel, cb.User.ID, root, err)
+		}
+		return
+	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {
 		b.tell(ctx, channel, cb.User.ID, root, err)
@@ -109,8 +136,8 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	b.queued(q, msg)
 }
 
-// pressed returns the first of Easel's buttons among the actions of a
-// block_actions payload.
+// pressed returns the first of Easel's buttons (a result's, or a status
+// message's Cancel) among the actions of a block_actions payload.
 func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 	if cb.Type != slackapi.InteractionTypeBlockActions {
 		return nil, false
@@ -126,6 +153,7 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 			continue
 		}
 		_, isAction := buttonAction(a.ActionID)
+		isAction = isAction || a.ActionID == cancelActionID
 		_, _, isValue := parseValue(a.Value)
 		if isAction && isValue {
 			return a, true

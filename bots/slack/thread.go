@@ -28,9 +28,10 @@ type thread struct {
 	channel string
 	root    string // timestamp of the thread's root message
 
-	mu       sync.Mutex // serialises status changes, in order
-	statusTS string     // the status message, "" when there is none
-	status   string
+	mu         sync.Mutex // serialises status changes, in order
+	statusTS   string     // the status message, "" when there is none
+	status     string
+	statusTurn core.JobRef // the turn the status is about, offered to cancel; zero for none
 
 	previewed bool // a partial image was shown for the running turn
 
@@ -44,6 +45,7 @@ var (
 	_ core.PreviewLimiter = (*thread)(nil)
 	_ core.Finisher       = (*thread)(nil)
 	_ core.Resender       = (*thread)(nil)
+	_ core.CancelOffer    = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -150,7 +152,7 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 			continue
 		}
 		for _, el := range a.Elements.ElementSet {
-			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value {
+			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value && btn.ActionID != cancelActionID {
 				return true
 			}
 		}
@@ -205,14 +207,30 @@ func guard(ctx context.Context, g func(context.Context) error) error {
 // SetStatus shows status in the thread's status message: posted the first
 // time, edited as it changes, deleted when status is "".
 func (t *thread) SetStatus(ctx context.Context, status string) error {
+	return t.setStatus(ctx, status, core.JobRef{})
+}
+
+// SetTurnStatus shows status as SetStatus does, with a Cancel button for
+// turn.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
+	return t.setStatus(ctx, status, turn)
+}
+
+// setStatus shows status with a Cancel button for turn, unless turn is
+// zero.
+func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(status), false)}
+	if turn != (core.JobRef{}) {
+		opts = append(opts, slackapi.MsgOptionBlocks(statusBlocks(status, turn)...))
+	}
 	switch {
-	case status == t.status:
+	case status == t.status && turn == t.statusTurn:
 		return nil
 	case status == "":
 		ts := t.statusTS
-		t.statusTS, t.status = "", ""
+		t.statusTS, t.status, t.statusTurn = "", "", core.JobRef{}
 		return t.bot.call(ctx, "chat.delete", func() error {
 			_, _, err := t.bot.api.DeleteMessageContext(ctx, t.channel, ts)
 			if errorCode(err) == "message_not_found" {
@@ -222,21 +240,21 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 		})
 	case t.statusTS != "":
 		err := t.bot.call(ctx, "chat.update", func() error {
-			_, _, _, err := t.bot.api.UpdateMessageContext(ctx, t.channel, t.statusTS, slackapi.MsgOptionText(escape(status), false))
+			_, _, _, err := t.bot.api.UpdateMessageContext(ctx, t.channel, t.statusTS, opts...)
 			return err
 		})
 		if errorCode(err) != "message_not_found" {
 			if err == nil {
-				t.status = status
+				t.status, t.statusTurn = status, turn
 			}
 			return err
 		}
 	}
-	ts, err := t.post(ctx, slackapi.MsgOptionText(escape(status), false))
+	ts, err := t.post(ctx, opts...)
 	if err != nil {
 		return err
 	}
-	t.statusTS, t.status = ts, status
+	t.statusTS, t.status, t.statusTurn = ts, status, turn
 	return nil
 }
 

@@ -197,6 +197,8 @@ func (s *Server) update(p map[string]string) reply {
 		return failed("cant_update_message")
 	case p["text"] == "" && p["blocks"] == "":
 		return failed("no_text")
+	case p["blocks"] != "" && !validBlocks(p["blocks"]):
+		return failed("invalid_blocks")
 	}
 	m.Text, m.Edits = p["text"], m.Edits+1
 	if p["blocks"] != "" {
@@ -334,7 +336,9 @@ func cmpTS(a, b string) int {
 // whose static_select menus are as Block Kit requires: an action_id, a
 // plain_text placeholder of at most 150 characters, and 1 to 100 options,
 // each with plain_text text of at most 75 characters and a value of at
-// most 150.
+// most 150; and whose buttons are too: an action_id, plain_text text of
+// at most 75 characters, a value of at most 2000 and a style of primary,
+// danger or none.
 func validBlocks(s string) bool {
 	type text struct {
 		Type string `json:"type"`
@@ -343,9 +347,12 @@ func validBlocks(s string) bool {
 	var blocks []struct {
 		Type     string `json:"type"`
 		Elements []struct {
-			Type        string `json:"type"`
-			ActionID    string `json:"action_id"`
-			Placeholder *text  `json:"placeholder"`
+			Type        string          `json:"type"`
+			ActionID    string          `json:"action_id"`
+			Text        json.RawMessage `json:"text"` // an object in a button, a string in a context block
+			Value       string          `json:"value"`
+			Style       string          `json:"style"`
+			Placeholder *text           `json:"placeholder"`
 			Options     []struct {
 				Text  *text  `json:"text"`
 				Value string `json:"value"`
@@ -360,6 +367,12 @@ func validBlocks(s string) bool {
 			return false
 		}
 		for _, e := range b.Elements {
+			if e.Type == "button" {
+				var label text
+				if json.Unmarshal(e.Text, &label) != nil || !validButton(e.ActionID, label.Type, label.Text, e.Value, e.Style) {
+					return false
+				}
+			}
 			if e.Type != "static_select" {
 				continue
 			}
@@ -375,6 +388,13 @@ func validBlocks(s string) bool {
 		}
 	}
 	return true
+}
+
+// validButton reports whether a button's fields are as Block Kit requires.
+func validButton(actionID, labelType, label, value, style string) bool {
+	return actionID != "" && labelType == "plain_text" && label != "" &&
+		utf8.RuneCountInString(label) <= 75 && len(value) <= 2000 &&
+		(style == "" || style == "primary" || style == "danger")
 }
 
 // readParams returns a request's parameters: the query and a form body, or
