@@ -34,6 +34,10 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	case discordgo.InteractionMessageComponent:
 		action, _, _, ok := buttonPress(ic)
 		if !ok {
+			_, _, ok = cancelPress(ic)
+			action = core.ActionCancel
+		}
+		if !ok {
 			_, _, _, ok = regionPick(ic)
 			action = core.ActionRegion
 		}
@@ -66,6 +70,8 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 		case discordgo.InteractionMessageComponent:
 			if action, session, version, ok := buttonPress(r.ic); ok {
 				b.press(ctx, key, r, action, session, version)
+			} else if session, turn, ok := cancelPress(r.ic); ok {
+				b.cancel(ctx, r, session, turn)
 			} else if session, version, region, ok := regionPick(r.ic); ok {
 				b.chooseRegion(ctx, key, r, session, version, region)
 			}
@@ -229,6 +235,16 @@ func buttonPress(ic *discordgo.Interaction) (action core.Action, session string,
 	return parseButtonID(data.CustomID)
 }
 
+// cancelPress returns the session and turn of a press of a status
+// message's Cancel button, or false for any other interaction.
+func cancelPress(ic *discordgo.Interaction) (session string, turn int, ok bool) {
+	data, ok := ic.Data.(discordgo.MessageComponentInteractionData)
+	if !ok || ic.Type != discordgo.InteractionMessageComponent {
+		return "", 0, false
+	}
+	return parseCancelID(data.CustomID)
+}
+
 // regionPick returns the session, version and chosen value of a choice
 // from a result's "Edit region" menu, or false for any other interaction.
 // A choice of anything but exactly one value has region "", which the
@@ -369,6 +385,34 @@ func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	}, region)
+	b.release(th)
+	if err != nil {
+		b.refuse(ctx, r, err, false)
+	}
+}
+
+// cancel cancels a turn from its status message's Cancel button; the
+// engine says it in the thread. It refuses presses by anyone but the
+// requester or an admin, and presses for a turn that has ended; the
+// presser gets an ephemeral note.
+func (b *Bot) cancel(ctx context.Context, r *response, session string, turn int) {
+	ic := r.ic
+	parent := ""
+	if ic.GuildID != "" {
+		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
+			parent = ch.ParentID
+		}
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	channel := ic.ChannelID
+	if parent != "" {
+		channel = parent
+	}
+	err := b.engine.Cancel(ctx, th, core.Message{
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session,
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
+	}, turn)
 	b.release(th)
 	if err != nil {
 		b.refuse(ctx, r, err, false)

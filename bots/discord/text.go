@@ -70,6 +70,26 @@ func parseButtonID(id string) (a core.Action, session string, version int, ok bo
 	return a, parts[2], version, true
 }
 
+// cancelID returns the custom id of a status message's Cancel button,
+// "easel:cancel:<session>:2" for turn 2.
+func cancelID(session string, turn int) string {
+	return buttonPrefix + ":" + string(core.ActionCancel) + ":" + session + ":" + strconv.Itoa(turn)
+}
+
+// parseCancelID reverses cancelID; ok is false for ids that are not an
+// Easel Cancel button's.
+func parseCancelID(id string) (session string, turn int, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != buttonPrefix || parts[1] != string(core.ActionCancel) || parts[2] == "" {
+		return "", 0, false
+	}
+	turn, err := strconv.Atoi(parts[3])
+	if err != nil || turn < 1 || strconv.Itoa(turn) != parts[3] {
+		return "", 0, false
+	}
+	return parts[2], turn, true
+}
+
 // regionMenuID returns the custom id of a result's "Edit region" menu,
 // "easel:region:<session>:3"; the chosen region comes as the menu's value.
 func regionMenuID(session string, version int) string {

@@ -48,10 +48,11 @@ type thread struct {
 }
 
 var (
-	_ core.Thread    = (*thread)(nil)
-	_ core.Previewer = (*thread)(nil)
-	_ core.Finisher  = (*thread)(nil)
-	_ core.Resender  = (*thread)(nil)
+	_ core.Thread      = (*thread)(nil)
+	_ core.Previewer   = (*thread)(nil)
+	_ core.Finisher    = (*thread)(nil)
+	_ core.Resender    = (*thread)(nil)
+	_ core.CancelOffer = (*thread)(nil)
 )
 
 // Thread returns the core.Thread of a stored Discord session, for
@@ -262,6 +263,27 @@ func (t *thread) find(ctx context.Context, since time.Time, match func(*discordg
 	return false, nil
 }
 
+// onlyCancel reports whether m carries no component but a status
+// message's Cancel button.
+func onlyCancel(m *discordgo.Message) bool {
+	for _, row := range m.Components {
+		r, ok := row.(*discordgo.ActionsRow)
+		if !ok {
+			return false
+		}
+		for _, c := range r.Components {
+			b, ok := c.(*discordgo.Button)
+			if !ok {
+				return false
+			}
+			if _, _, ok := parseCancelID(b.CustomID); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // hasButton reports whether m carries a button whose custom id is id.
 func hasButton(m *discordgo.Message, id string) bool {
 	for _, row := range m.Components {
@@ -282,6 +304,20 @@ func hasButton(m *discordgo.Message, id string) bool {
 // needed, and keeps the typing indicator on; "" deletes the message and
 // stops typing.
 func (t *thread) SetStatus(ctx context.Context, status string) error {
+	return t.setStatus(ctx, status, nil)
+}
+
+// SetTurnStatus shows status as SetStatus does, with a Cancel button for
+// turn.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
+	cancel := discordgo.Button{Label: "Cancel", Style: discordgo.DangerButton, CustomID: cancelID(turn.SessionID, turn.TurnID),
+		Emoji: &discordgo.ComponentEmoji{Name: "🛑"}}
+	return t.setStatus(ctx, status, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{cancel}}})
+}
+
+// setStatus shows status with components (none for nil), or deletes the
+// status message for "".
+func (t *thread) setStatus(ctx context.Context, status string, components []discordgo.MessageComponent) error {
 	if status == "" {
 		return t.clearStatus(ctx)
 	}
@@ -293,7 +329,11 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	t.adopt(ctx)
 	t.startTyping()
 	text := clip(status)
-	return t.showStatus(ctx, &discordgo.MessageEdit{Content: &text}, &discordgo.MessageSend{Content: text})
+	if components == nil {
+		components = []discordgo.MessageComponent{}
+	}
+	return t.showStatus(ctx, &discordgo.MessageEdit{Content: &text, Components: &components},
+		&discordgo.MessageSend{Content: text, Components: components})
 }
 
 // showStatus applies edit to the status message, or posts m as the status
@@ -410,7 +450,7 @@ func (t *thread) adopt(ctx context.Context) {
 	}
 	for _, m := range msgs { // newest first
 		if m.Author == nil || m.Author.ID != me || m.Flags&discordgo.MessageFlagsSuppressNotifications == 0 ||
-			len(m.Components) > 0 || m.MessageReference != nil { // status messages are never replies
+			!onlyCancel(m) || m.MessageReference != nil { // status messages are never replies
 			continue
 		}
 		if t.statusID == "" {
