@@ -2,6 +2,7 @@ package core
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,5 +96,14 @@ func TestEffectsOfCanceledTurn(t *testing.T) {
 	s.Turns[0].Posting = false
 	if fx := EffectsOf(charged, s, now); len(fx.Usage) != 0 || len(fx.Ended) != 0 {
 		t.Errorf("posting the note counted again: %+v", fx)
+	}
+}
+
+func TestWriteTurnsSaysWhoCanceled(t *testing.T) {
+	s := &Session{Turns: []Turn{{ID: 1, Kind: KindGenerate, User: User{ID: "U1", Name: "ana"}, Status: StatusCanceled,
+		Cancel: &CancelRequest{By: User{ID: "U3", Name: "root"}}}}}
+	var b strings.Builder
+	if err := WriteTurns(&b, s); err != nil || !strings.Contains(b.String(), "by ana · canceled by root") {
+		t.Errorf("WriteTurns wrote %q, %v", b.String(), err)
 	}
 }

@@ -166,6 +166,9 @@ func WriteTurns(w io.Writer, s *Session) error {
 			line += " by " + displayName(t.User)
 		}
 		line += " · " + string(t.Status)
+		if t.Status == StatusCanceled && t.Cancel != nil {
+			line += " by " + displayName(t.Cancel.By)
+		}
 		if len(t.Outputs) > 0 {
 			outs := make([]string, len(t.Outputs))
 			for i, n := range t.Outputs {
