@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +34,11 @@ type thread struct {
 	status     string
 	statusTurn core.JobRef // the turn the status is about, offered to cancel; zero for none
 
-	previewed bool // a partial image was shown for the running turn
+	previewed   bool   // a partial image was shown for the running turn
+	previewFile string // the file of that image, deleted when the turn ends
+	// swept says the thread was searched for previews an earlier process
+	// left (it stopped before deleting them); done once per value.
+	swept bool
 
 	reactMu sync.Mutex
 	adding  map[string]chan struct{} // ⏳ being put on these messages, closed when done
@@ -87,7 +92,7 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 		}
 	}
 	if !shared {
-		if err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption, p.Guard); err != nil {
+		if _, err := t.upload(ctx, p.Image, name, fmt.Sprintf("v%d", p.Version), p.Caption, p.Guard); err != nil {
 			return err
 		}
 	}
@@ -163,7 +168,8 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 // upload shares img in the thread in Slack's three steps
 // (files.getUploadURLExternal, the upload, files.completeUploadExternal),
 // calling guard, if set, before the last, which is the one that shows it.
-func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) error {
+// It returns the file's id.
+func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) (string, error) {
 	var u *slackapi.GetUploadURLExternalResponse
 	err := t.bot.call(ctx, "files.getUploadURLExternal", func() (err error) {
 		u, err = t.bot.api.GetUploadURLExternalContext(ctx, slackapi.GetUploadURLExternalParameters{
@@ -172,7 +178,7 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = t.bot.call(ctx, "upload", func() error {
 		return t.bot.api.UploadToURL(ctx, slackapi.UploadToURLParameters{
@@ -180,12 +186,12 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 		})
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := guard(ctx, g); err != nil {
-		return err
+		return "", err
 	}
-	return t.bot.call(ctx, "files.completeUploadExternal", func() error {
+	return u.FileID, t.bot.call(ctx, "files.completeUploadExternal", func() error {
 		_, err := t.bot.api.CompleteUploadExternalContext(ctx, slackapi.CompleteUploadExternalParameters{
 			Files:           []slackapi.FileSummary{{ID: u.FileID, Title: title}},
 			Channel:         t.channel,
@@ -261,8 +267,12 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 // Previews reports that a turn shows one partial image: the first.
 func (t *thread) Previews() int { return 1 }
 
+// previewName starts the file name of every preview.
+const previewName = "easel-preview"
+
 // Preview shows the first partial image of a turn in the thread; later
-// partials of the same turn are skipped so the thread is not flooded.
+// partials of the same turn are skipped so the thread is not flooded. The
+// preview is deleted when the turn ends (see Finish).
 func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	t.mu.Lock()
 	shown := t.previewed
@@ -271,7 +281,49 @@ func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	if shown {
 		return nil
 	}
-	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…", nil)
+	id, err := t.upload(ctx, img, previewName+img.Ext(), "preview", "👀 a first look while it renders…", nil)
+	if id != "" {
+		t.mu.Lock()
+		t.previewFile = id
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// previewAge bounds how far back the thread is searched for previews an
+// earlier process left.
+const previewAge = 24 * time.Hour
+
+// dropPreviews deletes the preview file id ("" for none) and, with sweep,
+// every other preview of the bot's in the thread from the last day: those
+// an earlier process showed but stopped before deleting. Failures are
+// logged; a preview left over is cosmetic.
+func (t *thread) dropPreviews(ctx context.Context, id string, sweep bool) {
+	var ids []string
+	if id != "" {
+		ids = append(ids, id)
+	}
+	if sweep {
+		msgs, err := t.history(ctx, time.Now().Add(-previewAge))
+		if err != nil {
+			t.bot.log.Warn("slack: looking for earlier previews failed", "channel", t.channel, "err", err)
+		}
+		for _, m := range msgs {
+			for _, f := range m.Files {
+				if strings.HasPrefix(f.Name, previewName) && !slices.Contains(ids, f.ID) {
+					ids = append(ids, f.ID)
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		err := t.bot.call(ctx, "files.delete", func() error { return t.bot.api.DeleteFileContext(ctx, id) })
+		switch errorCode(err) {
+		case "", "file_not_found", "file_deleted":
+		default:
+			t.bot.log.Warn("slack: deleting a preview failed", "channel", t.channel, "file", id, "err", err)
+		}
+	}
 }
 
 // working puts ⏳ on the message ts that asked for a turn, in a goroutine
@@ -314,12 +366,15 @@ func (t *thread) notWorking(ctx context.Context, ts string) {
 	t.react(ctx, "reactions.remove", reactWorking, ts)
 }
 
-// Finish swaps ⏳ on the triggering message for ✅ or ❌, and ends the
-// turn's preview.
+// Finish deletes the turn's preview, now that its result is posted (and,
+// the first time, any preview an earlier process left in the thread), and
+// swaps ⏳ on the triggering message for ✅ or ❌.
 func (t *thread) Finish(ctx context.Context, source string, ok bool) error {
 	t.mu.Lock()
-	t.previewed = false
+	preview, sweep := t.previewFile, !t.swept
+	t.previewed, t.previewFile, t.swept = false, "", true
 	t.mu.Unlock()
+	t.dropPreviews(ctx, preview, sweep)
 	if source == "" {
 		return nil
 	}

@@ -164,6 +164,8 @@ func (s *Server) method(method string, p map[string]string) reply {
 		return s.getUploadURL(p)
 	case "files.completeUploadExternal":
 		return s.completeUpload(p)
+	case "files.delete":
+		return s.deleteFile(p)
 	}
 	return failed("unknown_method")
 }
