@@ -180,7 +180,7 @@ func (e *Engine) watchCancel(ctx context.Context, j *job, stop context.CancelCau
 			}
 			continue
 		}
-		if t := s.Turn(j.turn.ID); t != nil && (t.Cancel != nil || !t.Status.Active()) {
+		if t := s.Turn(j.turn.ID); t != nil && t.Cancel != nil {
 			stop(errCanceled)
 			return
 		}
@@ -197,7 +197,7 @@ func wasCanceled(ctx context.Context, err error) bool {
 // to be: the worker's updates check it so that they never end a canceled
 // turn otherwise.
 func stillLive(t *Turn) error {
-	if t.Cancel != nil || !t.Status.Active() {
+	if t.Cancel != nil || t.Status == StatusCanceled {
 		return errCanceled
 	}
 	return nil

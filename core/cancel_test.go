@@ -221,3 +221,29 @@ func (o *offerThread) refs() []core.JobRef {
 	defer o.Unlock()
 	return slices.Clone(o.turns)
 }
+
+// A turn waiting for a provider slot is canceled at once, without the slot.
+func TestCancelWhileWaitingForASlot(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{MaxConcurrent: 1})
+	gate := make(chan struct{})
+	h.gen.SetGate(gate)
+	first, waiting := coretest.NewThread(), coretest.NewThread()
+	h.send(first, msg("t1", "a red fox"))
+	waitCalls(t, h.gen, 1)
+	q := h.send(waiting, msg("t2", "a green owl"))
+	waiting.WaitFor(t, "the wait for a renderer", func(th *coretest.Thread) bool {
+		return slices.ContainsFunc(th.Statuses, func(s string) bool { return strings.Contains(s, "waiting for a free renderer") })
+	})
+	if err := h.cancel(waiting, "t2", ana, q.TurnID); err != nil {
+		t.Fatal(err)
+	}
+	waiting.WaitTurns(t, 1)
+	if !slices.Equal(waiting.Replies, []string{"🛑 canceled by ana"}) {
+		t.Errorf("replies %q", waiting.Replies)
+	}
+	close(gate)
+	first.WaitTurns(t, 1)
+	if n := h.gen.Calls.Load(); n != 1 || len(first.Posts) != 1 {
+		t.Errorf("%d provider calls, %d posts; want the first turn's only", n, len(first.Posts))
+	}
+}
