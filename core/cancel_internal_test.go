@@ -107,3 +107,31 @@ func TestWriteTurnsSaysWhoCanceled(t *testing.T) {
 		t.Errorf("WriteTurns wrote %q, %v", b.String(), err)
 	}
 }
+
+func TestDeleteVersionMovesHead(t *testing.T) {
+	ana, bob := User{ID: "U1", Name: "ana"}, User{ID: "U2"}
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	s := &Session{Head: 3, Turns: []Turn{{ID: 1, User: ana}, {ID: 2, User: ana}, {ID: 3, User: ana}},
+		Versions: []Version{{N: 1, Turn: 1}, {N: 2, Parent: 1, Turn: 2}, {N: 3, Parent: 2, Turn: 3}}}
+	if err := deleteVersion(s, 3, bob, now); KindOf(err) != Forbidden || s.Version(3).Deleted != nil {
+		t.Fatalf("bob's delete: %v", err)
+	}
+	if err := deleteVersion(s, 2, ana, now); err != nil || s.Head != 3 {
+		t.Fatalf("deleting v2 under head: %v, head v%d", err, s.Head)
+	}
+	if err := deleteVersion(s, 3, User{ID: "U9", Admin: true}, now); err != nil || s.Head != 1 {
+		t.Fatalf("an admin deleting head v3 (parent v2 deleted): %v, head v%d", err, s.Head)
+	}
+	if err := deleteVersion(s, 1, ana, now); err != nil || s.Head != 0 {
+		t.Fatalf("deleting the root: %v, head v%d", err, s.Head)
+	}
+	if err := deleteVersion(s, 1, ana, now); KindOf(err) != Conflict {
+		t.Errorf("deleting twice: %v", err)
+	}
+	if err := deleteVersion(s, 4, ana, now); KindOf(err) != NotFound {
+		t.Errorf("deleting v4: %v", err)
+	}
+	if d := s.Version(3).Deleted; d == nil || d.By.ID != "U9" || d.By.Admin || !d.At.Equal(now) {
+		t.Errorf("v3's deletion %+v", d)
+	}
+}

@@ -122,6 +122,9 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			if n == s.Head {
 				head = "  ← head"
 			}
+			if d := s.Version(n).Deleted; d != nil {
+				head += "  🗑️ deleted by " + displayName(d.By)
+			}
 			if _, e := fmt.Fprintln(w, safetext.Line(indent+branch+caption(s, n)+head)); e != nil && err == nil {
 				err = e
 			}

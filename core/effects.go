@@ -143,6 +143,10 @@ func (s *Session) Clone() *Session {
 			orig := *o
 			c.Versions[i].Original = &orig
 		}
+		if d := c.Versions[i].Deleted; d != nil {
+			del := *d
+			c.Versions[i].Deleted = &del
+		}
 	}
 	c.Turns = slices.Clone(s.Turns)
 	for i := range c.Turns {

@@ -243,6 +243,9 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 		return Errorf(NotFound, "v%d does not exist in this session", msg.Version)
 	}
 	pendingRegion(sess, t)
+	if err := sess.live(either(t.Target, sess.Head)); err != nil {
+		return err
+	}
 	if t.Action != ActionPrompt {
 		target := either(msg.Version, sess.Head)
 		v := sess.Version(target)

@@ -66,6 +66,17 @@ type Version struct {
 	// image composited onto the version it edits (a strict region edit);
 	// nil otherwise. Its provenance manifest, if any, is the provider's.
 	Original *ImageRef `json:"original,omitempty"`
+	// Deleted records who deleted the version, and when; nil while it is
+	// not. A deleted version keeps its place in the tree and its record,
+	// but can no longer be refined, regenerated or shown (see
+	// Engine.Delete).
+	Deleted *Deletion `json:"deleted,omitempty"`
+}
+
+// Deletion is the deletion of a version.
+type Deletion struct {
+	By User      `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // ImageRef names image bytes kept in content-addressed storage.

@@ -194,6 +194,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 func (e *Engine) plan(j *job) error {
 	s, t := j.sess, &j.turn
 	target := either(t.Target, s.Head)
+	if err := s.live(target); err != nil {
+		return err
+	}
 	flags := t.Flags
 	var inputs []ImageRef
 	from := t.ID // the turn whose place in the conversation this one takes
@@ -233,6 +236,9 @@ func (e *Engine) plan(j *job) error {
 		flags.Size = HighQualitySize(v.Image.Width, v.Image.Height)
 	default:
 		return Errorf(Invalid, "unknown action %q", t.Action)
+	}
+	if err := s.live(j.base); err != nil {
+		return err
 	}
 	if flags.Region != "" && j.base == 0 {
 		return errNoImageForRegion()
@@ -398,6 +404,9 @@ func (e *Engine) undo(j *job) error {
 		v := s.Version(either(t.Target, s.Head))
 		if v == nil || v.Parent == 0 {
 			return Errorf(Conflict, "nothing to undo: this is the first image of the session")
+		}
+		if err := s.live(v.Parent); err != nil {
+			return Errorf(Conflict, "nothing to undo to: v%d, before v%d, was deleted", v.Parent, v.N)
 		}
 		s.Head = v.Parent
 		t.Kind, t.Base, t.Status, t.StartedAt, t.FinishedAt = KindUndo, v.N, StatusDone, j.started, e.now()

@@ -72,3 +72,37 @@ func TestChatCancel(t *testing.T) {
 		t.Errorf("output:\n%s", got)
 	}
 }
+
+// /delete vN deletes a version: the thread says so, a reply refines its
+// parent, and deleting it again, or refining it, says why not.
+func TestChatDelete(t *testing.T) {
+	dir := t.TempDir()
+	db, err := storage.Open(context.Background(), dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	engine, err := core.NewEngine(core.EngineConfig{DefaultProvider: "fake", Limits: core.Limits{MaxN: 4, MaxPromptChars: 1000}},
+		db, coretest.ImageDir(t, dir), map[string]core.Generator{"fake": &coretest.Generator{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(context.Background())
+	out := &terminal{}
+	con := console.New(engine, out, console.Options{User: core.User{ID: "me"}, Wait: true})
+	input := "a red fox\nmake it blue\n/delete v2\n/delete v2\n@v2 add a hat\n/delete\nmake it green\n"
+	if err := con.Run(context.Background(), strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"🗑️ v2 deleted by me; replies now refine v1", "v2 was deleted already",
+		"v2 was deleted; it can no longer be refined", "/delete: name one version", "✅ v3"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	sess, err := engine.Session(context.Background(), console.Platform, con.Thread())
+	if err != nil || sess.Version(3) == nil || sess.Version(3).Parent != 1 {
+		t.Errorf("after the delete a reply made %+v, %v", sess.Versions, err)
+	}
+}

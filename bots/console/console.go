@@ -32,6 +32,8 @@ type Engine interface {
 	// Cancel cancels a turn, or with id 0 the sender's queued and running
 	// turns in the thread; see core.Engine.Cancel.
 	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes version msg.Version; see core.Engine.Delete.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // Options configure a Console.
@@ -85,6 +87,7 @@ Commands:
   /hq [vN]       re-render at high quality and a larger size
   @vN <text>     refine version N instead of the latest (branch)
   /cancel        cancel your requests queued or rendering in this session
+  /delete vN     delete version N (it can no longer be refined or exported)
   /history       the version tree of this session
   /new           start a new session
   /quit          leave (also end of input)`
@@ -174,6 +177,16 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 			return msg, false, fmt.Errorf("/cancel: unexpected %q; it cancels all your requests in progress here", strings.Join(args, " "))
 		}
 		c.cancel(ctx, msg)
+	case "/delete":
+		n := 0
+		if len(args) == 1 && strings.HasPrefix(args[0], "v") {
+			n, _ = strconv.Atoi(args[0][1:])
+		}
+		if n < 1 {
+			return msg, false, fmt.Errorf("/delete: name one version, such as /delete v2")
+		}
+		msg.Action, msg.Version = core.ActionDelete, n
+		c.report(c.engine.Delete(ctx, c.out, msg), "console delete failed")
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
@@ -230,13 +243,20 @@ func (c *Console) send(ctx context.Context, msg core.Message) {
 // engine says "🛑 canceled" for each once it is done.
 func (c *Console) cancel(ctx context.Context, msg core.Message) {
 	msg.Action = core.ActionCancel
-	if err := c.engine.Cancel(ctx, c.out, msg, 0); err != nil {
-		ref := core.NewRef()
-		if core.KindOf(err) == core.Internal {
-			c.opts.Log.Error("console cancel failed", "ref", ref, "err", err)
-		}
-		c.out.printf("❌ %s\n", core.UserMessage(err, ref))
+	c.report(c.engine.Cancel(ctx, c.out, msg, 0), "console cancel failed")
+}
+
+// report prints err, if any, as the engine's message for the user; an
+// internal error is logged under the reference it prints, as what.
+func (c *Console) report(err error, what string) {
+	if err == nil {
+		return
 	}
+	ref := core.NewRef()
+	if core.KindOf(err) == core.Internal {
+		c.opts.Log.Error(what, "ref", ref, "err", err)
+	}
+	c.out.printf("❌ %s\n", core.UserMessage(err, ref))
 }
 
 // history prints the session's version tree and turns.
