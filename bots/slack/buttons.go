@@ -11,21 +11,24 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// Action ids of the controls that are not result buttons: the "Edit
-// region" menu, and the Cancel button of a status message.
+// Action ids of the controls that are not the engine's result buttons:
+// the "Edit region" menu, a result's Delete button, and the Cancel button
+// of a status message.
 const (
 	regionActionID = "edit_region"
+	deleteActionID = "delete"
 	cancelActionID = "cancel_turn"
 )
 
 // buttonBlocks returns the Block Kit blocks under an image: a line naming
-// the version, one button per action and the "Edit region" menu (a
-// static_select). Each button's action_id is the action's name and its
-// value "SESSION:VERSION"; each menu option's value is
-// "SESSION:VERSION:REGION"; so a press needs nothing in memory.
+// the version, one button per action, the "Edit region" menu (a
+// static_select) and a Delete button that asks for confirmation first.
+// Each button's action_id is the action's name and its value
+// "SESSION:VERSION"; each menu option's value is "SESSION:VERSION:REGION";
+// so a press needs nothing in memory.
 func buttonBlocks(p core.ImagePost) []slackapi.Block {
 	value := buttonValue(p.SessionID, p.Version)
-	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+1)
+	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+2)
 	for i, btn := range p.Buttons {
 		label := slackapi.NewTextBlockObject(slackapi.PlainTextType, btn.Label, false, false)
 		buttons[i] = slackapi.NewButtonBlockElement(string(btn.Action), value, label)
@@ -37,7 +40,8 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 			opts = append(opts, slackapi.NewOptionBlockObject(value+":"+o.Value, text, nil))
 		}
 		placeholder := slackapi.NewTextBlockObject(slackapi.PlainTextType, "✂️ Edit region", false, false)
-		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...))
+		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...),
+			deleteButton(value, p.Version))
 	}
 	note := slackapi.NewTextBlockObject(slackapi.MarkdownType,
 		fmt.Sprintf("*v%d* · reply in this thread to refine it", p.Version), false, false)
@@ -45,6 +49,21 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 		slackapi.NewContextBlock("", note),
 		slackapi.NewActionBlock(fmt.Sprintf("easel_v%d", p.Version), buttons...),
 	}
+}
+
+// deleteButton returns a result's Delete button, whose press Slack lets
+// through only once the presser confirms it in a dialog.
+func deleteButton(value string, version int) *slackapi.ButtonBlockElement {
+	plain := func(s string) *slackapi.TextBlockObject {
+		return slackapi.NewTextBlockObject(slackapi.PlainTextType, s, false, false)
+	}
+	btn := slackapi.NewButtonBlockElement(deleteActionID, value, plain("Delete"))
+	btn.Style = slackapi.StyleDanger
+	btn.Confirm = slackapi.NewConfirmationBlockObject(plain(fmt.Sprintf("Delete v%d?", version)),
+		plain(fmt.Sprintf("v%d leaves this thread and can no longer be refined, regenerated or exported.", version)),
+		plain("Delete"), plain("Keep it"))
+	btn.Confirm.Style = slackapi.StyleDanger
+	return btn
 }
 
 // statusBlocks returns the Block Kit blocks of a status message about turn
@@ -99,6 +118,8 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
 	case cancelActionID:
 		action, turn, version = core.ActionCancel, version, 0
+	case deleteActionID:
+		action = core.ActionDelete
 	}
 	channel := either(cb.Container.ChannelID, cb.Channel.ID)
 	root := either(cb.Message.ThreadTimestamp, either(cb.Container.ThreadTs, cb.Container.MessageTs))
@@ -128,6 +149,13 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		}
 		return
 	}
+	if action == core.ActionDelete {
+		// Nor a deletion, which takes the result's post down.
+		if err := b.engine.Delete(ctx, b.thread(channel, root), msg); err != nil {
+			b.tell(ctx, channel, cb.User.ID, root, err)
+		}
+		return
+	}
 	q, err := b.engine.Handle(ctx, b.thread(channel, root), msg)
 	if err != nil {
 		b.tell(ctx, channel, cb.User.ID, root, err)
@@ -136,8 +164,8 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	b.queued(q, msg)
 }
 
-// pressed returns the first of Easel's buttons (a result's, or a status
-// message's Cancel) among the actions of a block_actions payload.
+// pressed returns the first of Easel's buttons (a result's, its Delete, or
+// a status message's Cancel) among the actions of a block_actions payload.
 func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 	if cb.Type != slackapi.InteractionTypeBlockActions {
 		return nil, false
@@ -153,7 +181,7 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 			continue
 		}
 		_, isAction := buttonAction(a.ActionID)
-		isAction = isAction || a.ActionID == cancelActionID
+		isAction = isAction || a.ActionID == cancelActionID || a.ActionID == deleteActionID
 		_, _, isValue := parseValue(a.Value)
 		if isAction && isValue {
 			return a, true

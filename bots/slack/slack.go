@@ -68,6 +68,9 @@ type Engine interface {
 	// Cancel button asks; see core.Engine.Cancel. It returns an
 	// *core.Error for the presser.
 	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes the version a result's Delete button is under; see
+	// core.Engine.Delete. It returns an *core.Error for the presser.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.

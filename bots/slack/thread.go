@@ -51,6 +51,7 @@ var (
 	_ core.Finisher       = (*thread)(nil)
 	_ core.Resender       = (*thread)(nil)
 	_ core.CancelOffer    = (*thread)(nil)
+	_ core.Remover        = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -105,6 +106,49 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	_, err := t.post(ctx,
 		slackapi.MsgOptionText(fmt.Sprintf("v%d: reply in this thread to refine it", p.Version), false),
 		slackapi.MsgOptionBlocks(buttonBlocks(p)...))
+	return err
+}
+
+// RemoveImage takes the post of version n of session id down: the image's
+// file (files.delete, which takes its message with it) and the message
+// with its buttons (chat.delete), found among the bot's messages in the
+// thread.
+func (t *thread) RemoveImage(ctx context.Context, id string, n int) error {
+	msgs, err := t.history(ctx, time.Unix(0, 0))
+	if err != nil {
+		return err
+	}
+	prefix, value := fmt.Sprintf("easel-%s-v%d.", id, n), buttonValue(id, n)
+	for _, m := range msgs {
+		for _, f := range m.Files {
+			if !strings.HasPrefix(f.Name, prefix) {
+				continue
+			}
+			if err := t.deleteFile(ctx, f.ID); err != nil {
+				return err
+			}
+		}
+		if !hasButtonValue(m, value) {
+			continue
+		}
+		err := t.bot.call(ctx, "chat.delete", func() error {
+			_, _, err := t.bot.api.DeleteMessageContext(ctx, t.channel, m.Timestamp)
+			return err
+		})
+		if err != nil && errorCode(err) != "message_not_found" {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteFile deletes file id (files.delete); a file gone already is no
+// error.
+func (t *thread) deleteFile(ctx context.Context, id string) error {
+	err := t.bot.call(ctx, "files.delete", func() error { return t.bot.api.DeleteFileContext(ctx, id) })
+	if c := errorCode(err); c == "file_not_found" || c == "file_deleted" {
+		return nil
+	}
 	return err
 }
 
@@ -317,10 +361,7 @@ func (t *thread) dropPreviews(ctx context.Context, id string, sweep bool) {
 		}
 	}
 	for _, id := range ids {
-		err := t.bot.call(ctx, "files.delete", func() error { return t.bot.api.DeleteFileContext(ctx, id) })
-		switch errorCode(err) {
-		case "", "file_not_found", "file_deleted":
-		default:
+		if err := t.deleteFile(ctx, id); err != nil {
 			t.bot.log.Warn("slack: deleting a preview failed", "channel", t.channel, "file", id, "err", err)
 		}
 	}

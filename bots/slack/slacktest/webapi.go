@@ -354,6 +354,7 @@ func validBlocks(s string) bool {
 			Text        json.RawMessage `json:"text"` // an object in a button, a string in a context block
 			Value       string          `json:"value"`
 			Style       string          `json:"style"`
+			Confirm     *confirm        `json:"confirm"`
 			Placeholder *text           `json:"placeholder"`
 			Options     []struct {
 				Text  *text  `json:"text"`
@@ -371,7 +372,8 @@ func validBlocks(s string) bool {
 		for _, e := range b.Elements {
 			if e.Type == "button" {
 				var label text
-				if json.Unmarshal(e.Text, &label) != nil || !validButton(e.ActionID, label.Type, label.Text, e.Value, e.Style) {
+				if json.Unmarshal(e.Text, &label) != nil || !validButton(e.ActionID, label.Type, label.Text, e.Value, e.Style) ||
+					e.Confirm != nil && !e.Confirm.valid() {
 					return false
 				}
 			}
@@ -390,6 +392,33 @@ func validBlocks(s string) bool {
 		}
 	}
 	return true
+}
+
+// confirm is a confirmation dialog object, as a button's confirm.
+type confirm struct {
+	Title   *textObject `json:"title"`
+	Text    *textObject `json:"text"`
+	Confirm *textObject `json:"confirm"`
+	Deny    *textObject `json:"deny"`
+	Style   string      `json:"style"`
+}
+
+// textObject is a Block Kit text object.
+type textObject struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// valid reports whether c is as Block Kit requires: a plain_text title of
+// at most 100 characters, a text of at most 300, plain_text confirm and
+// deny labels of at most 30, and a style of primary, danger or none.
+func (c *confirm) valid() bool {
+	plain := func(t *textObject, most int) bool {
+		return t != nil && t.Type == "plain_text" && t.Text != "" && utf8.RuneCountInString(t.Text) <= most
+	}
+	return plain(c.Title, 100) && c.Text != nil && (c.Text.Type == "plain_text" || c.Text.Type == "mrkdwn") &&
+		c.Text.Text != "" && utf8.RuneCountInString(c.Text.Text) <= 300 && plain(c.Confirm, 30) &&
+		(c.Deny == nil || plain(c.Deny, 30)) && (c.Style == "" || c.Style == "primary" || c.Style == "danger")
 }
 
 // validButton reports whether a button's fields are as Block Kit requires.
