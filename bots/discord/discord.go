@@ -135,6 +135,9 @@ type Engine interface {
 	// message's Cancel button asks; see core.Engine.Cancel. It returns an
 	// *core.Error for the presser.
 	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes the version a confirmed Delete button names; see
+	// core.Engine.Delete. It returns an *core.Error for the presser.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // EventLog is the durable inbox of interactions and messages (see

@@ -176,11 +176,11 @@ func (w *testWriter) Write(p []byte) (int, error) {
 }
 
 // results returns Easel's result messages in a channel: those with
-// buttons other than a status message's Cancel.
+// buttons other than a status message's Cancel, seen by everyone.
 func (h *harness) results(channel string) []discordtest.Message {
 	var out []discordtest.Message
 	for _, m := range h.srv.Messages(channel) {
-		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) > 0 && !h.isStatus(m) {
+		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) > 0 && !h.isStatus(m) && !m.Ephemeral() {
 			out = append(out, m)
 		}
 	}

@@ -70,24 +70,33 @@ func parseButtonID(id string) (a core.Action, session string, version int, ok bo
 	return a, parts[2], version, true
 }
 
-// cancelID returns the custom id of a status message's Cancel button,
-// "easel:cancel:<session>:2" for turn 2.
-func cancelID(session string, turn int) string {
-	return buttonPrefix + ":" + string(core.ActionCancel) + ":" + session + ":" + strconv.Itoa(turn)
+// Kinds of the buttons that are not the engine's result buttons, as their
+// custom ids name them: a status message's Cancel, a result's Delete and
+// the button that confirms it.
+const (
+	cancelKind  = string(core.ActionCancel)
+	deleteKind  = string(core.ActionDelete)
+	confirmKind = "delete-confirm"
+)
+
+// kindID returns the custom id of a button of kind for turn or version n
+// of session, such as "easel:cancel:<session>:2".
+func kindID(kind, session string, n int) string {
+	return buttonPrefix + ":" + kind + ":" + session + ":" + strconv.Itoa(n)
 }
 
-// parseCancelID reverses cancelID; ok is false for ids that are not an
-// Easel Cancel button's.
-func parseCancelID(id string) (session string, turn int, ok bool) {
+// parseKindID reverses kindID for kind; ok is false for ids that are not
+// an Easel button's of that kind.
+func parseKindID(kind, id string) (session string, n int, ok bool) {
 	parts := strings.Split(id, ":")
-	if len(parts) != 4 || parts[0] != buttonPrefix || parts[1] != string(core.ActionCancel) || parts[2] == "" {
+	if len(parts) != 4 || parts[0] != buttonPrefix || parts[1] != kind || parts[2] == "" {
 		return "", 0, false
 	}
-	turn, err := strconv.Atoi(parts[3])
-	if err != nil || turn < 1 || strconv.Itoa(turn) != parts[3] {
+	n, err := strconv.Atoi(parts[3])
+	if err != nil || n < 1 || strconv.Itoa(n) != parts[3] {
 		return "", 0, false
 	}
-	return parts[2], turn, true
+	return parts[2], n, true
 }
 
 // regionMenuID returns the custom id of a result's "Edit region" menu,

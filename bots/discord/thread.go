@@ -53,6 +53,7 @@ var (
 	_ core.Finisher    = (*thread)(nil)
 	_ core.Resender    = (*thread)(nil)
 	_ core.CancelOffer = (*thread)(nil)
+	_ core.Remover     = (*thread)(nil)
 )
 
 // Thread returns the core.Thread of a stored Discord session, for
@@ -231,6 +232,28 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 	return err
 }
 
+// RemoveImage deletes the result message of version n of session id, found
+// among the thread's 100 most recent messages by its buttons.
+func (t *thread) RemoveImage(ctx context.Context, id string, n int) error {
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	msgs, err := t.bot.dg.ChannelMessages(t.id, 100, "", "", "", discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: list messages in %s: %w", t.id, err)
+	}
+	want := buttonID(core.ActionRegenerate, id, n)
+	for _, m := range msgs {
+		if !hasButton(m, want) {
+			continue
+		}
+		if err := t.bot.dg.ChannelMessageDelete(t.id, m.ID, discordgo.WithContext(ctx)); err != nil && !isUnknownMessage(err) {
+			return fmt.Errorf("discord: delete v%d's post in %s: %w", n, t.id, err)
+		}
+	}
+	return nil
+}
+
 // Posted reports whether the bot posted text in the thread since the given
 // time, among its 100 most recent messages.
 func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool, error) {
@@ -276,7 +299,7 @@ func onlyCancel(m *discordgo.Message) bool {
 			if !ok {
 				return false
 			}
-			if _, _, ok := parseCancelID(b.CustomID); !ok {
+			if _, _, ok := parseKindID(cancelKind, b.CustomID); !ok {
 				return false
 			}
 		}
@@ -310,7 +333,7 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 // SetTurnStatus shows status as SetStatus does, with a Cancel button for
 // turn.
 func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
-	cancel := discordgo.Button{Label: "Cancel", Style: discordgo.DangerButton, CustomID: cancelID(turn.SessionID, turn.TurnID),
+	cancel := discordgo.Button{Label: "Cancel", Style: discordgo.DangerButton, CustomID: kindID(cancelKind, turn.SessionID, turn.TurnID),
 		Emoji: &discordgo.ComponentEmoji{Name: "🛑"}}
 	return t.setStatus(ctx, status, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{cancel}}})
 }
@@ -492,18 +515,27 @@ func (t *thread) stopTyping() {
 	}
 }
 
-// buttons returns the action rows of a result: one button per action, whose
-// custom id names the session and version.
+// buttons returns the action rows of a result: one button per action, and
+// a Delete button (which asks for confirmation first), whose custom ids
+// name the session and version.
 func buttons(p core.ImagePost) []discordgo.MessageComponent {
-	var rows []discordgo.MessageComponent
-	var row discordgo.ActionsRow
-	for i, b := range p.Buttons {
+	var all []discordgo.Button
+	for _, b := range p.Buttons {
 		btn := discordgo.Button{Label: b.Label, Style: discordgo.SecondaryButton, CustomID: buttonID(b.Action, p.SessionID, p.Version)}
 		if e := buttonEmoji[b.Action]; e != "" {
 			btn.Emoji = &discordgo.ComponentEmoji{Name: e}
 		}
+		all = append(all, btn)
+	}
+	if len(p.Buttons) > 0 {
+		all = append(all, discordgo.Button{Label: "Delete", Style: discordgo.DangerButton,
+			CustomID: kindID(deleteKind, p.SessionID, p.Version), Emoji: &discordgo.ComponentEmoji{Name: "🗑️"}})
+	}
+	var rows []discordgo.MessageComponent
+	var row discordgo.ActionsRow
+	for i, btn := range all {
 		row.Components = append(row.Components, btn)
-		if len(row.Components) == 5 || i == len(p.Buttons)-1 {
+		if len(row.Components) == 5 || i == len(all)-1 {
 			rows = append(rows, row)
 			row = discordgo.ActionsRow{}
 		}
