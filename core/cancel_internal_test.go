@@ -135,3 +135,17 @@ func TestDeleteVersionMovesHead(t *testing.T) {
 		t.Errorf("v3's deletion %+v", d)
 	}
 }
+
+func TestImageUsed(t *testing.T) {
+	ref := func(h string) ImageRef { return ImageRef{SHA256: h} }
+	orig := ref("o")
+	sessions := []*Session{
+		{Versions: []Version{{N: 1, Image: ref("a")}, {N: 2, Image: ref("b"), Deleted: &Deletion{}}, {N: 3, Image: ref("c"), Original: &orig}}},
+		{Turns: []Turn{{ID: 1, Inputs: []ImageRef{ref("i")}}}},
+	}
+	for hash, want := range map[string]bool{"a": true, "b": false, "c": true, "o": true, "i": true, "z": false} {
+		if got := imageUsed(sessions, hash); got != want {
+			t.Errorf("imageUsed(%q) = %v, want %v", hash, got, want)
+		}
+	}
+}

@@ -42,10 +42,74 @@ func (e *Engine) Delete(ctx context.Context, th Thread, msg Message) error {
 			e.log.Warn("taking a deleted version's post down failed", "session", stored.ID, "version", msg.Version, "err", err)
 		}
 	}
+	e.dropImages(ctx, stored, msg.Version)
 	if err := th.Reply(ctx, deletedText(stored, msg.Version)); err != nil {
 		e.log.Warn("saying a deletion in the thread failed", "session", stored.ID, "err", err)
 	}
 	return nil
+}
+
+// ImageRemover is implemented by ImageStores that can delete bytes.
+type ImageRemover interface {
+	// Remove deletes ref's bytes; bytes already gone are no error.
+	Remove(ctx context.Context, ref ImageRef) error
+}
+
+// SessionLister is implemented by SessionStores that can list every
+// session, to find what uses an image.
+type SessionLister interface {
+	// Sessions returns every session.
+	Sessions(ctx context.Context) ([]*Session, error)
+}
+
+// dropImages removes the bytes of deleted version n of sess from the image
+// store, unless something else uses them (the store is content-addressed:
+// another version, an original or an attachment, in any session, may hold
+// the same bytes). It needs an image store that can delete and a session
+// store that can list every session; without them, or when listing fails,
+// the bytes stay. Failures are logged.
+func (e *Engine) dropImages(ctx context.Context, sess *Session, n int) {
+	rm, canRemove := e.images.(ImageRemover)
+	ls, canList := e.store.(SessionLister)
+	if !canRemove || !canList {
+		return
+	}
+	all, err := ls.Sessions(ctx)
+	if err != nil {
+		e.log.Warn("a deleted version's image stays: listing sessions failed", "session", sess.ID, "err", err)
+		return
+	}
+	v := sess.Version(n)
+	refs := []ImageRef{v.Image}
+	if v.Original != nil {
+		refs = append(refs, *v.Original)
+	}
+	for _, ref := range refs {
+		if imageUsed(all, ref.SHA256) {
+			continue
+		}
+		if err := rm.Remove(ctx, ref); err != nil {
+			e.log.Warn("removing a deleted version's image failed", "session", sess.ID, "version", n, "err", err)
+		}
+	}
+}
+
+// imageUsed reports whether a version that is not deleted, its original,
+// or an attachment of any turn, in sessions, holds the bytes of hash.
+func imageUsed(sessions []*Session, hash string) bool {
+	for _, s := range sessions {
+		for _, v := range s.Versions {
+			if v.Deleted == nil && (v.Image.SHA256 == hash || v.Original != nil && v.Original.SHA256 == hash) {
+				return true
+			}
+		}
+		for _, t := range s.Turns {
+			if slices.ContainsFunc(t.Inputs, func(in ImageRef) bool { return in.SHA256 == hash }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // deleteVersion marks version n of s deleted by by at now, moving head off

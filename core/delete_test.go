@@ -96,3 +96,33 @@ func TestDeleteUnderAQueuedRefinement(t *testing.T) {
 		t.Errorf("the queued branch ended with %q", last)
 	}
 }
+
+// A deleted version's image bytes leave the image store unless another
+// version uses the same bytes.
+func TestDeleteRemovesUnsharedImages(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	th := coretest.NewThread()
+	q := h.send(th, msg("t1", "a red fox"))
+	th.WaitTurns(t, 1)
+	h.send(th, msg("t1", "make it blue"))
+	th.WaitTurns(t, 2)
+	s := h.session(q.SessionID)
+	v1, v2 := s.Version(1).Image, s.Version(2).Image
+
+	if err := h.delete(th, "t1", ana, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.images.Get(context.Background(), v2); core.KindOf(err) != core.NotFound {
+		t.Errorf("v2's unshared bytes after its deletion: %v", err)
+	}
+	// v3 in another session has v1's bytes: deleting v1 keeps them.
+	h.gen.SetOutput(func(int) []byte { return h.imageBytes(v1) })
+	h.send(th, msg("t2", "the same fox"))
+	th.WaitTurns(t, 3)
+	if err := h.delete(th, "t1", ana, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.images.Get(context.Background(), v1); err != nil {
+		t.Errorf("bytes another session uses were removed: %v", err)
+	}
+}
