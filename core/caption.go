@@ -128,7 +128,7 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			if _, e := fmt.Fprintln(w, safetext.Line(indent+branch+caption(s, n)+head)); e != nil && err == nil {
 				err = e
 			}
-			if path != nil {
+			if path != nil && s.Version(n).Deleted == nil {
 				fmt.Fprintln(w, safetext.Line(indent+next+"   "+path(s.Version(n).Image)))
 				if o := s.Version(n).Original; o != nil {
 					fmt.Fprintln(w, safetext.Line(indent+next+"   the provider's original: "+path(*o)))
