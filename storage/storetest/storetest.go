@@ -89,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 		{"Durable", testDurable},
 		{"CanceledContext", testCanceled},
 		{"CanceledTurn", testCanceledTurn},
+		{"DeletedVersion", testDeletedVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -724,5 +725,22 @@ func testCanceledTurn(t *testing.T, s *suite) {
 	}
 	if got := s.usage(core.UserDayKey("chat", "U1", at)); got != (core.UsageTotals{Turns: 1, CostUSD: 0.25}) {
 		t.Errorf("usage of canceled turns: %+v, want only the charged one", got)
+	}
+}
+
+// A deleted version keeps its place in the tree and who deleted it.
+func testDeletedVersion(t *testing.T, s *suite) {
+	s.create("s1", "t")
+	at := s.clock.now()
+	s.update("s1", queue("U1", "", at))
+	s.update("s1", finish(1, 2, 0.5, at))
+	by := core.Deletion{By: core.User{ID: "U1", Name: "ana"}, At: at}
+	s.update("s1", func(sess *core.Session) error {
+		sess.Version(1).Deleted = &by
+		return nil
+	})
+	got, err := s.b.Session(ctx, "s1")
+	if err != nil || len(got.Versions) != 2 || got.Version(1).Deleted == nil || *got.Version(1).Deleted != by || got.Version(2).Deleted != nil {
+		t.Fatalf("versions read back as %+v, %v", got.Versions, err)
 	}
 }
