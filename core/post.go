@@ -87,6 +87,12 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 		if slices.Contains(t.Posted, n) {
 			continue
 		}
+		if sess.Version(n).Deleted != nil { // deleted before it was shown: nothing to post
+			if err := e.recordPost(ctx, ref, n); err != nil {
+				return true, err
+			}
+			continue
+		}
 		if !e.madePost(ref, n) {
 			if err := e.stillHeld(ctx, sess.ID); err != nil {
 				return false, err
