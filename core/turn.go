@@ -153,6 +153,7 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			return nil
 		}, nil)
 		if errors.Is(err, errCanceled) {
+			stop(errCanceled) // asked from another process
 			return err
 		}
 		if err != nil {
