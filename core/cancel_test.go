@@ -247,3 +247,27 @@ func TestCancelWhileWaitingForASlot(t *testing.T) {
 		t.Errorf("%d provider calls, %d posts; want the first turn's only", n, len(first.Posts))
 	}
 }
+
+// A canceled turn's quota hold is released: with one image a day, the
+// next request is taken, and the canceled one counted nothing.
+func TestCancelReleasesTheQuotaHold(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{Quotas: core.Quotas{ImagesPerUserDay: 1}})
+	gate := make(chan struct{})
+	h.gen.SetGate(gate)
+	th := coretest.NewThread()
+	q := h.send(th, msg("t1", "a red fox"))
+	waitCalls(t, h.gen, 1)
+	if _, err := h.engine.Handle(context.Background(), coretest.NewThread(), msg("t2", "a green owl")); core.KindOf(err) != core.Quota {
+		t.Fatalf("a second image while the first is held: %v", err)
+	}
+	if err := h.cancel(th, "t1", ana, q.TurnID); err != nil {
+		t.Fatal(err)
+	}
+	th.WaitTurns(t, 1)
+	close(gate)
+	h.send(th, msg("t1", "a blue fox"))
+	th.WaitTurns(t, 2)
+	if len(th.Posts) != 1 {
+		t.Errorf("%d posts, want the second request's", len(th.Posts))
+	}
+}
