@@ -28,6 +28,7 @@ func TestDeleteButton(t *testing.T) {
 
 	h.deliver(h.fake.Click(t, bob, "C1", b1, deleteActionID))
 	h.ephemeral(bob, "only ana")
+	h.bot.threads = newThreadCache() // a restart: the button's value and the store are enough
 	h.deliver(h.fake.Click(t, ana, "C1", b1, deleteActionID))
 	h.reply("C1", root, "🗑️ v1 deleted by ana")
 	h.fake.WaitFor(t, "the post taken down", func() bool {
