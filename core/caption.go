@@ -122,10 +122,13 @@ func WriteTree(w io.Writer, s *Session, path func(ImageRef) string) error {
 			if n == s.Head {
 				head = "  ← head"
 			}
+			if d := s.Version(n).Deleted; d != nil {
+				head += "  🗑️ deleted by " + displayName(d.By)
+			}
 			if _, e := fmt.Fprintln(w, safetext.Line(indent+branch+caption(s, n)+head)); e != nil && err == nil {
 				err = e
 			}
-			if path != nil {
+			if path != nil && s.Version(n).Deleted == nil {
 				fmt.Fprintln(w, safetext.Line(indent+next+"   "+path(s.Version(n).Image)))
 				if o := s.Version(n).Original; o != nil {
 					fmt.Fprintln(w, safetext.Line(indent+next+"   the provider's original: "+path(*o)))
@@ -166,6 +169,9 @@ func WriteTurns(w io.Writer, s *Session) error {
 			line += " by " + displayName(t.User)
 		}
 		line += " · " + string(t.Status)
+		if t.Status == StatusCanceled && t.Cancel != nil {
+			line += " by " + displayName(t.Cancel.By)
+		}
 		if len(t.Outputs) > 0 {
 			outs := make([]string, len(t.Outputs))
 			for i, n := range t.Outputs {

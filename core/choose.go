@@ -72,6 +72,9 @@ func (e *Engine) ChooseRegion(ctx context.Context, th Thread, msg Message, regio
 	if v == nil {
 		return Errorf(NotFound, "v%d does not exist in this session", msg.Version)
 	}
+	if v.Deleted != nil {
+		return errDeleted(msg.Version)
+	}
 	if owner := sess.Turn(v.Turn).User; !msg.User.Admin && owner.ID != msg.User.ID {
 		return Errorf(Forbidden, "only %s (who asked for v%d) or an admin can use its buttons", displayName(owner), msg.Version)
 	}

@@ -1,5 +1,7 @@
 package core
 
+import "errors"
+
 // A provider may hold the thread as a conversation on its side: a model that
 // reads every message, answers some in words and calls an image model for
 // the others (see Result.Text). Each of its images and answers names the
@@ -59,12 +61,18 @@ func (e *Engine) answer(j *job, res Result) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record an answer", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		t.Kind, t.Base, t.Outputs = KindAnswer, j.base, nil
 		t.Answer, t.ResponseID = res.Text, res.ResponseID
 		t.Status, t.FinishedAt, t.Posting, t.Posted = StatusDone, e.now(), true, nil
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, res)
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}

@@ -18,14 +18,14 @@ type Effects struct {
 	// records leave the pending index.
 	Dropped []JobRef
 	// Usage are the amounts to add to usage counters: a turn that has just
-	// become done counts once under its user's day and its workspace's
-	// month.
+	// become done, or canceled after the provider charged for it, counts
+	// once under its user's day and its workspace's month.
 	Usage []UsageAdd
 	// Handled are the inbox keys of deliveries handled now: each new turn
 	// handles the delivery that asked for it.
 	Handled []string
-	// Ended are the turns that left the queued or running state (done or
-	// failed) or were dropped. A store that keeps quota holds durably
+	// Ended are the turns that left the queued or running state (done,
+	// failed or canceled) or were dropped. A store that keeps quota holds durably
 	// releases theirs in the same transaction; usage already counts them.
 	Ended []JobRef
 }
@@ -86,7 +86,7 @@ func EffectsOf(before, after *Session, now time.Time) Effects {
 		if wasActive && !t.Status.Active() {
 			fx.Ended = append(fx.Ended, ref)
 		}
-		if t.Status == StatusDone && (prev == nil || prev.Status != StatusDone) {
+		if counts(t) && (prev == nil || !counts(prev)) {
 			fx.Usage = append(fx.Usage, usageOf(after, t, now)...)
 		}
 	}
@@ -113,6 +113,12 @@ func EffectsOf(before, after *Session, now time.Time) Effects {
 	return fx
 }
 
+// counts reports whether turn t counts against the quotas: it is done, or
+// it was canceled during a provider call the provider says it charged for.
+func counts(t *Turn) bool {
+	return t.Status == StatusDone || t.Status == StatusCanceled && t.CostUSD > 0
+}
+
 // usageOf returns what done turn t of s adds to its user's daily and its
 // workspace's monthly counters, dated by its FinishedAt (or now).
 func usageOf(s *Session, t *Turn, now time.Time) []UsageAdd {
@@ -137,11 +143,19 @@ func (s *Session) Clone() *Session {
 			orig := *o
 			c.Versions[i].Original = &orig
 		}
+		if d := c.Versions[i].Deleted; d != nil {
+			del := *d
+			c.Versions[i].Deleted = &del
+		}
 	}
 	c.Turns = slices.Clone(s.Turns)
 	for i := range c.Turns {
 		t := &c.Turns[i]
 		t.Inputs, t.Outputs, t.Posted = slices.Clone(t.Inputs), slices.Clone(t.Outputs), slices.Clone(t.Posted)
+		if t.Cancel != nil {
+			c := *t.Cancel
+			t.Cancel = &c
+		}
 		if t.Flags.Seed != nil {
 			seed := *t.Flags.Seed
 			t.Flags.Seed = &seed

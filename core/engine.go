@@ -41,6 +41,9 @@ type EngineConfig struct {
 	// fails (a full disk, say) before the engine gives up on its session
 	// until the store works again.
 	StoreRetry time.Duration
+	// CancelPoll is how often a running turn reads its session to notice
+	// a cancel recorded by another process sharing the store.
+	CancelPoll time.Duration
 	// StrictRegion is the default of --strict-region: when set, the result
 	// of a region edit is composited onto the image it edits, so no pixel
 	// outside the region changes.
@@ -130,8 +133,8 @@ type Queued struct {
 //
 // Its work is spread over files by concern: intake.go admits and records
 // messages (Handle), worker.go runs each session's turns in order and
-// resumes them after a restart, turn.go runs one turn, post.go posts its
-// result, reservation.go keeps what each turn holds of the limits in limits.go, and
+// resumes them after a restart, turn.go runs one turn, cancel.go cancels
+// one, post.go posts its result, reservation.go keeps what each turn holds of the limits in limits.go, and
 // storefailure.go retries a failing store and gives up on a session.
 //
 // Locks, always taken in this order and never the other way: a thread's
@@ -157,10 +160,11 @@ type Engine struct {
 
 	mu         sync.Mutex
 	closed     bool
-	sessions   map[string]*worker      // session id → its running worker
-	threads    map[string]*keyMutex    // platform+thread → lock held while finding or creating its session
-	held       map[JobRef]*reservation // turn → what it holds until it ends
-	unrecorded map[JobRef]map[int]bool // turn → posts made but not recorded (version, 0 for text)
+	sessions   map[string]*worker                 // session id → its running worker
+	threads    map[string]*keyMutex               // platform+thread → lock held while finding or creating its session
+	held       map[JobRef]*reservation            // turn → what it holds until it ends
+	unrecorded map[JobRef]map[int]bool            // turn → posts made but not recorded (version, 0 for text)
+	jobs       map[JobRef]context.CancelCauseFunc // running turn → stops its run (see Cancel)
 }
 
 // NewEngine returns an Engine that keeps sessions in store and image bytes
@@ -179,6 +183,7 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 	cfg.Variations = either(max(cfg.Variations, 0), DefaultVariations)
 	cfg.TurnTimeout = either(max(cfg.TurnTimeout, 0), DefaultTurnTimeout)
 	cfg.StoreRetry = either(max(cfg.StoreRetry, 0), DefaultStoreRetry)
+	cfg.CancelPoll = either(max(cfg.CancelPoll, 0), DefaultCancelPoll)
 	metrics := cfg.Metrics
 	if metrics == nil {
 		metrics = noMetrics{}
@@ -199,6 +204,7 @@ func NewEngine(cfg EngineConfig, store SessionStore, images ImageStore, provider
 		threads:    map[string]*keyMutex{},
 		held:       map[JobRef]*reservation{},
 		unrecorded: map[JobRef]map[int]bool{},
+		jobs:       map[JobRef]context.CancelCauseFunc{},
 	}, nil
 }
 

@@ -27,7 +27,7 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		return Queued{}, err
 	}
 	if q.Position > 0 {
-		e.status(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position))
+		e.turnStatus(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position), JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}
 	if !e.startWorker(ctx, sess, th, q.Position > 0) {
 		// Closed while we were recording: the turn stays queued for the next start.
@@ -223,8 +223,12 @@ func (e *Engine) sessionFor(ctx context.Context, msg Message) (*Session, error) 
 	}
 	if msg.SessionID != "" && msg.SessionID != sess.ID {
 		// A button from an earlier session of this thread (after "new").
-		if sess, err = e.store.Session(ctx, msg.SessionID); err != nil {
+		sess, err = e.store.Session(ctx, msg.SessionID)
+		if err != nil && KindOf(err) != NotFound {
 			return nil, err
+		}
+		if err != nil || sess.Platform != msg.Platform || sess.Thread != msg.Thread {
+			return nil, Errorf(NotFound, "that button belongs to no Easel session of this thread")
 		}
 	}
 	return sess, nil
@@ -239,6 +243,9 @@ func (e *Engine) admit(sess *Session, t *Turn, msg Message) error {
 		return Errorf(NotFound, "v%d does not exist in this session", msg.Version)
 	}
 	pendingRegion(sess, t)
+	if err := sess.live(either(t.Target, sess.Head)); err != nil {
+		return err
+	}
 	if t.Action != ActionPrompt {
 		target := either(msg.Version, sess.Head)
 		v := sess.Version(target)

@@ -8,7 +8,7 @@ import "time"
 // provider names, reasons), never a user, session or prompt.
 type Metrics interface {
 	// TurnEnded is called once per turn that ends: its kind ("" for one that failed before its kind was known), its status
-	// (StatusDone or StatusFailed), its provider ("" for an undo or a turn
+	// (StatusDone, StatusFailed or StatusCanceled), its provider ("" for an undo or a turn
 	// that failed before it had one) and how long it ran.
 	TurnEnded(kind TurnKind, status TurnStatus, provider string, d time.Duration)
 	// ProviderCalled is called when a provider's Generate returns: how

@@ -46,6 +46,8 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 	switch {
 	case t.Status == StatusFailed:
 		text = "❌ " + t.Error
+	case t.Status == StatusCanceled:
+		text = canceledText(t)
 	case t.Kind == KindUndo:
 		to := 0
 		if v := sess.Version(t.Base); v != nil {
@@ -65,7 +67,7 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 			}
 			e.notePost(ref, 0)
 		}
-		return t.Status != StatusFailed, e.recordPost(ctx, ref, 0)
+		return t.Status == StatusDone, e.recordPost(ctx, ref, 0)
 	}
 	if t.Answer != "" && !slices.Contains(t.Posted, 0) {
 		// Words beside the images go first, as post 0.
@@ -84,6 +86,12 @@ func (e *Engine) post(ctx context.Context, sess *Session, id int, th Thread, ima
 	}
 	for _, n := range t.posts() {
 		if slices.Contains(t.Posted, n) {
+			continue
+		}
+		if sess.Version(n).Deleted != nil { // deleted before it was shown: nothing to post
+			if err := e.recordPost(ctx, ref, n); err != nil {
+				return true, err
+			}
 			continue
 		}
 		if !e.madePost(ref, n) {
@@ -209,6 +217,9 @@ func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
 	ctx, cancel := context.WithTimeout(e.runCtx, time.Minute)
 	defer cancel()
 	e.log.Info("posting the rest of an ended turn's result", "session", sess.ID, "turn", t.ID)
+	// A turn canceled while queued by another process may still hold
+	// what this one reserved for it.
+	e.release(JobRef{SessionID: sess.ID, TurnID: t.ID})
 	ok, err := e.post(ctx, sess, t.ID, th, nil, true)
 	if err != nil {
 		return err
@@ -222,15 +233,30 @@ func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
 	return nil
 }
 
-// statusAsync sets th's status line in a goroutine of its own and returns
-// a channel closed once it is set (or failed).
-func (e *Engine) statusAsync(th Thread, text string) <-chan struct{} {
+// statusAsync sets th's status line about turn ref in a goroutine of its
+// own and returns a channel closed once it is set (or failed).
+func (e *Engine) statusAsync(th Thread, text string, ref JobRef) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.status(th, text)
+		e.turnStatus(th, text, ref)
 	}()
 	return done
+}
+
+// turnStatus sets th's status line about turn ref, with a Cancel button
+// where th offers one; a failure is only logged.
+func (e *Engine) turnStatus(th Thread, text string, ref JobRef) {
+	c, ok := th.(CancelOffer)
+	if !ok {
+		e.status(th, text)
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.runCtx, 30*time.Second)
+	defer cancel()
+	if err := c.SetTurnStatus(ctx, text, ref); err != nil && e.runCtx.Err() == nil {
+		e.log.Warn("status update failed", "err", err)
+	}
 }
 
 // status sets th's status line; a failure is only logged.

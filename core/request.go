@@ -25,6 +25,11 @@ const (
 	// the picked version (Message.Version) becomes head and is posted as a
 	// result; Message.Grid names the grid.
 	ActionPick Action = "pick"
+	// ActionCancel is a press of the Cancel button on a turn's status line
+	// (see Engine.Cancel); it makes no turn itself.
+	ActionCancel Action = "cancel"
+	// ActionDelete deletes a result (see Engine.Delete); it makes no turn.
+	ActionDelete Action = "delete"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"
@@ -270,6 +275,22 @@ type Thread interface {
 	PostImage(ctx context.Context, post ImagePost) error
 	// SetStatus shows, updates or (with "") removes the thread's status line.
 	SetStatus(ctx context.Context, status string) error
+}
+
+// CancelOffer is implemented by Threads whose status line can carry a
+// Cancel button for the turn it is about.
+type CancelOffer interface {
+	// SetTurnStatus shows status as SetStatus does, with a button that
+	// cancels turn (see Engine.Cancel).
+	SetTurnStatus(ctx context.Context, status string, turn JobRef) error
+}
+
+// Remover is implemented by Threads that can take a posted result down.
+type Remover interface {
+	// RemoveImage removes the post of version n of session id (the image
+	// and its buttons) from the thread; a post that is gone already is no
+	// error.
+	RemoveImage(ctx context.Context, id string, n int) error
 }
 
 // Previewer is implemented by Threads that can show a partial image while a

@@ -66,6 +66,17 @@ type Version struct {
 	// image composited onto the version it edits (a strict region edit);
 	// nil otherwise. Its provenance manifest, if any, is the provider's.
 	Original *ImageRef `json:"original,omitempty"`
+	// Deleted records who deleted the version, and when; nil while it is
+	// not. A deleted version keeps its place in the tree and its record,
+	// but can no longer be refined, regenerated or shown (see
+	// Engine.Delete).
+	Deleted *Deletion `json:"deleted,omitempty"`
+}
+
+// Deletion is the deletion of a version.
+type Deletion struct {
+	By User      `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // ImageRef names image bytes kept in content-addressed storage.
@@ -103,12 +114,13 @@ const (
 type TurnStatus string
 
 // Turn statuses. A turn is recorded as queued before any provider call and
-// ends done or failed.
+// ends done, failed or canceled.
 const (
-	StatusQueued  TurnStatus = "queued"
-	StatusRunning TurnStatus = "running"
-	StatusDone    TurnStatus = "done"
-	StatusFailed  TurnStatus = "failed"
+	StatusQueued   TurnStatus = "queued"
+	StatusRunning  TurnStatus = "running"
+	StatusDone     TurnStatus = "done"
+	StatusFailed   TurnStatus = "failed"
+	StatusCanceled TurnStatus = "canceled"
 )
 
 // Active reports whether a turn in this status still has work to do.
@@ -153,6 +165,11 @@ type Turn struct {
 	// as one grid of candidates, named in Posted by the first, to pick from.
 	Grid bool `json:"grid,omitempty"`
 
+	// Cancel records who asked to cancel the turn, and when; nil if
+	// nobody did. A queued turn is canceled at once; a running one ends
+	// canceled when its worker notices the request (see Engine.Cancel).
+	Cancel *CancelRequest `json:"cancel,omitempty"`
+
 	// Answer is what the provider answered in words: all of a KindAnswer
 	// turn's result, or a note beside the images of another.
 	Answer string `json:"answer,omitempty"`
@@ -163,6 +180,12 @@ type Turn struct {
 	QueuedAt   time.Time `json:"queued_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// CancelRequest is a request to cancel a turn.
+type CancelRequest struct {
+	By User      `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // Usage is what a provider reports having consumed for a turn: the image

@@ -70,7 +70,12 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if t.Starts >= maxStarts {
 		return e.fail(j, Errorf(Unavailable, "this request was interrupted %d times while Easel restarted, so it was stopped; ask again", t.Starts))
 	}
-	if err := e.acquire(j); err != nil {
+	run, stop := e.track(j)
+	defer e.untrack(j, stop)
+	if err := e.acquire(run, j); err != nil {
+		if wasCanceled(run, err) {
+			return e.canceled(j, Result{})
+		}
 		return e.interrupted(j, err)
 	}
 	j.slot = true
@@ -84,6 +89,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 
 	err := e.update(e.runCtx, "record a turn's start", sess.ID, func(s *Session) error {
 		st := s.Turn(t.ID)
+		if err := stillLive(st); err != nil {
+			return err
+		}
 		st.Status, st.StartedAt, st.Kind, st.Base, st.Provider = StatusRunning, j.started, j.kind, j.base, j.turn.Provider
 		st.Prompt, st.Flags = j.turn.Prompt, j.turn.Flags
 		st.Starts++
@@ -94,6 +102,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		st.Attempts = t.Attempts + 1
 		return nil
 	}, nil)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -102,13 +113,13 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		msg += fmt.Sprintf(" (%d more queued)", behind)
 	}
 	// The status line is posted while the provider works, not before.
-	j.statusSet = e.statusAsync(th, msg+"…")
+	j.statusSet = e.statusAsync(th, msg+"…", j.ref())
 	defer j.statusShown() // whatever path the turn takes, nothing outlives it
 
 	if err := e.loadInputs(j); err != nil {
 		return e.fail(j, err)
 	}
-	ctx, cancel := context.WithTimeout(e.runCtx, e.cfg.TurnTimeout)
+	ctx, cancel := context.WithTimeout(run, e.cfg.TurnTimeout)
 	defer cancel()
 	called := time.Now()
 	if p, ok := th.(Previewer); ok {
@@ -130,6 +141,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	recorded := false
 	j.req.Attempt = func(n int) error {
 		recorded = true
+		if wasCanceled(run, nil) {
+			return errCanceled
+		}
 		if err := e.keepSlot(ctx, j); err != nil {
 			return err
 		}
@@ -138,9 +152,16 @@ func (e *Engine) runTurn(j *job, behind int) error {
 			return nil
 		}
 		err := e.update(ctx, "record a provider attempt", sess.ID, func(s *Session) error {
+			if err := stillLive(s.Turn(t.ID)); err != nil {
+				return err
+			}
 			s.Turn(t.ID).Attempts = t.Attempts + n
 			return nil
 		}, nil)
+		if errors.Is(err, errCanceled) {
+			stop(errCanceled) // asked from another process
+			return err
+		}
 		if err != nil {
 			j.storeErr = fmt.Errorf("engine: record attempt %d: %w", n, err)
 			return j.storeErr
@@ -148,12 +169,17 @@ func (e *Engine) runTurn(j *job, behind int) error {
 		j.attempts = n
 		return nil
 	}
+	watching, unwatch := context.WithCancel(ctx)
+	go e.watchCancel(watching, j, stop)
 	res, err := j.gen.Generate(withBeforeSend(ctx, func(ctx context.Context) error { return e.slotFresh(ctx, j) }), j.req)
+	unwatch()
 	e.metrics.ProviderCalled(j.turn.Provider, err != nil, time.Since(called))
 	if !recorded {
 		j.attempts = max(res.Attempts, 1) // a provider without an API to call
 	}
 	switch {
+	case wasCanceled(run, err):
+		return e.canceled(j, res)
 	case e.runCtx.Err() != nil:
 		return e.interrupted(j, err)
 	case j.storeErr != nil:
@@ -175,6 +201,9 @@ func (e *Engine) runTurn(j *job, behind int) error {
 func (e *Engine) plan(j *job) error {
 	s, t := j.sess, &j.turn
 	target := either(t.Target, s.Head)
+	if err := s.live(target); err != nil {
+		return err
+	}
 	flags := t.Flags
 	var inputs []ImageRef
 	from := t.ID // the turn whose place in the conversation this one takes
@@ -214,6 +243,9 @@ func (e *Engine) plan(j *job) error {
 		flags.Size = HighQualitySize(v.Image.Width, v.Image.Height)
 	default:
 		return Errorf(Invalid, "unknown action %q", t.Action)
+	}
+	if err := s.live(j.base); err != nil {
+		return err
 	}
 	if flags.Region != "" && j.base == 0 {
 		return errNoImageForRegion()
@@ -278,14 +310,15 @@ func (e *Engine) loadInputs(j *job) error {
 }
 
 // acquire waits for a global provider slot, telling the thread if it must wait.
-func (e *Engine) acquire(j *job) error {
-	if ok, err := e.limits.Providers.TryAcquire(e.runCtx); ok && err == nil {
+// It returns ctx's error if ctx ends first.
+func (e *Engine) acquire(ctx context.Context, j *job) error {
+	if ok, err := e.limits.Providers.TryAcquire(ctx); ok && err == nil {
 		return nil
 	}
 	ahead := e.waiting.Add(1) - 1
 	defer e.waiting.Add(-1)
-	e.status(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead))
-	return e.limits.Providers.Acquire(e.runCtx)
+	e.turnStatus(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead), j.ref())
+	return e.limits.Providers.Acquire(ctx)
 }
 
 // finish stores the outputs, records the turn as done and posts the images.
@@ -334,6 +367,9 @@ func (e *Engine) finish(j *job, res Result) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record a finished turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		t.Outputs = t.Outputs[:0]
 		for i, ref := range refs {
 			n := s.addVersion(j.parent, t.ID, ref)
@@ -352,6 +388,9 @@ func (e *Engine) finish(j *job, res Result) error {
 		t.Model, t.Usage, t.CostUSD, t.Attempts = res.Model, res.Usage, res.CostUSD, j.turn.Attempts+j.attempts
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, res) // nothing the call returned is kept
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}
@@ -367,15 +406,24 @@ func (e *Engine) undo(j *job) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record an undo", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		v := s.Version(either(t.Target, s.Head))
 		if v == nil || v.Parent == 0 {
 			return Errorf(Conflict, "nothing to undo: this is the first image of the session")
+		}
+		if err := s.live(v.Parent); err != nil {
+			return Errorf(Conflict, "nothing to undo to: v%d, before v%d, was deleted", v.Parent, v.N)
 		}
 		s.Head = v.Parent
 		t.Kind, t.Base, t.Status, t.StartedAt, t.FinishedAt = KindUndo, v.N, StatusDone, j.started, e.now()
 		t.Posting = true
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if KindOf(err) == Conflict && !errors.Is(err, ErrLeaseLost) {
 		return e.fail(j, err)
 	}
@@ -398,6 +446,9 @@ func (e *Engine) fail(j *job, cause error) error {
 	var sess *Session
 	err := e.update(e.runCtx, "record a failed turn", j.sess.ID, func(s *Session) error {
 		t := s.Turn(j.turn.ID)
+		if err := stillLive(t); err != nil {
+			return err
+		}
 		t.Status, t.FinishedAt, t.Error, t.Posting = StatusFailed, e.now(), msg, true
 		t.Attempts = j.turn.Attempts + j.attempts
 		if KindOf(cause) == Internal {
@@ -408,6 +459,9 @@ func (e *Engine) fail(j *job, cause error) error {
 		}
 		return nil
 	}, &sess)
+	if errors.Is(err, errCanceled) {
+		return e.canceled(j, Result{})
+	}
 	if err != nil {
 		return e.interrupted(j, err)
 	}

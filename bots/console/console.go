@@ -29,6 +29,11 @@ type Engine interface {
 	// Limits returns the limits Handle checks prompts against; see
 	// core.Engine.Limits.
 	Limits() core.Limits
+	// Cancel cancels a turn, or with id 0 the sender's queued and running
+	// turns in the thread; see core.Engine.Cancel.
+	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes version msg.Version; see core.Engine.Delete.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // Options configure a Console.
@@ -82,6 +87,8 @@ Commands:
   /hq [vN]       re-render at high quality and a larger size
   /pick N        keep candidate N of the latest grid: the next prompt refines it
   @vN <text>     refine version N instead of the latest (branch)
+  /cancel        cancel your requests queued or rendering in this session
+  /delete vN     delete version N (it can no longer be refined or exported)
   /history       the version tree of this session
   /new           start a new session
   /quit          leave (also end of input)`
@@ -168,6 +175,21 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		c.history(ctx)
 	case "/pick":
 		return c.pick(ctx, args, msg)
+	case "/cancel":
+		if len(args) > 0 {
+			return msg, false, fmt.Errorf("/cancel: unexpected %q; it cancels all your requests in progress here", strings.Join(args, " "))
+		}
+		c.cancel(ctx, msg)
+	case "/delete":
+		n := 0
+		if len(args) == 1 && strings.HasPrefix(args[0], "v") {
+			n, _ = strconv.Atoi(args[0][1:])
+		}
+		if n < 1 {
+			return msg, false, fmt.Errorf("/delete: name one version, such as /delete v2")
+		}
+		msg.Action, msg.Version = core.ActionDelete, n
+		c.report(c.engine.Delete(ctx, c.out, msg), "console delete failed")
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
@@ -251,6 +273,26 @@ func (c *Console) send(ctx context.Context, msg core.Message) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// cancel cancels the sender's queued and running turns in the thread; the
+// engine says "🛑 canceled" for each once it is done.
+func (c *Console) cancel(ctx context.Context, msg core.Message) {
+	msg.Action = core.ActionCancel
+	c.report(c.engine.Cancel(ctx, c.out, msg, 0), "console cancel failed")
+}
+
+// report prints err, if any, as the engine's message for the user; an
+// internal error is logged under the reference it prints, as what.
+func (c *Console) report(err error, what string) {
+	if err == nil {
+		return
+	}
+	ref := core.NewRef()
+	if core.KindOf(err) == core.Internal {
+		c.opts.Log.Error(what, "ref", ref, "err", err)
+	}
+	c.out.printf("❌ %s\n", core.UserMessage(err, ref))
 }
 
 // history prints the session's version tree and turns.
@@ -348,6 +390,11 @@ func (o *output) PostImage(_ context.Context, p core.ImagePost) error {
 	}
 	o.printf("✅ %s\n   %s\n", p.Caption, p.Path)
 	return nil
+}
+
+// SetTurnStatus prints the status of a turn, saying how to cancel it.
+func (o *output) SetTurnStatus(ctx context.Context, status string, _ core.JobRef) error {
+	return o.SetStatus(ctx, status+" (/cancel stops it)")
 }
 
 // SetStatus prints status changes; clearing the status prints nothing.

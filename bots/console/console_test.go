@@ -35,6 +35,16 @@ func (r *recorder) Session(context.Context, string, string) (*core.Session, erro
 
 func (r *recorder) Limits() core.Limits { return core.Limits{MaxN: 3, MaxPromptChars: 32000} }
 
+func (r *recorder) Cancel(_ context.Context, _ core.Thread, msg core.Message, _ int) error {
+	r.msgs = append(r.msgs, msg)
+	return r.err
+}
+
+func (r *recorder) Delete(_ context.Context, _ core.Thread, msg core.Message) error {
+	r.msgs = append(r.msgs, msg)
+	return r.err
+}
+
 func TestRunTranslatesLines(t *testing.T) {
 	rec := &recorder{}
 	var out bytes.Buffer
@@ -114,6 +124,10 @@ func (echo) Session(context.Context, string, string) (*core.Session, error) {
 }
 
 func (echo) Limits() core.Limits { return core.Limits{} }
+
+func (echo) Cancel(context.Context, core.Thread, core.Message, int) error { return nil }
+
+func (echo) Delete(context.Context, core.Thread, core.Message) error { return nil }
 
 func TestHostileTextIsEscaped(t *testing.T) {
 	var out bytes.Buffer

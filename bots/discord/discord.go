@@ -131,6 +131,13 @@ type Engine interface {
 	// for the chooser's next prompt in the thread, and says it there; see
 	// core.Engine.ChooseRegion. It returns an *core.Error for the chooser.
 	ChooseRegion(ctx context.Context, th core.Thread, msg core.Message, region string) error
+	// Cancel cancels turn id of the thread's session, as a status
+	// message's Cancel button asks; see core.Engine.Cancel. It returns an
+	// *core.Error for the presser.
+	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes the version a confirmed Delete button names; see
+	// core.Engine.Delete. It returns an *core.Error for the presser.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // EventLog is the durable inbox of interactions and messages (see

@@ -177,11 +177,12 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// results returns Easel's result messages in a channel: those with buttons.
+// results returns Easel's result messages in a channel: those with
+// buttons other than a status message's Cancel, seen by everyone.
 func (h *harness) results(channel string) []discordtest.Message {
 	var out []discordtest.Message
 	for _, m := range h.srv.Messages(channel) {
-		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) > 0 {
+		if m.Author.ID == h.srv.Bot.ID && len(m.Buttons()) > 0 && !h.isStatus(m) && !m.Ephemeral() {
 			out = append(out, m)
 		}
 	}
@@ -203,9 +204,11 @@ func (h *harness) waitIdle(channel string) {
 	})
 }
 
-// isStatus reports whether m is a status message: Easel's, silent, without buttons.
+// isStatus reports whether m is a status message: Easel's, silent, with
+// no button but a Cancel.
 func (h *harness) isStatus(m discordtest.Message) bool {
-	return m.Author.ID == h.srv.Bot.ID && m.Flags&(1<<12) != 0 && len(m.Buttons()) == 0
+	return m.Author.ID == h.srv.Bot.ID && m.Flags&(1<<12) != 0 &&
+		!slices.ContainsFunc(m.Buttons(), func(b discordtest.Component) bool { return !strings.HasPrefix(b.CustomID, "easel:cancel:") })
 }
 
 // replies returns the texts Easel posted in a channel that are neither

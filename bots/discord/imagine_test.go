@@ -60,6 +60,7 @@ func TestImagineInAChannel(t *testing.T) {
 	}
 	want := []string{"Regenerate=easel:regenerate:" + sess.ID + ":1", "Variations=easel:variations:" + sess.ID + ":1",
 		"Undo=easel:undo:" + sess.ID + ":1", "High quality=easel:high_quality:" + sess.ID + ":1",
+		"Delete=easel:delete:" + sess.ID + ":1",
 		"=easel:region:" + sess.ID + ":1"} // the Edit region menu, which has no label
 	if !slices.Equal(ids, want) {
 		t.Errorf("buttons = %v, want %v", ids, want)

@@ -32,7 +32,21 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 			return
 		}
 	case discordgo.InteractionMessageComponent:
+		if session, version, ok := componentPress(ic, deleteKind); ok {
+			if b.admit(ctx, ic, core.ActionDelete) {
+				b.confirmDelete(ctx, ic, session, version)
+			}
+			return
+		}
 		action, _, _, ok := buttonPress(ic)
+		if !ok {
+			_, _, ok = componentPress(ic, cancelKind)
+			action = core.ActionCancel
+		}
+		if !ok {
+			_, _, ok = componentPress(ic, confirmKind)
+			action = core.ActionDelete
+		}
 		if !ok {
 			_, _, _, ok = regionPick(ic)
 			action = core.ActionRegion
@@ -69,6 +83,10 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 		case discordgo.InteractionMessageComponent:
 			if action, session, version, ok := buttonPress(r.ic); ok {
 				b.press(ctx, key, r, action, session, version, 0)
+			} else if session, turn, ok := componentPress(r.ic, cancelKind); ok {
+				b.cancel(ctx, r, session, turn)
+			} else if session, version, ok := componentPress(r.ic, confirmKind); ok {
+				b.delete(ctx, r, session, version)
 			} else if session, version, region, ok := regionPick(r.ic); ok {
 				b.chooseRegion(ctx, key, r, session, version, region)
 			} else if session, grid, version, ok := pickPress(r.ic); ok {
@@ -245,6 +263,17 @@ func pickPress(ic *discordgo.Interaction) (session string, grid, version int, ok
 	return parsePickID(data.CustomID)
 }
 
+// componentPress returns the session and turn or version a press of an
+// Easel button of kind names (see kindID), or false for any other
+// interaction.
+func componentPress(ic *discordgo.Interaction, kind string) (session string, n int, ok bool) {
+	data, ok := ic.Data.(discordgo.MessageComponentInteractionData)
+	if !ok || ic.Type != discordgo.InteractionMessageComponent {
+		return "", 0, false
+	}
+	return parseKindID(kind, data.CustomID)
+}
+
 // regionPick returns the session, version and chosen value of a choice
 // from a result's "Edit region" menu, or false for any other interaction.
 // A choice of anything but exactly one value has region "", which the
@@ -387,6 +416,83 @@ func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	}, region)
+	b.release(th)
+	if err != nil {
+		b.refuse(ctx, r, err, false)
+	}
+}
+
+// cancel cancels a turn from its status message's Cancel button; the
+// engine says it in the thread. It refuses presses by anyone but the
+// requester or an admin, and presses for a turn that has ended; the
+// presser gets an ephemeral note.
+func (b *Bot) cancel(ctx context.Context, r *response, session string, turn int) {
+	ic := r.ic
+	parent := ""
+	if ic.GuildID != "" {
+		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
+			parent = ch.ParentID
+		}
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	channel := ic.ChannelID
+	if parent != "" {
+		channel = parent
+	}
+	err := b.engine.Cancel(ctx, th, core.Message{
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session,
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
+	}, turn)
+	b.release(th)
+	if err != nil {
+		b.refuse(ctx, r, err, false)
+	}
+}
+
+// confirmDelete answers a press of a result's Delete button with an
+// ephemeral question whose button confirms it; nothing is deleted yet, so
+// nothing is recorded. The engine checks who may delete when the deletion
+// is confirmed.
+func (b *Bot) confirmDelete(ctx context.Context, ic *discordgo.Interaction, session string, version int) {
+	confirm := discordgo.Button{Label: fmt.Sprintf("Delete v%d", version), Style: discordgo.DangerButton,
+		CustomID: kindID(confirmKind, session, version)}
+	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{
+			Content: fmt.Sprintf("Delete v%d? It leaves this thread and can no longer be refined, regenerated or exported. "+
+				"Dismiss this message to keep it.", version),
+			Flags:           discordgo.MessageFlagsEphemeral,
+			Components:      []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{confirm}}},
+			AllowedMentions: &discordgo.MessageAllowedMentions{},
+		},
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Warn("asking to confirm a deletion failed", "interaction", ic.ID, "err", err)
+	}
+}
+
+// delete deletes a version once its deletion is confirmed; the engine
+// takes its post down and says it in the thread. Others than the requester
+// or an admin, and a version deleted already, get an ephemeral note.
+func (b *Bot) delete(ctx context.Context, r *response, session string, version int) {
+	ic := r.ic
+	parent := ""
+	if ic.GuildID != "" {
+		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
+			parent = ch.ParentID
+		}
+	}
+	th := b.thread(ic.ChannelID, parent, ic.GuildID)
+	channel := ic.ChannelID
+	if parent != "" {
+		channel = parent
+	}
+	err := b.engine.Delete(ctx, th, core.Message{
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
+	})
 	b.release(th)
 	if err != nil {
 		b.refuse(ctx, r, err, false)

@@ -246,7 +246,7 @@ func TestOversizedResultIsExplained(t *testing.T) {
 	srv := h.srv
 	thread := h.threadOf(srv.Mention(srv.Alice, srv.Channel, "a detailed map").ID)
 	r := h.waitResults(thread, 1)[0]
-	if len(r.Attachments) != 0 || !strings.Contains(r.Content, "over the 10.0 MB this channel accepts") || len(r.Buttons()) != 5 { // 4 buttons and the Edit region menu
+	if len(r.Attachments) != 0 || !strings.Contains(r.Content, "over the 10.0 MB this channel accepts") || len(r.Buttons()) != 6 { // 4 buttons, Delete and the Edit region menu
 		t.Errorf("result = %q with %d files and %d buttons", r.Content, len(r.Attachments), len(r.Buttons()))
 	}
 	for _, c := range srv.Calls("POST /channels/{channel_id}/messages") {

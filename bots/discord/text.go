@@ -93,6 +93,35 @@ func parsePickID(id string) (session string, grid, version int, ok bool) {
 	return parts[2], grid, version, true
 }
 
+// Kinds of the buttons that are not the engine's result buttons, as their
+// custom ids name them: a status message's Cancel, a result's Delete and
+// the button that confirms it.
+const (
+	cancelKind  = string(core.ActionCancel)
+	deleteKind  = string(core.ActionDelete)
+	confirmKind = "delete-confirm"
+)
+
+// kindID returns the custom id of a button of kind for turn or version n
+// of session, such as "easel:cancel:<session>:2".
+func kindID(kind, session string, n int) string {
+	return buttonPrefix + ":" + kind + ":" + session + ":" + strconv.Itoa(n)
+}
+
+// parseKindID reverses kindID for kind; ok is false for ids that are not
+// an Easel button's of that kind.
+func parseKindID(kind, id string) (session string, n int, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != buttonPrefix || parts[1] != kind || parts[2] == "" {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(parts[3])
+	if err != nil || n < 1 || strconv.Itoa(n) != parts[3] {
+		return "", 0, false
+	}
+	return parts[2], n, true
+}
+
 // regionMenuID returns the custom id of a result's "Edit region" menu,
 // "easel:region:<session>:3"; the chosen region comes as the menu's value.
 func regionMenuID(session string, version int) string {

@@ -48,10 +48,12 @@ type thread struct {
 }
 
 var (
-	_ core.Thread    = (*thread)(nil)
-	_ core.Previewer = (*thread)(nil)
-	_ core.Finisher  = (*thread)(nil)
-	_ core.Resender  = (*thread)(nil)
+	_ core.Thread      = (*thread)(nil)
+	_ core.Previewer   = (*thread)(nil)
+	_ core.Finisher    = (*thread)(nil)
+	_ core.Resender    = (*thread)(nil)
+	_ core.CancelOffer = (*thread)(nil)
+	_ core.Remover     = (*thread)(nil)
 )
 
 var _ core.UploadLimiter = (*thread)(nil)
@@ -240,6 +242,28 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 // UploadLimit returns the most bytes the bot may upload in the thread.
 func (t *thread) UploadLimit() int64 { return t.bot.uploadLimit(t.guild) }
 
+// RemoveImage deletes the result message of version n of session id, found
+// among the thread's 100 most recent messages by its buttons.
+func (t *thread) RemoveImage(ctx context.Context, id string, n int) error {
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	msgs, err := t.bot.dg.ChannelMessages(t.id, 100, "", "", "", discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: list messages in %s: %w", t.id, err)
+	}
+	want := buttonID(core.ActionRegenerate, id, n)
+	for _, m := range msgs {
+		if !hasButton(m, want) {
+			continue
+		}
+		if err := t.bot.dg.ChannelMessageDelete(t.id, m.ID, discordgo.WithContext(ctx)); err != nil && !isUnknownMessage(err) {
+			return fmt.Errorf("discord: delete v%d's post in %s: %w", n, t.id, err)
+		}
+	}
+	return nil
+}
+
 // Posted reports whether the bot posted text in the thread since the given
 // time, among its 100 most recent messages.
 func (t *thread) Posted(ctx context.Context, text string, since time.Time) (bool, error) {
@@ -272,6 +296,27 @@ func (t *thread) find(ctx context.Context, since time.Time, match func(*discordg
 	return false, nil
 }
 
+// onlyCancel reports whether m carries no component but a status
+// message's Cancel button.
+func onlyCancel(m *discordgo.Message) bool {
+	for _, row := range m.Components {
+		r, ok := row.(*discordgo.ActionsRow)
+		if !ok {
+			return false
+		}
+		for _, c := range r.Components {
+			b, ok := c.(*discordgo.Button)
+			if !ok {
+				return false
+			}
+			if _, _, ok := parseKindID(cancelKind, b.CustomID); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // hasButton reports whether m carries a button whose custom id is id.
 func hasButton(m *discordgo.Message, id string) bool {
 	for _, row := range m.Components {
@@ -292,6 +337,20 @@ func hasButton(m *discordgo.Message, id string) bool {
 // needed, and keeps the typing indicator on; "" deletes the message and
 // stops typing.
 func (t *thread) SetStatus(ctx context.Context, status string) error {
+	return t.setStatus(ctx, status, nil)
+}
+
+// SetTurnStatus shows status as SetStatus does, with a Cancel button for
+// turn.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
+	cancel := discordgo.Button{Label: "Cancel", Style: discordgo.DangerButton, CustomID: kindID(cancelKind, turn.SessionID, turn.TurnID),
+		Emoji: &discordgo.ComponentEmoji{Name: "🛑"}}
+	return t.setStatus(ctx, status, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{cancel}}})
+}
+
+// setStatus shows status with components (none for nil), or deletes the
+// status message for "".
+func (t *thread) setStatus(ctx context.Context, status string, components []discordgo.MessageComponent) error {
 	if status == "" {
 		return t.clearStatus(ctx)
 	}
@@ -303,7 +362,11 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	t.adopt(ctx)
 	t.startTyping()
 	text := clip(status)
-	return t.showStatus(ctx, &discordgo.MessageEdit{Content: &text}, &discordgo.MessageSend{Content: text})
+	if components == nil {
+		components = []discordgo.MessageComponent{}
+	}
+	return t.showStatus(ctx, &discordgo.MessageEdit{Content: &text, Components: &components},
+		&discordgo.MessageSend{Content: text, Components: components})
 }
 
 // showStatus applies edit to the status message, or posts m as the status
@@ -420,7 +483,7 @@ func (t *thread) adopt(ctx context.Context) {
 	}
 	for _, m := range msgs { // newest first
 		if m.Author == nil || m.Author.ID != me || m.Flags&discordgo.MessageFlagsSuppressNotifications == 0 ||
-			len(m.Components) > 0 || m.MessageReference != nil { // status messages are never replies
+			!onlyCancel(m) || m.MessageReference != nil { // status messages are never replies
 			continue
 		}
 		if t.statusID == "" {
@@ -465,22 +528,31 @@ func (t *thread) stopTyping() {
 // maxLinkURL is the longest URL Discord takes in a link button.
 const maxLinkURL = 512
 
-// buttons returns the action rows of a result: one button per action, whose
-// custom id names the session and version, the session's gallery link, if
-// any, and the "Edit region" menu.
+// buttons returns the action rows of a result: one button per action and a
+// Delete button (which asks for confirmation first), whose custom ids name
+// the session and version, the session's gallery link, if any, and the
+// "Edit region" menu. Under a grid of candidates, the pick buttons.
 func buttons(p core.ImagePost) []discordgo.MessageComponent {
 	if len(p.Candidates) > 0 {
 		return pickButtons(p)
 	}
-	var rows []discordgo.MessageComponent
-	var row discordgo.ActionsRow
-	for i, b := range p.Buttons {
+	var all []discordgo.Button
+	for _, b := range p.Buttons {
 		btn := discordgo.Button{Label: b.Label, Style: discordgo.SecondaryButton, CustomID: buttonID(b.Action, p.SessionID, p.Version)}
 		if e := buttonEmoji[b.Action]; e != "" {
 			btn.Emoji = &discordgo.ComponentEmoji{Name: e}
 		}
+		all = append(all, btn)
+	}
+	if len(p.Buttons) > 0 {
+		all = append(all, discordgo.Button{Label: "Delete", Style: discordgo.DangerButton,
+			CustomID: kindID(deleteKind, p.SessionID, p.Version), Emoji: &discordgo.ComponentEmoji{Name: "🗑️"}})
+	}
+	var rows []discordgo.MessageComponent
+	var row discordgo.ActionsRow
+	for i, btn := range all {
 		row.Components = append(row.Components, btn)
-		if len(row.Components) == 5 || i == len(p.Buttons)-1 {
+		if len(row.Components) == 5 || i == len(all)-1 {
 			rows = append(rows, row)
 			row = discordgo.ActionsRow{}
 		}

@@ -12,21 +12,27 @@ import (
 	"github.com/easel-bot/easel/core"
 )
 
-// regionActionID is the action_id of the "Edit region" menu.
-const regionActionID = "edit_region"
+// Action ids of the controls that are not the engine's result buttons:
+// the "Edit region" menu, a result's Delete button, and the Cancel button
+// of a status message.
+const (
+	regionActionID = "edit_region"
+	deleteActionID = "delete"
+	cancelActionID = "cancel_turn"
+)
 
 // buttonBlocks returns the Block Kit blocks under an image: a line naming
 // the version (with the session's gallery link, if any), one button per
-// action and the "Edit region" menu (a
-// static_select). Each button's action_id is the action's name and its
-// value "SESSION:VERSION"; each menu option's value is
+// action, the "Edit region" menu (a static_select) and a Delete button that
+// asks for confirmation first. Each button's action_id is the action's name
+// and its value "SESSION:VERSION"; each menu option's value is
 // "SESSION:VERSION:REGION"; so a press needs nothing in memory.
 func buttonBlocks(p core.ImagePost) []slackapi.Block {
 	if len(p.Candidates) > 0 {
 		return pickBlocks(p)
 	}
 	value := buttonValue(p.SessionID, p.Version)
-	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+1)
+	buttons := make([]slackapi.BlockElement, len(p.Buttons), len(p.Buttons)+2)
 	for i, btn := range p.Buttons {
 		label := slackapi.NewTextBlockObject(slackapi.PlainTextType, btn.Label, false, false)
 		buttons[i] = slackapi.NewButtonBlockElement(string(btn.Action), value, label)
@@ -38,7 +44,8 @@ func buttonBlocks(p core.ImagePost) []slackapi.Block {
 			opts = append(opts, slackapi.NewOptionBlockObject(value+":"+o.Value, text, nil))
 		}
 		placeholder := slackapi.NewTextBlockObject(slackapi.PlainTextType, "✂️ Edit region", false, false)
-		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...))
+		buttons = append(buttons, slackapi.NewOptionsSelectBlockElement(slackapi.OptTypeStatic, placeholder, regionActionID, opts...),
+			deleteButton(value, p.Version))
 	}
 	text := fmt.Sprintf("*v%d* · reply in this thread to refine it", p.Version)
 	if p.Link != "" {
@@ -96,6 +103,34 @@ func parsePickValue(value string) (session string, grid, version int, ok bool) {
 	return session, grid, version, ok && err == nil && version > 0
 }
 
+// deleteButton returns a result's Delete button, whose press Slack lets
+// through only once the presser confirms it in a dialog.
+func deleteButton(value string, version int) *slackapi.ButtonBlockElement {
+	plain := func(s string) *slackapi.TextBlockObject {
+		return slackapi.NewTextBlockObject(slackapi.PlainTextType, s, false, false)
+	}
+	btn := slackapi.NewButtonBlockElement(deleteActionID, value, plain("Delete"))
+	btn.Style = slackapi.StyleDanger
+	btn.Confirm = slackapi.NewConfirmationBlockObject(plain(fmt.Sprintf("Delete v%d?", version)),
+		plain(fmt.Sprintf("v%d leaves this thread and can no longer be refined, regenerated or exported.", version)),
+		plain("Delete"), plain("Keep it"))
+	btn.Confirm.Style = slackapi.StyleDanger
+	return btn
+}
+
+// statusBlocks returns the Block Kit blocks of a status message about turn
+// ref: the status, and a Cancel button whose value is "SESSION:TURN".
+func statusBlocks(status string, ref core.JobRef) []slackapi.Block {
+	text := slackapi.NewTextBlockObject(slackapi.MarkdownType, escape(status), false, false)
+	label := slackapi.NewTextBlockObject(slackapi.PlainTextType, "Cancel", false, false)
+	cancel := slackapi.NewButtonBlockElement(cancelActionID, buttonValue(ref.SessionID, ref.TurnID), label)
+	cancel.Style = slackapi.StyleDanger
+	return []slackapi.Block{
+		slackapi.NewSectionBlock(text, nil, nil),
+		slackapi.NewActionBlock("easel_status", cancel),
+	}
+}
+
 func buttonValue(session string, version int) string {
 	return session + ":" + strconv.Itoa(version)
 }
@@ -128,10 +163,15 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	}
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
-	region := ""
-	if a.ActionID == regionActionID {
+	region, turn := "", 0
+	switch a.ActionID {
+	case regionActionID:
 		action = core.ActionRegion
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
+	case cancelActionID:
+		action, turn, version = core.ActionCancel, version, 0
+	case deleteActionID:
+		action = core.ActionDelete
 	}
 	grid := 0
 	if strings.HasPrefix(a.ActionID, pickPrefix) {
@@ -166,6 +206,20 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 		}
 		return
 	}
+	if action == core.ActionCancel {
+		// Neither does a cancel; the engine says it in the thread.
+		if err := b.engine.Cancel(ctx, b.thread(who, channel, root), msg, turn); err != nil {
+			b.tell(ctx, w, channel, cb.User.ID, root, err)
+		}
+		return
+	}
+	if action == core.ActionDelete {
+		// Nor a deletion, which takes the result's post down.
+		if err := b.engine.Delete(ctx, b.thread(who, channel, root), msg); err != nil {
+			b.tell(ctx, w, channel, cb.User.ID, root, err)
+		}
+		return
+	}
 	q, err := b.engine.Handle(ctx, b.thread(who, channel, root), msg)
 	if err != nil {
 		b.tell(ctx, w, channel, cb.User.ID, root, err)
@@ -174,8 +228,8 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	b.queued(q, msg)
 }
 
-// pressed returns the first of Easel's buttons among the actions of a
-// block_actions payload.
+// pressed returns the first of Easel's buttons (a result's, its Delete, or
+// a status message's Cancel) among the actions of a block_actions payload.
 func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 	if cb.Type != slackapi.InteractionTypeBlockActions {
 		return nil, false
@@ -197,6 +251,7 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 			continue
 		}
 		_, isAction := buttonAction(a.ActionID)
+		isAction = isAction || a.ActionID == cancelActionID || a.ActionID == deleteActionID
 		_, _, isValue := parseValue(a.Value)
 		if isAction && isValue {
 			return a, true

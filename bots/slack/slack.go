@@ -65,6 +65,13 @@ type Engine interface {
 	// for the chooser's next prompt in the thread, and says it there; see
 	// core.Engine.ChooseRegion. It returns an *core.Error for the chooser.
 	ChooseRegion(ctx context.Context, th core.Thread, msg core.Message, region string) error
+	// Cancel cancels turn id of the thread's session, as a status line's
+	// Cancel button asks; see core.Engine.Cancel. It returns an
+	// *core.Error for the presser.
+	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
+	// Delete deletes the version a result's Delete button is under; see
+	// core.Engine.Delete. It returns an *core.Error for the presser.
+	Delete(ctx context.Context, th core.Thread, msg core.Message) error
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,11 +30,16 @@ type thread struct {
 	channel string
 	root    string // timestamp of the thread's root message
 
-	mu       sync.Mutex // serialises status changes, in order
-	statusTS string     // the status message, "" when there is none
-	status   string
+	mu         sync.Mutex // serialises status changes, in order
+	statusTS   string     // the status message, "" when there is none
+	status     string
+	statusTurn core.JobRef // the turn the status is about, offered to cancel; zero for none
 
-	previewed bool // a partial image was shown for the running turn
+	previewed   bool   // a partial image was shown for the running turn
+	previewFile string // the file of that image, deleted when the turn ends
+	// swept says the thread was searched for previews an earlier process
+	// left (it stopped before deleting them); done once per value.
+	swept bool
 
 	reactMu sync.Mutex
 	adding  map[string]chan struct{} // ⏳ being put on these messages, closed when done
@@ -45,6 +51,8 @@ var (
 	_ core.PreviewLimiter = (*thread)(nil)
 	_ core.Finisher       = (*thread)(nil)
 	_ core.Resender       = (*thread)(nil)
+	_ core.CancelOffer    = (*thread)(nil)
+	_ core.Remover        = (*thread)(nil)
 )
 
 // Reply posts text in the thread.
@@ -103,7 +111,7 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 		}
 	}
 	if !shared {
-		if err := t.upload(ctx, p.Image, name, title, p.Caption, p.Guard); err != nil {
+		if _, err := t.upload(ctx, p.Image, name, title, p.Caption, p.Guard); err != nil {
 			return err
 		}
 	}
@@ -114,6 +122,49 @@ func (t *thread) PostImage(ctx context.Context, p core.ImagePost) error {
 		return err
 	}
 	_, err := t.post(ctx, slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(buttonBlocks(p)...))
+	return err
+}
+
+// RemoveImage takes the post of version n of session id down: the image's
+// file (files.delete, which takes its message with it) and the message
+// with its buttons (chat.delete), found among the bot's messages in the
+// thread.
+func (t *thread) RemoveImage(ctx context.Context, id string, n int) error {
+	msgs, err := t.history(ctx, time.Unix(0, 0))
+	if err != nil {
+		return err
+	}
+	prefix, value := fmt.Sprintf("easel-%s-v%d.", id, n), buttonValue(id, n)
+	for _, m := range msgs {
+		for _, f := range m.Files {
+			if !strings.HasPrefix(f.Name, prefix) {
+				continue
+			}
+			if err := t.deleteFile(ctx, f.ID); err != nil {
+				return err
+			}
+		}
+		if !hasButtonValue(m, value) {
+			continue
+		}
+		err := t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
+			_, _, err := api.DeleteMessageContext(ctx, t.channel, m.Timestamp)
+			return err
+		})
+		if err != nil && errorCode(err) != "message_not_found" {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteFile deletes file id (files.delete); a file gone already is no
+// error.
+func (t *thread) deleteFile(ctx context.Context, id string) error {
+	err := t.call(ctx, "files.delete", func(api *slackapi.Client) error { return api.DeleteFileContext(ctx, id) })
+	if c := errorCode(err); c == "file_not_found" || c == "file_deleted" {
+		return nil
+	}
 	return err
 }
 
@@ -172,7 +223,7 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 			continue
 		}
 		for _, el := range a.Elements.ElementSet {
-			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value {
+			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value && btn.ActionID != cancelActionID {
 				return true
 			}
 		}
@@ -183,7 +234,8 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 // upload shares img in the thread in Slack's three steps
 // (files.getUploadURLExternal, the upload, files.completeUploadExternal),
 // calling guard, if set, before the last, which is the one that shows it.
-func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) error {
+// It returns the file's id.
+func (t *thread) upload(ctx context.Context, img core.Image, name, title, comment string, g func(context.Context) error) (string, error) {
 	var u *slackapi.GetUploadURLExternalResponse
 	err := t.call(ctx, "files.getUploadURLExternal", func(api *slackapi.Client) (err error) {
 		u, err = api.GetUploadURLExternalContext(ctx, slackapi.GetUploadURLExternalParameters{
@@ -192,7 +244,7 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = t.call(ctx, "upload", func(api *slackapi.Client) error {
 		return api.UploadToURL(ctx, slackapi.UploadToURLParameters{
@@ -200,12 +252,12 @@ func (t *thread) upload(ctx context.Context, img core.Image, name, title, commen
 		})
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := guard(ctx, g); err != nil {
-		return err
+		return "", err
 	}
-	return t.call(ctx, "files.completeUploadExternal", func(api *slackapi.Client) error {
+	return u.FileID, t.call(ctx, "files.completeUploadExternal", func(api *slackapi.Client) error {
 		_, err := api.CompleteUploadExternalContext(ctx, slackapi.CompleteUploadExternalParameters{
 			Files:           []slackapi.FileSummary{{ID: u.FileID, Title: title}},
 			Channel:         t.channel,
@@ -227,14 +279,30 @@ func guard(ctx context.Context, g func(context.Context) error) error {
 // SetStatus shows status in the thread's status message: posted the first
 // time, edited as it changes, deleted when status is "".
 func (t *thread) SetStatus(ctx context.Context, status string) error {
+	return t.setStatus(ctx, status, core.JobRef{})
+}
+
+// SetTurnStatus shows status as SetStatus does, with a Cancel button for
+// turn.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
+	return t.setStatus(ctx, status, turn)
+}
+
+// setStatus shows status with a Cancel button for turn, unless turn is
+// zero.
+func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(status), false)}
+	if turn != (core.JobRef{}) {
+		opts = append(opts, slackapi.MsgOptionBlocks(statusBlocks(status, turn)...))
+	}
 	switch {
-	case status == t.status:
+	case status == t.status && turn == t.statusTurn:
 		return nil
 	case status == "":
 		ts := t.statusTS
-		t.statusTS, t.status = "", ""
+		t.statusTS, t.status, t.statusTurn = "", "", core.JobRef{}
 		return t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
 			_, _, err := api.DeleteMessageContext(ctx, t.channel, ts)
 			if errorCode(err) == "message_not_found" {
@@ -244,29 +312,33 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 		})
 	case t.statusTS != "":
 		err := t.call(ctx, "chat.update", func(api *slackapi.Client) error {
-			_, _, _, err := api.UpdateMessageContext(ctx, t.channel, t.statusTS, slackapi.MsgOptionText(escape(status), false))
+			_, _, _, err := api.UpdateMessageContext(ctx, t.channel, t.statusTS, opts...)
 			return err
 		})
 		if errorCode(err) != "message_not_found" {
 			if err == nil {
-				t.status = status
+				t.status, t.statusTurn = status, turn
 			}
 			return err
 		}
 	}
-	ts, err := t.post(ctx, slackapi.MsgOptionText(escape(status), false))
+	ts, err := t.post(ctx, opts...)
 	if err != nil {
 		return err
 	}
-	t.statusTS, t.status = ts, status
+	t.statusTS, t.status, t.statusTurn = ts, status, turn
 	return nil
 }
 
 // Previews reports that a turn shows one partial image: the first.
 func (t *thread) Previews() int { return 1 }
 
+// previewName starts the file name of every preview.
+const previewName = "easel-preview"
+
 // Preview shows the first partial image of a turn in the thread; later
-// partials of the same turn are skipped so the thread is not flooded.
+// partials of the same turn are skipped so the thread is not flooded. The
+// preview is deleted when the turn ends (see Finish).
 func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	t.mu.Lock()
 	shown := t.previewed
@@ -275,7 +347,46 @@ func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	if shown {
 		return nil
 	}
-	return t.upload(ctx, img, "easel-preview"+img.Ext(), "preview", "👀 a first look while it renders…", nil)
+	id, err := t.upload(ctx, img, previewName+img.Ext(), "preview", "👀 a first look while it renders…", nil)
+	if id != "" {
+		t.mu.Lock()
+		t.previewFile = id
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// previewAge bounds how far back the thread is searched for previews an
+// earlier process left.
+const previewAge = 24 * time.Hour
+
+// dropPreviews deletes the preview file id ("" for none) and, with sweep,
+// every other preview of the bot's in the thread from the last day: those
+// an earlier process showed but stopped before deleting. Failures are
+// logged; a preview left over is cosmetic.
+func (t *thread) dropPreviews(ctx context.Context, id string, sweep bool) {
+	var ids []string
+	if id != "" {
+		ids = append(ids, id)
+	}
+	if sweep {
+		msgs, err := t.history(ctx, time.Now().Add(-previewAge))
+		if err != nil {
+			t.bot.log.Warn("slack: looking for earlier previews failed", "channel", t.channel, "err", err)
+		}
+		for _, m := range msgs {
+			for _, f := range m.Files {
+				if strings.HasPrefix(f.Name, previewName) && !slices.Contains(ids, f.ID) {
+					ids = append(ids, f.ID)
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		if err := t.deleteFile(ctx, id); err != nil {
+			t.bot.log.Warn("slack: deleting a preview failed", "channel", t.channel, "file", id, "err", err)
+		}
+	}
 }
 
 // working puts ⏳ on the message ts that asked for a turn, in a goroutine
@@ -318,12 +429,15 @@ func (t *thread) notWorking(ctx context.Context, ts string) {
 	t.react(ctx, "reactions.remove", reactWorking, ts)
 }
 
-// Finish swaps ⏳ on the triggering message for ✅ or ❌, and ends the
-// turn's preview.
+// Finish deletes the turn's preview, now that its result is posted (and,
+// the first time, any preview an earlier process left in the thread), and
+// swaps ⏳ on the triggering message for ✅ or ❌.
 func (t *thread) Finish(ctx context.Context, source string, ok bool) error {
 	t.mu.Lock()
-	t.previewed = false
+	preview, sweep := t.previewFile, !t.swept
+	t.previewed, t.previewFile, t.swept = false, "", true
 	t.mu.Unlock()
+	t.dropPreviews(ctx, preview, sweep)
 	if source == "" {
 		return nil
 	}

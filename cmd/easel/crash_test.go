@@ -442,11 +442,13 @@ func countText(msgs []slacktest.Message, text string) int {
 	return n
 }
 
-// countButtons counts the messages whose buttons carry value.
+// countButtons counts the messages whose result buttons carry value (a
+// status message's Cancel button is none).
 func countButtons(msgs []slacktest.Message, value string) int {
 	n := 0
 	for _, m := range msgs {
-		if m.BotID != "" && !m.Deleted && bytes.Contains(m.Blocks, []byte(`"value":"`+value+`"`)) {
+		if m.BotID != "" && !m.Deleted && bytes.Contains(m.Blocks, []byte(`"value":"`+value+`"`)) &&
+			bytes.Contains(m.Blocks, []byte(`"action_id":"regenerate"`)) {
 			n++
 		}
 	}

@@ -277,9 +277,10 @@ func (c *discordCrasher) resultThreads() []string {
 	return out
 }
 
-// isResult reports whether m is one of Easel's results: its buttons.
+// isResult reports whether m is one of Easel's results: its buttons, not
+// a status message's Cancel.
 func (c *discordCrasher) isResult(m discordtest.Message) bool {
-	return m.Author.ID == c.srv.Bot.ID && len(m.Buttons()) > 0
+	return m.Author.ID == c.srv.Bot.ID && len(m.Buttons()) > 0 && !strings.HasPrefix(m.Buttons()[0].CustomID, "easel:cancel:")
 }
 
 // quiesce waits until the fake has seen no REST call for 3 s.

@@ -288,8 +288,8 @@ func (c *cluster) start(r *replica) {
 	r.p = p
 }
 
-// killAt kills r right before it makes the Web API call method (with
-// blocks, if withBlocks), or after 3 s if none comes.
+// killAt kills r right before it makes the Web API call method (with a
+// result's buttons, if withBlocks), or after 3 s if none comes.
 func (c *cluster) killAt(r *replica, method string, withBlocks bool) {
 	fired := r.api.killBefore(method, withBlocks)
 	select {
@@ -827,7 +827,7 @@ func newStepKiller(t *testing.T, apiURL string) *stepKiller {
 		k.mu.Lock()
 		p, fired := k.p, k.fired
 		hit := k.method != "" && strings.HasSuffix(r.URL.Path, "/"+k.method) &&
-			(!k.withBlocks || bytes.Contains(body, []byte("blocks")))
+			(!k.withBlocks || bytes.Contains(body, []byte("regenerate"))) // a result's buttons, not a status line's
 		if hit {
 			k.method = ""
 		}
@@ -1024,7 +1024,7 @@ api_url = %q
 func (c *cluster) checkDiscord(s *core.Session, done, failed, outputs int64) (int64, int64, int64) {
 	results := 0
 	for _, m := range c.discord.Messages(s.Thread) {
-		if m.Author.ID == c.discord.Bot.ID && len(m.Buttons()) > 0 {
+		if m.Author.ID == c.discord.Bot.ID && len(m.Buttons()) > 0 && !strings.HasPrefix(m.Buttons()[0].CustomID, "easel:cancel:") {
 			results++
 		}
 	}

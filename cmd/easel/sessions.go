@@ -191,9 +191,16 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 	originals := make([]string, len(s.Versions)) // the provider's image of a composited version
 	var skipped []string
 	missing := 0 // versions whose image was skipped
+	deleted := 0 // versions deleted, whose images are not exported
 	for i, v := range s.Versions {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if v.Deleted != nil {
+			fmt.Fprintf(errw, "easel sessions: v%d not exported: it was deleted\n", v.N)
+			problems[i] = "deleted"
+			deleted++
+			continue
 		}
 		name := fmt.Sprintf("v%d%s", v.N, core.ExtForMIME(v.Image.MIME))
 		img, err := images.Get(ctx, v.Image)
@@ -239,11 +246,11 @@ func exportSession(ctx context.Context, w, errw io.Writer, db sessionStore, imag
 		return fmt.Errorf("export: write index.html: %w", err)
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(w, "exported %d of %d images of session %s to %s%s\n", len(files)-missing, len(files), s.ID, dir, originalsNote(originals))
+		fmt.Fprintf(w, "exported %d of %d images of session %s to %s%s\n", len(files)-missing-deleted, len(files)-deleted, s.ID, dir, originalsNote(originals))
 		return fmt.Errorf("export of session %s is incomplete: %s not exported (the stored images are missing or damaged); the other images, session.json and index.html are in %s",
 			s.ID, strings.Join(skipped, ", "), dir)
 	}
-	fmt.Fprintf(w, "exported %d images of session %s to %s%s\n", len(files), s.ID, dir, originalsNote(originals))
+	fmt.Fprintf(w, "exported %d images of session %s to %s%s\n", len(files)-deleted, s.ID, dir, originalsNote(originals))
 	return nil
 }
 

@@ -227,3 +227,23 @@ func TestMissingImages(t *testing.T) {
 		t.Error("session.json lacks v3's turn")
 	}
 }
+
+func TestExportSkipsDeletedVersions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out, errOut, code := easel(t, "a red fox\nmake it blue\n/delete v2\n", nil, "chat", "--data", dir)
+	if code != 0 || !strings.Contains(out, "🗑️ v2 deleted by") {
+		t.Fatalf("chat exited %d:\n%s%s", code, out, errOut)
+	}
+	id := sessionID(t, out)
+	exportDir := filepath.Join(t.TempDir(), "export")
+	out, errOut, code = easel(t, "", nil, "sessions", "export", id, "-o", exportDir, "-data", dir)
+	if code != 0 || out != "exported 1 images of session "+id+" to "+exportDir+"\n" || errOut != "easel sessions: v2 not exported: it was deleted\n" {
+		t.Errorf("export exited %d: stdout %q, stderr %q", code, out, errOut)
+	}
+	if names := dirNames(t, exportDir); names != "index.html session.json v1.png" {
+		t.Errorf("the export holds %s", names)
+	}
+	if page, _ := os.ReadFile(filepath.Join(exportDir, "index.html")); !strings.Contains(string(page), "v2: deleted") {
+		t.Error("index.html does not say v2 was deleted")
+	}
+}

@@ -186,6 +186,25 @@ func readImage(f *os.File, path string, ref core.ImageRef, w io.Writer) error {
 	return nil
 }
 
+// Remove deletes the file of ref's bytes; bytes already gone are no
+// error.
+func (d *Dir) Remove(ctx context.Context, ref core.ImageRef) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.readOnly {
+		return fmt.Errorf("imagedir: %s is open read-only", d.dir)
+	}
+	path := d.Locate(ref)
+	if path == "" {
+		return core.Errorf(core.Invalid, "image %q is no image reference", ref.SHA256)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("imagedir: remove image %s: %w", ref.SHA256, err)
+	}
+	return nil
+}
+
 // Locate returns the file path of ref's bytes: <dir>/<first 2 hex
 // digits>/<sha256 hex><ext>. It returns "" when ref.SHA256 is not 64
 // lower-case hex digits.

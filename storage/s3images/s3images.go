@@ -149,6 +149,20 @@ func (s *Store) Get(ctx context.Context, ref core.ImageRef) (core.Image, error) 
 	return core.Image{Data: buf.Bytes(), MIME: ref.MIME, Name: ref.Name}, nil
 }
 
+// Remove deletes the object of ref's bytes; an object already gone is no
+// error.
+func (s *Store) Remove(ctx context.Context, ref core.ImageRef) error {
+	key := imageref.Key(ref)
+	if key == "" {
+		return core.Errorf(core.Invalid, "image %q is no image reference", ref.SHA256)
+	}
+	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		return fmt.Errorf("s3: remove image %s: %w", ref.SHA256, err)
+	}
+	return nil
+}
+
 // damaged is the error of an object that is not what its reference
 // records.
 func damaged(where string, why error) error { return &imageref.DamagedError{Where: where, Err: why} }

@@ -106,6 +106,33 @@ func RunImages(t *testing.T, h ImageHarness) {
 			t.Errorf("after concurrent puts: %v", err)
 		}
 	})
+	t.Run("Remove", func(t *testing.T) {
+		s, ok := h.Open(t).(core.ImageRemover)
+		if !ok {
+			t.Skip("the store cannot remove images")
+		}
+		store := s.(core.ImageStore)
+		kept, err := store.Put(ctx, core.Image{Data: testPNG(t, 4, 4, 5)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := store.Put(ctx, core.Image{Data: testPNG(t, 4, 4, 6)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remove(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Get(ctx, ref); core.KindOf(err) != core.NotFound {
+			t.Errorf("Get after Remove: %v, want NotFound", err)
+		}
+		if err := s.Remove(ctx, ref); err != nil {
+			t.Errorf("removing again: %v", err)
+		}
+		if _, err := store.Get(ctx, kept); err != nil {
+			t.Errorf("another image after a Remove: %v", err)
+		}
+	})
 }
 
 // testPNG returns a w×h PNG whose pixels depend on seed.

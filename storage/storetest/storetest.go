@@ -97,6 +97,8 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentDeliveries", testConcurrentDeliveries},
 		{"Durable", testDurable},
 		{"CanceledContext", testCanceled},
+		{"CanceledTurn", testCanceledTurn},
+		{"DeletedVersion", testDeletedVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -785,5 +787,53 @@ func testCanceled(t *testing.T, s *suite) {
 	}
 	if _, err := s.b.Session(ctx, "s2"); core.KindOf(err) != core.NotFound {
 		t.Errorf("a canceled CreateSession stored its session")
+	}
+}
+
+// A canceled turn keeps who canceled it, stays pending until its note is
+// posted, and counts only what the provider charged for it.
+func testCanceledTurn(t *testing.T, s *suite) {
+	s.create("s1", "t")
+	at := s.clock.now()
+	s.update("s1", queue("U1", "", at))
+	s.update("s1", queue("U1", "", at))
+	by := core.CancelRequest{By: core.User{ID: "U1", Name: "ana"}, At: at}
+	s.update("s1", set(1, func(t *core.Turn) {
+		t.Cancel, t.Status, t.Posting, t.FinishedAt = &by, core.StatusCanceled, true, at
+	}))
+	s.update("s1", set(2, func(t *core.Turn) {
+		t.Cancel, t.Status, t.Posting, t.FinishedAt, t.CostUSD = &by, core.StatusCanceled, true, at, 0.25
+	}))
+	got, err := s.b.Session(ctx, "s1")
+	if err != nil || got.Turn(1).Cancel == nil || *got.Turn(1).Cancel != by || got.Turn(1).Status != core.StatusCanceled {
+		t.Fatalf("canceled turn read back as %+v, %v", got.Turn(1), err)
+	}
+	if !slices.Equal(s.jobs(), []core.JobRef{{SessionID: "s1", TurnID: 1}, {SessionID: "s1", TurnID: 2}}) {
+		t.Errorf("ActiveJobs = %v, want both canceled turns until their notes are posted", s.jobs())
+	}
+	s.update("s1", set(1, func(t *core.Turn) { t.Posting = false }))
+	s.update("s1", set(2, func(t *core.Turn) { t.Posting = false }))
+	if len(s.jobs()) != 0 {
+		t.Errorf("ActiveJobs = %v after the notes were posted", s.jobs())
+	}
+	if got := s.usage(core.UserDayKey("chat", "U1", at)); got != (core.UsageTotals{Turns: 1, CostUSD: 0.25}) {
+		t.Errorf("usage of canceled turns: %+v, want only the charged one", got)
+	}
+}
+
+// A deleted version keeps its place in the tree and who deleted it.
+func testDeletedVersion(t *testing.T, s *suite) {
+	s.create("s1", "t")
+	at := s.clock.now()
+	s.update("s1", queue("U1", "", at))
+	s.update("s1", finish(1, 2, 0.5, at))
+	by := core.Deletion{By: core.User{ID: "U1", Name: "ana"}, At: at}
+	s.update("s1", func(sess *core.Session) error {
+		sess.Version(1).Deleted = &by
+		return nil
+	})
+	got, err := s.b.Session(ctx, "s1")
+	if err != nil || len(got.Versions) != 2 || got.Version(1).Deleted == nil || *got.Version(1).Deleted != by || got.Version(2).Deleted != nil {
+		t.Fatalf("versions read back as %+v, %v", got.Versions, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,37 @@ func (s *Server) completeUpload(caller team, p map[string]string) reply {
 		s.messages = append(s.messages, m)
 	}
 	return ok(map[string]any{"files": done})
+}
+
+// deleteFile serves files.delete for a file the bot uploaded: the file
+// goes, and so does each message that shared only it (its comment is part
+// of the share); s.mu is held.
+func (s *Server) deleteFile(caller team, p map[string]string) reply {
+	id := p["file"]
+	u := s.upload(id)
+	if u != nil && u.Channel != "" {
+		if t := s.channelTeam(u.Channel); t.id != caller.id && (t.enterprise == "" || t.enterprise != caller.enterprise) {
+			u = nil // another workspace's file is not found with this token
+		}
+	}
+	switch {
+	case id == "":
+		return failed("invalid_arguments")
+	case u == nil && s.files[id] != nil:
+		return failed("cant_delete_file") // a user's file
+	case u == nil:
+		return failed("file_not_found")
+	case u.Deleted:
+		return failed("file_deleted")
+	}
+	u.Deleted = true
+	for _, m := range s.messages {
+		if i := slices.Index(m.Files, id); i >= 0 {
+			m.Files = slices.Delete(m.Files, i, i+1)
+			m.Deleted = m.Deleted || len(m.Files) == 0
+		}
+	}
+	return ok(nil)
 }
 
 // upload returns the upload of file id; s.mu is held.

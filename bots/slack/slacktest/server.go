@@ -161,6 +161,8 @@ type Upload struct {
 	Channel        string
 	ThreadTS       string
 	InitialComment string
+	// Deleted is set by files.delete.
+	Deleted bool
 }
 
 // NewServer starts a fake on loopback and stops it when the test ends.

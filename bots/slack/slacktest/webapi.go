@@ -177,6 +177,8 @@ func (s *Server) method(caller team, token, method string, p map[string]string) 
 		return s.getUploadURL(p)
 	case "files.completeUploadExternal":
 		return s.completeUpload(caller, p)
+	case "files.delete":
+		return s.deleteFile(caller, p)
 	}
 	return failed("unknown_method")
 }
@@ -210,6 +212,8 @@ func (s *Server) update(caller team, p map[string]string) reply {
 		return failed("cant_update_message")
 	case p["text"] == "" && p["blocks"] == "":
 		return failed("no_text")
+	case p["blocks"] != "" && !validBlocks(p["blocks"]):
+		return failed("invalid_blocks")
 	}
 	m.Text, m.Edits = p["text"], m.Edits+1
 	if p["blocks"] != "" {
@@ -347,7 +351,9 @@ func cmpTS(a, b string) int {
 // whose static_select menus are as Block Kit requires: an action_id, a
 // plain_text placeholder of at most 150 characters, and 1 to 100 options,
 // each with plain_text text of at most 75 characters and a value of at
-// most 150.
+// most 150; and whose buttons are too: an action_id, plain_text text of
+// at most 75 characters, a value of at most 2000 and a style of primary,
+// danger or none.
 func validBlocks(s string) bool {
 	type text struct {
 		Type string `json:"type"`
@@ -356,9 +362,13 @@ func validBlocks(s string) bool {
 	var blocks []struct {
 		Type     string `json:"type"`
 		Elements []struct {
-			Type        string `json:"type"`
-			ActionID    string `json:"action_id"`
-			Placeholder *text  `json:"placeholder"`
+			Type        string          `json:"type"`
+			ActionID    string          `json:"action_id"`
+			Text        json.RawMessage `json:"text"` // an object in a button, a string in a context block
+			Value       string          `json:"value"`
+			Style       string          `json:"style"`
+			Confirm     *confirm        `json:"confirm"`
+			Placeholder *text           `json:"placeholder"`
 			Options     []struct {
 				Text  *text  `json:"text"`
 				Value string `json:"value"`
@@ -373,6 +383,13 @@ func validBlocks(s string) bool {
 			return false
 		}
 		for _, e := range b.Elements {
+			if e.Type == "button" {
+				var label text
+				if json.Unmarshal(e.Text, &label) != nil || !validButton(e.ActionID, label.Type, label.Text, e.Value, e.Style) ||
+					e.Confirm != nil && !e.Confirm.valid() {
+					return false
+				}
+			}
 			if e.Type != "static_select" {
 				continue
 			}
@@ -388,6 +405,40 @@ func validBlocks(s string) bool {
 		}
 	}
 	return true
+}
+
+// confirm is a confirmation dialog object, as a button's confirm.
+type confirm struct {
+	Title   *textObject `json:"title"`
+	Text    *textObject `json:"text"`
+	Confirm *textObject `json:"confirm"`
+	Deny    *textObject `json:"deny"`
+	Style   string      `json:"style"`
+}
+
+// textObject is a Block Kit text object.
+type textObject struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// valid reports whether c is as Block Kit requires: a plain_text title of
+// at most 100 characters, a text of at most 300, plain_text confirm and
+// deny labels of at most 30, and a style of primary, danger or none.
+func (c *confirm) valid() bool {
+	plain := func(t *textObject, most int) bool {
+		return t != nil && t.Type == "plain_text" && t.Text != "" && utf8.RuneCountInString(t.Text) <= most
+	}
+	return plain(c.Title, 100) && c.Text != nil && (c.Text.Type == "plain_text" || c.Text.Type == "mrkdwn") &&
+		c.Text.Text != "" && utf8.RuneCountInString(c.Text.Text) <= 300 && plain(c.Confirm, 30) &&
+		(c.Deny == nil || plain(c.Deny, 30)) && (c.Style == "" || c.Style == "primary" || c.Style == "danger")
+}
+
+// validButton reports whether a button's fields are as Block Kit requires.
+func validButton(actionID, labelType, label, value, style string) bool {
+	return actionID != "" && labelType == "plain_text" && label != "" &&
+		utf8.RuneCountInString(label) <= 75 && len(value) <= 2000 &&
+		(style == "" || style == "primary" || style == "danger")
 }
 
 // readParams returns a request's parameters: the query and a form body, or

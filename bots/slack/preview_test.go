@@ -1,0 +1,79 @@
+package slack
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/easel-bot/easel/bots/slack/slacktest"
+)
+
+// previews returns the preview uploads, and how many of them are deleted.
+func (h *harness) previews() (all []slacktest.Upload, deleted int) {
+	for _, u := range h.fake.Uploads() {
+		if u.Title == "preview" {
+			all = append(all, u)
+			if u.Deleted {
+				deleted++
+			}
+		}
+	}
+	return all, deleted
+}
+
+// shownFiles returns the files the thread's messages still show.
+func (h *harness) shownFiles(channel, root string) []string {
+	var files []string
+	for _, m := range h.fake.Replies(channel, root) {
+		if !m.Deleted {
+			files = append(files, m.Files...)
+		}
+	}
+	return files
+}
+
+// Once the final image is posted, the turn's preview goes, message and
+// all: the thread holds one image per version.
+func TestPreviewIsDeletedOnceTheImageIsPosted(t *testing.T) {
+	h := newHarness(t, options{partials: 2})
+	root := h.slash(ana, "C1", "a bridge")
+	h.images(1)
+	h.settle()
+	h.fake.WaitFor(t, "the preview deleted", func() bool {
+		all, deleted := h.previews()
+		return len(all) == 1 && deleted == 1
+	})
+	if files := h.shownFiles("C1", root); len(files) != 1 {
+		t.Errorf("the thread shows %d files, want the one image", len(files))
+	}
+	for _, r := range h.fake.Replies("C1", root) {
+		if strings.Contains(r.Text, "first look") && !r.Deleted {
+			t.Error("the preview's message is left in the thread")
+		}
+	}
+}
+
+// A preview an earlier process could not delete (it stopped first) is
+// deleted by the next process when a turn in the thread ends.
+func TestPreviewLeftByAnEarlierProcessIsDeleted(t *testing.T) {
+	h := newHarness(t, options{partials: 1})
+	h.fake.Fail("files.delete", "cant_delete_file")
+	root := h.slash(ana, "C1", "a bridge")
+	h.images(1)
+	h.settle()
+	if _, deleted := h.previews(); deleted != 0 {
+		t.Fatalf("%d previews deleted though files.delete failed", deleted)
+	}
+
+	h.bot.threads = newThreadCache() // a restart: nothing is remembered of the thread
+	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "in fog", ThreadTS: root})
+	h.deliver(envs...)
+	h.images(2)
+	h.settle()
+	h.fake.WaitFor(t, "both previews deleted", func() bool {
+		all, deleted := h.previews()
+		return len(all) == 2 && deleted == 2
+	})
+	if files := h.shownFiles("C1", root); len(files) != 2 {
+		t.Errorf("the thread shows %d files, want the two images", len(files))
+	}
+}
