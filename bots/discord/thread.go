@@ -82,8 +82,8 @@ func (b *Bot) Thread(sess *core.Session) (core.Thread, bool) {
 }
 
 // maxThreads bounds the threads the bot keeps; beyond it, those that show
-// nothing are forgotten. Threads opened for sessions that another process
-// runs, say, are never used here, so nothing else would forget them.
+// nothing are forgotten. Until then a thread is kept once made, so that
+// every request of a session shares one status message.
 const maxThreads = 10000
 
 // thread returns the thread of channel id, sharing it with any turn already
@@ -139,8 +139,8 @@ func (b *Bot) forgetIdle() {
 // thread or failed to.
 func (t *thread) opened() { close(t.ready) }
 
-// release forgets t once it shows nothing, so the bot keeps only threads
-// with work in progress. A turn still holding t keeps using it.
+// release forgets t, a thread made for a request that was refused, once
+// it shows nothing.
 func (b *Bot) release(t *thread) {
 	t.mu.Lock()
 	idle := t.statusID == "" && t.stop == nil
@@ -405,7 +405,9 @@ func (t *thread) clearStatus(ctx context.Context) error {
 	id := t.statusID
 	t.statusID = ""
 	t.mu.Unlock()
-	defer t.bot.release(t)
+	// t stays the thread's: a request being handled may hold it, and show
+	// its "queued" line next; forgotten now, that line would be on a thread
+	// value nobody clears. Idle threads are forgotten past maxThreads.
 	if id == "" {
 		return nil
 	}
