@@ -427,26 +427,29 @@ func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session
 // requester or an admin, and presses for a turn that has ended; the
 // presser gets an ephemeral note.
 func (b *Bot) cancel(ctx context.Context, r *response, session string, turn int) {
-	ic := r.ic
+	th, msg := b.pressOn(ctx, r.ic, session)
+	if err := b.engine.Cancel(ctx, th, msg, turn); err != nil {
+		b.refuse(ctx, r, err, false)
+	}
+}
+
+// pressOn returns the thread of a press of a button of session, and the
+// message that names the presser to the engine.
+func (b *Bot) pressOn(ctx context.Context, ic *discordgo.Interaction, session string) (*thread, core.Message) {
 	parent := ""
 	if ic.GuildID != "" {
 		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
 			parent = ch.ParentID
 		}
 	}
-	th := b.thread(ic.ChannelID, parent, ic.GuildID)
 	channel := ic.ChannelID
 	if parent != "" {
 		channel = parent
 	}
-	err := b.engine.Cancel(ctx, th, core.Message{
+	return b.thread(ic.ChannelID, parent, ic.GuildID), core.Message{
 		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
-	}, turn)
-	b.release(th)
-	if err != nil {
-		b.refuse(ctx, r, err, false)
 	}
 }
 
@@ -476,25 +479,9 @@ func (b *Bot) confirmDelete(ctx context.Context, ic *discordgo.Interaction, sess
 // takes its post down and says it in the thread. Others than the requester
 // or an admin, and a version deleted already, get an ephemeral note.
 func (b *Bot) delete(ctx context.Context, r *response, session string, version int) {
-	ic := r.ic
-	parent := ""
-	if ic.GuildID != "" {
-		if ch, err := b.channel(ctx, ic.ChannelID); err == nil {
-			parent = ch.ParentID
-		}
-	}
-	th := b.thread(ic.ChannelID, parent, ic.GuildID)
-	channel := ic.ChannelID
-	if parent != "" {
-		channel = parent
-	}
-	err := b.engine.Delete(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
-		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
-	})
-	b.release(th)
-	if err != nil {
+	th, msg := b.pressOn(ctx, r.ic, session)
+	msg.Version = version
+	if err := b.engine.Delete(ctx, th, msg); err != nil {
 		b.refuse(ctx, r, err, false)
 	}
 }
