@@ -309,7 +309,8 @@ func (w *sbsWatch) intercept(method string, p map[string]string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls[method]++
-	if method == "chat.postMessage" && p["blocks"] != "" && len(p["channel"]) > 1 {
+	// A result's buttons, not a status line's Cancel button.
+	if method == "chat.postMessage" && strings.Contains(p["blocks"], `"action_id":"regenerate"`) && len(p["channel"]) > 1 {
 		if n, err := strconv.Atoi(p["channel"][1:]); err == nil && w.done[n] != nil {
 			w.done[n] <- time.Now()
 		}
