@@ -25,6 +25,9 @@ const (
 	// the picked version (Message.Version) becomes head and is posted as a
 	// result; Message.Grid names the grid.
 	ActionPick Action = "pick"
+	// ActionDescribe asks for prompt suggestions for an attached image
+	// (see Engine.Describe); it makes no version.
+	ActionDescribe Action = "describe"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"

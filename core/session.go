@@ -97,6 +97,10 @@ const (
 	// image (a question about the picture, a clarifying question): it makes
 	// no version, and the next turn continues the conversation from it.
 	KindAnswer TurnKind = "answer"
+	// KindDescribe is a describe of an attached image (see
+	// Engine.Describe): it makes no version and records the prompts
+	// suggested for the image in Suggestions.
+	KindDescribe TurnKind = "describe"
 )
 
 // TurnStatus is where a turn's job stands.
@@ -152,6 +156,9 @@ type Turn struct {
 	// Grid is set on a turn that made two to four images: they are posted
 	// as one grid of candidates, named in Posted by the first, to pick from.
 	Grid bool `json:"grid,omitempty"`
+
+	// Suggestions are the prompts a KindDescribe turn suggested.
+	Suggestions []string `json:"suggestions,omitempty"`
 
 	// Answer is what the provider answered in words: all of a KindAnswer
 	// turn's result, or a note beside the images of another.
