@@ -65,6 +65,12 @@ type Engine interface {
 	// for the chooser's next prompt in the thread, and says it there; see
 	// core.Engine.ChooseRegion. It returns an *core.Error for the chooser.
 	ChooseRegion(ctx context.Context, th core.Thread, msg core.Message, region string) error
+	// Describe suggests prompts for an attached image; see
+	// core.Engine.Describe.
+	Describe(ctx context.Context, msg core.Message) (core.Described, error)
+	// Suggestion returns a suggestion of a describe for presser; see
+	// core.Engine.Suggestion.
+	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.
