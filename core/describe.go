@@ -91,10 +91,10 @@ func (e *Engine) Describe(ctx context.Context, msg Message) (Described, error) {
 	if err != nil {
 		return Described{}, err
 	}
-	ref := JobRef{SessionID: sess.ID, TurnID: len(sess.Turns) + 1}
-	if sess.ID == "" {
-		ref = JobRef{SessionID: NewSessionID(), TurnID: 1}
-	}
+	// What the describe holds is held under a name of its own: the id its
+	// turn will get is known only when it is recorded, and a turn recorded
+	// meanwhile may take the one it would have now.
+	ref := JobRef{SessionID: "describe-" + NewSessionID(), TurnID: 1}
 	if err := e.reserve(ctx, ref, sess, turn, msg); err != nil {
 		return Described{}, err
 	}
