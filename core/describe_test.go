@@ -18,6 +18,8 @@ type describeGen struct {
 	estimate, cost float64
 	err            error
 	calls          int
+	gate           chan struct{} // if set, each describe says so on started and waits for gate
+	started        chan struct{}
 }
 
 var alice = core.User{ID: "U1", Name: "alice"}
@@ -25,6 +27,10 @@ var alice = core.User{ID: "U1", Name: "alice"}
 var suggestions = []string{"a red fox", "a blue whale", "a green frog"}
 
 func (g *describeGen) Describe(_ context.Context, img core.Image) (core.Description, error) {
+	if g.gate != nil {
+		g.started <- struct{}{}
+		<-g.gate
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
@@ -162,4 +168,29 @@ func TestParseSuggestions(t *testing.T) {
 			t.Errorf("%q: got %q, want an error", bad, got)
 		}
 	}
+}
+
+// TestDescribeHoldsATurnInFlight: while a describe runs it holds one of
+// its sender's turns in flight, and gives it back when it ends.
+func TestDescribeHoldsATurnInFlight(t *testing.T) {
+	gen := &describeGen{Generator: &coretest.Generator{}, gate: make(chan struct{}), started: make(chan struct{}, 1)}
+	r := newRig(t, core.EngineConfig{MaxPerUser: 1}, gen)
+	r.open()
+	th := coretest.NewThread()
+	r.mustAsk(th, "T1", alice, "a red fox")
+	th.WaitTurns(t, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.describe("T1", alice, testImage())
+		done <- err
+	}()
+	<-gen.started
+	if err := r.ask(th, "T2", alice, "a blue whale"); core.KindOf(err) != core.Busy {
+		t.Errorf("a prompt beside a running describe: %v, want it refused as one too many in flight", err)
+	}
+	close(gen.gate)
+	if err := <-done; err != nil {
+		t.Fatalf("Describe: %v", err)
+	}
+	r.mustAsk(th, "T3", alice, "a green frog")
 }
