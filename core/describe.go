@@ -56,8 +56,9 @@ type Described struct {
 // image attached to msg (msg.Inputs, already checked by the adapter) and
 // records them as a done describe turn of the thread's session, creating
 // the session if needed. The turn makes no version; what it cost counts
-// towards the usage counters and the quotas like any turn, and it holds a
-// slot of its sender's turns in flight while it runs. msg.Text may carry a
+// towards the usage counters and the quotas like any turn, and while it
+// runs it holds one of its sender's turns in flight and, during the
+// provider call, a provider slot (waiting for one if none is free). msg.Text may carry a
 // --provider flag; otherwise the default provider describes. Errors are
 // *Error values for the user (nothing is recorded then), or errors reading
 // the store.
@@ -101,7 +102,11 @@ func (e *Engine) Describe(ctx context.Context, msg Message) (Described, error) {
 	defer e.release(ref)
 
 	started := e.now()
+	if err := e.limits.Providers.Acquire(ctx); err != nil {
+		return Described{}, WrapError(Unavailable, err, "Easel is busy; try again in a minute")
+	}
 	desc, err := d.Describe(ctx, msg.Inputs[0])
+	e.limits.Providers.Release()
 	if err != nil {
 		return Described{}, err
 	}

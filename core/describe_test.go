@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/coretest"
@@ -193,4 +194,33 @@ func TestDescribeHoldsATurnInFlight(t *testing.T) {
 		t.Fatalf("Describe: %v", err)
 	}
 	r.mustAsk(th, "T3", alice, "a green frog")
+}
+
+// TestDescribeTakesAProviderSlot: a describe waits for a free provider
+// slot while every slot renders.
+func TestDescribeTakesAProviderSlot(t *testing.T) {
+	gate := make(chan struct{})
+	gen := &describeGen{Generator: coretest.Gated(gate)}
+	r := newRig(t, core.EngineConfig{MaxConcurrent: 1, MaxPerUser: 5}, gen)
+	openGate := opener(t, gate)
+	r.open()
+	th := coretest.NewThread()
+	r.mustAsk(th, "T1", bo, "a red fox")
+	for gen.Running.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.describe("T2", alice, testImage())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Describe returned %v while the only slot rendered", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	openGate()
+	if err := <-done; err != nil {
+		t.Fatalf("Describe: %v", err)
+	}
 }
