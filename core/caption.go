@@ -182,6 +182,9 @@ func WriteTurns(w io.Writer, s *Session) error {
 		if t.Kind == KindPick {
 			line += fmt.Sprintf(" → v%d picked", t.Base)
 		}
+		if t.Kind == KindDescribe {
+			line += fmt.Sprintf(" · 💡 %d prompts suggested", len(t.Suggestions))
+		}
 		if t.Answer != "" {
 			line += " · 💬 “" + Truncate(t.Answer, 100) + "”"
 		}
@@ -199,7 +202,7 @@ func WriteTurns(w io.Writer, s *Session) error {
 		if len(tokens) > 0 {
 			line += " · " + strings.Join(tokens, "; ")
 		}
-		if t.Kind == KindAnswer {
+		if t.Kind == KindAnswer || t.Kind == KindDescribe {
 			line += " · " + FormatCost(t.CostUSD)
 		}
 		if t.Error != "" {

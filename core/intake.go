@@ -214,7 +214,7 @@ func (e *Engine) sessionFor(ctx context.Context, msg Message) (*Session, error) 
 	}
 	sess, err := e.store.SessionByThread(ctx, msg.Platform, msg.Thread)
 	switch {
-	case KindOf(err) == NotFound && msg.Action == ActionPrompt && msg.SessionID == "":
+	case KindOf(err) == NotFound && (msg.Action == ActionPrompt || msg.Action == ActionDescribe) && msg.SessionID == "":
 		return &Session{}, nil
 	case KindOf(err) == NotFound:
 		return nil, Errorf(NotFound, "this thread has no Easel session; start one with a prompt")

@@ -84,6 +84,9 @@ func (e *Engine) claim(sess *Session, t Turn) (images int64, cost float64) {
 	if t.Action == ActionUndo || t.Action == ActionPick {
 		return 0, 0
 	}
+	if t.Action == ActionDescribe {
+		return 0, e.describeEstimate(t.Provider)
+	}
 	j := &job{sess: sess, turn: t}
 	if err := e.plan(j); err != nil {
 		// The turn will fail, or its target is a version that earlier

@@ -30,6 +30,9 @@ const (
 	ActionCancel Action = "cancel"
 	// ActionDelete deletes a result (see Engine.Delete); it makes no turn.
 	ActionDelete Action = "delete"
+	// ActionDescribe asks for prompt suggestions for an attached image
+	// (see Engine.Describe); it makes no version.
+	ActionDescribe Action = "describe"
 )
 
 // Flags are the inline options at the end of a prompt, such as "--ar 16:9"

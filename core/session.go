@@ -108,6 +108,10 @@ const (
 	// image (a question about the picture, a clarifying question): it makes
 	// no version, and the next turn continues the conversation from it.
 	KindAnswer TurnKind = "answer"
+	// KindDescribe is a describe of an attached image (see
+	// Engine.Describe): it makes no version and records the prompts
+	// suggested for the image in Suggestions.
+	KindDescribe TurnKind = "describe"
 )
 
 // TurnStatus is where a turn's job stands.
@@ -169,6 +173,8 @@ type Turn struct {
 	// nobody did. A queued turn is canceled at once; a running one ends
 	// canceled when its worker notices the request (see Engine.Cancel).
 	Cancel *CancelRequest `json:"cancel,omitempty"`
+	// Suggestions are the prompts a KindDescribe turn suggested.
+	Suggestions []string `json:"suggestions,omitempty"`
 
 	// Answer is what the provider answered in words: all of a KindAnswer
 	// turn's result, or a note beside the images of another.

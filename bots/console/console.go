@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/easel-bot/easel/core"
+	"github.com/easel-bot/easel/core/imagecheck"
 	"github.com/easel-bot/easel/core/safetext"
 )
 
@@ -34,6 +35,12 @@ type Engine interface {
 	Cancel(ctx context.Context, th core.Thread, msg core.Message, id int) error
 	// Delete deletes version msg.Version; see core.Engine.Delete.
 	Delete(ctx context.Context, th core.Thread, msg core.Message) error
+	// Describe suggests prompts for an attached image; see
+	// core.Engine.Describe.
+	Describe(ctx context.Context, msg core.Message) (core.Described, error)
+	// Suggestion returns a suggestion of a describe; see
+	// core.Engine.Suggestion.
+	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
 }
 
 // Options configure a Console.
@@ -49,6 +56,8 @@ type Options struct {
 	// Wait makes Run wait for each message's turn to end before reading the
 	// next line, so scripted input gives one result after another.
 	Wait bool
+	// Attachments bound the image files /describe reads.
+	Attachments imagecheck.Limits
 }
 
 // Console reads messages from a reader and prints replies to a writer.
@@ -56,6 +65,8 @@ type Console struct {
 	engine Engine
 	opts   Options
 	out    *output
+	// described is the latest describe, whose suggestions /use picks from.
+	described core.Described
 }
 
 // New returns a Console that sends messages to engine and writes to out.
@@ -86,6 +97,8 @@ Commands:
   /vary [vN] [n] n variations of the same request
   /hq [vN]       re-render at high quality and a larger size
   /pick N        keep candidate N of the latest grid: the next prompt refines it
+  /describe PATH up to 4 prompts suggested for the image file at PATH
+  /use N         start a new session with suggestion N of the latest /describe
   @vN <text>     refine version N instead of the latest (branch)
   /cancel        cancel your requests queued or rendering in this session
   /delete vN     delete version N (it can no longer be refined or exported)
@@ -190,6 +203,10 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		}
 		msg.Action, msg.Version = core.ActionDelete, n
 		c.report(c.engine.Delete(ctx, c.out, msg), "console delete failed")
+	case "/describe":
+		return msg, false, c.describe(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/describe")), msg)
+	case "/use":
+		return c.use(ctx, args, msg)
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {
@@ -247,6 +264,62 @@ func (c *Console) pick(ctx context.Context, args []string, msg core.Message) (co
 		return msg, false, fmt.Errorf("/pick: the latest grid has %d candidates; pick 1 to %d", len(grid), len(grid))
 	}
 	msg.Action, msg.Grid, msg.Version = core.ActionPick, grid[0], grid[n-1]
+	return msg, false, nil
+}
+
+// describe prints the prompts suggested for the image file named by arg,
+// which may end with flags (--provider NAME), numbered for /use.
+func (c *Console) describe(ctx context.Context, arg string, msg core.Message) error {
+	path, flags := arg, ""
+	if i := strings.Index(arg, " --"); i >= 0 {
+		path, flags = strings.TrimSpace(arg[:i]), arg[i:]
+	}
+	if path == "" {
+		return fmt.Errorf("/describe: give the path of an image file, e.g. /describe photo.png")
+	}
+	img, err := imagecheck.ReadFile(path, c.opts.Attachments)
+	if err != nil {
+		return fmt.Errorf("/describe: %s", core.UserMessage(err, ""))
+	}
+	msg.Text, msg.Inputs = flags, []core.Image{img}
+	d, err := c.engine.Describe(ctx, msg)
+	if err != nil {
+		ref := core.NewRef()
+		if core.KindOf(err) == core.Internal {
+			c.opts.Log.Error("console describe failed", "ref", ref, "err", err)
+		}
+		return fmt.Errorf("%s", core.UserMessage(err, ref))
+	}
+	c.described = d
+	c.out.session(d.SessionID)
+	var b strings.Builder
+	fmt.Fprintf(&b, "💡 prompts for %s:\n", img.Name)
+	for i, s := range d.Suggestions {
+		fmt.Fprintf(&b, "   %d. %s\n", i+1, s)
+	}
+	fmt.Fprintf(&b, "   /use 1 to /use %d starts a new session with one\n", len(d.Suggestions))
+	c.out.printf("%s", b.String())
+	return nil
+}
+
+// use returns a prompt starting a new session with suggestion N (args) of
+// the latest describe.
+func (c *Console) use(ctx context.Context, args []string, msg core.Message) (core.Message, bool, error) {
+	if len(args) != 1 {
+		return msg, false, fmt.Errorf("/use: say which suggestion, /use 1 for the first")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return msg, false, fmt.Errorf("/use: %q is not a suggestion's number", args[0])
+	}
+	if c.described.SessionID == "" {
+		return msg, false, fmt.Errorf("/use: there are no suggestions yet; ask for some with /describe PATH")
+	}
+	prompt, err := c.engine.Suggestion(ctx, c.described.SessionID, c.described.TurnID, n, msg.User)
+	if err != nil {
+		return msg, false, fmt.Errorf("/use: %s", core.UserMessage(err, ""))
+	}
+	msg.Action, msg.Text, msg.NewSession = core.ActionPrompt, prompt, true
 	return msg, false, nil
 }
 

@@ -168,3 +168,19 @@ func TestRunStopsWhileWaitingForInput(t *testing.T) {
 		t.Fatal("Run still waiting for input 10s after its context ended")
 	}
 }
+
+func (r *recorder) Describe(context.Context, core.Message) (core.Described, error) {
+	return core.Described{}, core.Errorf(core.Invalid, "no describer")
+}
+
+func (r *recorder) Suggestion(context.Context, string, int, int, core.User) (string, error) {
+	return "", core.Errorf(core.NotFound, "none")
+}
+
+func (echo) Describe(context.Context, core.Message) (core.Described, error) {
+	return core.Described{}, core.Errorf(core.Invalid, "no describer")
+}
+
+func (echo) Suggestion(context.Context, string, int, int, core.User) (string, error) {
+	return "", core.Errorf(core.NotFound, "none")
+}

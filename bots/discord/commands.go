@@ -71,7 +71,7 @@ func imagineCommand(global bool) *discordgo.ApplicationCommand {
 	return cmd
 }
 
-// register creates (or updates) /imagine in each configured guild, or
+// register creates (or updates) /imagine and /describe in each configured guild, or
 // globally. A guild that refuses is logged and skipped, so one server that
 // removed the bot does not stop it; a global failure is an error.
 func (b *Bot) register(ctx context.Context) error {
@@ -80,12 +80,19 @@ func (b *Bot) register(ctx context.Context) error {
 		if _, err := b.dg.ApplicationCommandCreate(app, "", imagineCommand(true), discordgo.WithContext(ctx)); err != nil {
 			return fmt.Errorf("discord: register /%s: %w", commandName, err)
 		}
+		if _, err := b.dg.ApplicationCommandCreate(app, "", describeCommand(true), discordgo.WithContext(ctx)); err != nil {
+			return fmt.Errorf("discord: register /%s: %w", describeName, err)
+		}
 		return nil
 	}
 	for _, g := range b.cfg.Guilds {
 		if _, err := b.dg.ApplicationCommandCreate(app, g, imagineCommand(false), discordgo.WithContext(ctx)); err != nil {
 			b.log.Error("registering /imagine in a guild failed; was the bot invited with the applications.commands scope?",
 				"guild", g, "err", err)
+			continue
+		}
+		if _, err := b.dg.ApplicationCommandCreate(app, g, describeCommand(false), discordgo.WithContext(ctx)); err != nil {
+			b.log.Error("registering /describe in a guild failed", "guild", g, "err", err)
 		}
 	}
 	return nil

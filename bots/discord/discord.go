@@ -138,6 +138,12 @@ type Engine interface {
 	// Delete deletes the version a confirmed Delete button names; see
 	// core.Engine.Delete. It returns an *core.Error for the presser.
 	Delete(ctx context.Context, th core.Thread, msg core.Message) error
+	// Describe suggests prompts for an attached image; see
+	// core.Engine.Describe.
+	Describe(ctx context.Context, msg core.Message) (core.Described, error)
+	// Suggestion returns a suggestion of a describe for presser; see
+	// core.Engine.Suggestion.
+	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
 }
 
 // EventLog is the durable inbox of interactions and messages (see

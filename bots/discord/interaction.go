@@ -28,7 +28,9 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	switch ic.Type {
 	case discordgo.InteractionApplicationCommand:
-		if _, ok := commandData(ic); !ok || !b.admit(ctx, ic, core.ActionPrompt) {
+		_, imagine := commandData(ic)
+		_, describe := describeData(ic)
+		if !imagine && !describe || !b.admit(ctx, ic, core.ActionPrompt) {
 			return
 		}
 	case discordgo.InteractionMessageComponent:
@@ -53,6 +55,9 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		}
 		if _, _, _, picked := pickPress(ic); picked {
 			ok, action = true, core.ActionPick
+		}
+		if _, _, _, used := suggestionPress(ic); used {
+			ok, action = true, core.ActionPrompt
 		}
 		if !ok || !b.admit(ctx, ic, action) {
 			return
@@ -79,7 +84,11 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 	return func(ctx context.Context, key string) bool {
 		switch r.ic.Type {
 		case discordgo.InteractionApplicationCommand:
-			b.imagine(ctx, key, r)
+			if _, ok := describeData(r.ic); ok {
+				b.describe(ctx, key, r)
+			} else {
+				b.imagine(ctx, key, r)
+			}
 		case discordgo.InteractionMessageComponent:
 			if action, session, version, ok := buttonPress(r.ic); ok {
 				b.press(ctx, key, r, action, session, version, 0)
@@ -91,6 +100,8 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 				b.chooseRegion(ctx, key, r, session, version, region)
 			} else if session, grid, version, ok := pickPress(r.ic); ok {
 				b.press(ctx, key, r, core.ActionPick, session, version, grid)
+			} else if session, turn, n, ok := suggestionPress(r.ic); ok {
+				b.useSuggestion(ctx, key, r, session, turn, n)
 			}
 		}
 		return true

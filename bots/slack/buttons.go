@@ -161,6 +161,10 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	if !ok {
 		return
 	}
+	if strings.HasPrefix(a.ActionID, usePrefix) {
+		b.useSuggestion(ctx, key, cb, a)
+		return
+	}
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
 	region, turn := "", 0
@@ -246,6 +250,12 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 		}
 		if strings.HasPrefix(a.ActionID, pickPrefix) {
 			if _, _, _, ok := parsePickValue(a.Value); ok {
+				return a, true
+			}
+			continue
+		}
+		if strings.HasPrefix(a.ActionID, usePrefix) {
+			if _, _, _, ok := parseUseValue(a.Value); ok {
 				return a, true
 			}
 			continue

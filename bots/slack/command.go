@@ -16,6 +16,10 @@ import (
 // threads, so every command starts a new session. key is the inbox key of
 // the command's delivery.
 func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand) {
+	if cmd.Command == DescribeCommand {
+		b.explainDescribe(ctx, cmd)
+		return
+	}
 	if cmd.Command != b.cfg.Command {
 		b.log.Warn("slack: unknown slash command; is the manifest's command the configured one?", "command", cmd.Command)
 		return

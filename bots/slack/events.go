@@ -223,6 +223,10 @@ func (b *Bot) prompt(ctx context.Context, key string, p post) {
 	// requests in flight, quotas) is checked before any reaction, download
 	// or Slack lookup.
 	text := promptText(p.text, p.botUser)
+	if flags, ok := isDescribe(text); ok {
+		b.describe(ctx, key, p, flags)
+		return
+	}
 	check := core.Message{Platform: Platform, Workspace: p.who.team, Channel: p.channel, Thread: threadKey(p.channel, p.thread()),
 		User: core.User{ID: p.user}, Action: core.ActionPrompt, Text: text, DM: p.dm}
 	w, err := b.workspace(ctx, p.who)

@@ -32,6 +32,7 @@ func testPNG(seed int) []byte { return coretest.PNG(seed) }
 type countingEngine struct {
 	Engine
 	handles, sessions atomic.Int64
+	recorded          atomic.Int64 // Handle calls that returned with their turn recorded
 	mu                sync.Mutex
 	errs              []error // Handle's errors
 }
@@ -43,6 +44,8 @@ func (c *countingEngine) Handle(ctx context.Context, th core.Thread, msg core.Me
 		c.mu.Lock()
 		c.errs = append(c.errs, err)
 		c.mu.Unlock()
+	} else {
+		c.recorded.Add(1)
 	}
 	return q, err
 }

@@ -72,6 +72,12 @@ type Engine interface {
 	// Delete deletes the version a result's Delete button is under; see
 	// core.Engine.Delete. It returns an *core.Error for the presser.
 	Delete(ctx context.Context, th core.Thread, msg core.Message) error
+	// Describe suggests prompts for an attached image; see
+	// core.Engine.Describe.
+	Describe(ctx context.Context, msg core.Message) (core.Described, error)
+	// Suggestion returns a suggestion of a describe for presser; see
+	// core.Engine.Suggestion.
+	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.

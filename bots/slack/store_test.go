@@ -30,7 +30,7 @@ func TestStoreFullGivesUpOnceAndResumes(t *testing.T) {
 	h.fake.WaitFor(t, "the first turn queued", func() bool { return h.gen.Calls.Load() == 1 })
 	waiting, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "make it night", ThreadTS: root})
 	h.deliver(envs...)
-	h.fake.WaitFor(t, "the second turn queued", func() bool { return h.engine.handles.Load() == 2 })
+	h.fake.WaitFor(t, "the second turn recorded", func() bool { return h.engine.recorded.Load() == 2 })
 
 	fs.SetFailing(true)
 	gate <- struct{}{} // the first image is made but cannot be stored

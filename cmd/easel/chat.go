@@ -60,7 +60,8 @@ func cmdChat(ctx context.Context, e *env, args []string) error {
 	}
 	con := console.New(a.engine, e.stdout, console.Options{
 		User: localUser(), Thread: thread, ImagePath: a.images.Locate, Log: log,
-		Wait: !isTerminal(e.stdin), // scripted input: one result after another
+		Wait:        !isTerminal(e.stdin), // scripted input: one result after another
+		Attachments: cfg.Attach.Limits(),
 	})
 	fmt.Fprintf(e.stdout, "easel chat · provider %s · data %s · /help for commands\n", describeProvider(cfg), a.db.Location())
 	if _, err := a.engine.Resume(ctx, func(s *core.Session) (core.Thread, bool) {

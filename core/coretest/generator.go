@@ -68,6 +68,24 @@ func (g *Generator) Generate(ctx context.Context, req core.GenerateRequest) (cor
 	return res, nil
 }
 
+// Suggestions are what Generator.Describe suggests for any image.
+var Suggestions = []string{"a red fox in fresh snow", "a blue whale at dawn", "a green frog on a lily pad"}
+
+// Describe answers Suggestions for img, costing $0.005, or the error Fail
+// scripted for the next call.
+func (g *Generator) Describe(_ context.Context, img core.Image) (core.Description, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.errs) > 0 {
+		err := g.errs[0]
+		g.errs = g.errs[1:]
+		if err != nil {
+			return core.Description{}, err
+		}
+	}
+	return core.Description{Suggestions: Suggestions, Model: "fake-eye-1", Usage: core.Usage{ConversationInputTokens: 100, ConversationOutputTokens: 40}, CostUSD: 0.005}, nil
+}
+
 // Fail makes the next calls return errs, in order (nil: succeed), after
 // passing the gate.
 func (g *Generator) Fail(errs ...error) {

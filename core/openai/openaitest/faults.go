@@ -13,7 +13,8 @@ type FaultKind string
 const (
 	// FaultModeration answers 400 with code moderation_blocked; a Responses
 	// API request gets a completed answer whose image call failed with that
-	// code instead.
+	// code instead, or, when it calls no image tool, a completed answer
+	// refusing in words.
 	FaultModeration FaultKind = "moderation_blocked"
 	// FaultRateLimit answers 429 rate_limit_exceeded with Retry-After headers.
 	FaultRateLimit FaultKind = "rate_limit_exceeded"

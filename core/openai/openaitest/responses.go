@@ -65,6 +65,15 @@ func RevisePrompt(message string) string {
 	return strings.TrimSpace(message) + " (as the fake understood it)"
 }
 
+// Suggestions are the prompts the fake's conversation model suggests for
+// any image when asked for a json_schema answer, as {"prompts": [...]}.
+var Suggestions = []string{
+	"a lighthouse on a rocky shore at dusk, watercolour",
+	"a neon-lit city street in the rain, cinematic",
+	"a bowl of lemons on a linen cloth, still life in oils",
+	"a fox curled up in fresh snow, soft morning light",
+}
+
 // Say queues words for the fake to answer beside the images of upcoming
 // Responses API requests, one per request that makes an image.
 func (s *Server) Say(words ...string) {
@@ -222,6 +231,7 @@ func (p respParams) record(rec *Request) {
 	rec.ConversationModel, rec.Instructions, rec.PreviousResponseID, rec.Store = p.model, p.instructions, p.prev, p.store
 	rec.Messages, rec.Images, rec.Action, rec.ToolChoice, rec.Stream = p.messages, p.images, p.action, p.toolChoice, p.stream
 	rec.Mask = p.mask
+	rec.TextFormat, rec.SchemaName = p.textFormat, p.schemaName
 	for i := len(p.messages) - 1; i >= 0; i-- {
 		if p.messages[i].Role == "user" {
 			rec.Prompt = p.messages[i].Text
@@ -288,6 +298,16 @@ func (s *Server) answer(rec *Request, p respParams, ctx *convo, readChars int, d
 		resp.Output = append(resp.Output, call)
 		conv.OutputTokens += int64(len(rec.RevisedPrompt)+3)/4 + 20
 		ctx.chars += len(rec.RevisedPrompt)
+	} else if f != nil && f.Kind == FaultModeration {
+		rec.Error = "refusal"
+		resp.Output = append(resp.Output, outputMessage{Type: "message", ID: "msg_" + rec.ResponseID, Status: "completed", Role: "assistant",
+			Content: []outputText{{Type: "refusal", Refusal: "I can't help with that image.", Annotations: []any{}, Logprobs: []any{}}}})
+	} else if p.textFormat == "json_schema" {
+		answer, err := json.Marshal(map[string][]string{"prompts": Suggestions})
+		if err != nil {
+			return nil, nil, err
+		}
+		words = string(answer)
 	} else {
 		words = AnswerTo(rec.Prompt)
 	}
@@ -517,6 +537,7 @@ type (
 	outputText struct {
 		Type        string `json:"type"`
 		Text        string `json:"text"`
+		Refusal     string `json:"refusal,omitempty"` // of a part of type "refusal"
 		Annotations []any  `json:"annotations"`
 		Logprobs    []any  `json:"logprobs"`
 	}

@@ -54,6 +54,13 @@ func TestResponsesValidation(t *testing.T) {
 		{"bad tool choice", `{"model":"gpt-5.5","input":"x","tool_choice":"always"}`, 400, "tool_choice", "invalid_value"},
 		{"malformed previous id", `{"model":"gpt-5.5","input":"x","previous_response_id":"resp 1"}`, 400, "previous_response_id", "invalid_value"},
 		{"unknown previous id", `{"model":"gpt-5.5","input":"x","previous_response_id":"resp_nope"}`, 400, "previous_response_id", "previous_response_not_found"},
+		{"text not an object", `{"model":"gpt-5.5","input":"x","text":"json"}`, 400, "text", "invalid_type"},
+		{"unknown text format", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"yaml"}}}`, 400, "text.format.type", "invalid_value"},
+		{"json schema without a name", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"json_schema","schema":{"type":"object"}}}}`, 400, "text.format.name", "missing_required_parameter"},
+		{"json schema with a bad name", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"json_schema","name":"a b","schema":{"type":"object"}}}}`, 400, "text.format.name", "invalid_value"},
+		{"json schema without a schema", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"json_schema","name":"s"}}}`, 400, "text.format.schema", "missing_required_parameter"},
+		{"json schema not an object", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"json_schema","name":"s","schema":{"type":"array"}}}}`, 400, "text.format.schema", "invalid_json_schema"},
+		{"unknown text format field", `{"model":"gpt-5.5","input":"x","text":{"format":{"type":"text","name":"s"}}}`, 400, "text.format.name", "unknown_parameter"},
 		{"edit with nothing to edit", `{"model":"gpt-5.5","input":"make it red",` + strings.Replace(tool, "generate", "edit", 1) + `}`, 400, "tools[0].action", "invalid_value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

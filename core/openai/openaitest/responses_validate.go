@@ -52,6 +52,7 @@ type respParams struct {
 	tool                      *params // the image_generation tool; nil if none
 	mask                      *Part   // the tool's input_image_mask; nil if none
 	action                    string
+	textFormat, schemaName    string // text.format's type and json_schema name
 	fields                    map[string]string
 }
 
@@ -91,6 +92,8 @@ func parseResponse(body []byte) (respParams, *reqError) {
 			err = p.parseTools(val)
 		case "tool_choice":
 			err = p.parseToolChoice(val)
+		case "text":
+			err = p.parseText(val)
 		}
 		if err != nil {
 			return p, err
@@ -115,6 +118,68 @@ func parseResponse(body []byte) (respParams, *reqError) {
 		return p, invalid("tool_choice", "invalid_value", "Tool choice 'image_generation' not found in 'tools' parameter.")
 	}
 	return p, nil
+}
+
+// schemaNamePattern is what a json_schema format's name may be.
+var schemaNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// parseText reads ResponseTextParam: a format (TextResponseFormatConfiguration:
+// text, json_object, or json_schema with its name, schema, strict and
+// description) and a verbosity.
+func (p *respParams) parseText(val json.RawMessage) *reqError {
+	var text map[string]json.RawMessage
+	if json.Unmarshal(val, &text) != nil {
+		return invalid("text", "invalid_type", "Invalid type for 'text': expected an object, but got %s instead.", jsonKind(val))
+	}
+	for key, v := range text {
+		switch key {
+		case "verbosity":
+			if !slices.Contains([]string{"low", "medium", "high"}, str(v)) {
+				return invalid("text.verbosity", "invalid_value", "Invalid value: '%s'. Supported values are: 'low', 'medium', and 'high'.", str(v))
+			}
+		case "format":
+		default:
+			return invalid("text."+key, "unknown_parameter", "Unknown parameter: 'text.%s'.", key)
+		}
+	}
+	raw, ok := text["format"]
+	if !ok {
+		return nil
+	}
+	var format map[string]json.RawMessage
+	if json.Unmarshal(raw, &format) != nil {
+		return invalid("text.format", "invalid_type", "Invalid type for 'text.format': expected an object, but got %s instead.", jsonKind(raw))
+	}
+	p.textFormat = str(format["type"])
+	allowed := map[string][]string{"text": {"type"}, "json_object": {"type"}, "json_schema": {"type", "name", "schema", "strict", "description"}}[p.textFormat]
+	if allowed == nil {
+		return invalid("text.format.type", "invalid_value", "Invalid value: '%s'. Supported values are: 'text', 'json_object', and 'json_schema'.", p.textFormat)
+	}
+	for key := range format {
+		if !slices.Contains(allowed, key) {
+			return invalid("text.format."+key, "unknown_parameter", "Unknown parameter: 'text.format.%s'.", key)
+		}
+	}
+	if p.textFormat != "json_schema" {
+		return nil
+	}
+	p.schemaName = str(format["name"])
+	var schema map[string]json.RawMessage
+	switch {
+	case format["name"] == nil:
+		return invalid("text.format.name", "missing_required_parameter", "Missing required parameter: 'text.format.name'.")
+	case !schemaNamePattern.MatchString(p.schemaName):
+		return invalid("text.format.name", "invalid_value", "Invalid 'text.format.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.")
+	case format["schema"] == nil:
+		return invalid("text.format.schema", "missing_required_parameter", "Missing required parameter: 'text.format.schema'.")
+	case json.Unmarshal(format["schema"], &schema) != nil:
+		return invalid("text.format.schema", "invalid_type", "Invalid type for 'text.format.schema': expected an object, but got %s instead.", jsonKind(format["schema"]))
+	case format["strict"] != nil && string(format["strict"]) != "true" && string(format["strict"]) != "false" && string(format["strict"]) != "null":
+		return invalid("text.format.strict", "invalid_type", "Invalid type for 'text.format.strict': expected a boolean, but got %s instead.", jsonKind(format["strict"]))
+	case str(schema["type"]) != "object":
+		return invalid("text.format.schema", "invalid_json_schema", "Invalid schema for response_format '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%s\"'.", p.schemaName, str(schema["type"]))
+	}
+	return nil
 }
 
 // parseInput reads InputParam: a string, or a list of EasyInputMessage

@@ -160,6 +160,10 @@ type Responses struct {
 	// Text is what the fake answered in words (alone or beside the image),
 	// RevisedPrompt the prompt it gave the image model.
 	Text, RevisedPrompt string
+	// TextFormat is the type of the text.format asked for ("" when not
+	// sent): "text", "json_object" or "json_schema"; SchemaName names a
+	// json_schema.
+	TextFormat, SchemaName string
 }
 
 // Message is one input message of a Responses API request.
