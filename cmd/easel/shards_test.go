@@ -142,7 +142,9 @@ shards = "auto"
 	result := func(thread string, n int) discordtest.Message {
 		t.Helper()
 		var res []discordtest.Message
-		isResult := func(m discordtest.Message) bool { return m.Author.ID == srv.Bot.ID && len(m.Buttons()) > 0 }
+		isResult := func(m discordtest.Message) bool { // its buttons, not a status message's Cancel
+			return m.Author.ID == srv.Bot.ID && len(m.Buttons()) > 0 && !strings.HasPrefix(m.Buttons()[0].CustomID, "easel:cancel:")
+		}
 		srv.Wait(t, fmt.Sprintf("result %d in thread %s", n, thread), func() bool {
 			res = slices.DeleteFunc(srv.Messages(thread), func(m discordtest.Message) bool { return !isResult(m) })
 			return len(res) >= n
