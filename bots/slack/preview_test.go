@@ -69,9 +69,11 @@ func TestPreviewLeftByAnEarlierProcessIsDeleted(t *testing.T) {
 	h.deliver(envs...)
 	h.images(2)
 	h.settle()
-	h.fake.WaitFor(t, "both previews deleted", func() bool {
+	// The second turn shows a preview of its own unless its image came
+	// first (on a loaded machine); either way none is left.
+	h.fake.WaitFor(t, "every preview deleted", func() bool {
 		all, deleted := h.previews()
-		return len(all) == 2 && deleted == 2
+		return len(all) >= 1 && deleted == len(all)
 	})
 	if files := h.shownFiles("C1", root); len(files) != 2 {
 		t.Errorf("the thread shows %d files, want the two images", len(files))

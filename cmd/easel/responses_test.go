@@ -225,7 +225,7 @@ func TestRunResponsesSlackAndDiscord(t *testing.T) {
 	})
 
 	// Discord: a mention, then a question mentioning Easel in its thread.
-	dc.Wait(t, "/imagine registered", func() bool { return len(dc.Commands(dc.Guild)) == 1 })
+	dc.Wait(t, "/imagine registered", imagineRegistered(dc))
 	dc.Mention(dc.Alice, dc.Channel, "a blue whale")
 	var dthread string
 	dc.Wait(t, "the Discord image", func() bool {

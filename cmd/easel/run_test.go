@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func TestRunSlackAndDiscord(t *testing.T) {
 		done <- run(ctx, []string{"run", "-config", cfgFile, "-data", t.TempDir()}, e)
 	}()
 	sl.Send(t, sl.SlashCommand("UANA", "C1", "a red fox"))
-	dc.Wait(t, "/imagine registered", func() bool { return len(dc.Commands(dc.Guild)) == 1 })
+	dc.Wait(t, "/imagine registered", imagineRegistered(dc))
 	dc.Mention(dc.Alice, dc.Channel, "a blue whale")
 	sl.WaitFor(t, "the Slack result", func() bool {
 		ups := sl.Uploads()
@@ -127,4 +128,12 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// imagineRegistered returns whether /imagine is registered in dc's guild,
+// beside Easel's other commands.
+func imagineRegistered(dc *discordtest.Server) func() bool {
+	return func() bool {
+		return slices.ContainsFunc(dc.Commands(dc.Guild), func(c discordtest.Command) bool { return c.Name == "imagine" })
+	}
 }

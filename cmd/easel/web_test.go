@@ -64,7 +64,7 @@ format = "json"
 	}
 
 	sl.Send(t, sl.SlashCommand("UANA", "C1", "a red fox"))
-	dc.Wait(t, "/imagine registered", func() bool { return len(dc.Commands(dc.Guild)) == 1 })
+	dc.Wait(t, "/imagine registered", imagineRegistered(dc))
 	ic := dc.Command(t, dc.Alice, dc.Channel, "imagine", discordtest.Option{Name: "prompt", Value: "a blue whale"})
 	dc.Wait(t, "the deferred response", func() bool { return dc.GetInteraction(ic.ID).AckType != 0 })
 	sl.WaitFor(t, "the Slack result", func() bool {
