@@ -256,7 +256,7 @@ func New(cfg Config, engine Engine, events EventLog, log *slog.Logger) (*Bot, er
 	}
 	b.metrics = cfg.Metrics
 	if b.metrics == nil {
-		b.metrics = noMetrics{}
+		b.metrics = inbox.NoMetrics{}
 	}
 	b.inbox.Observe(b.metrics)
 	if b.identifies == nil {

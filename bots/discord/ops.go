@@ -5,27 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/easel-bot/easel/bots/inbox"
 )
 
 // Metrics observes the adapter, for monitoring: how fast it acknowledges
-// interactions, and what its inbox drops and takes up again. Its methods
-// must return at once and be safe for concurrent use.
-type Metrics interface {
-	inbox.Metrics
-	// Acked is called when an interaction is acknowledged, d after it
-	// arrived.
-	Acked(d time.Duration)
-}
-
-// noMetrics is the Metrics of a Bot configured without any.
-type noMetrics struct{}
-
-func (noMetrics) Acked(time.Duration) {}
-func (noMetrics) Duplicate()          {}
-func (noMetrics) Replayed(int)        {}
+// interactions, and what its inbox drops and takes up again.
+type Metrics = inbox.AdapterMetrics
 
 // Ready reports whether the bot takes events now: nil once it has taken
 // its share of the shards and every shard it holds is connected (a process

@@ -105,7 +105,7 @@ func New(store Store, platform string, ttl time.Duration, log *slog.Logger) *Inb
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, obs: noMetrics{},
+	return &Inbox{store: store, prefix: platform + ":", ttl: ttl, log: log, obs: NoMetrics{},
 		parked: map[string][]*parked{}, busy: map[string]bool{}}
 }
 
@@ -117,11 +117,22 @@ func (in *Inbox) Observe(m Metrics) {
 	}
 }
 
-// noMetrics is the Metrics of an inbox not observed.
-type noMetrics struct{}
+// AdapterMetrics is what a chat adapter reports for monitoring: its
+// inbox's deliveries, and how fast it acknowledges them. Its methods must
+// return at once and be safe for concurrent use.
+type AdapterMetrics interface {
+	Metrics
+	// Acked is called when a delivery is acknowledged, d after it arrived.
+	Acked(d time.Duration)
+}
 
-func (noMetrics) Duplicate()   {}
-func (noMetrics) Replayed(int) {}
+// NoMetrics observes nothing: the metrics of an inbox not observed, or of
+// an adapter configured without any.
+type NoMetrics struct{}
+
+func (NoMetrics) Acked(time.Duration) {}
+func (NoMetrics) Duplicate()          {}
+func (NoMetrics) Replayed(int)        {}
 
 // Key returns the inbox key of the platform's delivery id.
 func (in *Inbox) Key(id string) string {

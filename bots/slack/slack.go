@@ -217,7 +217,7 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 	}
 	b.metrics = cfg.Metrics
 	if b.metrics == nil {
-		b.metrics = noMetrics{}
+		b.metrics = inbox.NoMetrics{}
 	}
 	b.inbox.Observe(b.metrics)
 	if cfg.ClientID != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/bots/discord"
+	"github.com/easel-bot/easel/bots/inbox"
 	"github.com/easel-bot/easel/bots/slack"
 	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
@@ -56,17 +57,9 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 	return metrics.New()
 }
 
-// adapterMetrics is what a chat adapter reports: see slack.Metrics and
-// discord.Metrics.
-type adapterMetrics interface {
-	Acked(d time.Duration)
-	Duplicate()
-	Replayed(n int)
-}
-
 // platformMetrics returns the observer of platform's adapter in m, or nil
 // without m.
-func platformMetrics(m *metrics.Metrics, platform string) adapterMetrics {
+func platformMetrics(m *metrics.Metrics, platform string) inbox.AdapterMetrics {
 	if m == nil {
 		return nil
 	}
