@@ -229,10 +229,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // oneSlot returns a function that starts a process on a new database with
-// one provider slot and leases of a second, returning its limits and slots.
-func oneSlot(t *testing.T) func() (*postgres.Limits, core.ProviderSlots) {
+// one provider slot and leases of a second, returning its limits.
+func oneSlot(t *testing.T) func() *postgres.Limits {
 	url := pgtest.Start(t).DB(t)
-	return func() (*postgres.Limits, core.ProviderSlots) {
+	return func() *postgres.Limits {
 		ctx := context.Background()
 		db, err := postgres.Open(ctx, url, postgres.Options{})
 		if err != nil {
@@ -243,7 +243,7 @@ func oneSlot(t *testing.T) func() (*postgres.Limits, core.ProviderSlots) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { l.Close(); _ = db.Close() })
-		return l, l.Limiters().Providers
+		return l
 	}
 }
 
@@ -252,7 +252,8 @@ func oneSlot(t *testing.T) func() (*postgres.Limits, core.ProviderSlots) {
 // two calls would go through one slot. A slot it lost track of, it may.
 func TestProviderSlotNotTakenTwice(t *testing.T) {
 	ctx := context.Background()
-	la, a := oneSlot(t)()
+	la := oneSlot(t)()
+	a := la.Limiters().Providers
 	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
 		t.Fatalf("a takes the only slot: %v %v", ok, err)
 	}
@@ -272,9 +273,9 @@ func TestProviderSlotNotTakenTwice(t *testing.T) {
 // it lost, so the holder waits for another instead of going over the cap.
 func TestProviderSlotLostWhileFrozen(t *testing.T) {
 	ctx := context.Background()
-	slots := oneSlot(t)
-	la, a := slots()
-	_, b := slots()
+	process := oneSlot(t)
+	la := process()
+	a, b := la.Limiters().Providers, process().Limiters().Providers
 	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
 		t.Fatalf("a takes the only slot: %v %v", ok, err)
 	}
@@ -299,9 +300,9 @@ func TestProviderSlotLostWhileFrozen(t *testing.T) {
 // out, instead of being held for as long as the process runs.
 func TestProviderSlotAstrayRunsOut(t *testing.T) {
 	ctx := context.Background()
-	slots := oneSlot(t)
-	la, a := slots()
-	_, b := slots()
+	process := oneSlot(t)
+	la := process()
+	a, b := la.Limiters().Providers, process().Limiters().Providers
 	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
 		t.Fatalf("a takes the only slot: %v %v", ok, err)
 	}
@@ -316,22 +317,10 @@ func TestProviderSlotAstrayRunsOut(t *testing.T) {
 // not once its lease ran out while it was frozen and another took the
 // session over, so that it posts nothing the other posts too.
 func TestSessionLeaseHeld(t *testing.T) {
-	url := pgtest.Start(t).DB(t)
 	ctx := context.Background()
-	locks := func() (*postgres.Limits, core.SessionLocks) {
-		db, err := postgres.Open(ctx, url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := db.NewLimits(ctx, 1, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close(); _ = db.Close() })
-		return l, l.Limiters().Sessions
-	}
-	la, a := locks()
-	_, b := locks()
+	process := oneSlot(t)
+	la := process()
+	a, b := la.Limiters().Sessions, process().Limiters().Sessions
 	token, ok, err := a.TryLock(ctx, "s1")
 	if !ok || err != nil {
 		t.Fatalf("a locks s1: %v %v", ok, err)
