@@ -64,7 +64,18 @@ func TestPreviewLeftByAnEarlierProcessIsDeleted(t *testing.T) {
 		t.Fatalf("%d previews deleted though files.delete failed", deleted)
 	}
 
-	h.bot.threads = newThreadCache() // a restart: nothing is remembered of the thread
+	// A restart: nothing is remembered of the thread. The engine's worker
+	// for the session may not have exited yet and would run the next turn
+	// with the thread it holds, so that one forgets its sweep too.
+	old := h.bot.threads
+	old.mu.Lock()
+	for _, th := range old.threads {
+		th.mu.Lock()
+		th.swept = false
+		th.mu.Unlock()
+	}
+	old.mu.Unlock()
+	h.bot.threads = newThreadCache()
 	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "in fog", ThreadTS: root})
 	h.deliver(envs...)
 	h.images(2)
