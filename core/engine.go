@@ -50,8 +50,14 @@ type EngineConfig struct {
 	StrictRegion bool
 	// DefaultProvider names the provider used without --provider.
 	DefaultProvider string
-	// Admins are user ids that may press anyone's buttons.
+	// Admins are user ids that may press anyone's buttons and manage
+	// styles and channel defaults.
 	Admins []string
+	// Styles are the styles of the config, for every workspace.
+	Styles []Style
+	// StyleStore keeps the styles and channel defaults set in chat; nil
+	// allows only the config's styles.
+	StyleStore StyleStore
 	// Access says who may use Easel at all.
 	Access Access
 	// Quota bounds images per user and spend per workspace.
@@ -74,10 +80,14 @@ type Message struct {
 	// came from; "" for none (a direct message outside any).
 	Workspace string
 	Channel   string
-	Thread    string // platform thread key; with Platform it names the session
-	User      User
-	Action    Action
-	Text      string
+	// Category is the group the channel belongs to, where the platform
+	// has one (a Discord category); channel defaults set there apply to
+	// its channels that set none.
+	Category string
+	Thread   string // platform thread key; with Platform it names the session
+	User     User
+	Action   Action
+	Text     string
 	// Version is the version a reply or button refers to; 0 means head.
 	Version int
 	// SessionID, when set (by a button), must be the thread's session.

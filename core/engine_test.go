@@ -31,6 +31,9 @@ type harness struct {
 	images *imagedir.Dir
 	// fail, if set, wraps the stores the engine is given.
 	fail func(*storage.DB) *coretest.FailingStore
+	// noStyleStore leaves the engine without a store for styles set in
+	// chat.
+	noStyleStore bool
 }
 
 func newHarness(t *testing.T, cfg core.EngineConfig) *harness {
@@ -63,6 +66,9 @@ func (h *harness) openWith(cfg core.EngineConfig, gen core.Generator) {
 	h.images = coretest.ImageDir(h.t, h.dir)
 	var store core.SessionStore = db
 	var images core.ImageStore = h.images
+	if cfg.StyleStore == nil && !h.noStyleStore {
+		cfg.StyleStore = db
+	}
 	if h.fail != nil {
 		fs := h.fail(db)
 		store, images = fs, fs.Images(images)

@@ -32,7 +32,7 @@ const (
 	maxSeed   = math.MaxInt64
 )
 
-var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no", "--region", "--strict-region"}
+var flagNames = []string{"--ar", "--size", "--quality", "--n", "--model", "--provider", "--transparent", "--format", "--seed", "--no", "--region", "--strict-region", "--style"}
 
 // ParsePrompt splits a message into its prompt and its trailing flags
 // (see Flags): everything from the first "--flag" on is flags. An em dash
@@ -196,6 +196,8 @@ func flagHelp(name string) string {
 		return `the things to avoid, e.g. --no "text, watermarks"`
 	case "region":
 		return regionHelp()
+	case "style":
+		return "a style's name; the styles command lists them"
 	default:
 		return "a name"
 	}
@@ -264,8 +266,54 @@ func (f *Flags) set(name, value string, lim Limits) error {
 			return err
 		}
 		f.Region = spelling
+	case "style":
+		n, err := StyleName(value)
+		if err != nil {
+			return err
+		}
+		f.Style = n
 	}
 	return nil
+}
+
+// String spells the flags f sets as they are typed, in a fixed order:
+// "--ar 16:9 --quality high".
+func (f Flags) String() string {
+	var out []string
+	add := func(flag, value string) {
+		if value == "" {
+			return
+		}
+		if strings.ContainsAny(value, " \t") {
+			value = strconv.Quote(value)
+		}
+		out = append(out, flag+" "+value)
+	}
+	add("--style", f.Style)
+	if f.Aspect != "" {
+		add("--ar", f.Aspect)
+	} else {
+		add("--size", f.Size)
+	}
+	add("--quality", f.Quality)
+	if f.N != 0 {
+		add("--n", strconv.Itoa(f.N))
+	}
+	add("--model", f.Model)
+	add("--provider", f.Provider)
+	if f.Transparent {
+		out = append(out, "--transparent")
+	}
+	add("--format", f.Format)
+	if f.Seed != nil {
+		add("--seed", strconv.FormatInt(*f.Seed, 10))
+	}
+	add("--no", f.Avoid)
+	add("--region", f.Region)
+	if f.StrictRegion != nil {
+		out = append(out, map[bool]string{true: "--strict-region", false: "--strict-region=off"}[*f.StrictRegion])
+	}
+	return strings.Join(out, " ")
 }
 
 // isSwitchValue reports whether s is a value a switch flag takes.

@@ -53,6 +53,9 @@ func (e *Engine) Check(ctx context.Context, msg Message) error {
 	if err != nil {
 		return err
 	}
+	if err := e.applyStyle(ctx, sess, &turn, msg); err != nil {
+		return err
+	}
 	if err := e.admit(sess, &turn, msg); err != nil {
 		return err
 	}
@@ -125,6 +128,9 @@ func (e *Engine) record(ctx context.Context, msg Message, turn Turn) (q Queued, 
 	defer unlock()
 	sess, err := e.sessionFor(ctx, msg)
 	if err != nil {
+		return Queued{}, nil, err
+	}
+	if err := e.applyStyle(ctx, sess, &turn, msg); err != nil {
 		return Queued{}, nil, err
 	}
 	if err := e.admit(sess, &turn, msg); err != nil {

@@ -56,10 +56,13 @@ type Flags struct {
 	// composited onto the base so nothing outside the region changes; nil
 	// leaves it to the engine's default.
 	StrictRegion *bool `json:"strict_region,omitempty"`
+	// Style names a style (see Style) whose words and flags the request
+	// takes; it is resolved when the turn is recorded (see Turn.Applied).
+	Style string `json:"style,omitempty"`
 }
 
 // Inherit returns f with every unset field taken from base, except N,
-// Seed, Region and StrictRegion, which belong to a single request.
+// Seed, Region, StrictRegion and Style, which belong to a single request.
 func (f Flags) Inherit(base Flags) Flags {
 	if f.Size == "" {
 		f.Size, f.Aspect = base.Size, base.Aspect

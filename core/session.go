@@ -173,6 +173,9 @@ type Turn struct {
 	// nobody did. A queued turn is canceled at once; a running one ends
 	// canceled when its worker notices the request (see Engine.Cancel).
 	Cancel *CancelRequest `json:"cancel,omitempty"`
+	// Applied records the style and channel defaults the turn took; nil
+	// for none.
+	Applied *Applied `json:"applied,omitempty"`
 	// Suggestions are the prompts a KindDescribe turn suggested.
 	Suggestions []string `json:"suggestions,omitempty"`
 

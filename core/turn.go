@@ -225,7 +225,7 @@ func (e *Engine) plan(j *job) error {
 		}
 		orig := s.Turn(v.Turn)
 		j.kind, j.base, j.parent, from = KindRegenerate, orig.Base, v.Parent, orig.ID
-		t.Prompt, inputs = orig.Prompt, orig.Inputs
+		t.Prompt, inputs, t.Applied = orig.Prompt, orig.Inputs, orig.Applied
 		flags = orig.Flags
 		flags.N = 1
 		if t.Action == ActionVariations {
@@ -261,7 +261,7 @@ func (e *Engine) plan(j *job) error {
 	j.gen = gen
 	j.req = GenerateRequest{
 		Kind:    j.kind,
-		Prompt:  t.Prompt,
+		Prompt:  t.styledPrompt(),
 		History: s.history(j.base),
 		Flags:   flags,
 		Model:   flags.Model,
@@ -280,11 +280,20 @@ func (e *Engine) plan(j *job) error {
 func (s *Session) history(n int) []string {
 	var h []string
 	for _, v := range s.Lineage(n) {
-		if p := s.Turn(v.Turn).Prompt; p != "" && s.Turn(v.Turn).Kind != KindHighQuality {
-			h = append(h, p)
+		if t := s.Turn(v.Turn); t.Prompt != "" && t.Kind != KindHighQuality {
+			h = append(h, t.styledPrompt())
 		}
 	}
 	return h
+}
+
+// styledPrompt returns the turn's prompt with the words of the style it
+// used, as the provider is asked.
+func (t *Turn) styledPrompt() string {
+	if t.Applied == nil || t.Applied.StylePrompt == "" || t.Prompt == "" {
+		return t.Prompt
+	}
+	return t.Prompt + ", " + t.Applied.StylePrompt
 }
 
 // loadInputs reads the base image and attachments from the store.

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -62,6 +63,9 @@ type Backend interface {
 	SaveInstallation(ctx context.Context, rec install.Record) error
 	Installation(ctx context.Context, key string) (install.Record, bool, error)
 	DeleteInstallation(ctx context.Context, key string) (bool, error)
+	// Styles, PutStyle, DeleteStyle, ChannelDefaults and
+	// PutChannelDefaults are documented on core.StyleStore.
+	core.StyleStore
 }
 
 // Harness opens the backend under test.
@@ -92,6 +96,8 @@ func Run(t *testing.T, h Harness) {
 		{"DedupeExpires", testDedupe},
 		{"Starts", testStarts},
 		{"Installations", testInstallations},
+		{"Styles", testStyles},
+		{"ChannelDefaults", testChannelDefaults},
 		{"ConcurrentUpdatesOfOneSession", testConcurrentOneSession},
 		{"ConcurrentUpdatesOfManySessions", testConcurrentManySessions},
 		{"ConcurrentDeliveries", testConcurrentDeliveries},
@@ -637,6 +643,112 @@ func testInstallations(t *testing.T, s *suite) {
 	}
 	if _, found, _ := s.b.Installation(ctx, install.TeamKey("T2")); !found {
 		t.Error("deleting T1 removed T2")
+	}
+}
+
+func testStyles(t *testing.T, s *suite) {
+	at := s.clock.now()
+	brand := core.Style{Name: "brand", Prompt: "flat vector art, teal and coral", Flags: core.Flags{Aspect: "16:9", Size: "1536x864", Quality: "high", Transparent: true, Format: "png"},
+		Refs: []core.ImageRef{{SHA256: "ab12", MIME: "image/png", Size: 3, Width: 1, Height: 1}}, By: core.User{ID: "U1", Name: "ana"}, At: at}
+	put := func(platform, workspace string, st core.Style) {
+		t.Helper()
+		if err := s.b.PutStyle(ctx, platform, workspace, st); err != nil {
+			t.Fatalf("PutStyle(%s): %v", st.Name, err)
+		}
+	}
+	names := func(platform, workspace string) []string {
+		t.Helper()
+		got, err := s.b.Styles(ctx, platform, workspace)
+		if err != nil {
+			t.Fatalf("Styles: %v", err)
+		}
+		var out []string
+		for _, st := range got {
+			out = append(out, st.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := names("slack", "T1"); len(got) != 0 {
+		t.Fatalf("a new store has styles %v", got)
+	}
+	put("slack", "T1", brand)
+	put("slack", "T1", core.Style{Name: "noir", Prompt: "black and white"})
+	put("slack", "T2", core.Style{Name: "brand", Prompt: "another team's"})
+	put("discord", "T1", core.Style{Name: "sketch", Prompt: "pencil"})
+	if got := names("slack", "T1"); !slices.Equal(got, []string{"brand", "noir"}) {
+		t.Errorf("Styles(slack, T1) = %v, want [brand noir]: each workspace has its own", got)
+	}
+	got, _ := s.b.Styles(ctx, "slack", "T1")
+	i := slices.IndexFunc(got, func(st core.Style) bool { return st.Name == "brand" })
+	if i < 0 || !reflect.DeepEqual(got[i].Flags, brand.Flags) || got[i].Prompt != brand.Prompt ||
+		!slices.Equal(got[i].Refs, brand.Refs) || got[i].By != brand.By || !got[i].At.Equal(at) {
+		t.Errorf("the stored style reads back as %+v, want %+v", got, brand)
+	}
+
+	// Setting a name again replaces the style.
+	put("slack", "T1", core.Style{Name: "noir", Prompt: "film noir"})
+	got, _ = s.b.Styles(ctx, "slack", "T1")
+	if i := slices.IndexFunc(got, func(st core.Style) bool { return st.Name == "noir" }); i < 0 || got[i].Prompt != "film noir" || len(got) != 2 {
+		t.Errorf("after replacing noir: %+v", got)
+	}
+
+	if err := s.b.DeleteStyle(ctx, "slack", "T1", "noir"); err != nil {
+		t.Fatalf("DeleteStyle: %v", err)
+	}
+	if err := s.b.DeleteStyle(ctx, "slack", "T1", "noir"); core.KindOf(err) != core.NotFound {
+		t.Errorf("deleting noir twice: %v, want NotFound", err)
+	}
+	if err := s.b.DeleteStyle(ctx, "slack", "T9", "brand"); core.KindOf(err) != core.NotFound {
+		t.Errorf("deleting another workspace's name: %v, want NotFound", err)
+	}
+	if got := names("slack", "T2"); !slices.Equal(got, []string{"brand"}) {
+		t.Errorf("deleting in T1 changed T2: %v", got)
+	}
+	s.b = s.h.Reopen(t, s.b)
+	if got := names("slack", "T1"); !slices.Equal(got, []string{"brand"}) {
+		t.Errorf("after reopening: %v, want [brand]", got)
+	}
+}
+
+func testChannelDefaults(t *testing.T, s *suite) {
+	read := func(workspace, channel string) core.ChannelDefaults {
+		t.Helper()
+		d, err := s.b.ChannelDefaults(ctx, "discord", workspace, channel)
+		if err != nil {
+			t.Fatalf("ChannelDefaults: %v", err)
+		}
+		return d
+	}
+	if d := read("G1", "C1"); !d.IsZero() {
+		t.Fatalf("a new store has defaults %+v", d)
+	}
+	d := core.ChannelDefaults{Style: "brand", Model: "gpt-image-1", Aspect: "3:2", Size: "1536x1024", Quality: "low",
+		By: core.User{ID: "U1"}, At: s.clock.now()}
+	if err := s.b.PutChannelDefaults(ctx, "discord", "G1", "C1", d); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("G1", "C1"); got.String() != d.String() || got.By != d.By || !got.At.Equal(d.At) {
+		t.Errorf("read back %+v, want %+v", got, d)
+	}
+	if got := read("G1", "C2"); !got.IsZero() {
+		t.Errorf("another channel has %+v", got)
+	}
+	if got := read("G2", "C1"); !got.IsZero() {
+		t.Errorf("the same channel id in another workspace has %+v", got)
+	}
+	s.b = s.h.Reopen(t, s.b)
+	if got := read("G1", "C1"); got.String() != d.String() {
+		t.Errorf("after reopening: %+v", got)
+	}
+	if err := s.b.PutChannelDefaults(ctx, "discord", "G1", "C1", core.ChannelDefaults{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("G1", "C1"); !got.IsZero() {
+		t.Errorf("cleared defaults read back as %+v", got)
+	}
+	if err := s.b.PutChannelDefaults(ctx, "discord", "G1", "C1", core.ChannelDefaults{}); err != nil {
+		t.Errorf("clearing defaults twice: %v", err)
 	}
 }
 
