@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/easel-bot/easel/bots/discord"
@@ -27,20 +28,21 @@ import (
 
 // Config is the whole configuration of an Easel process.
 type Config struct {
-	Storage  Storage  `toml:"storage"`
-	Images   Images   `toml:"images"`
-	Provider Provider `toml:"provider"`
-	Engine   Engine   `toml:"engine"`
-	Access   Access   `toml:"access"`
-	Quota    Quota    `toml:"quota"`
-	OpenAI   OpenAI   `toml:"openai"`
-	Preview  Preview  `toml:"preview"`
-	Attach   Attach   `toml:"attachments"`
-	Slack    Slack    `toml:"slack"`
-	Discord  Discord  `toml:"discord"`
-	Web      Web      `toml:"web"`
-	Log      Log      `toml:"log"`
-	Secrets  Secrets  `toml:"-"` // from the environment only, never from the file
+	Storage  Storage          `toml:"storage"`
+	Images   Images           `toml:"images"`
+	Provider Provider         `toml:"provider"`
+	Engine   Engine           `toml:"engine"`
+	Access   Access           `toml:"access"`
+	Quota    Quota            `toml:"quota"`
+	Styles   map[string]Style `toml:"styles"`
+	OpenAI   OpenAI           `toml:"openai"`
+	Preview  Preview          `toml:"preview"`
+	Attach   Attach           `toml:"attachments"`
+	Slack    Slack            `toml:"slack"`
+	Discord  Discord          `toml:"discord"`
+	Web      Web              `toml:"web"`
+	Log      Log              `toml:"log"`
+	Secrets  Secrets          `toml:"-"` // from the environment only, never from the file
 }
 
 // Storage backends.
@@ -149,6 +151,23 @@ type Access struct {
 	// DMs allows direct messages to the bot.
 	DMs bool `toml:"dms"`
 }
+
+// Style is one [styles.NAME] table: a look every workspace may use with
+// --style NAME. Chat cannot change or delete it, and admins cannot take
+// its name for a style of their own.
+type Style struct {
+	// Prompt is added to the prompt of every request that uses the style.
+	Prompt string `toml:"prompt"`
+	// Flags are the style's flags: any of --ar, --size, --quality,
+	// --model, --provider, --format, --transparent and --no.
+	Flags string `toml:"flags"`
+	// References are up to four image files sent with every request that
+	// uses the style; they are read, checked and stored at start.
+	References []string `toml:"references"`
+}
+
+// Spec returns the style's definition as an admin types it in chat.
+func (s Style) Spec() string { return strings.TrimSpace(s.Prompt + " " + s.Flags) }
 
 // Quota bounds what users and workspaces may spend. Zero means unlimited.
 type Quota struct {

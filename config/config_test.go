@@ -62,6 +62,8 @@ func TestExampleFile(t *testing.T) {
 	// Its values are the defaults, but for the platforms it enables.
 	want := DefaultConfig()
 	want.Slack.Enabled, want.Discord.Enabled = true, true
+	want.Styles = map[string]Style{"brand": {Prompt: "flat vector illustration, teal and coral palette, soft grain",
+		Flags: "--ar 16:9 --quality high", References: []string{}}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("%s differs from DefaultConfig:\n got %+v\nwant %+v", path, cfg, want)
 	}
@@ -321,6 +323,20 @@ func TestLoadErrors(t *testing.T) {
 			name: "unclosed table header",
 			doc:  "[slack\nmode = \"http\"\n",
 			want: []string{`:1: syntax error: expected ']' to close table name`},
+		},
+		{
+			name: "styles",
+			doc: "[styles.Brand]\nprompt = \"x\"\n\n[styles.a]\nprompt = \"x --ar 1:1\"\n\n[styles.b]\nflags = \"--n 2\"\n\n" +
+				"[styles.c]\nflags = \"--provider midjourney\"\nreferences = [\"1\", \"2\", \"3\", \"4\", \"\"]\n\n[styles.d]\n",
+			want: []string{
+				`:1: styles.Brand: the name must be 1 to 32 lower-case letters, digits, - or _`,
+				`:5: styles.a.prompt: must be words only; put flags in styles.a.flags`,
+				`:7: styles.b: a style can't set --n: it belongs to a single request`,
+				`:11: styles.c.flags: --provider must be "openai", "openai-responses" or "preview", got "midjourney"`,
+				`:12: styles.c.references: at most 4 images, got 5`,
+				`:12: styles.c.references: entry 5 is empty`,
+				`:14: styles.d: the style d is empty: give words to add to prompts and/or flags, e.g. ` + "`flat vector art, brand colours --ar 16:9 --quality high`",
+			},
 		},
 		{
 			name: "string for an integer",

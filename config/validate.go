@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/easel-bot/easel/bots/slack/install"
+	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/openai/responses"
 )
 
@@ -75,6 +76,29 @@ func (c Config) problems() []*Error {
 	}
 	if r := e.StoreRetry; r <= 0 || time.Duration(r) > MaxStoreRetry {
 		v.add("engine.store_retry", "must be more than 0s and at most %s, got %s", Duration(MaxStoreRetry), r)
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(c.Styles)) {
+		st, key := c.Styles[name], "styles."+name
+		if _, err := core.StyleName(name); err != nil || name != strings.ToLower(name) {
+			v.add(key, "the name must be 1 to 32 lower-case letters, digits, - or _")
+			continue
+		}
+		if strings.Contains(st.Prompt, "--") || strings.Contains(st.Prompt, "—") {
+			v.add(key+".prompt", "must be words only; put flags in %s.flags", key)
+		} else if p, err := core.ParseStyle(name, st.Spec(), core.Limits{MaxN: c.Engine.MaxN}); err != nil {
+			v.add(key, "%s", err)
+		} else if pr := p.Flags.Provider; pr != "" && pr != ProviderOpenAI && pr != ProviderOpenAIResponses && pr != ProviderPreview {
+			v.add(key+".flags", "--provider must be %q, %q or %q, got %q", ProviderOpenAI, ProviderOpenAIResponses, ProviderPreview, pr)
+		}
+		if len(st.References) > 4 {
+			v.add(key+".references", "at most 4 images, got %d", len(st.References))
+		}
+		for i, ref := range st.References {
+			if strings.TrimSpace(ref) == "" {
+				v.add(key+".references", "entry %d is empty", i+1)
+			}
+		}
 	}
 
 	at := c.Attach

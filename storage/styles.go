@@ -127,3 +127,49 @@ func (db *DB) PutChannelDefaults(ctx context.Context, platform, workspace, chann
 	}
 	return nil
 }
+
+// EveryStyle calls fn with each style of every workspace, in platform,
+// workspace and name order, for listing them all.
+func (db *DB) EveryStyle(ctx context.Context, fn func(platform, workspace string, s core.Style) error) error {
+	return db.every(ctx, bucketStyles, func(platform, workspace, _ string, v []byte) error {
+		var s core.Style
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("style in %s/%s: %w", platform, workspace, err)
+		}
+		return fn(platform, workspace, s)
+	})
+}
+
+// EveryChannelDefaults calls fn with the defaults of every channel that
+// has some, in platform, workspace and channel order.
+func (db *DB) EveryChannelDefaults(ctx context.Context, fn func(platform, workspace, channel string, d core.ChannelDefaults) error) error {
+	return db.every(ctx, bucketChannelDefaults, func(platform, workspace, channel string, v []byte) error {
+		var d core.ChannelDefaults
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("channel defaults of %s in %s/%s: %w", channel, platform, workspace, err)
+		}
+		return fn(platform, workspace, channel, d)
+	})
+}
+
+// every calls fn with each entry of bucket, its key split into platform,
+// workspace and name.
+func (db *DB) every(ctx context.Context, bucket []byte, fn func(platform, workspace, name string, v []byte) error) error {
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			parts := bytes.SplitN(k, []byte{0}, 3)
+			if len(parts) != 3 {
+				return fmt.Errorf("malformed key %q", k)
+			}
+			return fn(string(parts[0]), string(parts[1]), string(parts[2]), v)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("storage: list %s: %w", bucket, err)
+	}
+	return nil
+}

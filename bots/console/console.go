@@ -41,7 +41,19 @@ type Engine interface {
 	// Suggestion returns a suggestion of a describe; see
 	// core.Engine.Suggestion.
 	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
+	// Styles, SetStyle and DeleteStyle list and manage the styles;
+	// ChannelDefaults and SetChannelDefaults the console's defaults. See
+	// core.Engine.
+	Styles(ctx context.Context, msg core.Message) ([]core.Style, error)
+	SetStyle(ctx context.Context, msg core.Message, name, spec string, refs []core.Image) (core.Style, bool, error)
+	DeleteStyle(ctx context.Context, msg core.Message, name string) error
+	ChannelDefaults(ctx context.Context, msg core.Message) (core.ChannelDefaults, string, error)
+	SetChannelDefaults(ctx context.Context, msg core.Message, where, spec string) (core.ChannelDefaults, error)
 }
+
+// Channel is the channel of every console message: the terminal is one
+// channel, whose defaults /defaults sets.
+const Channel = "terminal"
 
 // Options configure a Console.
 type Options struct {
@@ -91,6 +103,7 @@ func (c *Console) ThreadFor() core.Thread { return c.out }
 const help = `Type a prompt to make an image, then reply to refine it.
 Flags go at the end: --ar 16:9  --size 1536x1024  --quality low|medium|high|auto  --n 1..%d
   --model NAME  --provider NAME  --transparent  --format png|webp|jpeg  --seed N  --no "things to avoid"
+  --style NAME
 Commands:
   /undo [vN]     go back to the previous version (no cost)
   /regen [vN]    a new sample of the same request
@@ -102,6 +115,11 @@ Commands:
   @vN <text>     refine version N instead of the latest (branch)
   /cancel        cancel your requests queued or rendering in this session
   /delete vN     delete version N (it can no longer be refined or exported)
+  /style [list]  the styles --style NAME takes
+  /style set NAME words --flags [--ref PATH]…   define or replace a style (admins)
+  /style delete NAME                            delete a style (admins)
+  /defaults [--style NAME --model M --ar W:H --quality Q | clear]
+                 show or set what new sessions here take by default (admins)
   /history       the version tree of this session
   /new           start a new session
   /quit          leave (also end of input)`
@@ -142,7 +160,7 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 		if line == "" {
 			continue
 		}
-		msg := core.Message{Platform: Platform, Thread: c.opts.Thread, User: c.opts.User, Action: core.ActionPrompt, Text: line,
+		msg := core.Message{Platform: Platform, Channel: Channel, Thread: c.opts.Thread, User: c.opts.User, Action: core.ActionPrompt, Text: line,
 			Source: "line-" + strconv.Itoa(lineNo)}
 		if strings.HasPrefix(line, "/") {
 			var done bool
@@ -207,6 +225,10 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		return msg, false, c.describe(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/describe")), msg)
 	case "/use":
 		return c.use(ctx, args, msg)
+	case "/style":
+		return msg, false, c.style(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/style")), msg)
+	case "/defaults":
+		return msg, false, c.defaults(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/defaults")), msg)
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {

@@ -14,6 +14,7 @@ import (
 
 // recorder is an Engine that records messages and ends each turn at once.
 type recorder struct {
+	unstyled
 	msgs []core.Message
 	err  error
 }
@@ -107,7 +108,7 @@ func TestRunReportsMistakes(t *testing.T) {
 
 // echo is an Engine that shows each message's text back in every way the
 // engine can: status, reply (of two lines), image caption and a refusal.
-type echo struct{}
+type echo struct{ unstyled }
 
 func (echo) Handle(ctx context.Context, th core.Thread, msg core.Message) (core.Queued, error) {
 	th.SetStatus(ctx, "⏳ rendering “"+msg.Text+"”")
@@ -183,4 +184,21 @@ func (echo) Describe(context.Context, core.Message) (core.Described, error) {
 
 func (echo) Suggestion(context.Context, string, int, int, core.User) (string, error) {
 	return "", core.Errorf(core.NotFound, "none")
+}
+
+// unstyled is an engine's style methods where none are kept.
+type unstyled struct{}
+
+func (unstyled) Styles(context.Context, core.Message) ([]core.Style, error) { return nil, nil }
+func (unstyled) SetStyle(context.Context, core.Message, string, string, []core.Image) (core.Style, bool, error) {
+	return core.Style{}, false, core.Errorf(core.Conflict, "no styles here")
+}
+func (unstyled) DeleteStyle(context.Context, core.Message, string) error {
+	return core.Errorf(core.Conflict, "no styles here")
+}
+func (unstyled) ChannelDefaults(context.Context, core.Message) (core.ChannelDefaults, string, error) {
+	return core.ChannelDefaults{}, "", nil
+}
+func (unstyled) SetChannelDefaults(context.Context, core.Message, string, string) (core.ChannelDefaults, error) {
+	return core.ChannelDefaults{}, core.Errorf(core.Conflict, "no defaults here")
 }

@@ -55,6 +55,8 @@ func newLogger(w io.Writer, cfg config.Log, floor slog.Level) *slog.Logger {
 type sessionStore interface {
 	core.SessionStore
 	core.UsageReader
+	core.StyleStore
+	styleLister
 	// Sessions returns every session, most recently updated first.
 	Sessions(ctx context.Context) ([]*core.Session, error)
 	// Usage returns the usage counters whose keys start with prefix.
@@ -141,6 +143,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, m *metric
 	}
 	a := &app{cfg: cfg, db: db, images: images, metrics: m, log: log}
 	ecfg := engineConfig(cfg)
+	ecfg.StyleStore = db
+	if ecfg.Styles, err = configStyles(ctx, cfg, images); err != nil {
+		a.closeStores()
+		return nil, err
+	}
 	if m != nil {
 		ecfg.Metrics = m
 	}

@@ -42,6 +42,7 @@ func commands() []command {
 		{"chat", "hold a refinement session in the terminal", cmdChat},
 		{"run", "serve the Slack and Discord bots enabled in a config file", cmdRun},
 		{"sessions", "list, show and export stored sessions", cmdSessions},
+		{"styles", "list the styles of the config and those set in chat, and each channel's defaults", cmdStyles},
 		{"usage", "show images and estimated spend per user and workspace, beside the quotas", cmdUsage},
 		{"storage", "copy a bbolt data dir into PostgreSQL and the configured image store", cmdStorage},
 		{"config", "check a config file", cmdConfig},

@@ -161,6 +161,9 @@ func showSession(ctx context.Context, w io.Writer, db sessionStore, images core.
 			b, _ := json.Marshal(f)
 			fmt.Fprintf(w, "  #%d flags %s\n", t.ID, safetext.JSON(b))
 		}
+		if a := t.Applied; a != nil {
+			fmt.Fprintf(w, "  #%d %s\n", t.ID, safetext.Line(appliedLine(a)))
+		}
 	}
 	return nil
 }
@@ -340,3 +343,20 @@ img{max-width:320px;border:1px solid #ccc;background:#fff}.head img{border:3px s
 <figcaption>{{.Caption}}{{if .Parent}} · from <a href="#v{{.Parent}}">v{{.Parent}}</a>{{end}}{{if .Original}} · <a href="{{.Original}}">the provider's original</a>{{end}}</figcaption></figure>
 {{end}}</body></html>
 `))
+
+// appliedLine says what a turn took from a style and its channel's
+// defaults.
+func appliedLine(a *core.Applied) string {
+	var parts []string
+	if a.Style != "" {
+		from := "--style"
+		if a.FromChannel {
+			from = "the channel's default"
+		}
+		parts = append(parts, fmt.Sprintf("style %s (%s), adding %q", a.Style, from, a.StylePrompt))
+	}
+	if a.Defaults != "" {
+		parts = append(parts, "channel defaults applied: "+a.Defaults)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -103,3 +103,53 @@ func (db *DB) PutChannelDefaults(ctx context.Context, platform, workspace, chann
 	}
 	return nil
 }
+
+// EveryStyle calls fn with each style of every workspace, in platform,
+// workspace and name order, for listing them all.
+func (db *DB) EveryStyle(ctx context.Context, fn func(platform, workspace string, s core.Style) error) error {
+	return db.every(ctx, `SELECT platform, workspace, name, body FROM styles ORDER BY platform, workspace, name`,
+		func(platform, workspace, _ string, body []byte) error {
+			var s core.Style
+			if err := json.Unmarshal(body, &s); err != nil {
+				return fmt.Errorf("style in %s/%s: %w", platform, workspace, err)
+			}
+			return fn(platform, workspace, s)
+		})
+}
+
+// EveryChannelDefaults calls fn with the defaults of every channel that
+// has some, in platform, workspace and channel order.
+func (db *DB) EveryChannelDefaults(ctx context.Context, fn func(platform, workspace, channel string, d core.ChannelDefaults) error) error {
+	return db.every(ctx, `SELECT platform, workspace, channel, body FROM channel_defaults ORDER BY platform, workspace, channel`,
+		func(platform, workspace, channel string, body []byte) error {
+			var d core.ChannelDefaults
+			if err := json.Unmarshal(body, &d); err != nil {
+				return fmt.Errorf("channel defaults of %s in %s/%s: %w", channel, platform, workspace, err)
+			}
+			return fn(platform, workspace, channel, d)
+		})
+}
+
+// every runs query, which selects platform, workspace, a name and a body,
+// and calls fn with each row.
+func (db *DB) every(ctx context.Context, query string, fn func(platform, workspace, name string, body []byte) error) error {
+	rows, err := db.pool.Query(ctx, query)
+	if err != nil {
+		return fmt.Errorf("postgres: list: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var platform, workspace, name string
+		var body []byte
+		if err := rows.Scan(&platform, &workspace, &name, &body); err != nil {
+			return fmt.Errorf("postgres: list: %w", err)
+		}
+		if err := fn(platform, workspace, name, body); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: list: %w", err)
+	}
+	return nil
+}

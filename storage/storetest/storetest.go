@@ -64,8 +64,12 @@ type Backend interface {
 	Installation(ctx context.Context, key string) (install.Record, bool, error)
 	DeleteInstallation(ctx context.Context, key string) (bool, error)
 	// Styles, PutStyle, DeleteStyle, ChannelDefaults and
-	// PutChannelDefaults are documented on core.StyleStore.
+	// PutChannelDefaults are documented on core.StyleStore. EveryStyle
+	// and EveryChannelDefaults call fn with each one of every workspace,
+	// in platform, workspace and name (or channel) order.
 	core.StyleStore
+	EveryStyle(ctx context.Context, fn func(platform, workspace string, s core.Style) error) error
+	EveryChannelDefaults(ctx context.Context, fn func(platform, workspace, channel string, d core.ChannelDefaults) error) error
 }
 
 // Harness opens the backend under test.
@@ -693,6 +697,14 @@ func testStyles(t *testing.T, s *suite) {
 		t.Errorf("after replacing noir: %+v", got)
 	}
 
+	var every []string
+	err := s.b.EveryStyle(ctx, func(platform, workspace string, st core.Style) error {
+		every = append(every, platform+"/"+workspace+"/"+st.Name)
+		return nil
+	})
+	if want := []string{"discord/T1/sketch", "slack/T1/brand", "slack/T1/noir", "slack/T2/brand"}; err != nil || !slices.Equal(every, want) {
+		t.Errorf("EveryStyle listed %v, %v; want %v", every, err, want)
+	}
 	if err := s.b.DeleteStyle(ctx, "slack", "T1", "noir"); err != nil {
 		t.Fatalf("DeleteStyle: %v", err)
 	}
@@ -730,6 +742,17 @@ func testChannelDefaults(t *testing.T, s *suite) {
 	}
 	if got := read("G1", "C1"); got.String() != d.String() || got.By != d.By || !got.At.Equal(d.At) {
 		t.Errorf("read back %+v, want %+v", got, d)
+	}
+	if err := s.b.PutChannelDefaults(ctx, "discord", "G0", "K9", core.ChannelDefaults{Quality: "high"}); err != nil {
+		t.Fatal(err)
+	}
+	var every []string
+	err := s.b.EveryChannelDefaults(ctx, func(platform, workspace, channel string, d core.ChannelDefaults) error {
+		every = append(every, platform+"/"+workspace+"/"+channel+" "+d.String())
+		return nil
+	})
+	if want := []string{"discord/G0/K9 --quality high", "discord/G1/C1 " + d.String()}; err != nil || !slices.Equal(every, want) {
+		t.Errorf("EveryChannelDefaults listed %q, %v; want %q", every, err, want)
 	}
 	if got := read("G1", "C2"); !got.IsZero() {
 		t.Errorf("another channel has %+v", got)
