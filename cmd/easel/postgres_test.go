@@ -95,12 +95,14 @@ func TestChatOnPostgresAndS3(t *testing.T) {
 // counter, twice without change, and the sessions carry on from there.
 func TestStorageCopy(t *testing.T) {
 	dir := t.TempDir()
-	out, errOut, code := easel(t, "a red fox\nmake it blue\n/new\na heron\n", nil, "chat", "--data", dir, "-provider", "preview")
+	out, errOut, code := easel(t, "a red fox\nmake it blue\n/new\na heron\n/style set brand pastel --quality low\n/defaults --style brand\n",
+		nil, "chat", "--data", dir, "-provider", "preview")
 	if code != 0 {
 		t.Fatalf("easel chat: exit %d\n%s", code, errOut)
 	}
 	before, _, _ := easel(t, "", nil, "sessions", "list", "--data", dir)
 	usageBefore, _, _ := easel(t, "", nil, "usage", "--data", dir)
+	stylesBefore, _, _ := easel(t, "", nil, "styles", "--data", dir)
 
 	url := pgtest.Start(t).DB(t)
 	srv := s3test.Start(t)
@@ -109,7 +111,7 @@ func TestStorageCopy(t *testing.T) {
 	env := map[string]string{"EASEL_POSTGRES_URL": url, "AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey}
 	for i, want := range []string{"3 images (3 uploaded)", "3 images (0 uploaded)"} {
 		copied, errOut, code := easel(t, "", env, "storage", "copy", "-config", cfg)
-		if code != 0 || !strings.Contains(copied, "copied 2 sessions, "+want) {
+		if code != 0 || !strings.Contains(copied, "copied 2 sessions, "+want) || !strings.Contains(copied, "1 styles and 1 channel defaults") {
 			t.Fatalf("copy #%d: exit %d\n%s\n%s", i+1, code, copied, errOut)
 		}
 	}
@@ -119,6 +121,9 @@ func TestStorageCopy(t *testing.T) {
 	}
 	if usageAfter, _, _ := easel(t, "", env, "usage", "-config", cfg); usageAfter != usageBefore {
 		t.Errorf("usage after the copy:\n%s\nbefore:\n%s", usageAfter, usageBefore)
+	}
+	if stylesAfter, _, _ := easel(t, "", env, "styles", "-config", cfg); stylesAfter != stylesBefore || !strings.Contains(stylesAfter, "brand") {
+		t.Errorf("styles after the copy:\n%s\nbefore:\n%s", stylesAfter, stylesBefore)
 	}
 	// The console session carries on in the copy: the heron is refined.
 	id := sessionID(t, out[strings.LastIndex(out, "session "):])

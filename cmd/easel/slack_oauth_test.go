@@ -194,7 +194,7 @@ func TestStorageCopyKeepsSlackInstallations(t *testing.T) {
 	environ := map[string]string{"EASEL_POSTGRES_URL": url}
 	for i := range 2 {
 		out, errOut, code := easel(t, "", environ, "storage", "copy", "-config", cfg)
-		if code != 0 || !strings.Contains(out, "and 1 Slack installations") {
+		if code != 0 || !strings.Contains(out, "1 Slack installations, ") {
 			t.Fatalf("copy #%d: exit %d\n%s\n%s", i+1, code, out, errOut)
 		}
 	}

@@ -83,8 +83,8 @@ func cmdStorage(ctx context.Context, e *env, args []string) error {
 	if err := c.copy(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "copied %d sessions, %d images (%d uploaded), %d usage counters and %d Slack installations from %s to %s\n",
-		c.sessions, c.images, c.uploaded, c.counters, c.installs, src.Location(), dst.Location())
+	fmt.Fprintf(e.stdout, "copied %d sessions, %d images (%d uploaded), %d usage counters, %d Slack installations, %d styles and %d channel defaults from %s to %s\n",
+		c.sessions, c.images, c.uploaded, c.counters, c.installs, c.styles, c.defaults, src.Location(), dst.Location())
 	if n := c.waiting; n > 0 {
 		fmt.Fprintf(e.stdout, "not copied: %d deliveries still waiting in %s's inbox; start easel run on it once to handle them, then copy again\n", n, source)
 	}
@@ -98,12 +98,13 @@ type copier struct {
 	dst       *postgres.DB
 	dstImages core.ImageStore
 
-	sessions, images, uploaded, counters, installs, waiting int
-	seen                                                    map[string]bool // image hashes done
+	sessions, images, uploaded, counters, installs, styles, defaults, waiting int
+	seen                                                                      map[string]bool // image hashes done
 }
 
 // copy copies every session (its images first, so no copied session names
-// a missing image), then the usage counters and the Slack installations.
+// a missing image), then the usage counters, the Slack installations, the
+// styles and the channel defaults.
 func (c *copier) copy(ctx context.Context) error {
 	c.seen = map[string]bool{}
 	list, err := c.src.Sessions(ctx)
@@ -143,12 +144,36 @@ func (c *copier) copy(ctx context.Context) error {
 		}
 	}
 	c.installs = len(installs)
+	if err := c.copyStyles(ctx); err != nil {
+		return err
+	}
 	waiting, err := c.src.Unhandled(ctx)
 	if err != nil {
 		return err
 	}
 	c.waiting = len(waiting)
 	return nil
+}
+
+// copyStyles copies the styles set in chat, their reference images first,
+// and every channel's defaults.
+func (c *copier) copyStyles(ctx context.Context) error {
+	err := c.src.EveryStyle(ctx, func(platform, workspace string, s core.Style) error {
+		for _, ref := range s.Refs {
+			if err := c.copyImage(ctx, ref); err != nil {
+				return fmt.Errorf("style %s: %w", s.Name, err)
+			}
+		}
+		c.styles++
+		return c.dst.PutStyle(ctx, platform, workspace, s)
+	})
+	if err != nil {
+		return err
+	}
+	return c.src.EveryChannelDefaults(ctx, func(platform, workspace, channel string, d core.ChannelDefaults) error {
+		c.defaults++
+		return c.dst.PutChannelDefaults(ctx, platform, workspace, channel, d)
+	})
 }
 
 // copyImage copies the bytes of ref unless the target has them whole.
