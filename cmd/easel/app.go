@@ -125,6 +125,23 @@ func openReadOnly(ctx context.Context, cfg config.Config, log *slog.Logger) (ses
 	return storage.OpenReadOnly(ctx, cfg.Storage.Dir, storage.Options{Logger: log})
 }
 
+// openReport loads the config at configPath (with data overriding its
+// data dir) and opens its session store read-only, for a command that
+// only reports; it logs warnings and up to standard error.
+func openReport(ctx context.Context, e *env, configPath, data string) (config.Config, *slog.Logger, sessionStore, error) {
+	cfg, err := config.Load(configPath, e.getenv)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	applyOverrides(&cfg, data, "")
+	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
+	db, err := openReadOnly(ctx, cfg, log)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	return cfg, log, db, nil
+}
+
 // openApp opens the store and builds the providers and engine of cfg. The
 // engine reports its work to m, if not nil.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Metrics) (*app, error) {

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/easel-bot/easel/config"
 	"github.com/easel-bot/easel/core"
 	"github.com/easel-bot/easel/core/safetext"
 	"github.com/easel-bot/easel/storage/imageref"
@@ -72,13 +70,7 @@ func cmdSessions(ctx context.Context, e *env, args []string) error {
 		return usageError{"missing -o DIR"}
 	}
 
-	cfg, err := config.Load(*configPath, e.getenv)
-	if err != nil {
-		return err
-	}
-	applyOverrides(&cfg, *data, "")
-	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := openReadOnly(ctx, cfg, log)
+	cfg, log, db, err := openReport(ctx, e, *configPath, *data)
 	if err != nil {
 		return err
 	}

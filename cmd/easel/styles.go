@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -80,13 +79,7 @@ func cmdStyles(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	cfg, err := config.Load(*configPath, e.getenv)
-	if err != nil {
-		return err
-	}
-	applyOverrides(&cfg, *data, "")
-	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := openReadOnly(ctx, cfg, log)
+	cfg, _, db, err := openReport(ctx, e, *configPath, *data)
 	if err != nil {
 		return err
 	}

@@ -14,23 +14,13 @@ import (
 	"github.com/easel-bot/easel/storage"
 )
 
-// writeConfig writes text as a config file and returns its path.
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "easel.toml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestStylesCommand(t *testing.T) {
 	dir := t.TempDir()
 	logo := filepath.Join(t.TempDir(), "logo.png")
 	if err := os.WriteFile(logo, coretest.PNG(3), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, "[styles.house]\nprompt = \"in the house style\"\nflags = \"--quality high\"\nreferences = [\""+logo+"\"]\n")
+	cfg := writeFile(t, "[styles.house]\nprompt = \"in the house style\"\nflags = \"--quality high\"\nreferences = [\""+logo+"\"]\n")
 
 	// A chat session uses the config's style, its reference image
 	// included; sessions show says what it took.
@@ -102,7 +92,7 @@ func TestStylesCommand(t *testing.T) {
 }
 
 func TestStyleReferenceMissing(t *testing.T) {
-	cfg := writeConfig(t, "[styles.house]\nprompt = \"x\"\nreferences = [\"/nonexistent/logo.png\"]\n")
+	cfg := writeFile(t, "[styles.house]\nprompt = \"x\"\nreferences = [\"/nonexistent/logo.png\"]\n")
 	_, errOut, code := easel(t, "a fox\n", nil, "chat", "-config", cfg, "-data", t.TempDir())
 	if code == 0 || !strings.Contains(errOut, "styles.house.references entry 1: there is no file /nonexistent/logo.png") {
 		t.Errorf("a missing reference image: exit %d, %s", code, errOut)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,13 +45,7 @@ func cmdUsage(ctx context.Context, e *env, args []string) error {
 		from = m
 	}
 
-	cfg, err := config.Load(*configPath, e.getenv)
-	if err != nil {
-		return err
-	}
-	applyOverrides(&cfg, *data, "")
-	log := newLogger(e.stderr, cfg.Log, slog.LevelWarn)
-	db, err := openReadOnly(ctx, cfg, log)
+	cfg, _, db, err := openReport(ctx, e, *configPath, *data)
 	if err != nil {
 		return err
 	}
