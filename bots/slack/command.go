@@ -16,8 +16,12 @@ import (
 // threads, so every command starts a new session. key is the inbox key of
 // the command's delivery.
 func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand) {
-	if cmd.Command == DescribeCommand {
+	switch cmd.Command {
+	case DescribeCommand:
 		b.explainDescribe(ctx, cmd)
+		return
+	case StyleCommand:
+		b.styleCommand(ctx, cmd)
 		return
 	}
 	if cmd.Command != b.cfg.Command {
@@ -76,28 +80,32 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 	b.respond(ctx, w, cmd, err)
 }
 
-// respond tells the person who typed cmd about err, privately: through the
-// command's response URL, which works even where the bot is not a member,
-// or else as an ephemeral message. w is the workspace of cmd.
+// respond tells the person who typed cmd about err, privately (see
+// answerCommand). w is the workspace of cmd.
 func (b *Bot) respond(ctx context.Context, w *workspace, cmd slackapi.SlashCommand, err error) {
 	if errors.Is(err, core.ErrDeliveryTaken) {
 		b.log.Info("slack: another Easel process handles this command", "trigger", cmd.TriggerID)
 		return // whoever holds it answers
 	}
-	u, perr := url.Parse(cmd.ResponseURL)
-	if cmd.ResponseURL == "" || perr != nil || !b.trusted(u) {
-		b.tell(ctx, w, cmd.ChannelID, cmd.UserID, "", err)
-		return
+	b.answerCommand(ctx, w, cmd, escape(mark(err)+b.userMessage(err)))
+}
+
+// answerCommand shows text, Slack-formatted and escaped already, to the
+// person who typed cmd alone: through the command's response URL, which
+// works even where the bot is not a member, or else as an ephemeral
+// message. w is the workspace of cmd. A failure is logged.
+func (b *Bot) answerCommand(ctx context.Context, w *workspace, cmd slackapi.SlashCommand, text string) {
+	method, channel := "response_url", ""
+	opt := slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral)
+	if u, err := url.Parse(cmd.ResponseURL); cmd.ResponseURL == "" || err != nil || !b.trusted(u) {
+		method, channel, opt = "chat.postEphemeral", cmd.ChannelID, slackapi.MsgOptionPostEphemeral(cmd.UserID)
 	}
-	text := mark(err) + b.userMessage(err)
-	err = b.call(ctx, "response_url", func() error {
-		_, _, err := w.api.PostMessageContext(ctx, "",
-			slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral),
-			slackapi.MsgOptionText(escape(text), false))
+	err := b.call(ctx, method, func() error {
+		_, _, err := w.api.PostMessageContext(ctx, channel, opt, slackapi.MsgOptionText(text, false))
 		return err
 	})
 	if err != nil {
-		b.log.Warn("slack: response_url post failed", "err", err)
+		b.log.Warn("slack: answering a command failed", "command", cmd.Command, "err", err)
 	}
 }
 

@@ -3,7 +3,6 @@ package slack
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -62,18 +61,7 @@ func (b *Bot) explainDescribe(ctx context.Context, cmd slackapi.SlashCommand) {
 		b.log.Warn("slack: a command from a workspace Easel cannot serve; dropped", "team", cmd.TeamID, "err", err)
 		return
 	}
-	opt := slackapi.MsgOptionResponseURL(cmd.ResponseURL, slackapi.ResponseTypeEphemeral)
-	channel := ""
-	if u, perr := url.Parse(cmd.ResponseURL); cmd.ResponseURL == "" || perr != nil || !b.trusted(u) {
-		opt, channel = slackapi.MsgOptionPostEphemeral(cmd.UserID), cmd.ChannelID
-	}
-	err = b.call(ctx, "response_url", func() error {
-		_, _, err := w.api.PostMessageContext(ctx, channel, opt, slackapi.MsgOptionText(describeHelp, false))
-		return err
-	})
-	if err != nil {
-		b.log.Warn("slack: explaining /describe failed", "err", err)
-	}
+	b.answerCommand(ctx, w, cmd, describeHelp)
 }
 
 // describe answers a post asking for a describe: the prompts suggested

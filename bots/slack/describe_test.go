@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -42,9 +41,7 @@ func (h *harness) askDescribe(user string, files ...slacktest.File) string {
 // tells its user alone how to ask.
 func TestDescribeSlashCommandExplains(t *testing.T) {
 	h := newHarness(t, options{})
-	env := h.fake.SlashCommand(ana, "C1", "")
-	env.Payload = bytes.Replace(env.Payload, []byte(`"command":"`+h.fake.Command+`"`), []byte(`"command":"/describe"`), 1)
-	h.deliver(env)
+	h.deliver(h.fake.Slash(DescribeCommand, ana, "C1", ""))
 	if e := h.ephemeral(ana, "@Easel describe"); !e.ResponseURL {
 		t.Errorf("explanation %+v, want it through the response URL", e)
 	}

@@ -79,6 +79,9 @@ type harness struct {
 	url    string // http mode: the bot's base URL
 	// store keeps the engine's images.
 	store core.ImageStore
+	// stop stops the bot and closes the engine and the store, once; the
+	// test's cleanup calls it too.
+	stop func()
 }
 
 // options tweak a harness before it starts.
@@ -95,13 +98,20 @@ type options struct {
 	store func(*storage.DB) *coretest.FailingStore
 	// bot changes the bot before it starts.
 	bot func(*Bot)
+	// dir and fake, if set, are the data dir and the Slack of a harness
+	// stopped before: the same deployment restarted.
+	dir  string
+	fake *slacktest.Server
 }
 
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
-	fake := slacktest.NewServer(t)
-	fake.AddUser(ana, "ana")
-	fake.AddUser(bob, "bob")
+	fake := o.fake
+	if fake == nil {
+		fake = slacktest.NewServer(t)
+		fake.AddUser(ana, "ana")
+		fake.AddUser(bob, "bob")
+	}
 	h := &harness{t: t, fake: fake, gen: coretest.Gated(o.gate)}
 	h.gen.SetPartials(o.partials)
 
@@ -112,7 +122,10 @@ func newHarness(t testing.TB, o options) *harness {
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	db, err := storage.Open(context.Background(), dir, storage.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +134,7 @@ func newHarness(t testing.TB, o options) *harness {
 	ecfg.DefaultProvider = "fake"
 	ecfg.Limits = core.Limits{MaxN: 4, MaxPromptChars: 4000}
 	ecfg.Variations = max(ecfg.Variations, 2)
+	ecfg.StyleStore = db
 	var store core.SessionStore = db
 	var images core.ImageStore = coretest.ImageDir(t, dir)
 	if o.store != nil {
@@ -157,7 +171,7 @@ func newHarness(t testing.TB, o options) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.bot.run(ctx, ln) }()
-	t.Cleanup(func() {
+	h.stop = sync.OnceFunc(func() {
 		if o.gate != nil {
 			close(o.gate)
 		}
@@ -174,6 +188,7 @@ func newHarness(t testing.TB, o options) *harness {
 			t.Errorf("db close: %v", err)
 		}
 	})
+	t.Cleanup(h.stop)
 	if o.http {
 		fake.WaitFor(t, "auth.test", func() bool { return len(fake.Calls("auth.test")) > 0 })
 	} else {

@@ -78,6 +78,24 @@ type Engine interface {
 	// Suggestion returns a suggestion of a describe for presser; see
 	// core.Engine.Suggestion.
 	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
+	// Styles returns the styles of msg's workspace, the config's and
+	// those set in chat, sorted by name; see core.Engine.Styles.
+	Styles(ctx context.Context, msg core.Message) ([]core.Style, error)
+	// SetStyle defines or replaces a style of msg's workspace, as an
+	// admin asks; see core.Engine.SetStyle. It returns an *core.Error
+	// for the asker.
+	SetStyle(ctx context.Context, msg core.Message, name, spec string, refs []core.Image) (core.Style, bool, error)
+	// DeleteStyle deletes a style set in chat, as an admin asks; see
+	// core.Engine.DeleteStyle. It returns an *core.Error for the asker.
+	DeleteStyle(ctx context.Context, msg core.Message, name string) error
+	// ChannelDefaults returns the defaults that apply to new sessions in
+	// msg's channel, and where they were set ("" for none); see
+	// core.Engine.ChannelDefaults.
+	ChannelDefaults(ctx context.Context, msg core.Message) (core.ChannelDefaults, string, error)
+	// SetChannelDefaults sets, or with spec "" clears, the defaults of
+	// channel where, as an admin asks; see core.Engine.SetChannelDefaults.
+	// It returns an *core.Error for the asker.
+	SetChannelDefaults(ctx context.Context, msg core.Message, where, spec string) (core.ChannelDefaults, error)
 }
 
 // Config configures a Bot. Only the secrets for the chosen mode are needed.

@@ -16,9 +16,15 @@ import (
 	"time"
 )
 
-// SlashCommand returns the delivery of text typed with the slash command by
-// user in channel. Its response_url leads back to the fake.
+// SlashCommand returns the delivery of text typed with the slash command
+// (Command) by user in channel. Its response_url leads back to the fake.
 func (s *Server) SlashCommand(user, channel, text string) Envelope {
+	return s.Slash(s.Command, user, channel, text)
+}
+
+// Slash returns the delivery of text typed with command, one of the app's
+// other slash commands, by user in channel, as SlashCommand does.
+func (s *Server) Slash(command, user, channel, text string) Envelope {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.nextID("")
@@ -27,7 +33,7 @@ func (s *Server) SlashCommand(user, channel, text string) Envelope {
 	fields := map[string]string{
 		"token": "verification-token", "team_id": t.id, "team_domain": t.domain,
 		"channel_id": channel, "channel_name": "channel-" + strings.ToLower(channel),
-		"user_id": user, "user_name": s.nameOf(user), "command": s.Command, "text": text,
+		"user_id": user, "user_name": s.nameOf(user), "command": command, "text": text,
 		"api_app_id": s.AppID, "is_enterprise_install": "false",
 		"response_url": s.srv.URL + "/response/" + id, "trigger_id": id + ".1337.triggerid",
 	}
