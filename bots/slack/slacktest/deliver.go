@@ -46,7 +46,7 @@ func (s *Server) Slash(command, user, channel, text string) Envelope {
 // Post is a message a person writes.
 type Post struct {
 	Channel     string
-	ChannelType string // "channel" (default), "group", "mpim" or "im"
+	ChannelType string // "channel" (default; "im" in a D… channel), "group", "mpim" or "im"
 	User        string
 	Text        string // Slack-formatted: a mention of the bot is "<@BOTUSERID>"
 	ThreadTS    string // the thread replied in, "" for a top-level message
@@ -59,7 +59,12 @@ type Post struct {
 func (s *Server) Post(p Post) (string, []Envelope) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p.ChannelType = either(p.ChannelType, "channel")
+	if p.ChannelType == "" {
+		p.ChannelType = "channel"
+		if strings.HasPrefix(p.Channel, "D") {
+			p.ChannelType = "im"
+		}
+	}
 	m := &Message{Channel: p.Channel, TS: s.nextTS(), ThreadTS: p.ThreadTS, User: p.User, Text: p.Text}
 	for _, f := range p.Files {
 		m.Files = append(m.Files, f.ID)
@@ -71,6 +76,12 @@ func (s *Server) Post(p Post) (string, []Envelope) {
 		"event_ts": m.TS, "channel_type": p.ChannelType, "team": t.id, "client_msg_id": s.nextID("msg-")}
 	if p.ThreadTS != "" {
 		ev["thread_ts"] = p.ThreadTS
+	}
+	if at := s.assistants[p.Channel+"/"+p.ThreadTS]; at != nil && at.Started {
+		// A message in a thread of the assistant pane: Slack adds the
+		// thread's action token and its root's author, the app.
+		ev["assistant_thread"] = map[string]any{"action_token": s.nextID("action-")}
+		ev["parent_user_id"] = t.botUser
 	}
 	if len(p.Files) > 0 {
 		ev["subtype"], ev["files"], ev["upload"] = "file_share", p.Files, false

@@ -100,6 +100,7 @@ func (s *Server) completeUpload(caller team, p map[string]string) reply {
 	if channel != "" {
 		m.TS = s.nextTS()
 		s.messages = append(s.messages, m)
+		s.posted(channel, m.ThreadTS)
 	}
 	return ok(map[string]any{"files": done})
 }

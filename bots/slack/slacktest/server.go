@@ -15,12 +15,19 @@
 //
 //   - the Web API methods a bot uses (auth.test, apps.connections.open,
 //     chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
-//     reactions.add, reactions.remove, users.info, conversations.replies and
-//     the three-step upload
+//     reactions.add, reactions.remove, users.info, conversations.replies,
+//     files.delete and the three-step upload
 //     files.getUploadURLExternal → POST to the upload URL →
 //     files.completeUploadExternal), form-encoded or JSON, with the token in
 //     the Authorization header or the body, answering with Slack's
 //     {"ok": false, "error": …} envelope and HTTP 429 + Retry-After;
+//
+//   - the Agents & AI Apps feature, off until SetAssistant: threads of the
+//     assistant pane, started with their assistant_thread_started delivery
+//     (StartAssistantThread) and assistant_thread_context_changed, and
+//     assistant.threads.setStatus (a loading status, cleared by the app or
+//     by its next message in the thread) and
+//     assistant.threads.setSuggestedPrompts;
 //
 //   - private file downloads that need the bot token (without it, a redirect
 //     to a sign-in page, as files.slack.com does), and response URLs;
@@ -106,6 +113,9 @@ type Server struct {
 	approvals []Approval
 	codes     map[string]*grant
 	rotate    bool // issue expiring tokens
+	// The Agents & AI Apps feature (see assistant.go).
+	assistant  bool
+	assistants map[string]*AssistantThread // by channel/ts
 }
 
 // Call is one request to the fake, as received.
@@ -129,6 +139,7 @@ type Message struct {
 	ThreadTS string // "" for a top-level message
 	User     string
 	BotID    string // set for the bot's messages
+	Subtype  string // "" for a plain message
 	Text     string
 	Blocks   json.RawMessage
 	Files    []string // ids of files shared with it

@@ -179,6 +179,10 @@ func (s *Server) method(caller team, token, method string, p map[string]string) 
 		return s.completeUpload(caller, p)
 	case "files.delete":
 		return s.deleteFile(caller, p)
+	case "assistant.threads.setStatus":
+		return s.setAssistantStatus(p)
+	case "assistant.threads.setSuggestedPrompts":
+		return s.setSuggestedPrompts(p)
 	}
 	return failed("unknown_method")
 }
@@ -200,6 +204,7 @@ func (s *Server) postMessage(caller team, p map[string]string) reply {
 	m := &Message{Channel: channel, TS: s.nextTS(), ThreadTS: p["thread_ts"], User: caller.botUser, BotID: caller.botID,
 		Text: p["text"], Blocks: json.RawMessage(p["blocks"])}
 	s.messages = append(s.messages, m)
+	s.posted(channel, m.ThreadTS)
 	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": s.wire(m)})
 }
 
@@ -272,6 +277,9 @@ func (s *Server) react(add bool, p map[string]string) reply {
 // wire renders a message as the Web API returns it; s.mu is held.
 func (s *Server) wire(m *Message) map[string]any {
 	w := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
+	if m.Subtype != "" {
+		w["subtype"] = m.Subtype
+	}
 	if m.BotID != "" {
 		w["bot_id"], w["app_id"] = m.BotID, s.AppID
 	}
