@@ -63,6 +63,12 @@ func (b *Bot) event(ev slackevents.EventsAPIEvent) (id string, job inbox.Job, er
 			return cb.EventID, b.promptJob(p), nil
 		}
 		return cb.EventID, b.replyJob(p), nil
+	case *slackevents.AssistantThreadStartedEvent:
+		id, job := b.assistantEvent(cb, who, e.AssistantThread, true)
+		return id, job, nil
+	case *slackevents.AssistantThreadContextChangedEvent:
+		id, job := b.assistantEvent(cb, who, e.AssistantThread, false)
+		return id, job, nil
 	case *slackevents.AppUninstalledEvent:
 		return b.uninstallEvent(cb, who)
 	case *slackevents.TokensRevokedEvent:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,7 @@ type harness struct {
 	// stop stops the bot and closes the engine and the store, once; the
 	// test's cleanup calls it too.
 	stop func()
+	logs *syncBuffer // what the bot and the engine logged
 }
 
 // options tweak a harness before it starts.
@@ -116,6 +118,7 @@ func newHarness(t testing.TB, o options) *harness {
 	h.gen.SetPartials(o.partials)
 
 	logs := &syncBuffer{}
+	h.logs = logs
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -197,11 +200,18 @@ func newHarness(t testing.TB, o options) *harness {
 	return h
 }
 
-// deliver sends envelopes over Socket Mode and waits for their acks.
+// deliver sends envelopes over Socket Mode and waits for their acks; in
+// http mode it posts them to the bot's request URLs, each answered 200.
 func (h *harness) deliver(envs ...slacktest.Envelope) {
 	h.t.Helper()
 	for _, env := range envs {
-		h.fake.WaitAck(h.t, h.fake.Send(h.t, env))
+		if h.url == "" {
+			h.fake.WaitAck(h.t, h.fake.Send(h.t, env))
+			continue
+		}
+		if status, body := h.fake.PostHTTP(h.t, h.url, env, slacktest.Signing{}); status != http.StatusOK {
+			h.t.Fatalf("a %s delivery answered %d %q", env.Type, status, body)
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ const (
 // botScopes are the bot scopes a workspace grants when it installs Easel:
 // those of manifest.yaml.
 var botScopes = []string{
-	"app_mentions:read", "channels:history", "chat:write", "commands", "files:read", "files:write",
+	"app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "files:read", "files:write",
 	"groups:history", "im:history", "mpim:history", "reactions:write", "users:read",
 }
 

@@ -174,8 +174,9 @@ type Bot struct {
 	clients  *clientCache  // the installed workspaces' clients
 	oauth    *oauthFlow    // the install pages, nil without OAuth
 
-	threads *threadCache
-	users   *userCache
+	threads   *threadCache
+	users     *userCache
+	assistant *assistantGate // where the assistant pane's methods were refused
 
 	jobs chan func(context.Context)
 	wg   sync.WaitGroup
@@ -230,8 +231,9 @@ func New(cfg Config, engine Engine, store inbox.Store, log *slog.Logger) (*Bot, 
 	}
 	b := &Bot{
 		cfg: cfg, engine: engine, inbox: inbox.New(store, Platform, eventTTL, log), log: log, apiURL: apiURL,
-		clients: newClientCache(), threads: newThreadCache(), users: newUserCache(), accepting: make(chan struct{}, maxAccepting),
-		bodies: newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
+		clients: newClientCache(), threads: newThreadCache(), users: newUserCache(), assistant: newAssistantGate(),
+		accepting: make(chan struct{}, maxAccepting),
+		bodies:    newBodyBudget(bodyBudgetBytes), bodyTimeout: bodyTimeout, rejects: newRejectLog(log),
 	}
 	b.metrics = cfg.Metrics
 	if b.metrics == nil {

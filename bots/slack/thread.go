@@ -29,11 +29,16 @@ type thread struct {
 	who     teamID // the workspace the thread is in
 	channel string
 	root    string // timestamp of the thread's root message
+	// dm says the thread is in a DM with the bot, where the assistant
+	// pane's threads are: a turn's status is also shown as the pane's
+	// loading status (see assist).
+	dm bool
 
 	mu         sync.Mutex // serialises status changes, in order
 	statusTS   string     // the status message, "" when there is none
 	status     string
 	statusTurn core.JobRef // the turn the status is about, offered to cancel; zero for none
+	assisting  bool        // the pane's loading status was set, and not cleared since
 
 	previewed   bool   // a partial image was shown for the running turn
 	previewFile string // the file of that image, deleted when the turn ends
@@ -277,7 +282,11 @@ func guard(ctx context.Context, g func(context.Context) error) error {
 }
 
 // SetStatus shows status in the thread's status message: posted the first
-// time, edited as it changes, deleted when status is "".
+// time, edited as it changes, deleted when status is "". In a DM, where
+// the threads of Slack's assistant pane are, the pane's loading status
+// says "Easel is drawing…" meanwhile: the status message stays, because
+// it carries the queue position and the Cancel button, and outlasts the
+// loading status, which Slack drops after two minutes.
 func (t *thread) SetStatus(ctx context.Context, status string) error {
 	return t.setStatus(ctx, status, core.JobRef{})
 }
@@ -303,13 +312,15 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 	case status == "":
 		ts := t.statusTS
 		t.statusTS, t.status, t.statusTurn = "", "", core.JobRef{}
-		return t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
+		err := t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
 			_, _, err := api.DeleteMessageContext(ctx, t.channel, ts)
 			if errorCode(err) == "message_not_found" {
 				return nil // someone deleted it already
 			}
 			return err
 		})
+		t.assist(ctx, "")
+		return err
 	case t.statusTS != "":
 		err := t.call(ctx, "chat.update", func(api *slackapi.Client) error {
 			_, _, _, err := api.UpdateMessageContext(ctx, t.channel, t.statusTS, opts...)
@@ -318,6 +329,7 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 		if errorCode(err) != "message_not_found" {
 			if err == nil {
 				t.status, t.statusTurn = status, turn
+				t.assist(ctx, assistantStatus) // renewed: Slack drops it after two minutes
 			}
 			return err
 		}
@@ -327,6 +339,7 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 		return err
 	}
 	t.statusTS, t.status, t.statusTurn = ts, status, turn
+	t.assist(ctx, assistantStatus) // after the post, which cleared it
 	return nil
 }
 
@@ -351,6 +364,9 @@ func (t *thread) Preview(ctx context.Context, img core.Image) error {
 	if id != "" {
 		t.mu.Lock()
 		t.previewFile = id
+		if t.assisting && t.status != "" {
+			t.assist(ctx, assistantStatus) // the preview's post cleared it
+		}
 		t.mu.Unlock()
 	}
 	return err
@@ -495,7 +511,7 @@ func (b *Bot) thread(who teamID, channel, root string) *thread {
 	if len(c.threads) >= maxThreads {
 		c.evictIdle()
 	}
-	t := &thread{bot: b, who: who, channel: channel, root: root}
+	t := &thread{bot: b, who: who, channel: channel, root: root, dm: isDM(channel, "")}
 	c.threads[key] = t
 	return t
 }
