@@ -188,13 +188,14 @@ type Bot struct {
 	life context.Context // ends when Run returns; bounds typing indicators
 	end  context.CancelFunc
 
-	mu      sync.Mutex
-	meID    string             // the bot's user id, from GET /users/@me
-	threads map[string]*thread // live threads by channel id; see thread.go
-	fresh   map[string]bool    // DM channels whose next prompt starts a new session
-	lanes   map[string]*lane   // channels whose messages are being handled; see inOrder
-	closed  bool               // Run is returning: no new event handlers
-	running sync.WaitGroup     // event handlers in progress
+	mu         sync.Mutex
+	meID       string             // the bot's user id, from GET /users/@me
+	threads    map[string]*thread // live threads by channel id; see thread.go
+	categories categories         // channels' categories learned over REST; see category.go
+	fresh      map[string]bool    // DM channels whose next prompt starts a new session
+	lanes      map[string]*lane   // channels whose messages are being handled; see inOrder
+	closed     bool               // Run is returning: no new event handlers
+	running    sync.WaitGroup     // event handlers in progress
 }
 
 // New returns a Bot for cfg that hands messages to engine and records

@@ -124,13 +124,14 @@ func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.
 	if ic.GuildID != "" {
 		lctx, cancel := context.WithTimeout(ctx, channelLookup)
 		ch, err := b.channel(lctx, ic.ChannelID)
-		cancel()
 		switch {
 		case err != nil:
 			b.log.Warn("looking up an interaction's channel failed; checking access as if it were no thread", "channel", ic.ChannelID, "err", err)
 		case ch.IsThread():
 			msg.Channel = ch.ParentID
 		}
+		msg.Category = b.category(lctx, ic.GuildID, msg.Channel)
+		cancel()
 	}
 	denied := b.engine.Allowed(msg)
 	if denied == nil {
@@ -177,7 +178,8 @@ func (b *Bot) imagine(ctx context.Context, key string, r *response) {
 	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
 	prompt, text, image := commandText(data)
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
+		Category: b.category(ctx, ic.GuildID, ic.ChannelID),
+		Roles:    roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
 	if image != nil {
 		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
 		if err != nil {
@@ -392,7 +394,7 @@ func (b *Bot) press(ctx context.Context, key string, r *response, action core.Ac
 		channel = parent // a thread counts as its parent channel
 	}
 	_, err := b.engine.Handle(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 		Grid: grid,
@@ -423,7 +425,7 @@ func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session
 		channel = parent
 	}
 	err := b.engine.ChooseRegion(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	}, region)
@@ -458,7 +460,7 @@ func (b *Bot) pressOn(ctx context.Context, ic *discordgo.Interaction, session st
 		channel = parent
 	}
 	return b.thread(ic.ChannelID, parent, ic.GuildID), core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
 	}
