@@ -25,12 +25,15 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		return
 	}
 	arrived := time.Now()
-	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	switch ic.Type {
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		b.autocomplete(ctx, ic)
+		return
 	case discordgo.InteractionApplicationCommand:
 		_, imagine := commandData(ic)
 		_, describe := describeData(ic)
-		if !imagine && !describe || !b.admit(ctx, ic, core.ActionPrompt) {
+		_, manage := easelData(ic)
+		if !imagine && !describe && !manage || !b.admit(ctx, ic, core.ActionPrompt) {
 			return
 		}
 	case discordgo.InteractionMessageComponent:
@@ -62,7 +65,6 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
-		typ = discordgo.InteractionResponseDeferredMessageUpdate
 	default:
 		return
 	}
@@ -70,7 +72,7 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	if !ok {
 		return
 	}
-	if err := b.ack(ctx, ic, typ); err != nil {
+	if err := b.ack(ctx, ic); err != nil {
 		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
 	} else {
 		b.metrics.Acked(time.Since(arrived))
@@ -86,6 +88,8 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 		case discordgo.InteractionApplicationCommand:
 			if _, ok := describeData(r.ic); ok {
 				b.describe(ctx, key, r)
+			} else if _, ok := easelData(r.ic); ok {
+				b.manage(ctx, r)
 			} else {
 				b.imagine(ctx, key, r)
 			}
@@ -118,21 +122,10 @@ const channelLookup = time.Second
 // response is an ephemeral note saying why, and admit returns false. A
 // thread counts as its parent channel.
 func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.Action) bool {
-	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Action: action,
-		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm,
-		DM: ic.GuildID == ""}
-	if ic.GuildID != "" {
-		lctx, cancel := context.WithTimeout(ctx, channelLookup)
-		ch, err := b.channel(lctx, ic.ChannelID)
-		switch {
-		case err != nil:
-			b.log.Warn("looking up an interaction's channel failed; checking access as if it were no thread", "channel", ic.ChannelID, "err", err)
-		case ch.IsThread():
-			msg.Channel = ch.ParentID
-		}
-		msg.Category = b.category(lctx, ic.GuildID, msg.Channel)
-		cancel()
-	}
+	lctx, cancel := context.WithTimeout(ctx, channelLookup)
+	msg := b.asker(lctx, ic)
+	cancel()
+	msg.Action = action
 	denied := b.engine.Allowed(msg)
 	if denied == nil {
 		return true
@@ -155,17 +148,31 @@ func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.
 	return false
 }
 
-// ack sends an interaction's deferred response. It returns nil also when
-// Discord refuses it as a second answer (a replayed interaction that was
-// answered before), and Discord's error otherwise.
-func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) error {
-	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{Type: typ}, discordgo.WithContext(ctx))
+// ack sends an interaction's deferred response (see deferral). It returns
+// nil also when Discord refuses it as a second answer (a replayed
+// interaction that was answered before), and Discord's error otherwise.
+func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction) error {
+	err := b.dg.InteractionRespond(ic, deferral(ic), discordgo.WithContext(ctx))
 	var rest *discordgo.RESTError
 	if errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged {
 		b.log.Debug("interaction answered before", "interaction", ic.ID)
 		return nil
 	}
 	return err
+}
+
+// deferral returns the deferred response that acknowledges ic: an update
+// of the message for a button or menu, a message only its user sees for
+// /easel, a message for the other commands.
+func deferral(ic *discordgo.Interaction) *discordgo.InteractionResponse {
+	if ic.Type == discordgo.InteractionMessageComponent {
+		return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
+	}
+	d := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
+	if _, ok := easelData(ic); ok {
+		d.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
+	}
+	return d
 }
 
 // imagine starts a session for /imagine: in a new thread when run in a
