@@ -47,15 +47,16 @@ func imagineCommand(global bool) *discordgo.ApplicationCommand {
 		Options: []*discordgo.ApplicationCommandOption{
 			{Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Required: true,
 				Description: "What to draw; flags such as --ar 16:9 or --no text may follow"},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "aspect", Description: "Aspect ratio",
+			{Type: discordgo.ApplicationCommandOptionString, Name: optAspect, Description: "Aspect ratio",
 				Choices: choices(aspects...)},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "quality", Description: "Rendering quality",
+			{Type: discordgo.ApplicationCommandOptionString, Name: optQuality, Description: "Rendering quality",
 				Choices: choices(qualities...)},
 			{Type: discordgo.ApplicationCommandOptionInteger, Name: "n", Description: "How many images (1–4)",
 				MinValue: &one, MaxValue: 4},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "model", Description: "Model name, such as gpt-image-2",
+			{Type: discordgo.ApplicationCommandOptionString, Name: optModel, Description: "Model name, such as gpt-image-2",
 				MaxLength: 64},
 			{Type: discordgo.ApplicationCommandOptionAttachment, Name: "image", Description: "An image to start from"},
+			styleOption(optStyle, "A style: words, flags and images added to the prompt (/easel style list)", false),
 		},
 	}
 	if global {

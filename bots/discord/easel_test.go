@@ -1,6 +1,7 @@
 package discord_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -207,15 +208,15 @@ func TestStyleReferences(t *testing.T) {
 }
 
 // imagine runs /imagine as from in channel and returns the provider's
-// request for it once its image is posted.
-func (h *harness) imagine(from discordtest.User, channel string, opts ...discordtest.Option) core.GenerateRequest {
+// request for it once its image is posted, and the session's thread.
+func (h *harness) imagine(from discordtest.User, channel string, opts ...discordtest.Option) (core.GenerateRequest, string) {
 	h.t.Helper()
 	before := len(h.gen.Requests())
 	ic := h.srv.Command(h.t, from, channel, "imagine", opts...)
 	h.srv.Wait(h.t, "the deferred response", func() bool { return h.srv.GetInteraction(ic.ID).AckType != 0 })
 	thread := h.threadOf(h.srv.GetInteraction(ic.ID).Original)
 	h.waitResults(thread, 1)
-	return h.gen.Requests()[before]
+	return h.gen.Requests()[before], thread
 }
 
 // An admin sets a category's defaults from one of its channels, and they
@@ -251,23 +252,23 @@ func TestChannelDefaults(t *testing.T) {
 		"✅ Defaults of this channel's category (<#"+cat+">): `--style brand --quality high`")
 	wantIn(t, "show in a sibling channel", h.easel(srv.Bob, flyers, "channel show"),
 		"set on this channel's category (<#"+cat+">): `--style brand --quality high`")
-	req := h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a fox"})
+	req, _ := h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a fox"})
 	if req.Prompt != "a fox, flat vector art" || req.Flags.Quality != "high" || req.Flags.Aspect != "16:9" {
 		t.Errorf("/imagine in the category: %q %+v, want the default style's words, its aspect and the quality", req.Prompt, req.Flags)
 	}
 
 	wantIn(t, "channel set", h.easel(ada, flyers, "channel set", discordtest.Option{Name: "quality", Value: "low"}),
 		"✅ Defaults of this channel (<#"+flyers+">): `--quality low`")
-	req = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a hare"})
+	req, _ = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a hare"})
 	if req.Prompt != "a hare" || req.Flags.Quality != "low" {
 		t.Errorf("/imagine with the channel's own defaults: %q %+v, want them only", req.Prompt, req.Flags)
 	}
-	req = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "an owl"}, discordtest.Option{Name: "quality", Value: "medium"})
+	req, _ = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "an owl"}, discordtest.Option{Name: "quality", Value: "medium"})
 	if req.Flags.Quality != "medium" {
 		t.Errorf("/imagine with its own quality got %q, want the request's to win", req.Flags.Quality)
 	}
 	wantIn(t, "channel clear", h.easel(ada, flyers, "channel clear"), "🧹 Defaults of this channel (<#"+flyers+">) cleared")
-	req = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a stoat"})
+	req, _ = h.imagine(srv.Alice, flyers, discordtest.Option{Name: "prompt", Value: "a stoat"})
 	if req.Prompt != "a stoat, flat vector art" || req.Flags.Quality != "high" {
 		t.Errorf("/imagine after the channel's defaults were cleared: %q %+v, want the category's", req.Prompt, req.Flags)
 	}
@@ -292,7 +293,7 @@ func TestStylesSurviveARestart(t *testing.T) {
 
 	h = launch(t, s)
 	wantIn(t, "style list after a restart", h.easel(srv.Bob, srv.Channel, "style list"), "`brand` — `flat vector art`")
-	if req := h.imagine(srv.Alice, srv.Channel, discordtest.Option{Name: "prompt", Value: "a fox"}); req.Prompt != "a fox, flat vector art" {
+	if req, _ := h.imagine(srv.Alice, srv.Channel, discordtest.Option{Name: "prompt", Value: "a fox"}); req.Prompt != "a fox, flat vector art" {
 		t.Errorf("/imagine after a restart: %q, want the channel's default style", req.Prompt)
 	}
 }
@@ -406,5 +407,83 @@ func TestEaselLeftByAStopIsHandled(t *testing.T) {
 	wantIn(t, "the replayed /easel", h.answer(ic), "✅ Style `brand` saved")
 	if got := h.styles(); !slices.Equal(got, []string{"brand"}) {
 		t.Errorf("styles %q after the replay, want brand", got)
+	}
+}
+
+// /imagine style:NAME applies the style: its words after the prompt, its
+// flags under the request's own, its reference images as inputs; the
+// thread, starter and caption show the prompt as typed.
+func TestImagineWithAStyle(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	srv := h.srv
+	h.easel(admin(srv), srv.Channel, "style set", discordtest.Option{Name: "name", Value: "brand"},
+		discordtest.Option{Name: "definition", Value: "flat vector art, brand colours --ar 16:9 --quality high"},
+		discordtest.Option{Name: "reference", Value: srv.Upload("logo.png", "image/png", testPNG(7))})
+	ic := srv.Command(t, srv.Alice, srv.Channel, "imagine", discordtest.Option{Name: "prompt", Value: "a fox"},
+		discordtest.Option{Name: "quality", Value: "low"}, discordtest.Option{Name: "style", Value: "Brand"})
+	srv.Wait(t, "the deferred response", func() bool { return srv.GetInteraction(ic.ID).AckType != 0 })
+	thread := h.threadOf(srv.GetInteraction(ic.ID).Original)
+	r := h.waitResults(thread, 1)[0]
+	req := h.gen.Requests()[0]
+	if req.Prompt != "a fox, flat vector art, brand colours" || req.Flags.Aspect != "16:9" || req.Flags.Quality != "low" {
+		t.Errorf("request %q %+v, want the style's words and aspect, and the request's own quality", req.Prompt, req.Flags)
+	}
+	if len(req.Inputs) != 1 || !bytes.Equal(req.Inputs[0].Data, testPNG(7)) {
+		t.Errorf("request inputs %d, want the style's reference image", len(req.Inputs))
+	}
+	ch, _ := srv.GetChannel(thread)
+	if ch.Name != "🎨 a fox" || !strings.HasPrefix(r.Content, "v1 · “a fox”") {
+		t.Errorf("thread %q and caption %q, want the prompt as typed", ch.Name, r.Content)
+	}
+}
+
+// An /imagine with a style that does not exist is refused with a note
+// only its user sees, naming the styles there; no thread is started and
+// nothing reaches the provider.
+func TestImagineWithAnUnknownStyle(t *testing.T) {
+	t.Parallel()
+	h := start(t, withHouseStyle)
+	srv := h.srv
+	ic := srv.Command(t, srv.Alice, srv.Channel, "imagine", discordtest.Option{Name: "prompt", Value: "a fox"},
+		discordtest.Option{Name: "style", Value: "nope"})
+	srv.Wait(t, "an ephemeral note", func() bool { return len(srv.GetInteraction(ic.ID).Followups) == 1 })
+	got := srv.GetInteraction(ic.ID)
+	note, _ := srv.GetMessage(got.Followups[0])
+	if !note.Ephemeral() {
+		t.Errorf("the note %q is seen by everyone", note.Content)
+	}
+	wantIn(t, "the note", note.Content, "❌", "there is no style named \"nope\"", "the styles here are house")
+	if orig, _ := srv.GetMessage(got.Original); !orig.Deleted {
+		t.Error("the deferred response was left behind")
+	}
+	if th := srv.Threads(srv.Channel); len(th) != 0 || h.gen.Calls.Load() != 0 {
+		t.Errorf("threads %v and %d jobs for a refused command", th, h.gen.Calls.Load())
+	}
+}
+
+// /imagine's style option offers the styles, the config's too, the
+// channel's default first: in a thread, its parent channel's.
+func TestImagineStyleAutocomplete(t *testing.T) {
+	t.Parallel()
+	h := start(t, withHouseStyle)
+	srv := h.srv
+	ada := admin(srv)
+	if got := h.suggest(srv.Alice, srv.Channel, "imagine", "style", "z"); len(got) != 0 {
+		t.Errorf("no style matches, yet %q offered", got)
+	}
+	h.easel(ada, srv.Channel, "style set", discordtest.Option{Name: "name", Value: "neon"},
+		discordtest.Option{Name: "definition", Value: "neon glow"})
+	h.easel(ada, srv.Channel, "channel set", discordtest.Option{Name: "style", Value: "neon"})
+	prompt := discordtest.Option{Name: "prompt", Value: "a fox"}
+	if got := h.suggest(srv.Alice, srv.Channel, "imagine", "style", "", prompt); !slices.Equal(got, []string{"neon", "house"}) {
+		t.Errorf("offered %q, want the channel's default first", got)
+	}
+	req, thread := h.imagine(srv.Alice, srv.Channel, prompt)
+	if req.Prompt != "a fox, neon glow" {
+		t.Errorf("request %q, want the default style's words", req.Prompt)
+	}
+	if got := h.suggest(srv.Alice, thread, "imagine", "style", "", prompt); !slices.Equal(got, []string{"neon", "house"}) {
+		t.Errorf("in a session thread offered %q, want its channel's default first", got)
 	}
 }

@@ -311,8 +311,9 @@ func regionPick(ic *discordgo.Interaction) (session string, version int, region 
 }
 
 // commandText turns /imagine's options into the prompt and the message
-// text the engine parses (the prompt with flags appended), and returns the
-// attached image, if any.
+// text the engine parses (the prompt with flags appended, each option's
+// value quoted as one flag's; see flag), and returns the attached image,
+// if any.
 func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text string, image *discordgo.MessageAttachment) {
 	var flags []string
 	for _, o := range data.Options {
@@ -323,14 +324,10 @@ func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text
 		switch o.Name {
 		case "prompt":
 			prompt = strings.TrimSpace(v)
-		case "aspect":
-			flags = append(flags, "--ar "+v)
-		case "quality":
-			flags = append(flags, "--quality "+v)
-		case "n":
-			flags = append(flags, "--n "+v)
-		case "model":
-			flags = append(flags, "--model "+v)
+		case optAspect:
+			flags = append(flags, flag("ar", v))
+		case optQuality, optModel, optStyle, "n":
+			flags = append(flags, flag(o.Name, v))
 		case "image":
 			if data.Resolved != nil {
 				image = data.Resolved.Attachments[v]
