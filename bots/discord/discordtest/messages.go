@@ -45,7 +45,8 @@ type Message struct {
 	// Pings are who the message notified, as Discord works it out from
 	// its content and allowed_mentions, over its creation and edits:
 	// "@everyone" (also for @here), "role:<id>" and "user:<id>". A bot
-	// that means to ping no one leaves it empty.
+	// that means to ping no one leaves it empty. Mentions inside code
+	// count too, which is stricter than Discord.
 	Pings     []string
 	Edits     int
 	Deleted   bool
