@@ -40,13 +40,6 @@ func InviteURL(appID string) string {
 // work in DMs with the bot.
 func imagineCommand(global bool) *discordgo.ApplicationCommand {
 	one := 1.0
-	choices := func(values ...string) []*discordgo.ApplicationCommandOptionChoice {
-		var cs []*discordgo.ApplicationCommandOptionChoice
-		for _, v := range values {
-			cs = append(cs, &discordgo.ApplicationCommandOptionChoice{Name: v, Value: v})
-		}
-		return cs
-	}
 	cmd := &discordgo.ApplicationCommand{
 		Name:        commandName,
 		Type:        discordgo.ChatApplicationCommand,
@@ -54,15 +47,16 @@ func imagineCommand(global bool) *discordgo.ApplicationCommand {
 		Options: []*discordgo.ApplicationCommandOption{
 			{Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Required: true,
 				Description: "What to draw; flags such as --ar 16:9 or --no text may follow"},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "aspect", Description: "Aspect ratio",
-				Choices: choices("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "21:9")},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "quality", Description: "Rendering quality",
-				Choices: choices("auto", "low", "medium", "high")},
+			{Type: discordgo.ApplicationCommandOptionString, Name: optAspect, Description: "Aspect ratio",
+				Choices: choices(aspects...)},
+			{Type: discordgo.ApplicationCommandOptionString, Name: optQuality, Description: "Rendering quality",
+				Choices: choices(qualities...)},
 			{Type: discordgo.ApplicationCommandOptionInteger, Name: "n", Description: "How many images (1–4)",
 				MinValue: &one, MaxValue: 4},
-			{Type: discordgo.ApplicationCommandOptionString, Name: "model", Description: "Model name, such as gpt-image-2",
+			{Type: discordgo.ApplicationCommandOptionString, Name: optModel, Description: "Model name, such as gpt-image-2",
 				MaxLength: 64},
 			{Type: discordgo.ApplicationCommandOptionAttachment, Name: "image", Description: "An image to start from"},
+			styleOption(optStyle, "A style: words, flags and images added to the prompt (/easel style list)", false),
 		},
 	}
 	if global {
@@ -71,17 +65,17 @@ func imagineCommand(global bool) *discordgo.ApplicationCommand {
 	return cmd
 }
 
-// register creates (or updates) /imagine and /describe in each configured guild, or
-// globally. A guild that refuses is logged and skipped, so one server that
-// removed the bot does not stop it; a global failure is an error.
+// register creates (or updates) /imagine, /describe and /easel in each
+// configured guild, or globally. A guild that refuses is logged and
+// skipped, so one server that removed the bot does not stop it; a global
+// failure is an error.
 func (b *Bot) register(ctx context.Context) error {
 	app := b.appID()
 	if len(b.cfg.Guilds) == 0 {
-		if _, err := b.dg.ApplicationCommandCreate(app, "", imagineCommand(true), discordgo.WithContext(ctx)); err != nil {
-			return fmt.Errorf("discord: register /%s: %w", commandName, err)
-		}
-		if _, err := b.dg.ApplicationCommandCreate(app, "", describeCommand(true), discordgo.WithContext(ctx)); err != nil {
-			return fmt.Errorf("discord: register /%s: %w", describeName, err)
+		for _, cmd := range []*discordgo.ApplicationCommand{imagineCommand(true), describeCommand(true), easelCommand(true)} {
+			if _, err := b.dg.ApplicationCommandCreate(app, "", cmd, discordgo.WithContext(ctx)); err != nil {
+				return fmt.Errorf("discord: register /%s: %w", cmd.Name, err)
+			}
 		}
 		return nil
 	}
@@ -91,8 +85,10 @@ func (b *Bot) register(ctx context.Context) error {
 				"guild", g, "err", err)
 			continue
 		}
-		if _, err := b.dg.ApplicationCommandCreate(app, g, describeCommand(false), discordgo.WithContext(ctx)); err != nil {
-			b.log.Error("registering /describe in a guild failed", "guild", g, "err", err)
+		for _, cmd := range []*discordgo.ApplicationCommand{describeCommand(false), easelCommand(false)} {
+			if _, err := b.dg.ApplicationCommandCreate(app, g, cmd, discordgo.WithContext(ctx)); err != nil {
+				b.log.Error("registering a command in a guild failed", "command", cmd.Name, "guild", g, "err", err)
+			}
 		}
 	}
 	return nil

@@ -296,7 +296,9 @@ func launchWith(t *testing.T, s *setup, events func(*storage.DB) discord.EventLo
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	if h.engine, err = core.NewEngine(s.engine, h.db, coretest.ImageDir(t, s.dir), map[string]core.Generator{"fake": s.gen}, log); err != nil {
+	cfg := s.engine
+	cfg.StyleStore = h.db
+	if h.engine, err = core.NewEngine(cfg, h.db, coretest.ImageDir(t, s.dir), map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
 	if h.bot, err = discord.New(s.cfg, h.engine, events(h.db), log); err != nil {
@@ -325,7 +327,7 @@ func launchWith(t *testing.T, s *setup, events func(*storage.DB) discord.EventLo
 	}
 	t.Cleanup(func() { h.stop(10 * time.Second) })
 	s.srv.Wait(t, "the bot to connect", func() bool { return s.srv.Connected() })
-	s.srv.Wait(t, "/imagine to be registered", func() bool { return len(s.srv.Commands(s.cfg.Guilds[0])) > 0 })
+	waitCommands(t, s.srv, s.cfg.Guilds[0])
 	return h
 }
 

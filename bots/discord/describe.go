@@ -59,8 +59,8 @@ func (b *Bot) describe(ctx context.Context, key string, r *response) {
 		return
 	}
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID,
-		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Inputs: inputs, Roles: roles(ic.Member), RolesApply: true,
-		WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
+		Category: b.category(ctx, ic.GuildID, ic.ChannelID), User: user(ic.User, ic.Member, b.cfg.AdminRoles), Inputs: inputs,
+		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
 	if ic.GuildID != "" {
 		ch, err := b.channel(ctx, ic.ChannelID)
 		switch {
@@ -152,7 +152,7 @@ func (b *Bot) useSuggestion(ctx context.Context, key string, r *response, sessio
 		return
 	}
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: prompt,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
+		Category: b.category(ctx, ic.GuildID, ic.ChannelID), Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
 	header := fmt.Sprintf("🎨 <@%s>: %s", who.ID, core.Truncate(prompt, 300))
 	parent := ""
 	if ic.GuildID != "" {

@@ -144,6 +144,26 @@ type Engine interface {
 	// Suggestion returns a suggestion of a describe for presser; see
 	// core.Engine.Suggestion.
 	Suggestion(ctx context.Context, sessionID string, turnID, n int, presser core.User) (string, error)
+	// Styles returns the styles of msg's server, the config's among them,
+	// sorted by name; see core.Engine.Styles.
+	Styles(ctx context.Context, msg core.Message) ([]core.Style, error)
+	// SetStyle defines or replaces a style of msg's server, as an admin
+	// asks, and reports whether it replaced one; see core.Engine.SetStyle.
+	// It returns an *core.Error for the asker.
+	SetStyle(ctx context.Context, msg core.Message, name, spec string, refs []core.Image) (core.Style, bool, error)
+	// DeleteStyle deletes a style of msg's server set in chat, as an admin
+	// asks; see core.Engine.DeleteStyle. It returns an *core.Error for the
+	// asker.
+	DeleteStyle(ctx context.Context, msg core.Message, name string) error
+	// ChannelDefaults returns the defaults that apply in msg's channel (its
+	// own, else its category's) and where they were set; see
+	// core.Engine.ChannelDefaults.
+	ChannelDefaults(ctx context.Context, msg core.Message) (core.ChannelDefaults, string, error)
+	// SetChannelDefaults sets, or with spec "" clears, the defaults of a
+	// channel or category, as an admin asks; see
+	// core.Engine.SetChannelDefaults. It returns an *core.Error for the
+	// asker.
+	SetChannelDefaults(ctx context.Context, msg core.Message, where, spec string) (core.ChannelDefaults, error)
 }
 
 // EventLog is the durable inbox of interactions and messages (see
@@ -188,13 +208,14 @@ type Bot struct {
 	life context.Context // ends when Run returns; bounds typing indicators
 	end  context.CancelFunc
 
-	mu      sync.Mutex
-	meID    string             // the bot's user id, from GET /users/@me
-	threads map[string]*thread // live threads by channel id; see thread.go
-	fresh   map[string]bool    // DM channels whose next prompt starts a new session
-	lanes   map[string]*lane   // channels whose messages are being handled; see inOrder
-	closed  bool               // Run is returning: no new event handlers
-	running sync.WaitGroup     // event handlers in progress
+	mu         sync.Mutex
+	meID       string             // the bot's user id, from GET /users/@me
+	threads    map[string]*thread // live threads by channel id; see thread.go
+	categories categories         // channels' categories learned over REST; see category.go
+	fresh      map[string]bool    // DM channels whose next prompt starts a new session
+	lanes      map[string]*lane   // channels whose messages are being handled; see inOrder
+	closed     bool               // Run is returning: no new event handlers
+	running    sync.WaitGroup     // event handlers in progress
 }
 
 // New returns a Bot for cfg that hands messages to engine and records

@@ -14,7 +14,8 @@ import (
 
 // interactionSeeds are INTERACTION_CREATE payloads as the gateway sends
 // them: /imagine with every option and an attachment, in a guild and in a
-// DM, a button press, and interactions Easel ignores.
+// DM, a button press, /easel with its subcommand groups, autocompletes,
+// and interactions Easel ignores.
 var interactionSeeds = []string{
 	`{"id":"1","application_id":"7","type":2,"guild_id":"100","channel_id":"200","token":"t",` +
 		`"member":{"user":{"id":"300","username":"ana"},"nick":"Ana","roles":["900"],"permissions":"8"},` +
@@ -32,6 +33,14 @@ var interactionSeeds = []string{
 	`{"id":"6","type":1}`,
 	`{"id":"7","type":4,"channel_id":"205","user":{"id":"301"},"data":{"name":"imagine","options":[{"name":"prompt","type":3,"value":"a","focused":true}]}}`,
 	`{"id":"8","type":5,"channel_id":"206","user":{"id":"301"},"data":{"custom_id":"m","components":[]}}`,
+	`{"id":"9","type":2,"guild_id":"100","channel_id":"200","member":{"user":{"id":"300"},"permissions":"8"},` +
+		`"data":{"id":"6","name":"easel","type":1,"options":[{"name":"style","type":2,"options":[{"name":"set","type":1,"options":[` +
+		`{"name":"name","type":3,"value":"brand"},{"name":"definition","type":3,"value":"flat art --ar 16:9"},{"name":"reference","type":11,"value":"43"}]}]}],` +
+		`"resolved":{"attachments":{"43":{"id":"43","filename":"logo.png","size":99,"url":"https://cdn.discordapp.com/attachments/1/43/logo.png"}}}}}`,
+	`{"id":"10","type":4,"guild_id":"100","channel_id":"200","member":{"user":{"id":"300"}},` +
+		`"data":{"id":"6","name":"easel","type":1,"options":[{"name":"channel","type":2,"options":[{"name":"set","type":1,"options":[` +
+		`{"name":"quality","type":3,"value":"high"},{"name":"style","type":3,"value":"br","focused":true}]}]}]}}`,
+	`{"id":"11","type":2,"guild_id":"100","channel_id":"200","data":{"name":"easel","options":[null,{"name":"style","type":2,"options":[null,{"type":1,"name":"list","options":[null]}]}]}}`,
 }
 
 // decodeInteraction decodes an INTERACTION_CREATE payload as discordgo's
@@ -77,6 +86,15 @@ func FuzzInteraction(f *testing.F) {
 				t.Fatal("the attachment is not one the interaction resolved")
 			}
 		}
+		if data, ok := ic.Data.(discordgo.ApplicationCommandInteractionData); ok {
+			in := invoked(data)
+			if strings.Count(in.path, " ") > 1 {
+				t.Fatalf("subcommand path %q is more than a group and a subcommand", in.path)
+			}
+			if f := in.focused(); f != nil && (!f.Focused || in.options[f.Name] != f) {
+				t.Fatalf("focused option %+v is not the one focused", f)
+			}
+		}
 		if isPress {
 			if session == "" || version < 1 || !slices.ContainsFunc(core.Buttons, func(b core.Button) bool { return b.Action == action }) {
 				t.Fatalf("press of %q on %q v%d", action, session, version)
@@ -90,13 +108,15 @@ func FuzzInteraction(f *testing.F) {
 
 // ignorable returns ic if onInteraction must ignore it without any call
 // (so that a zero Bot can handle it), or nil, which it also ignores.
+// Autocompletes are always answered.
 func ignorable(ic *discordgo.Interaction) *discordgo.Interaction {
-	if ic == nil {
+	if ic == nil || ic.Type == discordgo.InteractionApplicationCommandAutocomplete {
 		return nil
 	}
 	_, isCommand := commandData(ic)
+	_, isEasel := easelData(ic)
 	_, _, _, isPress := buttonPress(ic)
-	if isCommand || isPress {
+	if isCommand || isEasel || isPress {
 		return nil
 	}
 	return ic

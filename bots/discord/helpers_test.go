@@ -106,7 +106,9 @@ func launch(t testing.TB, s *setup) *harness {
 		store, images = fs, fs.Images(images)
 	}
 	h.images = images
-	if h.engine, err = core.NewEngine(s.engine, store, images, map[string]core.Generator{"fake": s.gen}, log); err != nil {
+	cfg := s.engine
+	cfg.StyleStore = h.db // the styles and channel defaults set in chat
+	if h.engine, err = core.NewEngine(cfg, store, images, map[string]core.Generator{"fake": s.gen}, log); err != nil {
 		t.Fatal(err)
 	}
 	var events discord.EventLog = h.db
@@ -154,8 +156,17 @@ func launch(t testing.TB, s *setup) *harness {
 	if len(s.cfg.Guilds) > 0 {
 		scope = s.cfg.Guilds[0]
 	}
-	s.srv.Wait(t, "/imagine to be registered", func() bool { return len(s.srv.Commands(scope)) > 0 })
+	waitCommands(t, s.srv, scope)
 	return h
+}
+
+// waitCommands waits until Easel's commands are registered in scope (a
+// guild, or "" for global ones).
+func waitCommands(t testing.TB, srv *discordtest.Server, scope string) {
+	t.Helper()
+	srv.Wait(t, "the commands to be registered", func() bool {
+		return slices.ContainsFunc(srv.Commands(scope), func(c discordtest.Command) bool { return c.Name == "easel" })
+	})
 }
 
 // testLogger logs to the test until it ends.

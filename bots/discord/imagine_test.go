@@ -25,7 +25,7 @@ func TestImagineInAChannel(t *testing.T) {
 	for _, o := range cmd.Options {
 		names = append(names, o.Name)
 	}
-	if cmd.Name != "imagine" || !slices.Equal(names, []string{"prompt", "aspect", "quality", "n", "model", "image"}) || !cmd.Options[0].Required {
+	if cmd.Name != "imagine" || !slices.Equal(names, []string{"prompt", "aspect", "quality", "n", "model", "image", "style"}) || !cmd.Options[0].Required {
 		t.Errorf("registered %s with options %v", cmd.Name, names)
 	}
 

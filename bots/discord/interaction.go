@@ -25,12 +25,15 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		return
 	}
 	arrived := time.Now()
-	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
 	switch ic.Type {
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		b.autocomplete(ctx, ic)
+		return
 	case discordgo.InteractionApplicationCommand:
 		_, imagine := commandData(ic)
 		_, describe := describeData(ic)
-		if !imagine && !describe || !b.admit(ctx, ic, core.ActionPrompt) {
+		_, manage := easelData(ic)
+		if !imagine && !describe && !manage || !b.admit(ctx, ic, core.ActionPrompt) {
 			return
 		}
 	case discordgo.InteractionMessageComponent:
@@ -62,7 +65,6 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 		if !ok || !b.admit(ctx, ic, action) {
 			return
 		}
-		typ = discordgo.InteractionResponseDeferredMessageUpdate
 	default:
 		return
 	}
@@ -70,7 +72,7 @@ func (b *Bot) onInteraction(ctx context.Context, ic *discordgo.Interaction) {
 	if !ok {
 		return
 	}
-	if err := b.ack(ctx, ic, typ); err != nil {
+	if err := b.ack(ctx, ic); err != nil {
 		b.log.Warn("acknowledging an interaction failed", "interaction", ic.ID, "err", err)
 	} else {
 		b.metrics.Acked(time.Since(arrived))
@@ -86,6 +88,8 @@ func (b *Bot) interactionJob(r *response) inbox.Job {
 		case discordgo.InteractionApplicationCommand:
 			if _, ok := describeData(r.ic); ok {
 				b.describe(ctx, key, r)
+			} else if _, ok := easelData(r.ic); ok {
+				b.manage(ctx, r)
 			} else {
 				b.imagine(ctx, key, r)
 			}
@@ -118,20 +122,10 @@ const channelLookup = time.Second
 // response is an ephemeral note saying why, and admit returns false. A
 // thread counts as its parent channel.
 func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.Action) bool {
-	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Action: action,
-		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm,
-		DM: ic.GuildID == ""}
-	if ic.GuildID != "" {
-		lctx, cancel := context.WithTimeout(ctx, channelLookup)
-		ch, err := b.channel(lctx, ic.ChannelID)
-		cancel()
-		switch {
-		case err != nil:
-			b.log.Warn("looking up an interaction's channel failed; checking access as if it were no thread", "channel", ic.ChannelID, "err", err)
-		case ch.IsThread():
-			msg.Channel = ch.ParentID
-		}
-	}
+	lctx, cancel := context.WithTimeout(ctx, channelLookup)
+	msg := b.asker(lctx, ic)
+	cancel()
+	msg.Action = action
 	denied := b.engine.Allowed(msg)
 	if denied == nil {
 		return true
@@ -154,17 +148,31 @@ func (b *Bot) admit(ctx context.Context, ic *discordgo.Interaction, action core.
 	return false
 }
 
-// ack sends an interaction's deferred response. It returns nil also when
-// Discord refuses it as a second answer (a replayed interaction that was
-// answered before), and Discord's error otherwise.
-func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction, typ discordgo.InteractionResponseType) error {
-	err := b.dg.InteractionRespond(ic, &discordgo.InteractionResponse{Type: typ}, discordgo.WithContext(ctx))
+// ack sends an interaction's deferred response (see deferral). It returns
+// nil also when Discord refuses it as a second answer (a replayed
+// interaction that was answered before), and Discord's error otherwise.
+func (b *Bot) ack(ctx context.Context, ic *discordgo.Interaction) error {
+	err := b.dg.InteractionRespond(ic, deferral(ic), discordgo.WithContext(ctx))
 	var rest *discordgo.RESTError
 	if errors.As(err, &rest) && rest.Message != nil && rest.Message.Code == discordgo.ErrCodeInteractionHasAlreadyBeenAcknowledged {
 		b.log.Debug("interaction answered before", "interaction", ic.ID)
 		return nil
 	}
 	return err
+}
+
+// deferral returns the deferred response that acknowledges ic: an update
+// of the message for a button or menu, a message only its user sees for
+// /easel, a message for the other commands.
+func deferral(ic *discordgo.Interaction) *discordgo.InteractionResponse {
+	if ic.Type == discordgo.InteractionMessageComponent {
+		return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
+	}
+	d := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
+	if _, ok := easelData(ic); ok {
+		d.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
+	}
+	return d
 }
 
 // imagine starts a session for /imagine: in a new thread when run in a
@@ -177,7 +185,8 @@ func (b *Bot) imagine(ctx context.Context, key string, r *response) {
 	who := user(ic.User, ic.Member, b.cfg.AdminRoles)
 	prompt, text, image := commandText(data)
 	msg := core.Message{Platform: Platform, Workspace: ic.GuildID, Channel: ic.ChannelID, Thread: ic.ChannelID, User: who, Text: text,
-		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
+		Category: b.category(ctx, ic.GuildID, ic.ChannelID),
+		Roles:    roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key}
 	if image != nil {
 		inputs, err := b.inputs(ctx, []*discordgo.MessageAttachment{image})
 		if err != nil {
@@ -302,8 +311,9 @@ func regionPick(ic *discordgo.Interaction) (session string, version int, region 
 }
 
 // commandText turns /imagine's options into the prompt and the message
-// text the engine parses (the prompt with flags appended), and returns the
-// attached image, if any.
+// text the engine parses (the prompt with flags appended, each option's
+// value quoted as one flag's; see flag), and returns the attached image,
+// if any.
 func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text string, image *discordgo.MessageAttachment) {
 	var flags []string
 	for _, o := range data.Options {
@@ -314,14 +324,10 @@ func commandText(data discordgo.ApplicationCommandInteractionData) (prompt, text
 		switch o.Name {
 		case "prompt":
 			prompt = strings.TrimSpace(v)
-		case "aspect":
-			flags = append(flags, "--ar "+v)
-		case "quality":
-			flags = append(flags, "--quality "+v)
-		case "n":
-			flags = append(flags, "--n "+v)
-		case "model":
-			flags = append(flags, "--model "+v)
+		case optAspect:
+			flags = append(flags, flag("ar", v))
+		case optQuality, optModel, optStyle, "n":
+			flags = append(flags, flag(o.Name, v))
 		case "image":
 			if data.Resolved != nil {
 				image = data.Resolved.Attachments[v]
@@ -392,7 +398,7 @@ func (b *Bot) press(ctx context.Context, key string, r *response, action core.Ac
 		channel = parent // a thread counts as its parent channel
 	}
 	_, err := b.engine.Handle(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), Action: action, SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 		Grid: grid,
@@ -423,7 +429,7 @@ func (b *Bot) chooseRegion(ctx context.Context, key string, r *response, session
 		channel = parent
 	}
 	err := b.engine.ChooseRegion(ctx, th, core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session, Version: version,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "", Delivery: key,
 	}, region)
@@ -458,7 +464,7 @@ func (b *Bot) pressOn(ctx context.Context, ic *discordgo.Interaction, session st
 		channel = parent
 	}
 	return b.thread(ic.ChannelID, parent, ic.GuildID), core.Message{
-		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Thread: ic.ChannelID,
+		Platform: Platform, Workspace: ic.GuildID, Channel: channel, Category: b.category(ctx, ic.GuildID, channel), Thread: ic.ChannelID,
 		User: user(ic.User, ic.Member, b.cfg.AdminRoles), SessionID: session,
 		Roles: roles(ic.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: ic.GuildID == "",
 	}

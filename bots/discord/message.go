@@ -68,7 +68,7 @@ func (b *Bot) refine(ctx context.Context, key string, m *discordgo.Message, sess
 		return
 	}
 	th := b.thread(m.ChannelID, sess.Channel, m.GuildID)
-	b.submit(ctx, th, m, core.Message{Channel: sess.Channel, Thread: m.ChannelID, Delivery: key})
+	b.submit(ctx, th, m, core.Message{Channel: sess.Channel, Category: b.category(ctx, m.GuildID, sess.Channel), Thread: m.ChannelID, Delivery: key})
 }
 
 // hint tells a thread, the first time only, that replies must mention
@@ -98,12 +98,13 @@ func (b *Bot) mention(ctx context.Context, key string, m *discordgo.Message) {
 	if !b.allowed(ctx, m, channel) {
 		return
 	}
+	category := b.category(ctx, m.GuildID, channel)
 	if ch.IsThread() {
-		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Thread: ch.ID, Delivery: key})
+		b.submit(ctx, b.thread(ch.ID, ch.ParentID, m.GuildID), m, core.Message{Channel: ch.ParentID, Category: category, Thread: ch.ID, Delivery: key})
 		return
 	}
 	th := b.pendingThread(m.ID, m.ChannelID, m.GuildID)
-	if !b.submit(ctx, th, m, core.Message{Channel: m.ChannelID, Thread: m.ID, Delivery: key}) {
+	if !b.submit(ctx, th, m, core.Message{Channel: m.ChannelID, Category: category, Thread: m.ID, Delivery: key}) {
 		th.opened()
 		return
 	}
@@ -277,7 +278,7 @@ func (b *Bot) problem(ctx context.Context, m *discordgo.Message, text string) {
 // and further messages are ignored quietly.
 func (b *Bot) allowed(ctx context.Context, m *discordgo.Message, channel string) bool {
 	who := user(m.Author, m.Member, b.cfg.AdminRoles)
-	err := b.engine.Allowed(core.Message{Platform: Platform, Workspace: m.GuildID, Channel: channel, User: who,
+	err := b.engine.Allowed(core.Message{Platform: Platform, Workspace: m.GuildID, Channel: channel, Category: b.category(ctx, m.GuildID, channel), User: who,
 		Action: core.ActionPrompt, Roles: roles(m.Member), RolesApply: true, WorkspaceTerm: workspaceTerm, DM: m.GuildID == "", Source: m.ID})
 	if err == nil {
 		return true

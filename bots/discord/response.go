@@ -65,11 +65,7 @@ func (r *response) ack(ctx context.Context) {
 	if r.dead {
 		return
 	}
-	typ := discordgo.InteractionResponseDeferredChannelMessageWithSource
-	if r.ic.Type == discordgo.InteractionMessageComponent {
-		typ = discordgo.InteractionResponseDeferredMessageUpdate
-	}
-	if err := r.b.ack(ctx, r.ic, typ); err != nil {
+	if err := r.b.ack(ctx, r.ic); err != nil {
 		r.fallBack(err)
 	}
 }
@@ -102,6 +98,21 @@ func (r *response) edit(ctx context.Context, content string) (*discordgo.Message
 		return nil, fmt.Errorf("discord: edit the answer to interaction %s: %w", r.ic.ID, err)
 	}
 	return m, nil
+}
+
+// private sets the content of a deferred response only the interaction's
+// user sees, or once the token is dead tells them text in the
+// interaction's channel (see tell).
+func (r *response) private(ctx context.Context, text string) error {
+	if !r.dead {
+		content := clip(text)
+		_, err := r.b.dg.InteractionResponseEdit(r.ic, &discordgo.WebhookEdit{Content: &content,
+			AllowedMentions: &discordgo.MessageAllowedMentions{}}, discordgo.WithContext(ctx))
+		if err == nil || !r.fallBack(err) {
+			return err
+		}
+	}
+	return r.tell(ctx, text)
 }
 
 // withdraw deletes the original response.

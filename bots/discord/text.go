@@ -20,13 +20,17 @@ const maxContent = 2000
 // it, and cut to Discord's 2,000-character limit, ending with "…" when cut.
 // It counts UTF-16 code units, which is never less than what Discord counts.
 func clip(s string) string {
-	s = safetext.Chat(s)
-	if units(s) <= maxContent {
+	return cut(safetext.Chat(s), maxContent)
+}
+
+// cut shortens s to at most n UTF-16 code units, ending with "…" when cut.
+func cut(s string, n int) string {
+	if units(s) <= n {
 		return s
 	}
-	n := 0
+	used := 0
 	for i, r := range s {
-		if n += utf16.RuneLen(r); n > maxContent-1 {
+		if used += utf16.RuneLen(r); used > n-1 {
 			return s[:i] + "…"
 		}
 	}

@@ -159,6 +159,9 @@ func (s *Server) createMessage(c *Call) result {
 	if err != nil {
 		return fail(err)
 	}
+	if ch.Type == ChannelCategory {
+		return fail(errorf(http.StatusBadRequest, 50008, "Cannot send messages in a non-text channel"))
+	}
 	p, err := decodePayload(c.Body)
 	if err == nil {
 		err = checkMessage(p, c.Files, true, s.uploadLimit(ch), 1<<2|1<<12)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Draft is a message a user posts; see Post.
@@ -40,7 +42,7 @@ type Draft struct {
 func (s *Server) Post(d Draft) Message {
 	s.mu.Lock()
 	ch := s.channels[d.Channel]
-	if ch == nil {
+	if ch == nil || ch.Type == ChannelCategory {
 		s.mu.Unlock()
 		panic(fmt.Sprintf("discordtest: Post to unknown channel %q", d.Channel))
 	}
@@ -145,41 +147,129 @@ type Option struct {
 	Value any
 }
 
-// Command makes from run the registered command name (say "imagine") in a
-// channel and dispatches its INTERACTION_CREATE. As in Discord, a guild
-// channel offers the guild's and the global commands, a DM only global ones;
-// the test fails if the command is not registered there.
+// Command makes from run the registered command name in a channel and
+// dispatches its INTERACTION_CREATE. name is the command's, followed by
+// its subcommand group and subcommand where it has them ("imagine",
+// "easel style set"), and opts fill in the subcommand's options. As in
+// Discord, a guild channel offers the guild's and the global commands, a
+// DM only global ones, and the user can only fill in the options declared,
+// with values that suit them (type, choices, min_length and max_length,
+// min_value and max_value; at most 6,000 characters), and every required
+// one: the test fails otherwise.
 func (s *Server) Command(t testing.TB, from User, channelID, name string, opts ...Option) Interaction {
 	t.Helper()
+	return s.command(t, from, channelID, name, "", false, opts)
+}
+
+// CommandForged is Command with option values Discord's client would not
+// send (too long, not among the choices, undeclared or missing): a
+// payload a client forged. The command and subcommand must exist.
+func (s *Server) CommandForged(t testing.TB, from User, channelID, name string, opts ...Option) Interaction {
+	t.Helper()
+	return s.command(t, from, channelID, name, "", true, opts)
+}
+
+// Autocomplete makes from type in option focused of command name (see
+// Command) and dispatches the APPLICATION_COMMAND_AUTOCOMPLETE interaction
+// (type 4) Discord sends while they type: the options filled in so far,
+// the focused one (which must be declared with autocomplete, and be among
+// opts) marked focused and holding what is typed. Its answer is the
+// interaction's Choices.
+func (s *Server) Autocomplete(t testing.TB, from User, channelID, name, focused string, opts ...Option) Interaction {
+	t.Helper()
+	return s.command(t, from, channelID, name, focused, false, opts)
+}
+
+// AutocompleteForged is Autocomplete with values Discord's client would
+// not send; see CommandForged.
+func (s *Server) AutocompleteForged(t testing.TB, from User, channelID, name, focused string, opts ...Option) Interaction {
+	t.Helper()
+	return s.command(t, from, channelID, name, focused, true, opts)
+}
+
+// command dispatches an application command (focused "") or an
+// autocomplete interaction.
+func (s *Server) command(t testing.TB, from User, channelID, name, focused string, forged bool, opts []Option) Interaction {
+	t.Helper()
 	s.mu.Lock()
-	ch := s.channels[channelID]
-	if ch == nil {
+	fatal := func(format string, args ...any) {
 		s.mu.Unlock()
-		t.Fatalf("discordtest: command in unknown channel %q", channelID)
+		t.Helper()
+		t.Fatalf("discordtest: "+format, args...)
+	}
+	ch := s.channels[channelID]
+	if ch == nil || ch.Type == ChannelCategory {
+		fatal("command in unknown channel %q", channelID)
+		return Interaction{}
 	}
 	guildID := ch.GuildID
+	path := strings.Fields(name)
 	idx := slices.IndexFunc(s.commands, func(c Command) bool {
-		return c.Name == name && (c.GuildID == "" || c.GuildID == guildID)
+		return len(path) > 0 && c.Name == path[0] && (c.GuildID == "" || c.GuildID == guildID)
 	})
 	if idx < 0 {
-		s.mu.Unlock()
-		t.Fatalf("discordtest: no command %q is registered for channel %s", name, channelID)
+		fatal("no command %q is registered for channel %s", name, channelID)
+		return Interaction{}
 	}
 	cmd := s.commands[idx]
+	declared, chain := cmd.Options, []CommandOption(nil)
+	for _, p := range path[1:] {
+		i := slices.IndexFunc(declared, func(o CommandOption) bool {
+			return o.Name == p && (o.Type == optionSubcommand || o.Type == optionSubcommandGroup)
+		})
+		if i < 0 {
+			fatal("command %q has no subcommand %q", cmd.Name, p)
+			return Interaction{}
+		}
+		chain, declared = append(chain, declared[i]), declared[i].Options
+	}
+	if slices.ContainsFunc(declared, func(o CommandOption) bool { return o.Type == optionSubcommand || o.Type == optionSubcommandGroup }) {
+		fatal("%q names no subcommand: Discord runs subcommands only", name)
+		return Interaction{}
+	}
 	options, resolved := []any{}, map[string]any{}
 	for _, o := range opts {
-		switch v := o.Value.(type) {
-		case string:
-			options = append(options, map[string]any{"name": o.Name, "type": 3, "value": v})
-		case int:
-			options = append(options, map[string]any{"name": o.Name, "type": 4, "value": v})
-		case Attachment:
-			options = append(options, map[string]any{"name": o.Name, "type": 11, "value": v.ID})
-			resolved[v.ID] = wireAttachment(v)
-		default:
-			s.mu.Unlock()
-			t.Fatalf("discordtest: option %s has a value of unsupported type %T", o.Name, o.Value)
+		var decl *CommandOption
+		if i := slices.IndexFunc(declared, func(d CommandOption) bool { return d.Name == o.Name }); i >= 0 {
+			decl = &declared[i]
 		}
+		typ, problem := optionValue(decl, o.Value, o.Name == focused)
+		if problem != "" && (!forged || typ == 0) {
+			fatal("option %s of %q: %s", o.Name, name, problem)
+			return Interaction{}
+		}
+		w := map[string]any{"name": o.Name, "type": typ, "value": o.Value}
+		if a, ok := o.Value.(Attachment); ok {
+			w["value"] = a.ID
+			resolved[a.ID] = wireAttachment(a)
+		}
+		if o.Name == focused {
+			w["focused"] = true
+		}
+		options = append(options, w)
+	}
+	typ := 2
+	if focused != "" {
+		typ = 4
+		i := slices.IndexFunc(declared, func(d CommandOption) bool { return d.Name == focused })
+		switch {
+		case !forged && (i < 0 || !declared[i].Autocomplete):
+			fatal("option %s of %q is not declared with autocomplete", focused, name)
+			return Interaction{}
+		case !slices.ContainsFunc(opts, func(o Option) bool { return o.Name == focused }):
+			fatal("the focused option %s is not among the options", focused)
+			return Interaction{}
+		}
+	} else if !forged {
+		for _, d := range declared {
+			if d.Required && !slices.ContainsFunc(opts, func(o Option) bool { return o.Name == d.Name }) {
+				fatal("%q needs option %s", name, d.Name)
+				return Interaction{}
+			}
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		options = []any{map[string]any{"name": chain[i].Name, "type": chain[i].Type, "options": options}}
 	}
 	data := map[string]any{"id": cmd.ID, "name": cmd.Name, "type": 1, "options": options}
 	if guildID != "" {
@@ -188,8 +278,53 @@ func (s *Server) Command(t testing.TB, from User, channelID, name string, opts .
 	if len(resolved) > 0 {
 		data["resolved"] = map[string]any{"attachments": resolved}
 	}
-	i := &Interaction{ID: s.newID(), Token: token(), Type: 2, ChannelID: ch.ID, GuildID: guildID, User: from}
+	i := &Interaction{ID: s.newID(), Token: token(), Type: typ, ChannelID: ch.ID, GuildID: guildID, User: from}
 	return s.interact(i, ch, data, nil)
+}
+
+// optionValue returns the wire type of an option given value, and what
+// Discord's client would not send about it: an undeclared option, a value
+// of the wrong type, not among the choices or out of bounds. typing
+// marks the focused option of an autocomplete, which may be shorter than
+// min_length. With no declaration the type follows the value; 0 for a
+// value no option takes.
+func optionValue(decl *CommandOption, value any, typing bool) (typ int, problem string) {
+	switch value.(type) {
+	case string:
+		typ = optionString
+	case int:
+		typ = optionInteger
+	case Attachment:
+		typ = optionAttachment
+	default:
+		return 0, fmt.Sprintf("a value of unsupported type %T", value)
+	}
+	if decl == nil {
+		return typ, "not declared"
+	}
+	if decl.Type != typ {
+		return decl.Type, fmt.Sprintf("a %T for an option of type %d", value, decl.Type)
+	}
+	if len(decl.Choices) > 0 && !slices.ContainsFunc(decl.Choices, func(c Choice) bool { return fmt.Sprint(c.Value) == fmt.Sprint(value) }) {
+		return typ, fmt.Sprintf("%v is none of its choices", value)
+	}
+	switch v := value.(type) {
+	case string:
+		n := utf8.RuneCountInString(v)
+		switch {
+		case n > maxOptionLength:
+			return typ, fmt.Sprintf("%d characters, over Discord's %d", n, maxOptionLength)
+		case decl.MaxLength != nil && n > *decl.MaxLength:
+			return typ, fmt.Sprintf("%d characters, over its max_length %d", n, *decl.MaxLength)
+		case decl.MinLength != nil && n < *decl.MinLength && !typing:
+			return typ, fmt.Sprintf("%d characters, under its min_length %d", n, *decl.MinLength)
+		}
+	case int:
+		if decl.MinValue != nil && float64(v) < *decl.MinValue || decl.MaxValue != nil && float64(v) > *decl.MaxValue {
+			return typ, fmt.Sprintf("%d is out of its range", v)
+		}
+	}
+	return typ, ""
 }
 
 // Click makes from press the button customID of message m and dispatches

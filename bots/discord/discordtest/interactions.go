@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // InteractionDeadline is how long Discord waits for an interaction's first
@@ -17,12 +18,23 @@ const (
 	CallbackDeferredMessage = 5
 	CallbackDeferredUpdate  = 6
 	CallbackUpdate          = 7
+	CallbackAutocomplete    = 8
 )
+
+// Interaction types (InteractionTypes) of commands; a button press or
+// menu choice is type 3.
+const (
+	InteractionCommand      = 2
+	InteractionAutocomplete = 4
+)
+
+// maxAutocompleteChoices is the most choices an autocomplete answer holds.
+const maxAutocompleteChoices = 25
 
 // Interaction is an interaction sent to the bot and what became of it.
 type Interaction struct {
 	ID, Token          string
-	Type               int // 2 application command, 3 message component
+	Type               int // 2 application command, 3 message component, 4 autocomplete
 	ChannelID, GuildID string
 	User               User
 	CustomID           string // component interactions
@@ -32,6 +44,8 @@ type Interaction struct {
 	AckType            int
 	Original           string   // the @original response message, if any
 	Followups          []string // follow-up message ids
+	// Choices are an autocomplete's answer (callback type 8), in order.
+	Choices []Choice
 
 	payload map[string]any // the INTERACTION_CREATE data, for Redeliver
 }
@@ -48,6 +62,7 @@ func (i Interaction) AckLatency() time.Duration {
 func (i *Interaction) snapshot() Interaction {
 	c := *i
 	c.Followups = slices.Clone(i.Followups)
+	c.Choices = slices.Clone(i.Choices)
 	return c
 }
 
@@ -64,15 +79,21 @@ type Command struct {
 	Version       string          `json:"version"`
 }
 
-// CommandOption is one option of a command.
+// CommandOption is one option of a command: a subcommand group (type 2)
+// holding subcommands, a subcommand (type 1) holding value options, or a
+// value option (types 3 to 11).
 type CommandOption struct {
-	Type        int      `json:"type"`
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Required    bool     `json:"required,omitempty"`
-	Choices     []Choice `json:"choices,omitempty"`
-	MinValue    *float64 `json:"min_value,omitempty"`
-	MaxValue    *float64 `json:"max_value,omitempty"`
+	Type         int             `json:"type"`
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	Required     bool            `json:"required,omitempty"`
+	Choices      []Choice        `json:"choices,omitempty"`
+	MinValue     *float64        `json:"min_value,omitempty"`
+	MaxValue     *float64        `json:"max_value,omitempty"`
+	MinLength    *int            `json:"min_length,omitempty"`
+	MaxLength    *int            `json:"max_length,omitempty"`
+	Autocomplete bool            `json:"autocomplete,omitempty"`
+	Options      []CommandOption `json:"options,omitempty"`
 }
 
 // Choice is one allowed value of an option.
@@ -113,6 +134,9 @@ func (s *Server) callback(c *Call) result {
 	}
 	typ, _ := c.Body["type"].(float64)
 	data, _ := c.Body["data"].(map[string]any)
+	if i.Type == InteractionAutocomplete || int(typ) == CallbackAutocomplete {
+		return s.autocompleted(c, i, int(typ), data)
+	}
 	p, err := decodePayload(data)
 	if err != nil {
 		return fail(err)
@@ -151,6 +175,67 @@ func (s *Server) callback(c *Call) result {
 	return ok(http.StatusNoContent, nil, events...)
 }
 
+// autocompleted answers an autocomplete interaction: only with callback
+// type 8, whose data holds at most 25 choices, each with a name of 1 to
+// 100 characters and a value that suits the focused option; and type 8
+// answers nothing else.
+func (s *Server) autocompleted(c *Call, i *Interaction, typ int, data map[string]any) result {
+	switch {
+	case i.Type != InteractionAutocomplete:
+		return fail(invalidForm("type", "Interaction callback type 8 is for autocomplete interactions only"))
+	case typ != CallbackAutocomplete:
+		return fail(invalidForm("type", "an autocomplete interaction is answered with callback type 8"))
+	}
+	var d struct {
+		Choices []*Choice `json:"choices"`
+	}
+	raw, _ := json.Marshal(data)
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return fail(invalidForm("data.choices", err.Error()))
+	}
+	if len(d.Choices) > maxAutocompleteChoices {
+		return fail(invalidForm("data.choices", "Must be 25 or fewer in length."))
+	}
+	focusedType := s.focusedType(i)
+	choices := []Choice{}
+	for _, ch := range d.Choices {
+		if ch == nil {
+			continue
+		}
+		if n := utf8.RuneCountInString(ch.Name); n < 1 || n > maxChoiceName {
+			return fail(invalidForm("data.choices.name", "Must be between 1 and 100 in length."))
+		}
+		if err := checkChoiceValue(focusedType, ch.Value, "data.choices.value"); err != nil {
+			return fail(err)
+		}
+		choices = append(choices, *ch)
+	}
+	i.Choices, i.AckType, i.AckedAt = choices, typ, c.At
+	return ok(http.StatusNoContent, nil)
+}
+
+// focusedType returns the type of the option focused in an autocomplete
+// interaction: the type of the value it was sent with.
+func (s *Server) focusedType(i *Interaction) int {
+	data, _ := i.payload["data"].(map[string]any)
+	options, _ := data["options"].([]any)
+	for len(options) > 0 {
+		var next []any
+		for _, o := range options {
+			o, _ := o.(map[string]any)
+			if focused, _ := o["focused"].(bool); focused {
+				typ, _ := o["type"].(int)
+				return typ
+			}
+			if sub, ok := o["options"].([]any); ok {
+				next = append(next, sub...)
+			}
+		}
+		options = next
+	}
+	return optionString
+}
+
 // token returns the interaction of a webhook call's token, or the error
 // Discord gives for an unknown or expired one.
 func (s *Server) token(c *Call) (*Interaction, *apiError) {
@@ -158,7 +243,7 @@ func (s *Server) token(c *Call) (*Interaction, *apiError) {
 	switch {
 	case i == nil || c.Params["webhook_id"] != s.Bot.ID || s.expired:
 		return nil, errorf(http.StatusUnauthorized, 50027, "Invalid Webhook Token")
-	case i.AckType == 0:
+	case i.AckType == 0 || i.Type == InteractionAutocomplete:
 		return nil, errorf(http.StatusNotFound, 10015, "Unknown Webhook")
 	}
 	return i, nil

@@ -8,7 +8,9 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"net/http"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	_ "golang.org/x/image/webp"
@@ -40,9 +42,15 @@ type Message struct {
 	InteractionID          string // set on interaction responses and follow-ups
 	Thread                 string // the thread started from this message
 	Reactions              []string
-	Edits                  int
-	Deleted                bool
-	CreatedAt              time.Time
+	// Pings are who the message notified, as Discord works it out from
+	// its content and allowed_mentions, over its creation and edits:
+	// "@everyone" (also for @here), "role:<id>" and "user:<id>". A bot
+	// that means to ping no one leaves it empty. Mentions inside code
+	// count too, which is stricter than Discord.
+	Pings     []string
+	Edits     int
+	Deleted   bool
+	CreatedAt time.Time
 
 	unresolved bool // dispatched without referenced_message
 }
@@ -101,6 +109,7 @@ func (m *Message) snapshot() Message {
 	c.Attachments = slices.Clone(m.Attachments)
 	c.Components = slices.Clone(m.Components)
 	c.Reactions = slices.Clone(m.Reactions)
+	c.Pings = slices.Clone(m.Pings)
 	return c
 }
 
@@ -142,6 +151,12 @@ func (s *Server) wire(m *Message, withReferenced bool) map[string]any {
 	for _, a := range m.Attachments {
 		atts = append(atts, wireAttachment(a))
 	}
+	roles := []any{}
+	for _, p := range m.Pings {
+		if id, ok := strings.CutPrefix(p, "role:"); ok {
+			roles = append(roles, id)
+		}
+	}
 	components := m.Components
 	if components == nil {
 		components = []Component{}
@@ -149,8 +164,8 @@ func (s *Server) wire(m *Message, withReferenced bool) map[string]any {
 	w := map[string]any{
 		"id": m.ID, "channel_id": m.ChannelID, "type": m.Type, "content": m.Content,
 		"author": wireUser(m.Author), "timestamp": m.CreatedAt.UTC().Format(time.RFC3339Nano),
-		"edited_timestamp": nil, "tts": false, "mention_everyone": false, "mentions": mentions,
-		"mention_roles": []any{}, "attachments": atts, "embeds": []any{}, "components": components,
+		"edited_timestamp": nil, "tts": false, "mention_everyone": slices.Contains(m.Pings, "@everyone"), "mentions": mentions,
+		"mention_roles": roles, "attachments": atts, "embeds": []any{}, "components": components,
 		"pinned": false, "flags": m.Flags,
 	}
 	if m.GuildID != "" {
@@ -200,6 +215,11 @@ func (s *Server) wireChannel(c *Channel) map[string]any {
 		w["guild_id"] = c.GuildID
 	}
 	switch c.Type {
+	case ChannelText, ChannelCategory:
+		w["parent_id"] = nil
+		if c.ParentID != "" {
+			w["parent_id"] = c.ParentID
+		}
 	case ChannelPublicThread:
 		w["parent_id"], w["owner_id"] = c.ParentID, c.OwnerID
 		w["thread_metadata"] = map[string]any{"archived": false, "auto_archive_duration": 1440,
@@ -271,6 +291,76 @@ type allowedMentions struct {
 	RepliedUser bool     `json:"replied_user"`
 }
 
+// check refuses what Discord refuses: a type both parsed and listed.
+func (a *allowedMentions) check() *apiError {
+	if a == nil {
+		return nil
+	}
+	for _, p := range a.Parse {
+		if !slices.Contains([]string{"users", "roles", "everyone"}, p) {
+			return invalidForm("allowed_mentions.parse", "Value must be one of ('roles', 'users', 'everyone').")
+		}
+	}
+	if slices.Contains(a.Parse, "users") && len(a.Users) > 0 || slices.Contains(a.Parse, "roles") && len(a.Roles) > 0 {
+		return invalidForm("allowed_mentions", "parse and users or roles are mutually exclusive")
+	}
+	return nil
+}
+
+// Mentions as they are written in a message's content.
+var (
+	userMention  = regexp.MustCompile(`<@!?(\d+)>`)
+	roleMention  = regexp.MustCompile(`<@&(\d+)>`)
+	everyoneText = regexp.MustCompile(`@(everyone|here)\b`)
+)
+
+// pings returns who content notifies under a: with no allowed_mentions
+// everything written is parsed; with them, only the types in parse and
+// the ids listed. replied is the author of the message replied to, who is
+// pinged unless allowed_mentions leaves replied_user off.
+func pings(content string, a *allowedMentions, replied string) []string {
+	allow := func(kind, id string, listed []string) bool {
+		return a == nil || slices.Contains(a.Parse, kind) || id != "" && slices.Contains(listed, id)
+	}
+	var out []string
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if everyoneText.MatchString(content) && allow("everyone", "", nil) {
+		add("@everyone")
+	}
+	for _, m := range roleMention.FindAllStringSubmatch(content, -1) {
+		if allow("roles", m[1], rolesOf(a)) {
+			add("role:" + m[1])
+		}
+	}
+	for _, m := range userMention.FindAllStringSubmatch(content, -1) {
+		if allow("users", m[1], usersOf(a)) {
+			add("user:" + m[1])
+		}
+	}
+	if replied != "" && (a == nil || a.RepliedUser) {
+		add("user:" + replied)
+	}
+	return out
+}
+
+func rolesOf(a *allowedMentions) []string {
+	if a == nil {
+		return nil
+	}
+	return a.Roles
+}
+
+func usersOf(a *allowedMentions) []string {
+	if a == nil {
+		return nil
+	}
+	return a.Users
+}
+
 // decodePayload converts a parsed JSON body into a messagePayload.
 func decodePayload(body map[string]any) (messagePayload, *apiError) {
 	var p messagePayload
@@ -289,6 +379,15 @@ func decodePayload(body map[string]any) (messagePayload, *apiError) {
 func (s *Server) apply(m *Message, p messagePayload, files []File) {
 	if p.Content != nil {
 		m.Content = *p.Content
+		replied := ""
+		if ref := s.messages[m.Reference]; m.Reference != "" && ref != nil {
+			replied = ref.Author.ID
+		}
+		for _, who := range pings(m.Content, p.AllowedMentions, replied) {
+			if !slices.Contains(m.Pings, who) {
+				m.Pings = append(m.Pings, who)
+			}
+		}
 	}
 	if p.Components != nil {
 		m.Components = *p.Components

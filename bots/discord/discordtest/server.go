@@ -9,17 +9,22 @@
 // another live connection holds.
 //
 // The fake holds one application whose bot user is Server.Bot, a guild with a
-// #general text channel, and users who act through the helpers in events.go:
-// they post messages, mention the bot, reply, send DMs, run slash commands and
-// press buttons, each of which becomes the gateway dispatch Discord would
-// send. Everything the bot does over REST is recorded as a Call and applied
-// to the fake's state (messages, threads, reactions, interaction responses),
-// so tests can wait for and inspect the outcome.
+// #general text channel (more channels and categories can be added), and
+// users who act through the helpers in events.go: they post messages,
+// mention the bot, reply, send DMs, run slash commands (with subcommand
+// groups), type in autocomplete options and press buttons, each of which
+// becomes the gateway dispatch Discord would send. Everything the bot does
+// over REST is recorded as a Call and applied to the fake's state
+// (messages, threads, reactions, interaction responses, autocomplete
+// choices, whom a message pinged), so tests can wait for and inspect the
+// outcome.
 //
 // Like Discord it checks what it is sent: the bot token, interaction deadlines
 // (3 s to acknowledge) and tokens (which can be expired to simulate their
 // 15-minute life), message limits (2,000 characters, component rules, the
-// per-guild upload limit), thread and command payloads. Faults can be
+// per-guild upload limit, allowed_mentions), thread and command payloads
+// (option nesting, choices, autocomplete, lengths), and autocomplete answers
+// (callback type 8 only, at most 25 choices). Faults can be
 // injected: 429 responses with retry_after and X-RateLimit headers, and
 // server-initiated gateway disconnects.
 //
@@ -47,6 +52,7 @@ import (
 const (
 	ChannelText         = 0
 	ChannelDM           = 1
+	ChannelCategory     = 4
 	ChannelPublicThread = 11
 )
 
@@ -130,7 +136,7 @@ type User struct {
 type Channel struct {
 	ID, GuildID, Name string
 	Type              int
-	ParentID          string // threads: the channel they belong to
+	ParentID          string // threads: the channel they belong to; text channels: their category, if any
 	OwnerID           string // threads: who started them
 	Recipient         string // DMs: the user id at the other end
 }
@@ -195,6 +201,41 @@ func (s *Server) AddGuild(name string, premiumTier int) (guildID, channelID stri
 	c := &Channel{ID: s.newID(), GuildID: g.id, Name: "general", Type: ChannelText}
 	s.channels[c.ID] = c
 	return g.id, c.ID
+}
+
+// AddCategory adds a category (a channel of type 4, which holds other
+// channels and takes no messages) to a guild and returns its id. Once the
+// bot is connected it hears of it in a CHANNEL_CREATE.
+func (s *Server) AddCategory(guildID, name string) string {
+	return s.addChannel(&Channel{GuildID: guildID, Name: name, Type: ChannelCategory})
+}
+
+// AddChannel adds a text channel to a guild, in category (or in none, for
+// "") and returns its id. Once the bot is connected it hears of it in a
+// CHANNEL_CREATE.
+func (s *Server) AddChannel(guildID, name, category string) string {
+	return s.addChannel(&Channel{GuildID: guildID, Name: name, Type: ChannelText, ParentID: category})
+}
+
+// addChannel stores c under a new id and dispatches its CHANNEL_CREATE.
+// It panics for an unknown guild or category, as a test's mistake.
+func (s *Server) addChannel(c *Channel) string {
+	s.mu.Lock()
+	if s.guilds[c.GuildID] == nil {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("discordtest: no guild %q", c.GuildID))
+	}
+	if p := s.channels[c.ParentID]; c.ParentID != "" && (p == nil || p.Type != ChannelCategory || p.GuildID != c.GuildID) {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("discordtest: no category %q in guild %s", c.ParentID, c.GuildID))
+	}
+	c.ID = s.newID()
+	s.channels[c.ID] = c
+	e := event{t: "CHANNEL_CREATE", d: s.wireChannel(c), intent: intentGuilds}
+	s.notify()
+	s.mu.Unlock()
+	s.gw.dispatch(e)
+	return c.ID
 }
 
 // DMChannel returns the id of the DM channel between u and the bot,

@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,171 @@ func TestInteractionRules(t *testing.T) {
 	srv.ExpireTokens()
 	if st, body, _ := c.do("PATCH", original, map[string]any{"content": "late"}); st != 401 || code(body) != 50027 {
 		t.Errorf("edit with an expired token: %d %v", st, body)
+	}
+}
+
+// easelCommand is a command with subcommand groups and an autocomplete
+// option, as Easel registers /easel.
+func easelCommand() map[string]any {
+	str := func(name string, extra map[string]any) map[string]any {
+		o := map[string]any{"type": 3, "name": name, "description": "a " + name}
+		for k, v := range extra {
+			o[k] = v
+		}
+		return o
+	}
+	return map[string]any{"name": "easel", "description": "Manage Easel", "options": []any{
+		map[string]any{"type": 2, "name": "style", "description": "Styles", "options": []any{
+			map[string]any{"type": 1, "name": "set", "description": "Set one", "options": []any{
+				str("name", map[string]any{"required": true, "max_length": 32}),
+				str("definition", map[string]any{"required": true}),
+				map[string]any{"type": 11, "name": "reference", "description": "An image"}}},
+			map[string]any{"type": 1, "name": "delete", "description": "Delete one", "options": []any{
+				str("name", map[string]any{"required": true, "autocomplete": true, "max_length": 32})}},
+			map[string]any{"type": 1, "name": "list", "description": "List them"}}},
+		map[string]any{"type": 1, "name": "ping", "description": "A subcommand beside the group", "options": []any{
+			str("scope", map[string]any{"choices": []any{map[string]any{"name": "channel", "value": "channel"}}})}},
+	}}
+}
+
+func TestCommandRules(t *testing.T) {
+	srv := discordtest.NewServer(t)
+	c := client{t, srv}
+	create := "/applications/" + srv.Bot.ID + "/guilds/" + srv.Guild + "/commands"
+	if st, body, _ := c.do("POST", create, easelCommand()); st != 201 {
+		t.Fatalf("a command with a subcommand group: %d %v", st, body)
+	}
+	sub := func(opts ...any) map[string]any {
+		return map[string]any{"type": 1, "name": "go", "description": "Go", "options": opts}
+	}
+	for name, opts := range map[string][]any{
+		"a group in a subcommand": {map[string]any{"type": 1, "name": "go", "description": "Go", "options": []any{
+			map[string]any{"type": 2, "name": "deep", "description": "Too deep", "options": []any{sub()}}}}},
+		"a value option in a group": {map[string]any{"type": 2, "name": "g", "description": "Group", "options": []any{
+			map[string]any{"type": 3, "name": "x", "description": "x"}}}},
+		"an empty group":                     {map[string]any{"type": 2, "name": "g", "description": "Group"}},
+		"a subcommand beside a value option": {sub(), map[string]any{"type": 3, "name": "x", "description": "x"}},
+		"autocomplete with choices": {sub(map[string]any{"type": 3, "name": "x", "description": "x", "autocomplete": true,
+			"choices": []any{map[string]any{"name": "a", "value": "a"}}})},
+		"autocomplete on an attachment": {sub(map[string]any{"type": 11, "name": "x", "description": "x", "autocomplete": true})},
+		"max_length 6001":               {sub(map[string]any{"type": 3, "name": "x", "description": "x", "max_length": 6001})},
+		"max_length 0":                  {sub(map[string]any{"type": 3, "name": "x", "description": "x", "max_length": 0})},
+		"a 101-character choice value": {sub(map[string]any{"type": 3, "name": "x", "description": "x",
+			"choices": []any{map[string]any{"name": "a", "value": strings.Repeat("v", 101)}}})},
+		"two options of one name": {sub(map[string]any{"type": 3, "name": "x", "description": "x"},
+			map[string]any{"type": 3, "name": "x", "description": "x"})},
+	} {
+		cmd := map[string]any{"name": "bad", "description": "Bad", "options": opts}
+		if st, body, _ := c.do("POST", create, cmd); st != 400 || code(body) != 50035 {
+			t.Errorf("%s: %d %v, want 400 50035", name, st, body)
+		}
+	}
+
+	g := dial(t, c)
+	g.send(2, map[string]any{"token": "Bot " + srv.Token, "intents": 1})
+	g.next("READY")
+	ic := srv.Command(t, srv.Alice, srv.Channel, "easel style set",
+		discordtest.Option{Name: "name", Value: "brand"}, discordtest.Option{Name: "definition", Value: "flat art"})
+	d := g.next("INTERACTION_CREATE")["d"].(map[string]any)
+	group := d["data"].(map[string]any)["options"].([]any)[0].(map[string]any)
+	set := group["options"].([]any)[0].(map[string]any)
+	values := set["options"].([]any)
+	if d["type"] != 2.0 || group["name"] != "style" || group["type"] != 2.0 || set["name"] != "set" || set["type"] != 1.0 ||
+		len(values) != 2 || values[0].(map[string]any)["value"] != "brand" {
+		t.Errorf("INTERACTION_CREATE of /easel style set = %v", d)
+	}
+	if ic.Type != discordtest.InteractionCommand {
+		t.Errorf("interaction type %d", ic.Type)
+	}
+
+	ac := srv.Autocomplete(t, srv.Alice, srv.Channel, "easel style delete", "name", discordtest.Option{Name: "name", Value: "br"})
+	d = g.next("INTERACTION_CREATE")["d"].(map[string]any)
+	focused := d["data"].(map[string]any)["options"].([]any)[0].(map[string]any)["options"].([]any)[0].(map[string]any)["options"].([]any)[0].(map[string]any)
+	if d["type"] != 4.0 || focused["focused"] != true || focused["value"] != "br" {
+		t.Errorf("INTERACTION_CREATE of an autocomplete = %v", d)
+	}
+	callback := "/interactions/" + ac.ID + "/" + ac.Token + "/callback"
+	choice := func(name string, value any) map[string]any { return map[string]any{"name": name, "value": value} }
+	many := []any{}
+	for range 26 {
+		many = append(many, choice("brand", "brand"))
+	}
+	for name, body := range map[string]map[string]any{
+		"a deferred message":    {"type": 5},
+		"26 choices":            {"type": 8, "data": map[string]any{"choices": many}},
+		"a 101-character name":  {"type": 8, "data": map[string]any{"choices": []any{choice(strings.Repeat("n", 101), "x")}}},
+		"an empty name":         {"type": 8, "data": map[string]any{"choices": []any{choice("", "x")}}},
+		"a number for a string": {"type": 8, "data": map[string]any{"choices": []any{choice("one", 1)}}},
+		"a 101-character value": {"type": 8, "data": map[string]any{"choices": []any{choice("long", strings.Repeat("v", 101))}}},
+	} {
+		if st, resp, _ := c.do("POST", callback, body); st != 400 || code(resp) != 50035 {
+			t.Errorf("autocomplete answered with %s: %d %v, want 400 50035", name, st, resp)
+		}
+	}
+	if st, resp, _ := c.do("POST", callback, map[string]any{"type": 8, "data": map[string]any{"choices": []any{choice("brand", "brand")}}}); st != 204 {
+		t.Fatalf("autocomplete result: %d %v", st, resp)
+	}
+	if got := srv.GetInteraction(ac.ID); got.AckType != 8 || len(got.Choices) != 1 || got.Choices[0].Value != "brand" {
+		t.Errorf("answered autocomplete = %+v", got)
+	}
+	if st, resp, _ := c.do("POST", "/webhooks/"+srv.Bot.ID+"/"+ac.Token+"?wait=true", map[string]any{"content": "hi"}); st != 404 || code(resp) != 10015 {
+		t.Errorf("a follow-up to an autocomplete: %d %v, want 404 10015", st, resp)
+	}
+	if st, resp, _ := c.do("POST", "/interactions/"+ic.ID+"/"+ic.Token+"/callback", map[string]any{"type": 8, "data": map[string]any{}}); st != 400 || code(resp) != 50035 {
+		t.Errorf("a command answered with an autocomplete result: %d %v, want 400 50035", st, resp)
+	}
+}
+
+func TestCategoriesAndPings(t *testing.T) {
+	srv := discordtest.NewServer(t)
+	c := client{t, srv}
+	g := dial(t, c)
+	cat := srv.AddCategory(srv.Guild, "art")
+	art := srv.AddChannel(srv.Guild, "posters", cat)
+	g.send(2, map[string]any{"token": "Bot " + srv.Token, "intents": 1 | 1<<9})
+	gc := g.next("GUILD_CREATE")["d"].(map[string]any)
+	parents := map[string]any{}
+	for _, ch := range gc["channels"].([]any) {
+		ch := ch.(map[string]any)
+		parents[ch["id"].(string)] = ch["parent_id"]
+	}
+	if parents[art] != cat || parents[srv.Channel] != nil || len(parents) != 3 {
+		t.Errorf("GUILD_CREATE channels' parents = %v, want %s in %s", parents, art, cat)
+	}
+	late := srv.AddChannel(srv.Guild, "late", cat)
+	if created := g.next("CHANNEL_CREATE")["d"].(map[string]any); created["id"] != late || created["parent_id"] != cat {
+		t.Errorf("CHANNEL_CREATE = %v", created)
+	}
+	if st, body, _ := c.do("POST", "/channels/"+cat+"/messages", map[string]any{"content": "hi"}); st != 400 || code(body) != 50008 {
+		t.Errorf("a message in a category: %d %v, want 400 50008", st, body)
+	}
+
+	text := "@everyone see <@&42> and <@" + srv.Alice.ID + ">"
+	for _, tc := range []struct {
+		name    string
+		allowed any
+		want    []string
+	}{
+		{"no allowed_mentions", nil, []string{"@everyone", "role:42", "user:" + srv.Alice.ID}},
+		{"none allowed", map[string]any{}, nil},
+		{"only alice", map[string]any{"users": []any{srv.Alice.ID}}, []string{"user:" + srv.Alice.ID}},
+		{"parse everyone", map[string]any{"parse": []any{"everyone"}}, []string{"@everyone"}},
+	} {
+		body := map[string]any{"content": text}
+		if tc.allowed != nil {
+			body["allowed_mentions"] = tc.allowed
+		}
+		st, resp, _ := c.do("POST", "/channels/"+srv.Channel+"/messages", body)
+		if st != 200 {
+			t.Fatalf("%s: %d %v", tc.name, st, resp)
+		}
+		m, _ := srv.GetMessage(resp.(map[string]any)["id"].(string))
+		if !slices.Equal(m.Pings, tc.want) {
+			t.Errorf("%s: pings %q, want %q", tc.name, m.Pings, tc.want)
+		}
+	}
+	bad := map[string]any{"content": text, "allowed_mentions": map[string]any{"parse": []any{"users"}, "users": []any{srv.Alice.ID}}}
+	if st, body, _ := c.do("POST", "/channels/"+srv.Channel+"/messages", bad); st != 400 || code(body) != 50035 {
+		t.Errorf("users both parsed and listed: %d %v, want 400 50035", st, body)
 	}
 }

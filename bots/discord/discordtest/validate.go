@@ -37,6 +37,9 @@ func checkMessage(p messagePayload, files []File, creating bool, limit int64, fl
 	if p.Flags&^flags != 0 {
 		return invalidForm("flags", "Invalid flags")
 	}
+	if err := p.AllowedMentions.check(); err != nil {
+		return err
+	}
 	if p.Components != nil {
 		if err := checkComponents(*p.Components); err != nil {
 			return err
@@ -158,6 +161,20 @@ func checkButton(b Component, ids map[string]bool) *apiError {
 // (ApplicationCommandCreateRequest).
 var commandName = regexp.MustCompile(`^[-_\p{Ll}\p{Lo}\p{N}]{1,32}$`)
 
+// Option types, as in ApplicationCommandOptionType.
+const (
+	optionSubcommand      = 1
+	optionSubcommandGroup = 2
+	optionString          = 3
+	optionInteger         = 4
+	optionNumber          = 10
+	optionAttachment      = 11
+)
+
+// maxOptionLength is the most characters a string option takes, and the
+// bounds of its min_length and max_length.
+const maxOptionLength = 6000
+
 // checkCommand checks an application command against
 // ApplicationCommandCreateRequest and the option schemas.
 func checkCommand(c Command) *apiError {
@@ -169,24 +186,130 @@ func checkCommand(c Command) *apiError {
 			return invalidForm("description", "Must be between 1 and 100 in length.")
 		}
 	}
-	if len(c.Options) > maxCommandOpts {
-		return invalidForm("options", "Must be 25 or fewer in length.")
+	return checkOptions(c.Options, inCommand, "options")
+}
+
+// Where options are: a command's, a subcommand group's or a subcommand's.
+const (
+	inCommand = iota
+	inGroup
+	inSubcommand
+)
+
+// checkOptions checks the options of a command, a subcommand group or a
+// subcommand (where): a command's options are subcommands and groups, or
+// value options, not both; a group holds subcommands only, and a
+// subcommand value options only.
+func checkOptions(opts []CommandOption, where int, at string) *apiError {
+	if len(opts) > maxCommandOpts {
+		return invalidForm(at, "Must be 25 or fewer in length.")
 	}
-	optional := false
-	for _, o := range c.Options {
+	optional, names, subs := false, map[string]bool{}, 0
+	for _, o := range opts {
 		switch {
 		case !commandName.MatchString(o.Name):
-			return invalidForm("options.name", "Command name is invalid")
+			return invalidForm(at+".name", "Command name is invalid")
+		case names[o.Name]:
+			return invalidForm(at+".name", "Option names must be unique")
 		case o.Type < 1 || o.Type > 11:
-			return invalidForm("options.type", "Value must be one of {1, …, 11}.")
+			return invalidForm(at+".type", "Value must be one of {1, …, 11}.")
 		case utf8.RuneCountInString(o.Description) < 1 || utf8.RuneCountInString(o.Description) > maxCommandDesc:
-			return invalidForm("options.description", "Must be between 1 and 100 in length.")
-		case o.Required && optional:
-			return invalidForm("options", "Required options must be placed before non-required options")
-		case len(o.Choices) > maxOptionChoices:
-			return invalidForm("options.choices", "Must be 25 or fewer in length.")
+			return invalidForm(at+".description", "Must be between 1 and 100 in length.")
+		}
+		names[o.Name] = true
+		switch o.Type {
+		case optionSubcommandGroup:
+			if where != inCommand {
+				return invalidForm(at+".type", "a subcommand group can only be a command's option")
+			}
+			if len(o.Options) == 0 {
+				return invalidForm(at+".options", "a subcommand group needs at least one subcommand")
+			}
+			if err := checkOptions(o.Options, inGroup, at+".options"); err != nil {
+				return err
+			}
+			subs++
+			continue
+		case optionSubcommand:
+			if where == inSubcommand {
+				return invalidForm(at+".type", "a subcommand cannot hold subcommands")
+			}
+			if err := checkOptions(o.Options, inSubcommand, at+".options"); err != nil {
+				return err
+			}
+			subs++
+			continue
+		}
+		if where == inGroup {
+			return invalidForm(at+".type", "a subcommand group holds subcommands only")
+		}
+		if err := checkValueOption(o, at); err != nil {
+			return err
+		}
+		if o.Required && optional {
+			return invalidForm(at, "Required options must be placed before non-required options")
 		}
 		optional = optional || !o.Required
+	}
+	if subs > 0 && subs != len(opts) {
+		return invalidForm(at, "Subcommands and subcommand groups cannot be mixed with other options")
+	}
+	return nil
+}
+
+// checkValueOption checks a value option's choices, autocomplete and
+// length bounds.
+func checkValueOption(o CommandOption, at string) *apiError {
+	numeric := o.Type == optionInteger || o.Type == optionNumber
+	switch {
+	case len(o.Options) > 0:
+		return invalidForm(at+".options", "only subcommands and groups hold options")
+	case len(o.Choices) > maxOptionChoices:
+		return invalidForm(at+".choices", "Must be 25 or fewer in length.")
+	case o.Autocomplete && o.Type != optionString && !numeric:
+		return invalidForm(at+".autocomplete", "Autocomplete is only for string, integer and number options")
+	case o.Autocomplete && len(o.Choices) > 0:
+		return invalidForm(at+".autocomplete", "Autocomplete and choices are mutually exclusive")
+	case (o.MinLength != nil || o.MaxLength != nil) && o.Type != optionString:
+		return invalidForm(at+".max_length", "Lengths are for string options only")
+	case o.MinLength != nil && (*o.MinLength < 0 || *o.MinLength > maxOptionLength):
+		return invalidForm(at+".min_length", "Must be between 0 and 6000.")
+	case o.MaxLength != nil && (*o.MaxLength < 1 || *o.MaxLength > maxOptionLength):
+		return invalidForm(at+".max_length", "Must be between 1 and 6000.")
+	}
+	for _, c := range o.Choices {
+		if n := utf8.RuneCountInString(c.Name); n < 1 || n > maxChoiceName {
+			return invalidForm(at+".choices.name", "Must be between 1 and 100 in length.")
+		}
+		if err := checkChoiceValue(o.Type, c.Value, at+".choices.value"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxChoiceName and maxChoiceValue bound a choice's name and a string
+// choice's value.
+const (
+	maxChoiceName  = 100
+	maxChoiceValue = 100
+)
+
+// checkChoiceValue checks that a choice's value suits an option of type
+// typ: a string of at most 100 characters, or a number.
+func checkChoiceValue(typ int, v any, at string) *apiError {
+	switch typ {
+	case optionString:
+		s, ok := v.(string)
+		if !ok || utf8.RuneCountInString(s) > maxChoiceValue {
+			return invalidForm(at, "a string option's choice is a string of at most 100 characters")
+		}
+	case optionInteger, optionNumber:
+		if _, ok := v.(float64); !ok {
+			return invalidForm(at, "a numeric option's choice is a number")
+		}
+	default:
+		return invalidForm(at, "only string, integer and number options have choices")
 	}
 	return nil
 }
