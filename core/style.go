@@ -92,11 +92,15 @@ type StyleStore interface {
 	PutChannelDefaults(ctx context.Context, platform, workspace, channel string, d ChannelDefaults) error
 }
 
-// Style name limits.
+// MaxStyleName is the longest style name, in characters.
+const MaxStyleName = 32
+
+// Style limits.
 const (
-	maxStyleName   = 32
 	maxStylePrompt = 1000
 	maxStyleRefs   = 4
+	// maxListedStyles bounds the names an unknown style's message lists.
+	maxListedStyles = 20
 )
 
 // styleNameHelp says what a style name may be.
@@ -106,7 +110,7 @@ const styleNameHelp = "1 to 32 letters, digits, - or _"
 // *Error naming what a style name may be.
 func StyleName(name string) (string, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
-	ok := n != "" && utf8.RuneCountInString(n) <= maxStyleName
+	ok := n != "" && utf8.RuneCountInString(n) <= MaxStyleName
 	for _, r := range n {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			ok = false
@@ -220,9 +224,12 @@ func (e *Engine) style(ctx context.Context, msg Message, name string) (Style, er
 	if len(all) == 0 {
 		return Style{}, Errorf(Invalid, "there is no style named %q: no styles are set up here yet (an admin adds them)", truncate(name, 40))
 	}
-	names := make([]string, len(all))
-	for i, s := range all {
-		names[i] = s.Name
+	var names []string
+	for _, s := range all[:min(len(all), maxListedStyles)] {
+		names = append(names, s.Name)
+	}
+	if more := len(all) - len(names); more > 0 {
+		names = append(names, fmt.Sprintf("and %d more", more))
 	}
 	return Style{}, Errorf(Invalid, "there is no style named %q; the styles here are %s", truncate(name, 40), strings.Join(names, ", "))
 }

@@ -3,6 +3,7 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -267,5 +268,18 @@ func TestStylesNeedAStoreToChangeInChat(t *testing.T) {
 	as.User = admin
 	if _, _, err := h.engine.SetStyle(context.Background(), as, "brand", "x", nil); core.KindOf(err) != core.Conflict {
 		t.Errorf("SetStyle without a store = %v, want Conflict", err)
+	}
+}
+
+func TestUnknownStyleListsAtMostTwenty(t *testing.T) {
+	var styles []core.Style
+	for i := range 25 {
+		styles = append(styles, core.Style{Name: fmt.Sprintf("s%02d", i), Prompt: "x"})
+	}
+	h := newHarness(t, core.EngineConfig{Styles: styles})
+	_, err := h.engine.Handle(context.Background(), coretest.NewThread(), msg("t1", "a fox --style nope"))
+	if core.KindOf(err) != core.Invalid || !strings.Contains(err.Error(), "s00, s01") || !strings.Contains(err.Error(), "s19, and 5 more") ||
+		strings.Contains(err.Error(), "s20") {
+		t.Errorf("Handle = %v, want the first 20 names and a count of the rest", err)
 	}
 }

@@ -31,9 +31,6 @@ const (
 // many as a style takes reference images.
 var referenceOptions = []string{"reference", "reference2", "reference3", "reference4"}
 
-// maxStyleName is the longest style name, as core.StyleName allows.
-const maxStyleName = 32
-
 // aspects and qualities are the choices of the aspect and quality options.
 var (
 	aspects   = []string{"1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "21:9"}
@@ -52,7 +49,7 @@ func choices(values ...string) []*discordgo.ApplicationCommandOptionChoice {
 // styleOption returns an option that names a style, with autocomplete.
 func styleOption(name, description string, required bool) *discordgo.ApplicationCommandOption {
 	return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name,
-		Description: description, Required: required, Autocomplete: true, MaxLength: maxStyleName}
+		Description: description, Required: required, Autocomplete: true, MaxLength: core.MaxStyleName}
 }
 
 // scopeOption returns the option that says whether channel defaults are
@@ -71,7 +68,7 @@ func easelCommand(global bool) *discordgo.ApplicationCommand {
 	set := &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionSubCommand, Name: "set",
 		Description: "Define a style, or replace one (admins)",
 		Options: []*discordgo.ApplicationCommandOption{
-			{Type: str, Name: optName, Required: true, MaxLength: maxStyleName,
+			{Type: str, Name: optName, Required: true, MaxLength: core.MaxStyleName,
 				Description: "The style's name: letters, digits, - or _"},
 			{Type: str, Name: optDefinition, Required: true,
 				Description: "Words added to the prompt, then flags, e.g. flat vector art --ar 16:9 --quality high"},
