@@ -205,14 +205,15 @@ func flagHelp(name string) string {
 
 // set assigns one flag's value.
 func (f *Flags) set(name, value string, lim Limits) error {
+	shown := truncate(value, 40) // what an error quotes of the value
 	switch name {
 	case "ar":
 		w, h, ok := parsePair(value, ":")
 		if !ok {
-			return Errorf(Invalid, "--ar %s is not an aspect ratio: use W:H such as 16:9", value)
+			return Errorf(Invalid, "--ar %s is not an aspect ratio: use W:H such as 16:9", shown)
 		}
 		if r := float64(w) / float64(h); r > maxAspect || r < 1/maxAspect {
-			return Errorf(Invalid, "--ar %s is outside the supported range: the aspect ratio must be between 1:3 and 3:1", value)
+			return Errorf(Invalid, "--ar %s is outside the supported range: the aspect ratio must be between 1:3 and 3:1", shown)
 		}
 		f.Aspect, f.Size = value, SizeForAspect(w, h)
 	case "size":
@@ -224,19 +225,19 @@ func (f *Flags) set(name, value string, lim Limits) error {
 	case "quality":
 		v := strings.ToLower(value)
 		if v != "low" && v != "medium" && v != "high" && v != "auto" {
-			return Errorf(Invalid, "--quality %s is not allowed: use low, medium, high or auto", value)
+			return Errorf(Invalid, "--quality %s is not allowed: use low, medium, high or auto", shown)
 		}
 		f.Quality = v
 	case "n":
 		n, err := strconv.Atoi(value)
 		maxN := max(lim.MaxN, 1)
 		if err != nil || n < 1 || n > maxN {
-			return Errorf(Invalid, "--n %s is not allowed: use a number from 1 to %d", value, maxN)
+			return Errorf(Invalid, "--n %s is not allowed: use a number from 1 to %d", shown, maxN)
 		}
 		f.N = n
 	case "model", "provider":
 		if !validName(value) {
-			return Errorf(Invalid, "--%s %q is not a valid name", name, value)
+			return Errorf(Invalid, "--%s %q is not a valid name", name, shown)
 		}
 		if name == "model" {
 			f.Model = value
@@ -249,13 +250,13 @@ func (f *Flags) set(name, value string, lim Limits) error {
 			v = "jpeg"
 		}
 		if v != "png" && v != "webp" && v != "jpeg" {
-			return Errorf(Invalid, "--format %s is not allowed: use png, webp or jpeg", value)
+			return Errorf(Invalid, "--format %s is not allowed: use png, webp or jpeg", shown)
 		}
 		f.Format = v
 	case "seed":
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil || n < 0 {
-			return Errorf(Invalid, "--seed %s is not allowed: use a whole number from 0 to %d", value, maxSeed)
+			return Errorf(Invalid, "--seed %s is not allowed: use a whole number from 0 to %d", shown, maxSeed)
 		}
 		f.Seed = &n
 	case "no":

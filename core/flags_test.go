@@ -196,3 +196,15 @@ func FuzzParsePrompt(f *testing.F) {
 		}
 	})
 }
+
+// A flag's value of any length is quoted shortened in its error, so the
+// message fits a chat message.
+func TestLongFlagValuesAreShortenedInErrors(t *testing.T) {
+	long := strings.Repeat("ü", 6000)
+	for _, flag := range []string{"--ar", "--quality", "--n", "--model", "--provider", "--format", "--seed", "--style"} {
+		_, _, err := ParsePrompt("a fox "+flag+" "+long, Limits{MaxN: 4})
+		if KindOf(err) != Invalid || len(err.Error()) > 300 {
+			t.Errorf("%s with 6000 characters: %d-byte error %.80q", flag, len(err.Error()), err)
+		}
+	}
+}
