@@ -221,14 +221,13 @@ func (c *Console) command(ctx context.Context, line string, msg core.Message, ne
 		}
 		msg.Action, msg.Version = core.ActionDelete, n
 		c.report(c.engine.Delete(ctx, c.out, msg), "console delete failed")
-	case "/describe":
-		return msg, false, c.describe(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/describe")), msg)
+	case "/describe", "/style", "/defaults":
+		run := map[string]func(context.Context, string, core.Message) error{"/describe": c.describe, "/style": c.style, "/defaults": c.defaults}[fields[0]]
+		if err := run(ctx, strings.TrimSpace(strings.TrimPrefix(line, fields[0])), msg); err != nil {
+			return msg, false, err
+		}
 	case "/use":
 		return c.use(ctx, args, msg)
-	case "/style":
-		return msg, false, c.style(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/style")), msg)
-	case "/defaults":
-		return msg, false, c.defaults(ctx, strings.TrimSpace(strings.TrimPrefix(line, "/defaults")), msg)
 	case "/undo", "/regen", "/vary", "/hq":
 		msg.Action = map[string]core.Action{"/undo": core.ActionUndo, "/regen": core.ActionRegenerate, "/vary": core.ActionVariations, "/hq": core.ActionHighQuality}[fields[0]]
 		if len(args) > 0 && strings.HasPrefix(args[0], "v") {

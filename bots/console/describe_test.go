@@ -64,6 +64,9 @@ func describeChat(t *testing.T, provider string, gen core.Generator, script stri
 	if err := con.Run(ctx, strings.NewReader(script)); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(out.String(), "the prompt is empty") {
+		t.Errorf("a command was also sent as a prompt:\n%s", out.String())
+	}
 	return out.String(), db
 }
 

@@ -80,6 +80,9 @@ func TestConsoleStyles(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	if strings.Contains(out, "the prompt is empty") {
+		t.Errorf("a /style or /defaults command was also sent as a prompt:\n%s", out)
+	}
 	if strings.Contains(out, "\x1b") {
 		t.Error("an escape sequence in a style reached the terminal")
 	}
