@@ -11,7 +11,7 @@ import (
 )
 
 // Caption returns the line posted under version n: its number and lineage,
-// the prompt, model, size, time taken and estimated cost. The prompt is on
+// the prompt, the style it used, model, size, time taken and estimated cost. The prompt is on
 // one line, and the control and bidirectional characters a user typed are
 // removed (safetext.Chat), so a right-to-left override in a prompt cannot
 // disguise the caption.
@@ -34,6 +34,9 @@ func caption(s *Session, n int) string {
 	}
 	if t.Prompt != "" {
 		parts = append(parts, "“"+Truncate(t.Prompt, 120)+"”")
+	}
+	if a := t.Applied; a != nil && a.Style != "" && t.Kind != KindHighQuality {
+		parts = append(parts, "style "+a.Style)
 	}
 	if t.Flags.Region != "" && t.Kind != KindHighQuality {
 		parts = append(parts, "region "+t.Flags.Region)

@@ -94,6 +94,9 @@ func TestStyleAppliesItsWordsFlagsAndReferences(t *testing.T) {
 	if len(req.Inputs) != 1 || string(req.Inputs[0].Data) != string(ref.Data) {
 		t.Errorf("the style's reference image was not sent: %d inputs", len(req.Inputs))
 	}
+	if got := core.Caption(h.session(q.SessionID), 1); !strings.Contains(got, "“a fox” · style brand · ") {
+		t.Errorf("the caption %q does not name the style", got)
+	}
 	turn := h.session(q.SessionID).Turns[0]
 	if turn.Applied == nil || turn.Applied.Style != "brand" || turn.Applied.StylePrompt != "flat vector art, teal" || turn.Applied.FromChannel {
 		t.Errorf("the turn records %+v", turn.Applied)
