@@ -202,24 +202,81 @@ func TestCancelFromAnotherReplica(t *testing.T) {
 	}
 }
 
-// offerThread is a Thread whose status line offers a Cancel button: it
-// records the turns the lines were about.
+// offerThread is a Thread whose status line offers Cancel buttons: it
+// records each line's buttons.
 type offerThread struct {
 	*coretest.Thread
-	turns []core.JobRef
+	lines [][]core.CancelButton
 }
 
-func (o *offerThread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
+func (o *offerThread) SetTurnStatus(ctx context.Context, status string, buttons []core.CancelButton) error {
 	o.Lock()
-	o.turns = append(o.turns, turn)
+	o.lines = append(o.lines, slices.Clone(buttons))
 	o.Unlock()
 	return o.SetStatus(ctx, status)
 }
 
+// refs returns every turn a line offered to cancel.
 func (o *offerThread) refs() []core.JobRef {
 	o.Lock()
 	defer o.Unlock()
-	return slices.Clone(o.turns)
+	var refs []core.JobRef
+	for _, l := range o.lines {
+		for _, b := range l {
+			refs = append(refs, b.Turn)
+		}
+	}
+	return refs
+}
+
+// last returns the buttons of the latest line.
+func (o *offerThread) last() []core.CancelButton {
+	o.Lock()
+	defer o.Unlock()
+	if len(o.lines) == 0 {
+		return nil
+	}
+	return o.lines[len(o.lines)-1]
+}
+
+// While a turn renders and others wait behind it, the status line offers
+// to cancel each of them, the one rendering first, and says so.
+func TestStatusLineOffersEveryTurn(t *testing.T) {
+	h := newHarness(t, core.EngineConfig{})
+	gate := make(chan struct{})
+	h.gen.SetGate(gate)
+	th := &offerThread{Thread: coretest.NewThread()}
+	first := h.send(th, msg("t1", "a red fox"))
+	waitCalls(t, h.gen, 1)
+	th.WaitFor(t, "the rendering line", func(*coretest.Thread) bool { return len(th.lines) == 1 }) // locked by WaitFor
+	if b := th.last(); b[0].Label != "Cancel" || b[0].Turn.TurnID != first.TurnID {
+		t.Errorf("one turn: buttons %+v", b)
+	}
+	h.send(th, msg("t1", "make it blue"))
+	h.send(th, msg("t1", "add a hat, a very tall and very silly one"))
+	want := []string{"Cancel “a red fox”", "Cancel “make it blue”", "Cancel “add a hat, a very tall …”"}
+	var labels []string
+	for _, b := range th.last() {
+		labels = append(labels, b.Label)
+	}
+	if !slices.Equal(labels, want) {
+		t.Errorf("buttons %q, want %q", labels, want)
+	}
+	th.Lock()
+	got := th.Statuses[len(th.Statuses)-1]
+	th.Unlock()
+	if got != "🎨 rendering v1 with fake (2 more queued)…" {
+		t.Errorf("status %q", got)
+	}
+	// The rendering turn's button still cancels it.
+	if err := h.cancel(th, "t1", ana, th.last()[0].Turn.TurnID); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	th.WaitTurns(t, 3)
+	if s := h.session(first.SessionID); s.Turn(first.TurnID).Status != core.StatusCanceled {
+		t.Errorf("the first turn ended %s", s.Turn(first.TurnID).Status)
+	}
 }
 
 // A turn waiting for a provider slot is canceled at once, without the slot.

@@ -27,13 +27,33 @@ func (e *Engine) Handle(ctx context.Context, th Thread, msg Message) (Queued, er
 		return Queued{}, err
 	}
 	if q.Position > 0 {
-		e.turnStatus(th, fmt.Sprintf("⏳ queued, position %d in this thread", q.Position), JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
+		text, buttons := e.queuedStatus(sess, q)
+		e.turnStatus(th, text, buttons)
 	}
 	if !e.startWorker(ctx, sess, th, q.Position > 0) {
 		// Closed while we were recording: the turn stays queued for the next start.
 		e.release(JobRef{SessionID: q.SessionID, TurnID: q.TurnID})
 	}
 	return q, nil
+}
+
+// queuedStatus returns the status line shown when turn q is queued behind
+// others in sess: the line of the turn this engine runs there, with the
+// length of the queue, or else q's position; with a Cancel button for the
+// turn in progress and each one queued.
+func (e *Engine) queuedStatus(sess *Session, q Queued) (string, []CancelButton) {
+	active := sess.ActiveTurns()
+	buttons := cancelButtons(sess, JobRef{SessionID: sess.ID, TurnID: active[0]})
+	e.mu.Lock()
+	var line string
+	if w := e.sessions[sess.ID]; w != nil {
+		line = w.line
+	}
+	e.mu.Unlock()
+	if line != "" {
+		return fmt.Sprintf("%s (%d more queued)…", line, len(active)-1), buttons
+	}
+	return fmt.Sprintf("⏳ queued, position %d in this thread", q.Position), buttons
 }
 
 // Check reports what Handle would say about msg now, without recording or

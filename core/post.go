@@ -233,20 +233,21 @@ func (e *Engine) repost(sess *Session, t Turn, th Thread) error {
 	return nil
 }
 
-// statusAsync sets th's status line about turn ref in a goroutine of its
-// own and returns a channel closed once it is set (or failed).
-func (e *Engine) statusAsync(th Thread, text string, ref JobRef) <-chan struct{} {
+// statusAsync sets th's status line in a goroutine of its own, with
+// buttons (see turnStatus), and returns a channel closed once it is set
+// (or failed).
+func (e *Engine) statusAsync(th Thread, text string, buttons []CancelButton) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.turnStatus(th, text, ref)
+		e.turnStatus(th, text, buttons)
 	}()
 	return done
 }
 
-// turnStatus sets th's status line about turn ref, with a Cancel button
-// where th offers one; a failure is only logged.
-func (e *Engine) turnStatus(th Thread, text string, ref JobRef) {
+// turnStatus sets th's status line with Cancel buttons where th offers
+// them; a failure is only logged.
+func (e *Engine) turnStatus(th Thread, text string, buttons []CancelButton) {
 	c, ok := th.(CancelOffer)
 	if !ok {
 		e.status(th, text)
@@ -254,7 +255,7 @@ func (e *Engine) turnStatus(th Thread, text string, ref JobRef) {
 	}
 	ctx, cancel := context.WithTimeout(e.runCtx, 30*time.Second)
 	defer cancel()
-	if err := c.SetTurnStatus(ctx, text, ref); err != nil && e.runCtx.Err() == nil {
+	if err := c.SetTurnStatus(ctx, text, buttons); err != nil && e.runCtx.Err() == nil {
 		e.log.Warn("status update failed", "err", err)
 	}
 }

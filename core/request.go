@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/easel-bot/easel/core/safetext"
 )
 
 // Action is what a chat message or button asks the engine to do.
@@ -283,12 +285,58 @@ type Thread interface {
 	SetStatus(ctx context.Context, status string) error
 }
 
-// CancelOffer is implemented by Threads whose status line can carry a
-// Cancel button for the turn it is about.
+// CancelOffer is implemented by Threads whose status line can carry
+// Cancel buttons for the turns it is about.
 type CancelOffer interface {
-	// SetTurnStatus shows status as SetStatus does, with a button that
-	// cancels turn (see Engine.Cancel).
-	SetTurnStatus(ctx context.Context, status string, turn JobRef) error
+	// SetTurnStatus shows status as SetStatus does, with one button per
+	// entry of buttons, in order, each canceling its turn (see
+	// Engine.Cancel).
+	SetTurnStatus(ctx context.Context, status string, buttons []CancelButton) error
+}
+
+// CancelButton is one Cancel button of a status line.
+type CancelButton struct {
+	Turn JobRef
+	// Label is "Cancel" on a line with one button; with several, each
+	// names its request: Cancel “a red fox”, Cancel regenerate.
+	Label string
+}
+
+// maxCancelButtons bounds the Cancel buttons of one status line: one row
+// of buttons on every platform.
+const maxCancelButtons = 5
+
+// cancelButtons returns the Cancel buttons of a status line about turn
+// current of sess and the turns queued behind it in the session: the
+// current one's first, then the others in the order they will run, those
+// already asked to cancel left out.
+func cancelButtons(sess *Session, current JobRef) []CancelButton {
+	buttons := []CancelButton{{Turn: current}}
+	for _, id := range sess.ActiveTurns() {
+		if t := sess.Turn(id); id == current.TurnID || t.Cancel != nil || t.Status != StatusQueued {
+			continue
+		}
+		if len(buttons) == maxCancelButtons {
+			break
+		}
+		buttons = append(buttons, CancelButton{Turn: JobRef{SessionID: sess.ID, TurnID: id}})
+	}
+	for i, b := range buttons {
+		buttons[i].Label = "Cancel"
+		if t := sess.Turn(b.Turn.TurnID); len(buttons) > 1 && t != nil {
+			buttons[i].Label = cancelLabel(t)
+		}
+	}
+	return buttons
+}
+
+// cancelLabel names turn t on its Cancel button: its prompt, shortened, or
+// its action.
+func cancelLabel(t *Turn) string {
+	if t.Prompt != "" {
+		return "Cancel “" + safetext.Chat(Truncate(t.Prompt, 24)) + "”"
+	}
+	return "Cancel " + strings.ReplaceAll(string(t.Action), "_", " ")
 }
 
 // Remover is implemented by Threads that can take a posted result down.

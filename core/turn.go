@@ -108,12 +108,15 @@ func (e *Engine) runTurn(j *job, behind int) error {
 	if err != nil {
 		return e.interrupted(j, err)
 	}
-	msg := fmt.Sprintf("🎨 rendering v%d with %s", len(sess.Versions)+1, j.turn.Provider)
+	line := fmt.Sprintf("🎨 rendering v%d with %s", len(sess.Versions)+1, j.turn.Provider)
+	msg := line
 	if behind > 0 {
 		msg += fmt.Sprintf(" (%d more queued)", behind)
 	}
+	e.showLine(sess.ID, line)
+	defer e.showLine(sess.ID, "")
 	// The status line is posted while the provider works, not before.
-	j.statusSet = e.statusAsync(th, msg+"…", j.ref())
+	j.statusSet = e.statusAsync(th, msg+"…", cancelButtons(sess, j.ref()))
 	defer j.statusShown() // whatever path the turn takes, nothing outlives it
 
 	if err := e.loadInputs(j); err != nil {
@@ -326,7 +329,7 @@ func (e *Engine) acquire(ctx context.Context, j *job) error {
 	}
 	ahead := e.waiting.Add(1) - 1
 	defer e.waiting.Add(-1)
-	e.turnStatus(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead), j.ref())
+	e.turnStatus(j.thread, fmt.Sprintf("⏳ waiting for a free renderer, %d ahead", ahead), cancelButtons(j.sess, j.ref()))
 	return e.limits.Providers.Acquire(ctx)
 }
 

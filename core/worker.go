@@ -11,6 +11,20 @@ type worker struct {
 	thread Thread
 	more   bool  // a turn was queued after the worker last looked
 	token  int64 // the grant of the session's lock it runs under
+	// line is the status line of the turn it renders ("🎨 rendering v3
+	// with openai"), for the line a turn queued meanwhile shows; "" when
+	// none renders.
+	line string
+}
+
+// showLine records line as the status line of the turn session id's
+// worker renders ("" once it ends).
+func (e *Engine) showLine(id, line string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w := e.sessions[id]; w != nil {
+		w.line = line
+	}
 }
 
 // startWorker makes sure a worker runs the queued turns of sess, reporting

@@ -486,8 +486,11 @@ func (o *output) PostImage(_ context.Context, p core.ImagePost) error {
 	return nil
 }
 
+// The console says how to cancel a turn where other platforms show a button.
+var _ core.CancelOffer = (*output)(nil)
+
 // SetTurnStatus prints the status of a turn, saying how to cancel it.
-func (o *output) SetTurnStatus(ctx context.Context, status string, _ core.JobRef) error {
+func (o *output) SetTurnStatus(ctx context.Context, status string, _ []core.CancelButton) error {
 	return o.SetStatus(ctx, status+" (/cancel stops it)")
 }
 

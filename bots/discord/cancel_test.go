@@ -116,3 +116,40 @@ func TestCancelButtonAfterRestart(t *testing.T) {
 		t.Errorf("a second press answered %q", late.Content)
 	}
 }
+
+// With a turn rendering and another waiting behind it, the status message
+// offers a Cancel button for each, named by its prompt: the rendering one
+// can still be canceled, and the waiting one then runs.
+func TestCancelTheRenderingTurnWhileAnotherWaits(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	defer close(gate)
+	h := start(t, func(s *setup) { s.gen.SetGate(gate) })
+	srv := h.srv
+	thread := h.threadOf(srv.Mention(srv.Alice, srv.Channel, "a sailboat").ID)
+	h.statusWithCancel(thread)
+	srv.Say(srv.Bob, thread, "add a moon")
+	var status discordtest.Message
+	srv.Wait(t, "a status with two Cancel buttons", func() bool {
+		for _, m := range h.srv.Messages(thread) {
+			if h.isStatus(m) && len(m.Buttons()) == 2 {
+				status = m
+				return true
+			}
+		}
+		return false
+	})
+	b := status.Buttons()
+	if b[0].Label != "Cancel “a sailboat”" || b[1].Label != "Cancel “add a moon”" || !strings.Contains(status.Content, "(1 more queued)") {
+		t.Fatalf("status %q with buttons %q and %q", status.Content, b[0].Label, b[1].Label)
+	}
+	srv.Click(t, srv.Alice, status, b[0].CustomID)
+	h.waitReply(thread, "🛑 canceled by alice")
+	gate <- struct{}{} // the second turn's render; the first one's call ended with its cancel
+	srv.Wait(t, "the second turn's result", func() bool { return len(h.results(thread)) == 1 })
+	h.waitIdle(thread)
+	sess, err := h.engine.Session(context.Background(), discord.Platform, thread)
+	if err != nil || sess.Turn(1).Status != core.StatusCanceled || sess.Turn(2).Status != core.StatusDone {
+		t.Fatalf("after canceling the rendering turn: %v, turns %+v", err, sess.Turns)
+	}
+}

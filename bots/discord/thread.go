@@ -340,12 +340,15 @@ func (t *thread) SetStatus(ctx context.Context, status string) error {
 	return t.setStatus(ctx, status, nil)
 }
 
-// SetTurnStatus shows status as SetStatus does, with a Cancel button for
-// turn.
-func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
-	cancel := discordgo.Button{Label: "Cancel", Style: discordgo.DangerButton, CustomID: kindID(cancelKind, turn.SessionID, turn.TurnID),
-		Emoji: &discordgo.ComponentEmoji{Name: "🛑"}}
-	return t.setStatus(ctx, status, []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{cancel}}})
+// SetTurnStatus shows status as SetStatus does, with its Cancel buttons
+// in one row.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, buttons []core.CancelButton) error {
+	var row []discordgo.MessageComponent
+	for _, b := range buttons {
+		row = append(row, discordgo.Button{Label: b.Label, Style: discordgo.DangerButton,
+			CustomID: kindID(cancelKind, b.Turn.SessionID, b.Turn.TurnID), Emoji: &discordgo.ComponentEmoji{Name: "🛑"}})
+	}
+	return t.setStatus(ctx, status, []discordgo.MessageComponent{discordgo.ActionsRow{Components: row}})
 }
 
 // setStatus shows status with components (none for nil), or deletes the

@@ -118,17 +118,40 @@ func deleteButton(value string, version int) *slackapi.ButtonBlockElement {
 	return btn
 }
 
-// statusBlocks returns the Block Kit blocks of a status message about turn
-// ref: the status, and a Cancel button whose value is "SESSION:TURN".
-func statusBlocks(status string, ref core.JobRef) []slackapi.Block {
+// statusBlocks returns the Block Kit blocks of a status message: the
+// status, and its Cancel buttons, each valued "SESSION:TURN". The first
+// button's action_id is cancelActionID; the others' add "_2", "_3"…, as
+// action_ids are unique within a block.
+func statusBlocks(status string, buttons []core.CancelButton) []slackapi.Block {
 	text := slackapi.NewTextBlockObject(slackapi.MarkdownType, escape(status), false, false)
-	label := slackapi.NewTextBlockObject(slackapi.PlainTextType, "Cancel", false, false)
-	cancel := slackapi.NewButtonBlockElement(cancelActionID, buttonValue(ref.SessionID, ref.TurnID), label)
-	cancel.Style = slackapi.StyleDanger
+	var elems []slackapi.BlockElement
+	for i, b := range buttons {
+		id := cancelActionID
+		if i > 0 {
+			id += "_" + strconv.Itoa(i+1)
+		}
+		label := slackapi.NewTextBlockObject(slackapi.PlainTextType, b.Label, false, false)
+		cancel := slackapi.NewButtonBlockElement(id, buttonValue(b.Turn.SessionID, b.Turn.TurnID), label)
+		cancel.Style = slackapi.StyleDanger
+		elems = append(elems, cancel)
+	}
 	return []slackapi.Block{
 		slackapi.NewSectionBlock(text, nil, nil),
-		slackapi.NewActionBlock("easel_status", cancel),
+		slackapi.NewActionBlock("easel_status", elems...),
 	}
+}
+
+// isCancel reports whether actionID is a status line's Cancel button's.
+func isCancel(actionID string) bool {
+	rest, ok := strings.CutPrefix(actionID, cancelActionID)
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(rest, "_"))
+	return strings.HasPrefix(rest, "_") && err == nil && n > 1
 }
 
 func buttonValue(session string, version int) string {
@@ -168,13 +191,13 @@ func (b *Bot) interaction(ctx context.Context, key string, cb slackapi.Interacti
 	action, _ := buttonAction(a.ActionID)
 	session, version, _ := parseValue(a.Value)
 	region, turn := "", 0
-	switch a.ActionID {
-	case regionActionID:
+	switch {
+	case a.ActionID == regionActionID:
 		action = core.ActionRegion
 		session, version, region, _ = parseRegionValue(a.SelectedOption.Value)
-	case cancelActionID:
+	case isCancel(a.ActionID):
 		action, turn, version = core.ActionCancel, version, 0
-	case deleteActionID:
+	case a.ActionID == deleteActionID:
 		action = core.ActionDelete
 	}
 	grid := 0
@@ -261,7 +284,7 @@ func pressed(cb slackapi.InteractionCallback) (*slackapi.BlockAction, bool) {
 			continue
 		}
 		_, isAction := buttonAction(a.ActionID)
-		isAction = isAction || a.ActionID == cancelActionID || a.ActionID == deleteActionID
+		isAction = isAction || isCancel(a.ActionID) || a.ActionID == deleteActionID
 		_, _, isValue := parseValue(a.Value)
 		if isAction && isValue {
 			return a, true

@@ -11,20 +11,21 @@ import (
 )
 
 // status waits for the thread's status message offering to cancel turn
-// and returns its ts.
-func (h *harness) status(channel, root string, turn int) string {
+// and returns its ts and the action_id of that turn's Cancel button.
+func (h *harness) status(channel, root string, turn int) (ts, actionID string) {
 	h.t.Helper()
-	var ts string
 	h.fake.WaitFor(h.t, "a status message with a Cancel button", func() bool {
 		for _, m := range h.fake.Replies(channel, root) {
-			if _, t, ok := parseValue(buttonsOf(m.Blocks)[cancelActionID]); ok && t == turn && !m.Deleted {
-				ts = m.TS
-				return true
+			for id, value := range buttonsOf(m.Blocks) {
+				if _, t, ok := parseValue(value); ok && isCancel(id) && t == turn && !m.Deleted {
+					ts, actionID = m.TS, id
+					return true
+				}
 			}
 		}
 		return false
 	})
-	return ts
+	return ts, actionID
 }
 
 // reply waits for a reply in the thread that starts with prefix.
@@ -58,11 +59,11 @@ func TestCancelButtonStopsARunningTurn(t *testing.T) {
 	gate := make(chan struct{})
 	h := newHarness(t, options{gate: gate})
 	root := h.slash(ana, "C1", "a clock")
-	status := h.status("C1", root, 1)
+	status, cancel := h.status("C1", root, 1)
 
-	h.deliver(h.fake.Click(t, bob, "C1", status, cancelActionID))
+	h.deliver(h.fake.Click(t, bob, "C1", status, cancel))
 	h.ephemeral(bob, "only ana")
-	h.deliver(h.fake.Click(t, ana, "C1", status, cancelActionID))
+	h.deliver(h.fake.Click(t, ana, "C1", status, cancel))
 	h.reply("C1", root, "🛑 canceled by ana")
 	h.settle()
 	if n := h.count("C1", root, "🛑"); n != 1 {
@@ -87,10 +88,10 @@ func TestCancelQueuedTurnAfterRestart(t *testing.T) {
 	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
 	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "add a cat", ThreadTS: root})
 	h.deliver(envs...)
-	status := h.status("C1", root, 2)
+	status, cancel := h.status("C1", root, 2)
 
 	h.bot.threads = newThreadCache()
-	h.deliver(h.fake.Click(t, ana, "C1", status, cancelActionID))
+	h.deliver(h.fake.Click(t, ana, "C1", status, cancel))
 	gate <- struct{}{}
 	h.images(1)
 	h.reply("C1", root, "🛑 canceled by ana")
@@ -112,9 +113,9 @@ func TestCancelBadPresses(t *testing.T) {
 	_, otherSession := h.buttons("C2", other, 1)
 
 	root := h.slash(ana, "C1", "a clock")
-	status := h.status("C1", root, 1)
-	late := h.fake.Click(t, ana, "C1", status, cancelActionID)
-	forged := h.fake.Click(t, ana, "C1", status, cancelActionID)
+	status, cancel := h.status("C1", root, 1)
+	late := h.fake.Click(t, ana, "C1", status, cancel)
+	forged := h.fake.Click(t, ana, "C1", status, cancel)
 	_, session, _ := strings.Cut(string(forged.Payload), `"value":"`)
 	session, _, _ = strings.Cut(session, ":")
 	forged.Payload = bytes.ReplaceAll(forged.Payload, []byte(`"value":"`+session+`:1"`), []byte(`"value":"`+otherSession+`:1"`))
@@ -129,5 +130,39 @@ func TestCancelBadPresses(t *testing.T) {
 	s, err := h.db.Session(context.Background(), otherSession)
 	if err != nil || s.Turn(1).Status != core.StatusDone || s.Turn(1).Cancel != nil {
 		t.Errorf("the other session after a forged press: %+v, %v", s.Turn(1), err)
+	}
+}
+
+// With a turn rendering and another waiting behind it, the status message
+// offers a Cancel button for each, named by its prompt: the rendering one
+// can still be canceled, and the waiting one then runs.
+func TestCancelTheRenderingTurnWhileAnotherWaits(t *testing.T) {
+	gate := make(chan struct{})
+	h := newHarness(t, options{gate: gate})
+	root := h.slash(ana, "C1", "a clock")
+	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
+	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: bob, Text: "add a cat", ThreadTS: root})
+	h.deliver(envs...)
+	status, queued := h.status("C1", root, 2)
+	_, rendering := h.status("C1", root, 1)
+	if rendering != cancelActionID || queued != cancelActionID+"_2" {
+		t.Errorf("Cancel buttons %q (rendering) and %q (queued)", rendering, queued)
+	}
+	for _, m := range h.fake.Replies("C1", root) {
+		if m.TS == status && (!strings.Contains(string(m.Blocks), "Cancel “a clock”") || !strings.Contains(string(m.Blocks), "Cancel “add a cat”")) {
+			t.Errorf("the buttons do not name their requests: %s", m.Blocks)
+		}
+	}
+	h.deliver(h.fake.Click(t, bob, "C1", status, rendering))
+	h.ephemeral(bob, "only ana")
+	h.deliver(h.fake.Click(t, ana, "C1", status, rendering))
+	h.reply("C1", root, "🛑 canceled by ana")
+	gate <- struct{}{} // the second turn's render; the first one's call ended with its cancel
+	h.images(1)
+	h.settle()
+	_, session := h.buttons("C1", root, 1)
+	s, err := h.db.Session(context.Background(), session)
+	if err != nil || s.Turn(1).Status != core.StatusCanceled || s.Turn(2).Status != core.StatusDone {
+		t.Errorf("after canceling the rendering turn: %v; turns %s and %s", err, s.Turn(1).Status, s.Turn(2).Status)
 	}
 }

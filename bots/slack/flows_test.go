@@ -293,7 +293,7 @@ func TestStatusMessageFollowsTheQueue(t *testing.T) {
 	h.deliver(envs...)
 	h.fake.WaitFor(t, "the queued status", func() bool {
 		for _, r := range h.fake.Replies("C1", root) {
-			if strings.Contains(r.Text, "queued, position 1") && !r.Deleted && r.Edits == 1 {
+			if strings.Contains(r.Text, "(1 more queued)") && !r.Deleted && r.Edits == 1 {
 				return true
 			}
 		}

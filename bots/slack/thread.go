@@ -34,11 +34,11 @@ type thread struct {
 	// loading status (see assist).
 	dm bool
 
-	mu         sync.Mutex // serialises status changes, in order
-	statusTS   string     // the status message, "" when there is none
-	status     string
-	statusTurn core.JobRef // the turn the status is about, offered to cancel; zero for none
-	assisting  bool        // the pane's loading status was set, and not cleared since
+	mu            sync.Mutex // serialises status changes, in order
+	statusTS      string     // the status message, "" when there is none
+	status        string
+	statusButtons []core.CancelButton // the status's Cancel buttons; nil for none
+	assisting     bool                // the pane's loading status was set, and not cleared since
 
 	previewed   bool   // a partial image was shown for the running turn
 	previewFile string // the file of that image, deleted when the turn ends
@@ -228,7 +228,7 @@ func hasButtonValue(m slackapi.Message, value string) bool {
 			continue
 		}
 		for _, el := range a.Elements.ElementSet {
-			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value && btn.ActionID != cancelActionID {
+			if btn, ok := el.(*slackapi.ButtonBlockElement); ok && btn.Value == value && !isCancel(btn.ActionID) {
 				return true
 			}
 		}
@@ -288,30 +288,28 @@ func guard(ctx context.Context, g func(context.Context) error) error {
 // it carries the queue position and the Cancel button, and outlasts the
 // loading status, which Slack drops after two minutes.
 func (t *thread) SetStatus(ctx context.Context, status string) error {
-	return t.setStatus(ctx, status, core.JobRef{})
+	return t.setStatus(ctx, status, nil)
 }
 
-// SetTurnStatus shows status as SetStatus does, with a Cancel button for
-// turn.
-func (t *thread) SetTurnStatus(ctx context.Context, status string, turn core.JobRef) error {
-	return t.setStatus(ctx, status, turn)
+// SetTurnStatus shows status as SetStatus does, with its Cancel buttons.
+func (t *thread) SetTurnStatus(ctx context.Context, status string, buttons []core.CancelButton) error {
+	return t.setStatus(ctx, status, buttons)
 }
 
-// setStatus shows status with a Cancel button for turn, unless turn is
-// zero.
-func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef) error {
+// setStatus shows status with buttons, if any.
+func (t *thread) setStatus(ctx context.Context, status string, buttons []core.CancelButton) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(status), false)}
-	if turn != (core.JobRef{}) {
-		opts = append(opts, slackapi.MsgOptionBlocks(statusBlocks(status, turn)...))
+	if len(buttons) > 0 {
+		opts = append(opts, slackapi.MsgOptionBlocks(statusBlocks(status, buttons)...))
 	}
 	switch {
-	case status == t.status && turn == t.statusTurn:
+	case status == t.status && slices.Equal(buttons, t.statusButtons):
 		return nil
 	case status == "":
 		ts := t.statusTS
-		t.statusTS, t.status, t.statusTurn = "", "", core.JobRef{}
+		t.statusTS, t.status, t.statusButtons = "", "", nil
 		err := t.call(ctx, "chat.delete", func(api *slackapi.Client) error {
 			_, _, err := api.DeleteMessageContext(ctx, t.channel, ts)
 			if errorCode(err) == "message_not_found" {
@@ -328,7 +326,7 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 		})
 		if errorCode(err) != "message_not_found" {
 			if err == nil {
-				t.status, t.statusTurn = status, turn
+				t.status, t.statusButtons = status, slices.Clone(buttons)
 				t.assist(ctx, assistantStatus) // renewed: Slack drops it after two minutes
 			}
 			return err
@@ -338,7 +336,7 @@ func (t *thread) setStatus(ctx context.Context, status string, turn core.JobRef)
 	if err != nil {
 		return err
 	}
-	t.statusTS, t.status, t.statusTurn = ts, status, turn
+	t.statusTS, t.status, t.statusButtons = ts, status, slices.Clone(buttons)
 	t.assist(ctx, assistantStatus) // after the post, which cleared it
 	return nil
 }

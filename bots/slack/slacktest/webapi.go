@@ -387,10 +387,15 @@ func validBlocks(s string) bool {
 		return false
 	}
 	for _, b := range blocks {
-		if b.Type == "" {
+		if b.Type == "" || len(b.Elements) > 25 {
 			return false
 		}
+		ids := map[string]bool{}
 		for _, e := range b.Elements {
+			if e.ActionID != "" && ids[e.ActionID] { // action_ids are unique within a block
+				return false
+			}
+			ids[e.ActionID] = true
 			if e.Type == "button" {
 				var label text
 				if json.Unmarshal(e.Text, &label) != nil || !validButton(e.ActionID, label.Type, label.Text, e.Value, e.Style) ||
