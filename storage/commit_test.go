@@ -62,9 +62,8 @@ func TestWritesShareCommits(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			first, err := db.Receive(ctx, fmt.Sprintf("slack:%d", i), "slash_commands", []byte(`{}`), 0)
-			if err != nil || !first {
-				t.Errorf("receive %d: first %v, err %v", i, first, err)
+			if err := db.CreateSession(ctx, newSession(fmt.Sprint("s", i), fmt.Sprint(i))); err != nil {
+				t.Errorf("create session %d: %v", i, err)
 			}
 		})
 	}
@@ -79,9 +78,9 @@ func TestWritesShareCommits(t *testing.T) {
 	if got := after - before; got != 2 {
 		t.Errorf("%d writes made %d commits, want 2", n+1, got)
 	}
-	left, err := db.Unhandled(ctx)
-	if err != nil || len(left) != n {
-		t.Fatalf("unhandled: %d deliveries, err %v; want %d", len(left), err, n)
+	list, err := db.Sessions(ctx)
+	if err != nil || len(list) != n {
+		t.Fatalf("sessions: %d, err %v; want %d", len(list), err, n)
 	}
 }
 
