@@ -34,10 +34,11 @@ import (
 // begins by moving every record synced so far, so any write made after
 // Receive returned, such as the turn that handles the delivery, finds the
 // delivery in bbolt. The same transaction records the sequence number of
-// the last record moved (meta "journal"); once every record is moved, the
-// journal is truncated to nothing. Replaying a journal on Open moves the
-// records with a higher sequence number, so a record is moved once even
-// when a crash lost the truncation.
+// the last record moved (meta "journal"). Once every record is moved and
+// the journal holds 1 MiB or more, or on Open and Close, it is truncated to
+// nothing. Replaying a journal on Open moves only the records with a higher
+// sequence number, so a record is moved once, also when a crash lost the
+// truncation.
 //
 // Until moved, a record lives in memory too: Receive and MarkEvent take it
 // as a dedupe mark, Unhandled lists it, and Handled deletes its inbox entry
@@ -67,6 +68,12 @@ const (
 	// moved within a commit or two, so only a store whose commits fail
 	// gets here; then Receive fails instead of filling the disk.
 	journalLimit = 16 << 20
+	// truncateAt is the size from which the journal is truncated as soon
+	// as every record in it is moved. Truncating costs about as much as an
+	// fdatasync, under the lock appends take: doing it whenever the journal
+	// drained delayed the acks that came meanwhile. Records already moved
+	// cost a replay nothing but reading them.
+	truncateAt = 1 << 20
 	// maxJournalRead bounds the journal Open reads; Easel never writes one
 	// much past journalLimit.
 	maxJournalRead = 4 * journalLimit
@@ -527,13 +534,13 @@ func (j *journal) moved(db *DB, to uint64, err error) {
 		i++
 	}
 	j.recs = j.recs[i:]
-	if len(j.recs) == 0 && j.size > 0 && !j.closed {
+	if len(j.recs) == 0 && j.size >= truncateAt && !j.closed {
 		j.truncate()
 	}
 }
 
 // truncate empties the journal, every record of which is in bbolt; j.mu is
-// held. Not synced: if a crash loses it, replaying skips what was moved.
+// held. Not synced: if a crash loses it, a replay skips what was moved.
 func (j *journal) truncate() {
 	if err := j.f.Truncate(0); err != nil {
 		j.log.Warn("storage: could not empty the inbox journal; it is emptied later, and replaying it skips what was moved", "journal", j.path, "err", err)
@@ -657,11 +664,10 @@ func (db *DB) openJournal(ctx context.Context) error {
 		if err := j.flush(db); err != nil {
 			db.log.Warn("storage: could not move the inbox journal's records into the database yet; they stay in the journal", "journal", path, "err", err)
 		}
-		return nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.size > 0 {
+	if len(j.recs) == 0 && j.size > 0 {
 		j.truncate()
 	}
 	return nil
