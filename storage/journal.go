@@ -181,8 +181,11 @@ const (
 )
 
 // scanJournal reads the records of a journal, stopping at the first that
-// is not intact, or that is older than the record before it.
-func scanJournal(b []byte) scan {
+// is not intact, or that is older than the record before it. moved is the
+// sequence number of the last record moved into bbolt: a bad record
+// followed by an intact one at most as new is a torn append over records
+// left over, not damage.
+func scanJournal(b []byte, moved uint64) scan {
 	var s scan
 	var last uint64
 	for s.good < len(b) {
@@ -190,7 +193,7 @@ func scanJournal(b []byte) scan {
 		switch {
 		case err != nil:
 			s.tail, s.bad = tailTorn, err
-			if intactAfter(b[s.good:], last) {
+			if intactAfter(b[s.good:], max(last, moved)) {
 				s.tail = tailDamaged
 			}
 			return s
@@ -677,15 +680,15 @@ func (db *DB) openJournal(ctx context.Context) error {
 // read-only DB), holding the intact records bbolt lacks, and what the scan
 // found.
 func (db *DB) loadJournal(ctx context.Context, path string, f *os.File, data []byte) (*journal, scan, error) {
-	s := scanJournal(data)
 	var moved uint64
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		moved = movedSeq(tx)
 		return nil
 	})
 	if err != nil {
-		return nil, s, err
+		return nil, scan{}, err
 	}
+	s := scanJournal(data, moved)
 	j := newJournal(path, f, db.log)
 	j.seq, j.movedTo, j.syncedTo = moved, moved, moved
 	j.size, j.synced = int64(len(data)), int64(len(data))

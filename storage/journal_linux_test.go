@@ -50,7 +50,7 @@ func TestReceiveOnAFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := scanJournal(b); len(s.recs) != 2 || s.recs[0].key != "a" || s.recs[1].key != "c" || s.tail != tailNone {
+	if s := scanJournal(b, 0); len(s.recs) != 2 || s.recs[0].key != "a" || s.recs[1].key != "c" || s.tail != tailNone {
 		t.Errorf("the journal holds %d records, tail %d; want a and c, whole", len(s.recs), s.tail)
 	}
 

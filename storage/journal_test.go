@@ -531,51 +531,65 @@ func TestJournalDamagedInTheMiddle(t *testing.T) {
 }
 
 // Records left over from before a truncation a crash lost, behind newer
-// ones: they were moved before, and are dropped quietly.
+// ones: they were moved before, and are dropped quietly; behind a torn
+// newer one, the tail is torn, not damaged.
 func TestJournalLeftOverRecords(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	clk := newClock()
-	db := openTest(t, dir, clk)
-	release := holdCommits(t, db)
-	for _, key := range []string{"ev1", "ev2", "ev3"} {
-		receive(t, db, key, time.Hour)
-	}
-	old, err := os.ReadFile(filepath.Join(dir, journalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	release()
-	flushed(t, db)
-	for _, key := range []string{"ev1", "ev2", "ev3"} {
-		if err := db.Handled(ctx, key); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil { // empties the journal
-		t.Fatal(err)
-	}
-	db = openTest(t, dir, clk)
-	release = holdCommits(t, db)
-	receive(t, db, "ev4", time.Hour)
-	img := crashImage(t, dir)
-	release()
-	// The journal as the crash left it: ev4 over the start of the records
-	// the lost truncation should have removed.
-	fresh, err := os.ReadFile(filepath.Join(img, journalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leftover := append(slices.Clone(fresh), old[len(fresh):]...)
-	if err := os.WriteFile(filepath.Join(img, journalFile), leftover, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db2, logs := openLogged(t, img, clk)
-	if got := unhandled(t, db2); !slices.Equal(got, []string{"ev4"}) {
-		t.Errorf("Unhandled = %v, want [ev4]", got)
-	}
-	if out := logs.String(); strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
-		t.Errorf("left-over records were reported as a problem: %s", out)
+	for _, torn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("torn=%v", torn), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			clk := newClock()
+			db := openTest(t, dir, clk)
+			release := holdCommits(t, db)
+			for _, key := range []string{"ev1", "ev2", "ev3"} {
+				receive(t, db, key, time.Hour)
+			}
+			old, err := os.ReadFile(filepath.Join(dir, journalFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			release()
+			flushed(t, db)
+			for _, key := range []string{"ev1", "ev2", "ev3"} {
+				if err := db.Handled(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Close(); err != nil { // empties the journal
+				t.Fatal(err)
+			}
+			db = openTest(t, dir, clk)
+			release = holdCommits(t, db)
+			receive(t, db, "ev4", time.Hour)
+			img := crashImage(t, dir)
+			release()
+			// The journal as the crash left it: ev4 (of ev1's length) over
+			// the start of the records the lost truncation should have
+			// removed.
+			fresh, err := os.ReadFile(filepath.Join(img, journalFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if torn {
+				fresh[len(fresh)-1] ^= 0xff
+			}
+			leftover := append(slices.Clone(fresh), old[len(fresh):]...)
+			if err := os.WriteFile(filepath.Join(img, journalFile), leftover, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db2, logs := openLogged(t, img, clk)
+			want := []string{"ev4"}
+			if torn {
+				want = nil
+			}
+			if got := unhandled(t, db2); !slices.Equal(got, want) {
+				t.Errorf("Unhandled = %v, want %v", got, want)
+			}
+			out := logs.String()
+			if strings.Contains(out, "level=ERROR") || torn != strings.Contains(out, "level=WARN msg=\"storage: dropped an unfinished record") {
+				t.Errorf("left-over records were misreported: %s", out)
+			}
+		})
 	}
 }
 
@@ -758,7 +772,7 @@ func TestJournalTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := scanJournal(b); len(s.recs) != 1 || s.recs[0].key != "next" || s.tail != tailNone {
+	if s := scanJournal(b, 0); len(s.recs) != 1 || s.recs[0].key != "next" || s.tail != tailNone {
 		t.Errorf("after the truncation the journal holds %d records, tail %d; want next alone", len(s.recs), s.tail)
 	}
 }
@@ -830,7 +844,7 @@ func FuzzScanJournal(f *testing.F) {
 	f.Add(slices.Concat(r2, r1))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s := scanJournal(b)
+		s := scanJournal(b, 0)
 		off := 0
 		var last uint64
 		for _, r := range s.recs {
