@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -226,9 +227,9 @@ func intactAfter(b []byte, last uint64) bool {
 // moved into bbolt.
 type pending struct {
 	record
-	end    int64 // its end in the file
-	synced bool  // an fdatasync covered it
-	err    error // the fdatasync that was to cover it failed: it is not journaled
+	synced bool          // an fdatasync covered it
+	err    error         // its write or fdatasync failed: it is not journaled
+	done   chan struct{} // closed once synced or failed
 }
 
 // journal is the inbox journal of a DB. Its file is nil in a read-only DB,
@@ -246,9 +247,9 @@ type journal struct {
 	marking map[string]int      // keys MarkEvent is committing, and how many times
 
 	seq      uint64 // the last sequence number given
-	size     int64  // bytes written
-	synced   int64  // bytes known durable
-	syncing  bool   // an fdatasync is in flight
+	buf      []byte // records appended since the last round of sync began
+	size     int64  // bytes written and synced, ahead of buf
+	syncing  bool   // a round of sync is in flight
 	syncedTo uint64 // sequence number of the last record synced
 	movedTo  uint64 // sequence number of the last record known moved
 
@@ -264,9 +265,12 @@ func newJournal(path string, f *os.File, log *slog.Logger) *journal {
 	return j
 }
 
-// add makes r, intact in the file up to end, a pending record.
-func (j *journal) add(r record, end int64, synced bool) *pending {
-	p := &pending{record: r, end: end, synced: synced}
+// add makes r a pending record, synced already or not.
+func (j *journal) add(r record, synced bool) *pending {
+	p := &pending{record: r, synced: synced, done: make(chan struct{})}
+	if synced {
+		close(p.done)
+	}
 	j.recs = append(j.recs, p)
 	j.byKey[r.key] = p
 	return p
@@ -283,6 +287,12 @@ func (j *journal) reindex() {
 // record appends r (its seq is set here) unless its key is marked, in bbolt
 // or by a record not yet moved, until after r.at; it reports whether it did,
 // once the append is durable.
+//
+// Records are appended to a buffer, under j.mu. The first append finding
+// no sync in flight leads one: it writes the buffer to the file and
+// fdatasyncs it, without the lock, while later records gather in the
+// buffer; if some did, a goroutine of its own leads the next round, so that
+// no append waits for more than the round in flight and its own.
 func (db *DB) record(ctx context.Context, r record) (first bool, err error) {
 	j := db.journal
 	if j.f == nil {
@@ -295,111 +305,140 @@ func (db *DB) record(ctx context.Context, r record) (first bool, err error) {
 		return false, fmt.Errorf("the key is %d bytes, over the limit of %d", len(r.key), bolt.MaxKeySize)
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
+	for {
+		switch p := j.byKey[r.key]; {
+		case j.closing:
+			j.mu.Unlock()
+			return false, fmt.Errorf("inbox journal %s: the database is closed", j.path)
+		case p != nil && !p.synced && p.expires().After(r.at):
+			j.mu.Unlock() // the same key, still being synced: its outcome decides
+			<-p.done
+			j.mu.Lock()
+			continue
+		case p != nil && p.expires().After(r.at):
+			j.mu.Unlock()
+			return false, nil
+		case j.marking[r.key] > 0:
+			j.cond.Wait() // MarkEvent is committing a mark of the key
+			continue
+		case j.size+int64(len(j.buf)) >= journalLimit && len(j.recs) > 0:
+			if err := j.drain(ctx); err != nil {
+				j.mu.Unlock()
+				return false, err
+			}
+			continue
+		}
+		break
+	}
+	if marked, err := db.marked(r.key, r.at); err != nil || marked {
+		j.mu.Unlock()
+		return false, err
+	}
+	j.seq++
+	r.seq = j.seq
+	j.buf = append(j.buf, r.encode()...)
+	p := j.add(r, false)
+	lead := !j.syncing
+	j.syncing = true
+	j.mu.Unlock()
+	if lead && j.sync(db) {
+		go j.syncRounds(db)
+	}
+	<-p.done
+	return p.err == nil, p.err
+}
+
+// drain waits, with j.mu held, until every record is moved into bbolt and
+// the journal emptied, or until ctx ends; it fails at once if moving
+// records fails.
+func (j *journal) drain(ctx context.Context) error {
+	if j.failing != nil {
+		return fmt.Errorf("inbox journal %s holds %d bytes not yet moved into %s, which fails: %w", j.path, j.size, DBFile, j.failing)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() {
 		j.mu.Lock()
 		j.cond.Broadcast()
 		j.mu.Unlock()
 	})
 	defer stop()
-	for {
-		switch p := j.byKey[r.key]; {
-		case j.closing:
-			return false, fmt.Errorf("inbox journal %s: the database is closed", j.path)
-		case ctx.Err() != nil:
-			return false, ctx.Err()
-		case p != nil && !p.synced && p.expires().After(r.at):
-			j.cond.Wait() // the same key, still being synced: its outcome decides
-			continue
-		case p != nil && p.expires().After(r.at):
-			return false, nil
-		case j.marking[r.key] > 0:
-			j.cond.Wait() // MarkEvent is committing a mark of the key
-			continue
-		case j.size >= journalLimit && len(j.recs) > 0:
-			if j.failing != nil {
-				return false, fmt.Errorf("inbox journal %s holds %d bytes not yet moved into %s, which fails: %w", j.path, j.size, DBFile, j.failing)
-			}
-			j.cond.Wait()
-			continue
-		}
-		break
-	}
-	marked, err := db.marked(r.key, r.at)
-	if err != nil || marked {
-		return false, err
-	}
-
-	r.seq = j.seq + 1
-	b := r.encode()
-	if _, err := j.f.WriteAt(b, j.size); err != nil {
-		// Even a write said to have written nothing may have grown the
-		// file (tmpfs does, on a full disk).
-		j.cut(j.size)
-		return false, fmt.Errorf("write inbox journal %s: %w", j.path, err)
-	}
-	j.seq = r.seq
-	j.size += int64(len(b))
-	p := j.add(r, j.size, false)
-	for !p.synced && p.err == nil {
-		if j.syncing {
-			j.cond.Wait()
-		} else {
-			j.sync(db)
-		}
-	}
-	return p.err == nil, p.err
+	j.cond.Wait()
+	return nil
 }
 
-// sync makes every record written so far durable with one fdatasync, and
-// has them moved into bbolt; j.mu is held, and released meanwhile. If the
-// fdatasync fails, every record not known durable is dropped from the
-// journal and fails.
-func (j *journal) sync(db *DB) {
-	j.syncing = true
-	target := j.size
-	j.mu.Unlock()
-	err := fdatasync(j.f)
+// syncRounds leads rounds of sync until one finds nothing more to write.
+func (j *journal) syncRounds(db *DB) {
+	for j.sync(db) {
+	}
+}
+
+// sync leads one round: it writes the buffered records to the file,
+// fdatasyncs it and has the records moved into bbolt, or, if either fails,
+// cuts the file back and fails the records. It reports whether more
+// records were buffered meanwhile, for a next round; if not, no sync is in
+// flight any more.
+func (j *journal) sync(db *DB) (more bool) {
 	j.mu.Lock()
-	j.syncing = false
-	defer j.cond.Broadcast()
+	batch, off := j.buf, j.size
+	j.buf = nil
 	i := len(j.recs)
 	for i > 0 && !j.recs[i-1].synced {
 		i--
 	}
+	recs := slices.Clone(j.recs[i:])
+	j.mu.Unlock()
+
+	_, err := j.f.WriteAt(batch, off)
 	if err != nil {
-		// Whether any of these bytes reached the disk is unknown, and after
-		// a failed fdatasync the kernel may have dropped them: none counts.
+		err = fmt.Errorf("write inbox journal %s: %w", j.path, err)
+	} else if err = fdatasync(j.f); err != nil {
 		err = fmt.Errorf("sync inbox journal %s: %w", j.path, err)
-		for _, p := range j.recs[i:] {
+	}
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	defer j.cond.Broadcast()
+	if err != nil {
+		// Even a write said to have written nothing may have grown the
+		// file (tmpfs does, on a full disk); and after a failed fdatasync
+		// the kernel may have dropped what was written: none of it counts.
+		j.cut(off)
+		for _, p := range recs {
 			p.err = err
 		}
-		j.recs = j.recs[:i]
+		j.recs = slices.DeleteFunc(j.recs, func(p *pending) bool { return p.err != nil })
 		j.reindex()
-		j.cut(j.synced)
-		return
-	}
-	j.synced = target
-	for _, p := range j.recs[i:] {
-		if p.end <= target {
+	} else {
+		j.size = off + int64(len(batch))
+		for _, p := range recs {
 			p.synced = true
-			j.syncedTo = p.seq
 		}
+		if len(recs) > 0 {
+			j.syncedTo = recs[len(recs)-1].seq
+		}
+		db.kick()
 	}
-	db.kick()
+	for _, p := range recs {
+		close(p.done)
+	}
+	if len(j.buf) == 0 {
+		j.syncing = false
+		return false
+	}
+	return true
 }
 
 // cut truncates the journal back to size, the end of its last good record,
-// after a failed write; j.mu is held.
+// after a failed write or fdatasync; j.mu is held.
 func (j *journal) cut(size int64) {
 	if err := j.f.Truncate(size); err != nil {
-		// The next append goes after those bytes, which are then replayed
-		// if a crash comes first: deliveries never acknowledged, and
-		// recorded once, as the platform's retries are then duplicates.
+		// The next round writes over those bytes from size on; what is left
+		// past its end is cut mid-record or older than what precedes it,
+		// and a replay drops it.
 		j.log.Warn("storage: could not cut the inbox journal back to its last good record", "journal", j.path, "size", size, "err", err)
-		return
 	}
-	j.size = size
 }
 
 // claim prepares MarkEvent of key at now. It reports journaled if a
@@ -549,7 +588,7 @@ func (j *journal) truncate() {
 		j.log.Warn("storage: could not empty the inbox journal; it is emptied later, and replaying it skips what was moved", "journal", j.path, "err", err)
 		return
 	}
-	j.size, j.synced = 0, 0
+	j.size = 0
 }
 
 // unmoved reports whether key has a synced record not yet known moved,
@@ -606,8 +645,7 @@ func (j *journal) close(db *DB) error {
 	j.mu.Lock()
 	j.closing = true
 	j.cond.Broadcast()
-	// Appends already written finish: their fdatasync decides them.
-	for j.syncing || len(j.recs) > 0 && !j.recs[len(j.recs)-1].synced {
+	for j.syncing { // appends already made: their sync decides them
 		j.cond.Wait()
 	}
 	j.mu.Unlock()
@@ -660,7 +698,7 @@ func (db *DB) openJournal(ctx context.Context) error {
 			// whatever is left past them is dropped again next time.
 			db.log.Warn("storage: could not cut the inbox journal back to its intact records", "journal", path, "err", err)
 		}
-		j.size, j.synced = int64(s.good), int64(s.good)
+		j.size = int64(s.good)
 	}
 	if len(j.recs) > 0 {
 		db.log.Info("storage: replaying the inbox journal", "journal", path, "records", len(j.recs))
@@ -691,13 +729,11 @@ func (db *DB) loadJournal(ctx context.Context, path string, f *os.File, data []b
 	s := scanJournal(data, moved)
 	j := newJournal(path, f, db.log)
 	j.seq, j.movedTo, j.syncedTo = moved, moved, moved
-	j.size, j.synced = int64(len(data)), int64(len(data))
-	end := int64(0)
+	j.size = int64(len(data))
 	for _, r := range s.recs {
-		end += int64(recHeader + recFixed + len(r.key) + len(r.value))
 		j.seq = max(j.seq, r.seq)
 		if r.seq > moved {
-			j.add(r, end, true)
+			j.add(r, true)
 			j.syncedTo = r.seq
 		}
 	}
