@@ -65,9 +65,10 @@ const (
 	// maxRecord bounds a record's body: a delivery's payload is far smaller.
 	maxRecord = 4 << 20
 	// journalLimit is the size past which an append waits until every
-	// record is moved into bbolt and the journal truncated. Records are
-	// moved within a commit or two, so only a store whose commits fail
-	// gets here; then Receive fails instead of filling the disk.
+	// record is moved into bbolt and the journal truncated, or fails if
+	// moving them fails. Records are moved within a commit or two, so only
+	// a store whose commits stall or fail gets here, and then the journal
+	// does not fill the disk.
 	journalLimit = 16 << 20
 	// truncateAt is the size from which the journal is truncated as soon
 	// as every record in it is moved. Truncating costs about as much as an
@@ -259,6 +260,8 @@ type journal struct {
 	closed  bool        // the file is closed: nothing more is moved
 }
 
+// newJournal returns an empty journal of the file f, opened from path (nil
+// in a read-only DB).
 func newJournal(path string, f *os.File, log *slog.Logger) *journal {
 	j := &journal{path: path, f: f, log: log, byKey: map[string]*pending{}, marking: map[string]int{}}
 	j.cond = sync.NewCond(&j.mu)
