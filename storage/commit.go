@@ -15,19 +15,35 @@ import (
 // 10 ms window delayed a lone delivery's ack); writes that arrive while a
 // commit is in flight are committed together in the next one, as soon as
 // it ends. Each write still returns only once its commit is durable.
+//
+// Every commit begins by moving the records synced to the inbox journal
+// into bbolt (see journal.go), so that a write queued after a delivery was
+// journaled finds it in bbolt. The journal also asks for a commit of its
+// own (kick) when records are synced and no commit is in flight.
 
 // committer is the queue of writes waiting for a commit.
 type committer struct {
 	mu      sync.Mutex
 	queue   []*write
 	leading bool // a goroutine is committing the queue
+	again   bool // the journal asked for a commit while one was in flight
 }
 
 // write is one queued write transaction function and its outcome.
 type write struct {
 	fn   func(*bolt.Tx) error
 	err  error
-	done chan struct{}
+	done chan struct{} // closed when err is known, for a caller of commit
+	then func(error)   // or called with err, for the journal's writes
+}
+
+// finish hands w's outcome over.
+func (w *write) finish() {
+	if w.then != nil {
+		w.then(w.err)
+		return
+	}
+	close(w.done)
 }
 
 // unchangedError is the error of a write that failed before changing
@@ -61,22 +77,44 @@ func (db *DB) commit(fn func(*bolt.Tx) error) error {
 	return w.err
 }
 
-// lead commits the queued writes, which include the caller's, then hands
-// the queue on to a goroutine of its own if more writes arrived meanwhile,
-// so that the caller returns as soon as its own commit is done.
+// lead commits the queued writes, which include the caller's, after
+// moving what the inbox journal holds, then hands the queue on to a
+// goroutine of its own if more writes arrived meanwhile (or the journal
+// asked for a commit), so that the caller returns as soon as its own
+// commit is done.
 func (db *DB) lead() {
 	c := &db.writes
 	c.mu.Lock()
 	group := c.queue
-	c.queue = nil
+	c.queue, c.again = nil, false
 	c.mu.Unlock()
-	db.commitGroup(group)
+	if m := db.journal.migration(db); m != nil {
+		group = append([]*write{m}, group...)
+	}
+	if len(group) > 0 {
+		db.commitGroup(group)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.queue) == 0 {
+	if len(c.queue) == 0 && !c.again {
 		c.leading = false
 		return
 	}
+	go db.lead()
+}
+
+// kick makes a commit happen soon, with no write of its own, to move what
+// the inbox journal holds: at once in a goroutine of its own when no
+// commit is in flight, else right after the one in flight.
+func (db *DB) kick() {
+	c := &db.writes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leading {
+		c.again = true
+		return
+	}
+	c.leading = true
 	go db.lead()
 }
 
@@ -107,18 +145,18 @@ func (db *DB) commitGroup(group []*write) {
 		if failed >= 0 {
 			w := group[failed]
 			w.err = failErr
-			close(w.done)
 			group = slices.Delete(group, failed, failed+1)
 			for _, w := range group {
 				w.err = nil // to be run again
 			}
+			w.finish()
 			continue
 		}
 		for i, w := range group {
 			if !slices.Contains(skip, i) {
 				w.err = err
 			}
-			close(w.done)
+			w.finish()
 		}
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,9 +62,8 @@ func TestWritesShareCommits(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			first, err := db.Receive(ctx, fmt.Sprintf("slack:%d", i), "slash_commands", []byte(`{}`), 0)
-			if err != nil || !first {
-				t.Errorf("receive %d: first %v, err %v", i, first, err)
+			if err := db.CreateSession(ctx, newSession(fmt.Sprint("s", i), fmt.Sprint(i))); err != nil {
+				t.Errorf("create session %d: %v", i, err)
 			}
 		})
 	}
@@ -78,9 +78,9 @@ func TestWritesShareCommits(t *testing.T) {
 	if got := after - before; got != 2 {
 		t.Errorf("%d writes made %d commits, want 2", n+1, got)
 	}
-	left, err := db.Unhandled(ctx)
-	if err != nil || len(left) != n {
-		t.Fatalf("unhandled: %d deliveries, err %v; want %d", len(left), err, n)
+	list, err := db.Sessions(ctx)
+	if err != nil || len(list) != n {
+		t.Fatalf("sessions: %d, err %v; want %d", len(list), err, n)
 	}
 }
 
@@ -142,5 +142,74 @@ func TestFailingWriteSparesItsCommit(t *testing.T) {
 				t.Errorf("the other writes ran %d times, want %d", got, want)
 			}
 		})
+	}
+}
+
+// Writes are committed in the order they were queued: within a commit,
+// when the commit is made again without a write that failed after changing
+// it, and across commits.
+func TestWritesCommitInOrder(t *testing.T) {
+	db := openTest(t, t.TempDir(), newClock())
+	ctx := context.Background()
+	gate, reached := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	appendName := func(name string, gate chan struct{}) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			if gate != nil {
+				once.Do(func() { close(reached) })
+				<-gate
+			}
+			b, err := tx.CreateBucketIfNotExists([]byte("test"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("order"), append(slices.Clone(b.Get([]byte("order"))), name...))
+		}
+	}
+	release := holdCommits(t, db)
+	var wg sync.WaitGroup
+	for i, name := range []string{"a", "b", "x", "c"} {
+		wg.Go(func() {
+			var err error
+			switch name {
+			case "x":
+				err = db.commit(func(tx *bolt.Tx) error {
+					if err := appendName(name, nil)(tx); err != nil {
+						return err
+					}
+					return errors.New("boom")
+				})
+			case "c": // held inside the first commit, while d and e queue
+				err = db.commit(appendName(name, gate))
+			default:
+				err = db.commit(appendName(name, nil))
+			}
+			if (err != nil) != (name == "x") {
+				t.Errorf("write %s: %v", name, err)
+			}
+		})
+		queued(db, i+1)
+	}
+	release()
+	<-reached // the first commit has taken a to c off the queue
+	for i, name := range []string{"d", "e"} {
+		wg.Go(func() {
+			if err := db.commit(appendName(name, nil)); err != nil {
+				t.Errorf("write %s: %v", name, err)
+			}
+		})
+		queued(db, i+1)
+	}
+	close(gate)
+	wg.Wait()
+	var got string
+	if err := db.view(ctx, func(tx *bolt.Tx) error {
+		got = string(tx.Bucket([]byte("test")).Get([]byte("order")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got != "abcde" {
+		t.Errorf("writes committed in the order %q, want abcde", got)
 	}
 }

@@ -50,7 +50,8 @@ type DB struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	writes committer // writes waiting for a shared commit
+	writes  committer // writes waiting for a shared commit
+	journal *journal  // the inbox journal; nil until Open has migrated the schema
 }
 
 // DB is Easel's session store.
@@ -96,9 +97,16 @@ func (db *DB) Dir() string { return db.dir }
 // Location names the store for people: its data dir.
 func (db *DB) Location() string { return db.dir }
 
-// Close releases the database and its lock. It returns bbolt's error, if
-// any. The DB must not be used afterwards.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close moves what the inbox journal holds into the database, closes the
+// journal and releases the database and its lock. It returns the first
+// error in closing them. The DB must not be used afterwards.
+func (db *DB) Close() error {
+	jerr := db.journal.close(db)
+	if err := db.bolt.Close(); err != nil {
+		return err
+	}
+	return jerr
+}
 
 // update runs fn in a write transaction, after checking ctx, and returns
 // once it is committed. It returns fn's error unchanged (then nothing fn

@@ -25,6 +25,13 @@ func (db *DB) MarkEvent(ctx context.Context, key string, ttl time.Duration) (fir
 		return false, errors.New("storage: mark event: empty key")
 	}
 	now := db.now()
+	// Receive takes a delivery not yet moved from the inbox journal as a
+	// mark, and waits for this one before it reads the marks.
+	done, journaled := db.journal.claim(key, now)
+	if journaled {
+		return false, nil
+	}
+	defer done()
 	err = db.update(ctx, func(tx *bolt.Tx) (err error) {
 		first, err = markEvent(tx, key, now, ttl)
 		return err

@@ -16,10 +16,11 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// open opens and locks dir/easel.db, checks that it is whole and brings its
-// schema up to date, setting db.bolt. bbolt trusts the file it maps: a
-// damaged one can make it panic, or fault on a page past the end of the
-// file. Both are caught here and reported as an invalid database.
+// open opens and locks dir/easel.db, checks that it is whole, brings its
+// schema up to date and replays the inbox journal, setting db.bolt and
+// db.journal. bbolt trusts the file it maps: a damaged one can make it
+// panic, or fault on a page past the end of the file. Both are caught here
+// and reported as an invalid database.
 func (db *DB) open(ctx context.Context, timeout time.Duration) error {
 	path := filepath.Join(db.dir, DBFile)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
@@ -34,7 +35,10 @@ func (db *DB) open(ctx context.Context, timeout time.Duration) error {
 		if err := db.checkSize(); err != nil {
 			return err
 		}
-		return db.migrate(ctx)
+		if err := db.migrate(ctx); err != nil {
+			return err
+		}
+		return db.openJournal(ctx)
 	})
 	if err != nil {
 		return err

@@ -30,7 +30,9 @@ var snapshotCopied func(attempt int)
 // OpenReadOnly opens the data dir dir for reading only, for the commands
 // that only read (`easel usage`, `easel sessions`): it creates nothing,
 // migrates nothing and writes nothing, and every method that writes fails.
-// It works on a read-only file system.
+// It works on a read-only file system. The deliveries in the inbox journal
+// that the database lacks (see journal.go) are read when it opens, and
+// Unhandled lists them with the database's.
 //
 // bbolt lets one process write a database, or several read it, never both:
 // the writer's lock excludes readers. So when another process holds the
@@ -85,11 +87,21 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, notDatabase(dir, errors.New("the file is empty"))
 	}
 	db := &DB{dir: dir, log: opts.Logger, now: opts.Now}
+	// The journal is read before the database: a record moved into the
+	// database meanwhile is found there, and one truncated away before it
+	// was read had been moved before.
+	journaled, err := readJournalOnly(filepath.Join(dir, journalFile))
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: inbox journal: %w", dir, err)
+	}
 
 	// A shared lock: granted unless a writer holds the database. Timeout
 	// below bbolt's retry interval means a single try.
 	err = db.openBolt(path, time.Nanosecond)
 	if !errors.Is(err, berrors.ErrTimeout) {
+		if err == nil {
+			err = db.loadJournalOnly(ctx, journaled)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -112,11 +124,43 @@ func OpenReadOnly(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err := db.openBolt(tmp.Name(), time.Second); err != nil {
 		return nil, err
 	}
+	if err := db.loadJournalOnly(ctx, journaled); err != nil {
+		return nil, err
+	}
 	if err := os.Remove(tmp.Name()); err != nil {
 		keep = true // an open file cannot be removed on some systems
 		db.log.Warn("storage: could not remove a snapshot; delete it when done", "file", tmp.Name(), "err", err)
 	}
 	return db, nil
+}
+
+// readJournalOnly returns the contents of the inbox journal at path, or
+// nothing if there is none, without creating or changing it. Anything but
+// a regular file there is refused, as Open refuses it.
+func readJournalOnly(path string) ([]byte, error) {
+	f, _, err := regfile.OpenNoFollow(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readJournal(f, path)
+}
+
+// loadJournalOnly gives db, opened read-only, the journal whose contents
+// are data: the records the database lacks, which Unhandled lists as Open
+// would replay them. A bad record ends them, as it ends a replay; nothing
+// is logged or written.
+func (db *DB) loadJournalOnly(ctx context.Context, data []byte) error {
+	j, _, err := db.loadJournal(ctx, filepath.Join(db.dir, journalFile), nil, data)
+	if err != nil {
+		_ = db.bolt.Close()
+		return err
+	}
+	db.journal = j
+	return nil
 }
 
 // openBolt opens path read-only as db.bolt, waiting up to timeout for a
