@@ -524,7 +524,7 @@ func TestSideBySide(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %.2f %s | %.2f %s | %s |\n", row.name, ev, row.unit, rv, row.unit, ratio)
 	}
 	commits := med(e, func(r sbsRun) float64 { return r.commitsPerTurn })
-	fmt.Fprintf(&b, "\nEasel bbolt commits per turn: %.2f (%.2f fdatasyncs); the reference makes none\n", commits, 2*commits)
+	fmt.Fprintf(&b, "\nEasel bbolt commits per turn: %.2f (%.2f fdatasyncs of easel.db, besides the inbox journal's: count those with strace, see BENCHMARKS.md); the reference makes none\n", commits, 2*commits)
 	fmt.Fprintf(&b, "Web API calls, last run: Easel %v; reference %v\n", e[len(e)-1].calls, ref[len(ref)-1].calls)
 	t.Log(b.String())
 }

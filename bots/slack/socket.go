@@ -152,7 +152,8 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 	switch evt.Type {
 	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
 		// Recorded and acknowledged off the reader, so deliveries arriving
-		// together share one commit (see storage's Receive).
+		// together share one fdatasync of the inbox journal (see storage's
+		// Receive).
 		req, arrived := evt.Request, time.Now()
 		b.accepting <- struct{}{}
 		b.acks.Go(func() {
