@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/easel-bot/easel/internal/fulldisk"
 )
 
 // A full disk fails the Receive whose record does not fit, with an error
@@ -19,11 +20,11 @@ import (
 // the deliveries acknowledged. The delivery that failed is not taken as a
 // duplicate when the platform sends it again.
 func TestReceiveOnAFullDisk(t *testing.T) {
-	if rerunAsRoot(t) {
+	if fulldisk.AsRoot(t) {
 		return
 	}
 	ctx := context.Background()
-	dir := filepath.Join(smallDisk(t, "1m"), "data")
+	dir := filepath.Join(fulldisk.Small(t, "1m"), "data")
 	db := openTest(t, dir, newClock())
 	path := filepath.Join(dir, journalFile)
 	release := holdCommits(t, db)
@@ -34,7 +35,7 @@ func TestReceiveOnAFullDisk(t *testing.T) {
 	}()
 	receive(t, db, "a", time.Hour)
 	good := journalSize(t, dir)
-	filler := fillDisk(t, filepath.Dir(dir))
+	filler := fulldisk.Fill(t, filepath.Dir(dir))
 
 	// Past the journal's first page, which is allocated: a short write.
 	big := []byte(`{"text":"` + strings.Repeat("x", 3*4096) + `"}`)
@@ -64,56 +65,4 @@ func TestReceiveOnAFullDisk(t *testing.T) {
 		t.Errorf("Unhandled = %v, want [a c]", got)
 	}
 	receive(t, db, "b", time.Hour) // the platform's retry
-}
-
-// smallDisk mounts a tmpfs of size (such as "4m") on a new temporary
-// directory for the rest of the test and returns the directory.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Fatalf("mount a %s tmpfs on %s: %v", size, dir, err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillDisk writes a file in dir until the file system has no space left, and
-// returns its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return path
-		}
-	}
-}
-
-// rerunAsRoot makes a test that mounts file systems work without root:
-// when the test process is not root, it runs the test again as root of new
-// user and mount namespaces (unshare(1)) and reports true, and the caller
-// returns; as root it reports false.
-func rerunAsRoot(t *testing.T) bool {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return false
-	}
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount",
-		os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s needs to mount a tmpfs: as root, or in a user namespace (unshare -rm), which failed: %v\n%s", t.Name(), err, out)
-	}
-	t.Logf("ran as root of a user namespace:\n%s", out)
-	return true
 }

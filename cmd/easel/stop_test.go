@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/easel-bot/easel/bots/slack/slacktest"
+	"github.com/easel-bot/easel/internal/fulldisk"
 	"github.com/easel-bot/easel/storage"
 )
 
@@ -104,17 +104,17 @@ func completedResults(srv *slacktest.Server) int {
 // for ever), and once there is room again carries on where it was; each
 // image is printed once, the log stays short, and the database is sound.
 func TestChatOnAFullDisk(t *testing.T) {
-	if rerunAsRoot(t) {
+	if fulldisk.AsRoot(t) {
 		return
 	}
 	bin := buildEasel(t)
-	disk := smallDisk(t, "4m")
+	disk := fulldisk.Small(t, "4m")
 	cfg := writeFile(t, fmt.Sprintf("[storage]\ndir = %q\n[preview]\ndelay = \"1s\"\n[engine]\nstore_retry = \"1s\"\n", filepath.Join(disk, "data")))
 	p := startChat(t, bin, "-config", cfg, "-provider", "preview")
 	p.say("a red fox")
 	p.waitOut("the render to start", "🎨 rendering v1")
 	filled := time.Now()
-	filler := fill(t, disk)
+	filler := fulldisk.Fill(t, disk)
 	p.waitOut("the give-up message", "can't save its work")
 	gaveUp := time.Since(filled)
 
@@ -152,16 +152,16 @@ func TestChatOnAFullDisk(t *testing.T) {
 // TestChatStopsOnSignalWhileDiskIsFull: with the store retrying for an
 // hour, SIGTERM still ends `easel chat` at once; the turn stays recorded.
 func TestChatStopsOnSignalWhileDiskIsFull(t *testing.T) {
-	if rerunAsRoot(t) {
+	if fulldisk.AsRoot(t) {
 		return
 	}
 	bin := buildEasel(t)
-	disk := smallDisk(t, "4m")
+	disk := fulldisk.Small(t, "4m")
 	cfg := writeFile(t, fmt.Sprintf("[storage]\ndir = %q\n[preview]\ndelay = \"500ms\"\n[engine]\nstore_retry = \"1h\"\n", filepath.Join(disk, "data")))
 	p := startChat(t, bin, "-config", cfg, "-provider", "preview")
 	p.say("a red fox")
 	p.waitOut("the render to start", "🎨 rendering v1")
-	fill(t, disk)
+	fulldisk.Fill(t, disk)
 	p.waitErr("the store to be retried", "the store failed; retrying")
 	stopping := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -243,56 +243,4 @@ func (p *chatProc) wait(limit time.Duration) (int, time.Duration) {
 		p.t.Fatalf("easel chat still running %s later:\n%s\n%s", limit, p.out.String(), p.err.String())
 		return -1, 0
 	}
-}
-
-// smallDisk mounts a tmpfs of size (such as "4m") on a new temporary
-// directory for the rest of the test and returns the directory.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Fatalf("mount a %s tmpfs on %s: %v", size, dir, err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fill writes a file in dir until the file system has no space left, and
-// returns its path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return path
-		}
-	}
-}
-
-// rerunAsRoot makes a test that mounts file systems work without root:
-// when the test process is not root, it runs the test again as root of new
-// user and mount namespaces (unshare(1)) and reports true, and the caller
-// returns; as root it reports false.
-func rerunAsRoot(t *testing.T) bool {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return false
-	}
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount",
-		os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s needs to mount a tmpfs: as root, or in a user namespace (unshare -rm), which failed: %v\n%s", t.Name(), err, out)
-	}
-	t.Logf("ran as root of a user namespace:\n%s", out)
-	return true
 }
