@@ -1,10 +1,8 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,6 @@ import (
 	"github.com/easel-bot/easel/core/coretest"
 	"github.com/easel-bot/easel/storage"
 )
-
-// terminal is a terminal safe to read while the engine prints to it.
-type terminal struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *terminal) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *terminal) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // /cancel stops the request in progress: the status line says how, the
 // thread says it was canceled, no image is printed; a second /cancel has
@@ -52,7 +32,7 @@ func TestChatCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer engine.Close(context.Background())
-	out := &terminal{}
+	out := &syncBuffer{}
 	con := console.New(engine, out, console.Options{User: core.User{ID: "me"}})
 	if err := con.Run(context.Background(), strings.NewReader("a red fox\n/cancel\n")); err != nil {
 		t.Fatal(err)
@@ -88,7 +68,7 @@ func TestChatDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer engine.Close(context.Background())
-	out := &terminal{}
+	out := &syncBuffer{}
 	con := console.New(engine, out, console.Options{User: core.User{ID: "me"}, Wait: true})
 	input := "a red fox\nmake it blue\n/delete v2\n/delete v2\n@v2 add a hat\n/delete\nmake it green\n"
 	if err := con.Run(context.Background(), strings.NewReader(input)); err != nil {
