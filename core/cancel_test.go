@@ -268,12 +268,19 @@ func TestStatusLineOffersEveryTurn(t *testing.T) {
 	if got != "🎨 rendering v1 with fake (2 more queued)…" {
 		t.Errorf("status %q", got)
 	}
+	// A prompt's control and bidi characters do not reach a button.
+	hostile := msg("t1", "\u202eevil\x1b[2J prompt")
+	hostile.User = bob // ana has three in progress, her most
+	h.send(th, hostile)
+	if l := th.last(); len(l) != 4 || strings.ContainsAny(l[3].Label, "\u202e\x1b") || !strings.Contains(l[3].Label, "evil") {
+		t.Errorf("a hostile prompt's button: %+v", l)
+	}
 	// The rendering turn's button still cancels it.
 	if err := h.cancel(th, "t1", ana, th.last()[0].Turn.TurnID); err != nil {
 		t.Fatal(err)
 	}
 	close(gate)
-	th.WaitTurns(t, 3)
+	th.WaitTurns(t, 4)
 	if s := h.session(first.SessionID); s.Turn(first.TurnID).Status != core.StatusCanceled {
 		t.Errorf("the first turn ended %s", s.Turn(first.TurnID).Status)
 	}
