@@ -18,8 +18,9 @@ import (
 //
 // Every commit begins by moving the records synced to the inbox journal
 // into bbolt (see journal.go), so that a write queued after a delivery was
-// journaled finds it in bbolt. The journal also asks for a commit of its
-// own (kick) when records are synced and no commit is in flight.
+// journaled finds it in bbolt. The journal asks for a commit of its own
+// (kick) when records it synced were not moved by another within
+// moveDelay.
 
 // committer is the queue of writes waiting for a commit.
 type committer struct {

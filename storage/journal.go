@@ -34,7 +34,9 @@ import (
 // entry) by the next commit: every commit of the queue (see commit.go)
 // begins by moving every record synced so far, so any write made after
 // Receive returned, such as the turn that handles the delivery, finds the
-// delivery in bbolt. The same transaction records the sequence number of
+// delivery in bbolt; that write is usually the delivery's own turn, so the
+// move costs no commit of its own unless none comes within moveDelay. The
+// same transaction records the sequence number of
 // the last record moved (meta "journal"). Once every record is moved and
 // the journal holds 1 MiB or more, or on Open and Close, it is truncated to
 // nothing. Replaying a journal on Open moves only the records with a higher
@@ -83,6 +85,13 @@ const (
 	// move records into bbolt after a failed commit, if no other write
 	// comes first.
 	migrateRetry = time.Second
+	// moveDelay is how long a synced record waits for a commit to carry it
+	// into bbolt before one is made for it alone. The delivery's own
+	// handling (its turn, or Handled) usually commits well within it, and
+	// that commit moves the record first: a commit, two fdatasyncs, saved
+	// per delivery. Nothing waits on the move meanwhile: readers see the
+	// record in memory, and a crash replays it.
+	moveDelay = 100 * time.Millisecond
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -254,16 +263,18 @@ type journal struct {
 	syncedTo uint64 // sequence number of the last record synced
 	movedTo  uint64 // sequence number of the last record known moved
 
-	failing error       // why the last attempt to move records failed; nil after a success
-	retry   *time.Timer // a retry after a failure
-	closing bool        // no more appends
-	closed  bool        // the file is closed: nothing more is moved
+	failing error         // why the last attempt to move records failed; nil after a success
+	retry   *time.Timer   // a retry after a failure
+	moving  *time.Timer   // a commit of its own for synced records, after delay
+	delay   time.Duration // moveDelay, but for tests
+	closing bool          // no more appends
+	closed  bool          // the file is closed: nothing more is moved
 }
 
 // newJournal returns an empty journal of the file f, opened from path (nil
 // in a read-only DB).
 func newJournal(path string, f *os.File, log *slog.Logger) *journal {
-	j := &journal{path: path, f: f, log: log, byKey: map[string]*pending{}, marking: map[string]int{}}
+	j := &journal{path: path, f: f, log: log, byKey: map[string]*pending{}, marking: map[string]int{}, delay: moveDelay}
 	j.cond = sync.NewCond(&j.mu)
 	return j
 }
@@ -325,7 +336,7 @@ func (db *DB) record(ctx context.Context, r record) (first bool, err error) {
 			j.cond.Wait() // MarkEvent is committing a mark of the key
 			continue
 		case j.size+int64(len(j.buf)) >= journalLimit && len(j.recs) > 0:
-			if err := j.drain(ctx); err != nil {
+			if err := j.drain(ctx, db); err != nil {
 				j.mu.Unlock()
 				return false, err
 			}
@@ -354,13 +365,14 @@ func (db *DB) record(ctx context.Context, r record) (first bool, err error) {
 // drain waits, with j.mu held, until every record is moved into bbolt and
 // the journal emptied, or until ctx ends; it fails at once if moving
 // records fails.
-func (j *journal) drain(ctx context.Context) error {
+func (j *journal) drain(ctx context.Context, db *DB) error {
 	if j.failing != nil {
 		return fmt.Errorf("inbox journal %s holds %d bytes not yet moved into %s, which fails: %w", j.path, j.size, DBFile, j.failing)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	db.kick() // the records synced so far are moved now, not after moveDelay
 	stop := context.AfterFunc(ctx, func() {
 		j.mu.Lock()
 		j.cond.Broadcast()
@@ -421,7 +433,7 @@ func (j *journal) sync(db *DB) (more bool) {
 		if len(recs) > 0 {
 			j.syncedTo = recs[len(recs)-1].seq
 		}
-		db.kick()
+		j.moveSoon(db)
 	}
 	for _, p := range recs {
 		close(p.done)
@@ -431,6 +443,22 @@ func (j *journal) sync(db *DB) (more bool) {
 		return false
 	}
 	return true
+}
+
+// moveSoon has synced records moved into bbolt by a commit of their own
+// after j.delay, unless one is on its way; j.mu is held. The timer stays
+// set when an earlier commit moves them: it then finds nothing to move and
+// commits nothing.
+func (j *journal) moveSoon(db *DB) {
+	if j.moving != nil || j.closed {
+		return
+	}
+	j.moving = time.AfterFunc(j.delay, func() {
+		j.mu.Lock()
+		j.moving = nil
+		j.mu.Unlock()
+		db.kick()
+	})
 }
 
 // cut truncates the journal back to size, the end of its last good record,
@@ -656,9 +684,11 @@ func (j *journal) close(db *DB) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.closed = true
-	if j.retry != nil {
-		j.retry.Stop()
-		j.retry = nil
+	for _, t := range []**time.Timer{&j.retry, &j.moving} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
 	}
 	if ferr == nil && len(j.recs) == 0 && j.size > 0 {
 		j.truncate()

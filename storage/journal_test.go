@@ -229,6 +229,65 @@ func TestTurnFindsAJournaledDelivery(t *testing.T) {
 	}
 }
 
+// A delivery's own turn, recorded soon after it was journaled, carries it
+// into bbolt: the delivery costs no commit of its own. One that no write
+// follows is moved by a commit of its own once the delay has passed.
+func TestJournalMoveRidesAlong(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	db := openTest(t, t.TempDir(), clk)
+	if err := db.CreateSession(ctx, newSession("s1", "t1")); err != nil {
+		t.Fatal(err)
+	}
+	delay := func(d time.Duration) {
+		db.journal.mu.Lock()
+		db.journal.delay = d
+		db.journal.mu.Unlock()
+	}
+	commits := func() uint64 {
+		t.Helper()
+		n, err := db.Commits(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	delay(time.Hour)
+	before := commits()
+	receive(t, db, "ev1", time.Hour)
+	if _, err := db.UpdateSession(ctx, "s1", queue("U1", clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if got := inboxEntries(t, db); !slices.Equal(got, []string{"ev1"}) {
+		t.Errorf("bbolt's inbox = %v after the turn's commit, want [ev1]", got)
+	}
+	if n := commits() - before; n != 1 {
+		t.Errorf("a delivery and its turn took %d commits, want 1", n)
+	}
+
+	db.journal.mu.Lock()
+	db.journal.moving.Reset(0) // the hour is up: the commit finds nothing to move
+	db.journal.mu.Unlock()
+	delay(50 * time.Millisecond)
+	receive(t, db, "ev2", time.Hour)
+	if !waitFor(10*time.Second, func() bool { return slices.Contains(inboxEntries(t, db), "ev2") }) {
+		t.Fatalf("ev2 was not moved into bbolt without another write; inbox = %v", inboxEntries(t, db))
+	}
+	if n := commits() - before; n != 2 {
+		t.Errorf("%d commits in all, want 2: the turn's, and ev2's own", n)
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds or limit passes.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
 // Handled of a delivery still in the journal deletes it for good: the
 // commit that deletes it moves it first, and nothing brings it back, not
 // even a replay of the journal as it was before.
