@@ -209,7 +209,9 @@ func NewServer(t testing.TB) *Server {
 	mux.HandleFunc("POST /response/{id}", s.responseURL)
 	mux.HandleFunc("GET /socket", s.serveSocket)
 	mux.HandleFunc("GET /oauth/v2/authorize", s.authorizePage)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.Listener = stamped(s.srv.Listener)
+	s.srv.Start()
 	t.Cleanup(s.Close)
 	return s
 }
