@@ -56,6 +56,7 @@ func (b *Bot) command(ctx context.Context, key string, cmd slackapi.SlashCommand
 		return
 	}
 	th := b.thread(who, cmd.ChannelID, root)
+	th.begun()
 	defer th.working(ctx, root)()
 	msg := core.Message{
 		Platform: Platform, Workspace: cmd.TeamID, Channel: cmd.ChannelID, Thread: threadKey(cmd.ChannelID, root),

@@ -75,6 +75,9 @@ func TestPreviewLeftByAnEarlierProcessIsDeleted(t *testing.T) {
 		th.mu.Unlock()
 	}
 	old.mu.Unlock()
+	if n := len(h.fake.Calls("conversations.replies")); n != 0 {
+		t.Errorf("the thread the command started was searched for earlier previews %d times, want none", n)
+	}
 	h.bot.threads = newThreadCache()
 	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "in fog", ThreadTS: root})
 	h.deliver(envs...)

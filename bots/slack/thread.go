@@ -443,6 +443,16 @@ func (t *thread) notWorking(ctx context.Context, ts string) {
 	t.react(ctx, "reactions.remove", reactWorking, ts)
 }
 
+// begun notes that this process has just started the thread with its root
+// message: no earlier process can have left a preview in it, so the end of
+// its first turn need not search it for one (a conversations.replies call
+// saved per session).
+func (t *thread) begun() {
+	t.mu.Lock()
+	t.swept = true
+	t.mu.Unlock()
+}
+
 // Finish deletes the turn's preview, now that its result is posted (and,
 // the first time, any preview an earlier process left in the thread), and
 // swaps ⏳ on the triggering message for ✅ or ❌.
