@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/easel-bot/easel/bots/slack/slacktest"
 	"github.com/easel-bot/easel/core"
 )
 
@@ -84,10 +83,7 @@ func TestCancelButtonStopsARunningTurn(t *testing.T) {
 func TestCancelQueuedTurnAfterRestart(t *testing.T) {
 	gate := make(chan struct{})
 	h := newHarness(t, options{gate: gate})
-	root := h.slash(ana, "C1", "a clock")
-	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
-	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "add a cat", ThreadTS: root})
-	h.deliver(envs...)
+	root := h.queuedBehind(ana)
 	status, cancel := h.status("C1", root, 2)
 
 	h.bot.threads = newThreadCache()
@@ -139,10 +135,7 @@ func TestCancelBadPresses(t *testing.T) {
 func TestCancelTheRenderingTurnWhileAnotherWaits(t *testing.T) {
 	gate := make(chan struct{})
 	h := newHarness(t, options{gate: gate})
-	root := h.slash(ana, "C1", "a clock")
-	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
-	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: bob, Text: "add a cat", ThreadTS: root})
-	h.deliver(envs...)
+	root := h.queuedBehind(bob)
 	status, queued := h.status("C1", root, 2)
 	_, rendering := h.status("C1", root, 1)
 	if rendering != cancelActionID || queued != cancelActionID+"_2" {

@@ -287,10 +287,7 @@ func TestRateLimitIsHonoured(t *testing.T) {
 func TestStatusMessageFollowsTheQueue(t *testing.T) {
 	gate := make(chan struct{})
 	h := newHarness(t, options{gate: gate})
-	root := h.slash(ana, "C1", "a clock")
-	h.fake.WaitFor(t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
-	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: ana, Text: "add a cat", ThreadTS: root})
-	h.deliver(envs...)
+	root := h.queuedBehind(ana)
 	h.fake.WaitFor(t, "the queued status", func() bool {
 		for _, r := range h.fake.Replies("C1", root) {
 			if strings.Contains(r.Text, "(1 more queued)") && !r.Deleted && r.Edits == 1 {

@@ -223,6 +223,18 @@ func (h *harness) slash(user, channel, text string) string {
 	return h.root(user, channel, text)
 }
 
+// queuedBehind starts a turn by ana in C1 with "a clock" and, once the
+// provider is rendering it (held by options.gate), replies "add a cat" as
+// user in its thread, which queues behind it. It returns the thread's root.
+func (h *harness) queuedBehind(user string) string {
+	h.t.Helper()
+	root := h.slash(ana, "C1", "a clock")
+	h.fake.WaitFor(h.t, "the first render", func() bool { return len(h.gen.Requests()) == 1 })
+	_, envs := h.fake.Post(slacktest.Post{Channel: "C1", User: user, Text: "add a cat", ThreadTS: root})
+	h.deliver(envs...)
+	return root
+}
+
 // root waits for the root message of user's command and returns its ts.
 func (h *harness) root(user, channel, text string) string {
 	h.t.Helper()
