@@ -54,16 +54,16 @@ func (l stampListener) Accept() (net.Conn, error) {
 	if err != nil || serr != nil {
 		return c, nil
 	}
-	return &stampConn{Conn: tc, tcp: tc, raw: raw}, nil
+	return &stampConn{Conn: tc, raw: raw}, nil
 }
 
 // stampConn is a TCP connection whose Read uses recvmsg, to get the
-// kernel's receive timestamp of the bytes read.
+// kernel's receive timestamp of the bytes read. It embeds the connection
+// as a net.Conn, not a *net.TCPConn, whose WriteTo would read past Read.
 type stampConn struct {
-	net.Conn
-	tcp  *net.TCPConn
-	raw  syscall.RawConn
-	last atomic.Int64 // Unix nanoseconds of the last Read's bytes; 0 if unknown
+	net.Conn // a *net.TCPConn
+	raw      syscall.RawConn
+	last     atomic.Int64 // Unix nanoseconds of the last Read's bytes; 0 if unknown
 }
 
 func (c *stampConn) Read(p []byte) (int, error) {
@@ -101,7 +101,7 @@ func (c *stampConn) Read(p []byte) (int, error) {
 
 // CloseWrite shuts the sending side down, as net/http's server asks of
 // connections that can.
-func (c *stampConn) CloseWrite() error { return c.tcp.CloseWrite() }
+func (c *stampConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
 
 // receivedAt returns the SCM_TIMESTAMPNS timestamp in oob, in Unix
 // nanoseconds.
